@@ -1,0 +1,26 @@
+// Two projects, both run by `npm test`:
+//   unit        *.spec.ts      no I/O, fast
+//   integration *.int-spec.ts  real PostgreSQL, real registry, real clients (skopeo, podman)
+const fs = require('node:fs');
+const swc = JSON.parse(fs.readFileSync(__dirname + '/.swcrc.jest.json', 'utf8'));
+const common = {
+  rootDir: __dirname,
+  transform: { '^.+\\.ts$': ['@swc/jest', { ...swc, swcrc: false }] },
+  moduleFileExtensions: ['ts', 'js', 'json'],
+  moduleNameMapper: { '^@gatehouse/([^/]+)(/.*)?$': '<rootDir>/libs/$1/src$2' },
+  testEnvironment: 'node',
+  roots: ['<rootDir>/apps', '<rootDir>/libs'],
+};
+module.exports = {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['**/*.spec.ts'] },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['**/*.int-spec.ts'],
+      testTimeout: 120000,
+      globalSetup: '<rootDir>/libs/testing/src/jest-global-setup.ts',
+      globalTeardown: '<rootDir>/libs/testing/src/jest-global-teardown.ts',
+    },
+  ],
+};
