@@ -1,0 +1,271 @@
+import { Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  Validate,
+  ValidatorConstraint,
+  ValidatorConstraintInterface,
+} from 'class-validator';
+import { parseByteSize } from './byte-size';
+import { realmProblem } from './realm-rules';
+
+/**
+ * The raw environment, one property per variable, validated once at start.
+ *
+ * Every decorator carries a message that names the fix, because the operator reads it in a
+ * container log, not in code. `.env.example` documents the same variables in the same groups.
+ */
+
+const toInt = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+const toBool = ({ value }: { value: unknown }): unknown => {
+  if (typeof value !== 'string') return value;
+  const v = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  return value;
+};
+const trimmed = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.trim() : value);
+
+@ValidatorConstraint({ name: 'realm' })
+class RealmConstraint implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    return typeof value === 'string' && realmProblem(value) === null;
+  }
+  defaultMessage(args: { value: unknown }): string {
+    return `${realmProblem(String(args.value))}. Fix: set OCI_REGISTRY_REALM to the full http(s) URL of the token endpoint as clients reach it, e.g. https://registry.example.com/auth/token, or unset it to use https://<OCI_REGISTRY_SERVICE>/auth/token`;
+  }
+}
+
+@ValidatorConstraint({ name: 'byteSize' })
+class ByteSizeConstraint implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    return typeof value === 'string' && parseByteSize(value) !== null;
+  }
+  defaultMessage(): string {
+    return 'is not a size. Fix: use a whole number of bytes or a size like 500MB, 20GB, 1TiB (0 means no cap)';
+  }
+}
+
+@ValidatorConstraint({ name: 'cidrList' })
+class CidrListConstraint implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    if (typeof value !== 'string') return false;
+    return value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .every((c) =>
+        /^(\d{1,3}\.){3}\d{1,3}(\/(\d|[12]\d|3[0-2]))?$|^[0-9a-fA-F:]+(\/(\d{1,2}|1[01]\d|12[0-8]))?$|^(loopback|private)$/.test(
+          c,
+        ),
+      );
+  }
+  defaultMessage(): string {
+    return 'is not a comma-separated list of IP addresses or CIDRs. Fix: e.g. TRUST_PROXY=10.0.0.0/8,127.0.0.1 (or the words loopback, private); leave empty when no reverse proxy is in front';
+  }
+}
+
+export class EnvironmentVariables {
+  // ── Server ────────────────────────────────────────────────────────────────
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'PORT must be a whole number. Fix: e.g. PORT=8080' })
+  @Min(0, { message: 'PORT must be between 0 and 65535' })
+  @Max(65535, { message: 'PORT must be between 0 and 65535' })
+  PORT?: number;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsString()
+  HOST?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+    message: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+  })
+  LOG_LEVEL?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @Validate(CidrListConstraint)
+  TRUST_PROXY?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsString()
+  DATA_DIR?: string;
+
+  // ── Advertised registry identity ─────────────────────────────────────────
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, {
+    message:
+      'OCI_REGISTRY_SERVICE must be the host[:port] clients use in `docker login`, with no scheme or path. Fix: e.g. OCI_REGISTRY_SERVICE=registry.example.com',
+  })
+  OCI_REGISTRY_SERVICE?: string;
+
+  @IsOptional()
+  @Validate(RealmConstraint)
+  OCI_REGISTRY_REALM?: string;
+
+  // ── Upstream (Forgejo) ───────────────────────────────────────────────────
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^https?:\/\/[^\s"']+$/, {
+    message:
+      'FORGEJO_BASE_URL must be the http(s) URL of the Forgejo instance (its ROOT_URL). Fix: e.g. FORGEJO_BASE_URL=https://git.example.com',
+  })
+  FORGEJO_BASE_URL?: string;
+
+  @IsOptional()
+  @IsString()
+  FORGEJO_API_TOKEN?: string;
+
+  @IsOptional()
+  @IsString()
+  FORGEJO_API_USERNAME?: string;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'UPSTREAM_CONNECT_TIMEOUT_MS must be a whole number of milliseconds' })
+  @Min(100, { message: 'UPSTREAM_CONNECT_TIMEOUT_MS must be at least 100' })
+  UPSTREAM_CONNECT_TIMEOUT_MS?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'UPSTREAM_HEADERS_TIMEOUT_MS must be a whole number of milliseconds' })
+  @Min(100, { message: 'UPSTREAM_HEADERS_TIMEOUT_MS must be at least 100' })
+  UPSTREAM_HEADERS_TIMEOUT_MS?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'UPSTREAM_BODY_TIMEOUT_MS must be a whole number of milliseconds' })
+  @Min(100, { message: 'UPSTREAM_BODY_TIMEOUT_MS must be at least 100' })
+  UPSTREAM_BODY_TIMEOUT_MS?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'UPSTREAM_MAX_CONNECTIONS must be a whole number' })
+  @Min(1, { message: 'UPSTREAM_MAX_CONNECTIONS must be at least 1' })
+  UPSTREAM_MAX_CONNECTIONS?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'UPSTREAM_RETRIES must be a whole number' })
+  @Min(0, { message: 'UPSTREAM_RETRIES must be 0 or more' })
+  @Max(10, { message: 'UPSTREAM_RETRIES must be 10 or less' })
+  UPSTREAM_RETRIES?: number;
+
+  // ── Database ─────────────────────────────────────────────────────────────
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^postgres(ql)?:\/\/\S+$/, {
+    message:
+      'DATABASE_URL must be a postgres:// URL. Fix: e.g. DATABASE_URL=postgres://gatehouse:secret@db:5432/gatehouse, or unset it to use the embedded PostgreSQL under DATA_DIR',
+  })
+  DATABASE_URL?: string;
+
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean({ message: 'DATABASE_MIGRATE_ON_START must be true or false' })
+  DATABASE_MIGRATE_ON_START?: boolean;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'DATABASE_POOL_SIZE must be a whole number' })
+  @Min(1, { message: 'DATABASE_POOL_SIZE must be at least 1' })
+  DATABASE_POOL_SIZE?: number;
+
+  // ── Tokens and access keys ───────────────────────────────────────────────
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'TOKEN_TTL must be a whole number of seconds' })
+  @Min(60, { message: 'TOKEN_TTL must be at least 60 seconds (clients treat shorter lifetimes as 60)' })
+  @Max(86400, { message: 'TOKEN_TTL must be at most 86400 seconds' })
+  TOKEN_TTL?: number;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsString()
+  TOKEN_SIGNING_KEY_FILE?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsString()
+  TOKEN_ISSUER?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsString()
+  ACCESS_KEY_SECRET_FILE?: string;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'AUTH_STATE_CACHE_SECONDS must be a whole number of seconds' })
+  @Min(0, { message: 'AUTH_STATE_CACHE_SECONDS must be between 0 and 10' })
+  @Max(10, {
+    message:
+      'AUTH_STATE_CACHE_SECONDS must be at most 10: revocations must take effect within 10 seconds',
+  })
+  AUTH_STATE_CACHE_SECONDS?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'AUTH_FAILED_LOGINS_PER_IP must be a whole number' })
+  @Min(1, { message: 'AUTH_FAILED_LOGINS_PER_IP must be at least 1' })
+  AUTH_FAILED_LOGINS_PER_IP?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'AUTH_FAILED_LOGINS_PER_USERNAME must be a whole number' })
+  @Min(1, { message: 'AUTH_FAILED_LOGINS_PER_USERNAME must be at least 1' })
+  AUTH_FAILED_LOGINS_PER_USERNAME?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'AUTH_FAILED_LOGIN_WINDOW_SECONDS must be a whole number of seconds' })
+  @Min(1, { message: 'AUTH_FAILED_LOGIN_WINDOW_SECONDS must be at least 1' })
+  AUTH_FAILED_LOGIN_WINDOW_SECONDS?: number;
+
+  // ── Cache ────────────────────────────────────────────────────────────────
+  @IsOptional()
+  @Transform(trimmed)
+  @IsString()
+  OCI_CACHE_DIR?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @Validate(ByteSizeConstraint)
+  OCI_CACHE_MAX_BYTES?: string;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'OCI_TAG_TTL_SECONDS must be a whole number of seconds' })
+  @Min(0, { message: 'OCI_TAG_TTL_SECONDS must be 0 or more' })
+  OCI_TAG_TTL_SECONDS?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'OCI_TAG_STALE_MAX_SECONDS must be a whole number of seconds' })
+  @Min(0, { message: 'OCI_TAG_STALE_MAX_SECONDS must be 0 or more (0 disables serving stale tags)' })
+  OCI_TAG_STALE_MAX_SECONDS?: number;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @Validate(ByteSizeConstraint)
+  OCI_MANIFEST_MEMORY_MAX_BYTES?: string;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'OCI_CACHE_FILL_TIMEOUT_SECONDS must be a whole number of seconds' })
+  @Min(1, { message: 'OCI_CACHE_FILL_TIMEOUT_SECONDS must be at least 1' })
+  OCI_CACHE_FILL_TIMEOUT_SECONDS?: number;
+}

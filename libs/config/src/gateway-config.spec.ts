@@ -1,0 +1,106 @@
+import { ConfigValidationError, loadGatewayConfig } from './gateway-config';
+import { realmProblem } from './realm-rules';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadGatewayConfig(env);
+  } catch (e) {
+    if (e instanceof ConfigValidationError) return e.problems;
+    throw e;
+  }
+  return [];
+}
+
+describe('loadGatewayConfig', () => {
+  it('starts with defaults and the registry disabled when Forgejo is not configured', () => {
+    const c = loadGatewayConfig({});
+    expect(c.server.port).toBe(8080);
+    expect(c.upstream.enabled).toBe(false);
+    expect(c.upstream.missing).toEqual(['FORGEJO_BASE_URL', 'FORGEJO_API_TOKEN']);
+    expect(c.database.url).toBeNull();
+    expect(c.auth.tokenTtlSeconds).toBe(300);
+    expect(c.cache.tagTtlSeconds).toBe(60);
+  });
+
+  it('enables the upstream when both variables are set, trimming a trailing slash', () => {
+    const c = loadGatewayConfig({ FORGEJO_BASE_URL: 'https://git.example.com/', FORGEJO_API_TOKEN: 'a'.repeat(40) });
+    expect(c.upstream.enabled).toBe(true);
+    expect(c.upstream.baseUrl).toBe('https://git.example.com');
+    expect(c.upstream.username).toBe('');
+  });
+
+  it('reports one problem per bad variable, naming it and the fix', () => {
+    const problems = problemsOf({ PORT: 'eighty', TOKEN_TTL: '5', OCI_CACHE_MAX_BYTES: 'lots', DATABASE_URL: 'mysql://x' });
+    expect(problems).toHaveLength(4);
+    expect(problems.find((p) => p.startsWith('PORT'))).toMatch(/whole number/);
+    expect(problems.find((p) => p.startsWith('TOKEN_TTL'))).toMatch(/at least 60/);
+    expect(problems.find((p) => p.startsWith('OCI_CACHE_MAX_BYTES'))).toMatch(/Fix:/);
+    expect(problems.find((p) => p.startsWith('DATABASE_URL'))).toMatch(/postgres:\/\//);
+  });
+
+  it('treats empty strings as unset (compose passes VAR= through)', () => {
+    expect(loadGatewayConfig({ PORT: '', OCI_REGISTRY_REALM: '' }).server.port).toBe(8080);
+  });
+
+  it('parses cache sizes with units', () => {
+    expect(loadGatewayConfig({ OCI_CACHE_MAX_BYTES: '2GiB' }).cache.maxBytes).toBe(2 * 1024 ** 3);
+    expect(loadGatewayConfig({ OCI_CACHE_MAX_BYTES: '500MB' }).cache.maxBytes).toBe(500 * 1024 ** 2);
+    expect(loadGatewayConfig({ OCI_CACHE_MAX_BYTES: '123' }).cache.maxBytes).toBe(123);
+  });
+
+  it('rejects AUTH_STATE_CACHE_SECONDS above 10 (revocation must apply within 10 s)', () => {
+    expect(problemsOf({ AUTH_STATE_CACHE_SECONDS: '30' })[0]).toMatch(/^AUTH_STATE_CACHE_SECONDS.*10 seconds/);
+  });
+});
+
+describe('realm rules', () => {
+  it('defaults the realm to https://<service>/auth/token when the service is set', () => {
+    const c = loadGatewayConfig({ OCI_REGISTRY_SERVICE: 'registry.example.com' });
+    expect(c.registry.realm).toBe('https://registry.example.com/auth/token');
+    expect(c.warnings).toEqual([]);
+  });
+
+  it('uses local defaults with a warning when neither is set', () => {
+    const c = loadGatewayConfig({ PORT: '18081' });
+    expect(c.registry.service).toBe('localhost:18081');
+    expect(c.registry.realm).toBe('http://localhost:18081/auth/token');
+    expect(c.warnings.join()).toMatch(/OCI_REGISTRY_SERVICE is not set/);
+  });
+
+  it('accepts an http realm override (local verification without TLS)', () => {
+    const c = loadGatewayConfig({ OCI_REGISTRY_SERVICE: 'localhost:18081', OCI_REGISTRY_REALM: 'http://localhost:18081/auth/token' });
+    expect(c.registry.realm).toBe('http://localhost:18081/auth/token');
+    expect(c.warnings).toEqual([]);
+  });
+
+  it.each([
+    ['ftp://registry.example.com/auth/token', /http or https/],
+    ['registry.example.com/auth/token', /not a URL/],
+    ['https://registry.example.com/auth/token"', /quote/],
+    ["https://registry.example.com/auth/'token", /quote/],
+    ['https://registry.example.com/auth/token\r\nX-Evil: 1', /control character/],
+    ['https://registry.example.com/auth/\ttoken', /control character/],
+    ['https://user:pw@registry.example.com/auth/token', /credentials/],
+  ])('rejects realm %j', (realm, why) => {
+    expect(realmProblem(realm)).toMatch(why);
+    const problems = problemsOf({ OCI_REGISTRY_SERVICE: 'registry.example.com', OCI_REGISTRY_REALM: realm });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^OCI_REGISTRY_REALM/);
+    expect(problems[0]).toMatch(/Fix:/);
+  });
+
+  it('warns when the realm host differs from the service host', () => {
+    const c = loadGatewayConfig({ OCI_REGISTRY_SERVICE: 'registry.example.com', OCI_REGISTRY_REALM: 'https://auth.other.com/token' });
+    expect(c.warnings).toHaveLength(1);
+    expect(c.warnings[0]).toMatch(/auth\.other\.com.*differs.*registry\.example\.com/);
+  });
+
+  it('does not warn when only the port differs', () => {
+    const c = loadGatewayConfig({ OCI_REGISTRY_SERVICE: 'registry.example.com:5000', OCI_REGISTRY_REALM: 'https://registry.example.com/auth/token' });
+    expect(c.warnings).toEqual([]);
+  });
+
+  it('rejects a service with a scheme', () => {
+    expect(problemsOf({ OCI_REGISTRY_SERVICE: 'https://registry.example.com' })[0]).toMatch(/^OCI_REGISTRY_SERVICE.*no scheme/);
+  });
+});

@@ -1,0 +1,208 @@
+import * as path from 'node:path';
+import { plainToInstance } from 'class-transformer';
+import { validateSync, ValidationError } from 'class-validator';
+import { parseByteSize } from './byte-size';
+import { EnvironmentVariables } from './environment-variables';
+import { realmHostWarning } from './realm-rules';
+
+export interface ServerConfig {
+  port: number;
+  host: string;
+  logLevel: string;
+  /** Peers whose X-Forwarded-For is believed (CIDRs, addresses, or the words loopback/private). */
+  trustProxy: string[];
+  dataDir: string;
+}
+
+export interface RegistryIdentityConfig {
+  /** host[:port] that clients use in `docker login`; the JWT audience. */
+  service: string;
+  /** Full URL of the token endpoint, advertised in the challenge. */
+  realm: string;
+  /** True when neither variable was set and the local defaults are in use. */
+  localDefaults: boolean;
+}
+
+export interface UpstreamConfig {
+  /** False when FORGEJO_BASE_URL or FORGEJO_API_TOKEN is missing: /v2/ answers 503. */
+  enabled: boolean;
+  baseUrl: string | null;
+  token: string | null;
+  username: string;
+  connectTimeoutMs: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  maxConnections: number;
+  retries: number;
+  /** Which variables are missing, for the 503 message, /readyz and the start log. */
+  missing: string[];
+}
+
+export interface DatabaseConfig {
+  /** null: start the embedded PostgreSQL under `embeddedDir`. */
+  url: string | null;
+  embeddedDir: string;
+  migrateOnStart: boolean;
+  poolSize: number;
+}
+
+export interface AuthConfig {
+  tokenTtlSeconds: number;
+  issuer: string;
+  signingKeyFile: string;
+  signingKeyFileFromEnv: boolean;
+  accessKeySecretFile: string;
+  accessKeySecretFileFromEnv: boolean;
+  stateCacheSeconds: number;
+  failedLoginsPerIp: number;
+  failedLoginsPerUsername: number;
+  failedLoginWindowSeconds: number;
+}
+
+export interface CacheConfig {
+  dir: string;
+  /** 0 means no cap. */
+  maxBytes: number;
+  tagTtlSeconds: number;
+  tagStaleMaxSeconds: number;
+  manifestMemoryMaxBytes: number;
+  fillTimeoutMs: number;
+}
+
+/** The whole validated configuration. Injected by class, read once at start. */
+export class GatewayConfig {
+  constructor(
+    readonly server: ServerConfig,
+    readonly registry: RegistryIdentityConfig,
+    readonly upstream: UpstreamConfig,
+    readonly database: DatabaseConfig,
+    readonly auth: AuthConfig,
+    readonly cache: CacheConfig,
+    /** Problems that do not stop the start but that the operator must see. */
+    readonly warnings: string[],
+  ) {}
+}
+
+/** Thrown when the environment is invalid; `problems` holds one line per variable. */
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+        problems.map((p) => `  - ${p}`).join('\n'),
+    );
+    this.name = 'ConfigValidationError';
+  }
+}
+
+function flatten(errors: ValidationError[]): string[] {
+  const out: string[] = [];
+  for (const e of errors) {
+    // One message per variable: the first failing constraint is the useful one.
+    const messages = Object.values(e.constraints ?? {});
+    if (messages.length > 0) {
+      const msg = messages[messages.length - 1];
+      out.push(msg.startsWith(e.property) ? msg : `${e.property} ${msg}`);
+    }
+    if (e.children?.length) out.push(...flatten(e.children));
+  }
+  return out;
+}
+
+/** Empty strings mean "unset": compose files pass `VAR=` through for optional variables. */
+function withoutEmpty(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') out[k] = v;
+  return out;
+}
+
+export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const raw = plainToInstance(EnvironmentVariables, withoutEmpty(env));
+  const problems = flatten(validateSync(raw, { whitelist: false, forbidUnknownValues: false }));
+  const warnings: string[] = [];
+
+  const port = raw.PORT ?? 8080;
+  const dataDir = path.resolve(raw.DATA_DIR ?? './data');
+
+  const localDefaults = !raw.OCI_REGISTRY_SERVICE && !raw.OCI_REGISTRY_REALM;
+  const service = raw.OCI_REGISTRY_SERVICE ?? `localhost:${port}`;
+  let realm: string;
+  if (raw.OCI_REGISTRY_REALM) realm = raw.OCI_REGISTRY_REALM;
+  else if (raw.OCI_REGISTRY_SERVICE) realm = `https://${service}/auth/token`;
+  else realm = `http://localhost:${port}/auth/token`;
+  if (localDefaults) {
+    warnings.push(
+      `OCI_REGISTRY_SERVICE is not set: advertising ${service} and realm ${realm}, which only works on this machine. Fix: set OCI_REGISTRY_SERVICE to the public host name clients use.`,
+    );
+  } else if (raw.OCI_REGISTRY_REALM && !problems.some((p) => p.startsWith('OCI_REGISTRY_'))) {
+    const w = realmHostWarning(realm, service);
+    if (w) warnings.push(w);
+  }
+
+  const missing: string[] = [];
+  if (!raw.FORGEJO_BASE_URL) missing.push('FORGEJO_BASE_URL');
+  if (!raw.FORGEJO_API_TOKEN) missing.push('FORGEJO_API_TOKEN');
+  const token = raw.FORGEJO_API_TOKEN?.trim() ?? null;
+  if (token !== null && /\s/.test(token)) {
+    problems.push('FORGEJO_API_TOKEN contains white space. Fix: paste the token alone, without quotes or spaces');
+  }
+
+  const cacheMax = raw.OCI_CACHE_MAX_BYTES ? parseByteSize(raw.OCI_CACHE_MAX_BYTES) : 0;
+  const manifestMax = raw.OCI_MANIFEST_MEMORY_MAX_BYTES
+    ? parseByteSize(raw.OCI_MANIFEST_MEMORY_MAX_BYTES)
+    : 64 * 1024 * 1024;
+
+  if (problems.length > 0) throw new ConfigValidationError(problems);
+
+  return new GatewayConfig(
+    {
+      port,
+      host: raw.HOST ?? '0.0.0.0',
+      logLevel: raw.LOG_LEVEL ?? 'info',
+      trustProxy: (raw.TRUST_PROXY ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+      dataDir,
+    },
+    { service, realm, localDefaults },
+    {
+      enabled: missing.length === 0,
+      baseUrl: raw.FORGEJO_BASE_URL ? raw.FORGEJO_BASE_URL.replace(/\/+$/, '') : null,
+      token,
+      username: raw.FORGEJO_API_USERNAME ?? '',
+      connectTimeoutMs: raw.UPSTREAM_CONNECT_TIMEOUT_MS ?? 5_000,
+      headersTimeoutMs: raw.UPSTREAM_HEADERS_TIMEOUT_MS ?? 30_000,
+      bodyTimeoutMs: raw.UPSTREAM_BODY_TIMEOUT_MS ?? 30_000,
+      maxConnections: raw.UPSTREAM_MAX_CONNECTIONS ?? 32,
+      retries: raw.UPSTREAM_RETRIES ?? 2,
+      missing,
+    },
+    {
+      url: raw.DATABASE_URL ?? null,
+      embeddedDir: path.join(dataDir, 'postgres'),
+      migrateOnStart: raw.DATABASE_MIGRATE_ON_START ?? true,
+      poolSize: raw.DATABASE_POOL_SIZE ?? 10,
+    },
+    {
+      tokenTtlSeconds: raw.TOKEN_TTL ?? 300,
+      issuer: raw.TOKEN_ISSUER ?? 'gatehouse',
+      signingKeyFile: path.resolve(raw.TOKEN_SIGNING_KEY_FILE ?? path.join(dataDir, 'token-signing-key.pem')),
+      signingKeyFileFromEnv: !!raw.TOKEN_SIGNING_KEY_FILE,
+      accessKeySecretFile: path.resolve(raw.ACCESS_KEY_SECRET_FILE ?? path.join(dataDir, 'access-key-secret')),
+      accessKeySecretFileFromEnv: !!raw.ACCESS_KEY_SECRET_FILE,
+      stateCacheSeconds: raw.AUTH_STATE_CACHE_SECONDS ?? 5,
+      failedLoginsPerIp: raw.AUTH_FAILED_LOGINS_PER_IP ?? 30,
+      failedLoginsPerUsername: raw.AUTH_FAILED_LOGINS_PER_USERNAME ?? 10,
+      failedLoginWindowSeconds: raw.AUTH_FAILED_LOGIN_WINDOW_SECONDS ?? 300,
+    },
+    {
+      dir: path.resolve(raw.OCI_CACHE_DIR ?? path.join(dataDir, 'cache')),
+      maxBytes: cacheMax ?? 0,
+      tagTtlSeconds: raw.OCI_TAG_TTL_SECONDS ?? 60,
+      tagStaleMaxSeconds: raw.OCI_TAG_STALE_MAX_SECONDS ?? 86_400,
+      manifestMemoryMaxBytes: manifestMax ?? 64 * 1024 * 1024,
+      fillTimeoutMs: (raw.OCI_CACHE_FILL_TIMEOUT_SECONDS ?? 1_800) * 1000,
+    },
+    warnings,
+  );
+}

@@ -1,0 +1,4 @@
+export * from './gateway-config';
+export * from './config.module';
+export { parseByteSize } from './byte-size';
+export { realmProblem, realmHostWarning } from './realm-rules';
