@@ -1,0 +1,6 @@
+export * from './oci-error';
+export * from './grammar';
+export * from './oci-path';
+export * from './media-types';
+export * from './digest';
+export * from './manifest';

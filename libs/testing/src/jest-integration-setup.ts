@@ -1,0 +1,2 @@
+// Integration suites start real PostgreSQL databases, registries and clients.
+jest.setTimeout(180_000);
