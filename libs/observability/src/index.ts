@@ -1,0 +1,4 @@
+export * from './request-context';
+export * from './app-logger.service';
+export * from './metrics.service';
+export * from './observability.module';

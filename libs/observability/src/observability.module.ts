@@ -1,0 +1,26 @@
+import { DynamicModule, Global, Module } from '@nestjs/common';
+import { GatewayConfig } from '@gatehouse/config';
+import { AppLogger, createPinoLogger } from './app-logger.service';
+import { MetricsService } from './metrics.service';
+
+@Global()
+@Module({})
+export class ObservabilityModule {
+  /** Pass a logger to share the one the app bootstrapped with; otherwise one is built from config. */
+  static forRoot(logger?: AppLogger): DynamicModule {
+    return {
+      module: ObservabilityModule,
+      providers: [
+        MetricsService,
+        logger
+          ? { provide: AppLogger, useValue: logger }
+          : {
+              provide: AppLogger,
+              inject: [GatewayConfig],
+              useFactory: (config: GatewayConfig) => new AppLogger(createPinoLogger(config.server.logLevel)),
+            },
+      ],
+      exports: [MetricsService, AppLogger],
+    };
+  }
+}

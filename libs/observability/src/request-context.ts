@@ -1,0 +1,27 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/** Per-request facts every log line and audit row needs, carried without threading parameters. */
+export interface RequestContextData {
+  requestId: string;
+  clientIp?: string;
+  userAgent?: string;
+  /** Set once the request is authenticated. */
+  memberId?: string;
+  username?: string;
+}
+
+const storage = new AsyncLocalStorage<RequestContextData>();
+
+export const RequestContext = {
+  run<T>(data: RequestContextData, fn: () => T): T {
+    return storage.run(data, fn);
+  },
+  current(): RequestContextData | undefined {
+    return storage.getStore();
+  },
+  /** Adds facts learnt during the request (e.g. the member after authentication). */
+  patch(values: Partial<RequestContextData>): void {
+    const store = storage.getStore();
+    if (store) Object.assign(store, values);
+  },
+};
