@@ -9,6 +9,7 @@ import {
   Max,
   Min,
   Validate,
+  ValidationArguments,
   ValidatorConstraint,
   ValidatorConstraintInterface,
 } from 'class-validator';
@@ -38,8 +39,8 @@ class RealmConstraint implements ValidatorConstraintInterface {
   validate(value: unknown): boolean {
     return typeof value === 'string' && realmProblem(value) === null;
   }
-  defaultMessage(args: { value: unknown }): string {
-    return `${realmProblem(String(args.value))}. Fix: set OCI_REGISTRY_REALM to the full http(s) URL of the token endpoint as clients reach it, e.g. https://registry.example.com/auth/token, or unset it to use https://<OCI_REGISTRY_SERVICE>/auth/token`;
+  defaultMessage(args?: ValidationArguments): string {
+    return `${realmProblem(String(args?.value))}. Fix: set OCI_REGISTRY_REALM to the full http(s) URL of the token endpoint as clients reach it, e.g. https://registry.example.com/auth/token, or unset it to use https://<OCI_REGISTRY_SERVICE>/auth/token`;
   }
 }
 

@@ -1,0 +1,25 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { ConfigModule, GatewayConfig } from '@gatehouse/config';
+import { AppLogger, ObservabilityModule } from '@gatehouse/observability';
+import { DatabaseModule } from '@gatehouse/database';
+import { HealthModule } from './health/health.module';
+import { MetricsController } from './metrics/metrics.controller';
+import { RegistryModule } from './registry/registry.module';
+
+/** Composition root: the libs, wired once. */
+@Module({})
+export class GatewayModule {
+  static forRoot(config: GatewayConfig, logger: AppLogger): DynamicModule {
+    return {
+      module: GatewayModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        ObservabilityModule.forRoot(logger),
+        DatabaseModule.forRoot(),
+        HealthModule,
+        RegistryModule,
+      ],
+      controllers: [MetricsController],
+    };
+  }
+}

@@ -1,0 +1,50 @@
+import { randomUUID } from 'node:crypto';
+import { AppLogger, MetricsService, RequestContext } from '@gatehouse/observability';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The route label for metrics: a template, never a raw path (paths hold names and digests). */
+export function setMetricsRoute(request: FastifyRequest, route: string): void {
+  (request as FastifyRequest & { metricsRoute?: string }).metricsRoute = route;
+}
+
+function metricsRoute(request: FastifyRequest): string {
+  return (request as FastifyRequest & { metricsRoute?: string }).metricsRoute ?? request.routeOptions?.url ?? 'unmatched';
+}
+
+/** A request id from a trusted caller is kept (so a proxy's id follows the request); else made. */
+export function genRequestId(req: { headers: Record<string, string | string[] | undefined> }): string {
+  const incoming = req.headers['x-request-id'];
+  return typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
+export function installRequestHooks(fastify: FastifyInstance, metrics: MetricsService, logger: AppLogger): void {
+  const duration = metrics.histogram(
+    'gatehouse_http_request_duration_seconds',
+    'HTTP request duration by route template',
+    ['method', 'route', 'status_code'],
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+  );
+
+  fastify.addHook('onRequest', (request, reply, done) => {
+    reply.header('X-Request-Id', String(request.id));
+    const ua = request.headers['user-agent'];
+    // Everything after this hook (guards, handlers, streams) sees the context.
+    RequestContext.run(
+      { requestId: String(request.id), clientIp: request.ip, userAgent: typeof ua === 'string' ? ua.slice(0, 512) : undefined },
+      done,
+    );
+  });
+
+  fastify.addHook('onResponse', (request, reply, done) => {
+    const seconds = reply.elapsedTime / 1000;
+    duration.observe({ method: request.method, route: metricsRoute(request), status_code: String(reply.statusCode) }, seconds);
+    if (reply.statusCode >= 500) {
+      logger.warn({ method: request.method, route: metricsRoute(request), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request failed');
+    } else {
+      logger.debug({ method: request.method, route: metricsRoute(request), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    }
+    done();
+  });
+}

@@ -1,0 +1,39 @@
+# Gatehouse task recipes. `npx just --list` shows them (just comes with `npm ci`).
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes.
+default:
+    @just --list
+
+# Install what is missing (Debian packages, npm dependencies).
+setup:
+    bash scripts/setup.sh
+
+# Build the gateway and the CLI into dist/.
+build:
+    npm run build
+
+# Run every test suite (unit, integration with real PostgreSQL/registry/clients) and lint.
+test *ARGS:
+    bash scripts/test.sh {{ARGS}}
+
+# Unit tests only (no I/O, seconds).
+test-unit *ARGS:
+    npx jest --selectProjects unit {{ARGS}}
+
+# ESLint and Prettier.
+lint:
+    npm run lint
+
+# Apply pending database migrations (DATABASE_URL, or the embedded PostgreSQL under DATA_DIR).
+migrate: build
+    node bin/gatehouse.js migrate
+
+# Run the gateway from a fresh build with the settings in .env (if present).
+dev: build
+    set -a; [ -f .env ] && . ./.env; set +a; npm start
+
+# The demo stack: local upstream registry with sample images, gateway on embedded PostgreSQL.
+demo:
+    bash scripts/demo.sh

@@ -1,0 +1,42 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { getMetadataStorage } from 'class-validator';
+import { EnvironmentVariables } from './environment-variables';
+import { loadGatewayConfig } from './gateway-config';
+
+const root = path.resolve(__dirname, '../../..');
+
+function exampleVariables(): Map<string, string> {
+  const text = fs.readFileSync(path.join(root, '.env.example'), 'utf8');
+  const vars = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
+    if (m) vars.set(m[1], m[2]);
+  }
+  return vars;
+}
+
+describe('.env.example', () => {
+  const declared = new Set(
+    getMetadataStorage()
+      .getTargetValidationMetadatas(EnvironmentVariables, '', true, false)
+      .map((m) => m.propertyName),
+  );
+
+  it('documents every variable the gateway reads, and no other', () => {
+    const documented = new Set(exampleVariables().keys());
+    expect([...declared].filter((v) => !documented.has(v))).toEqual([]);
+    expect([...documented].filter((v) => !declared.has(v))).toEqual([]);
+  });
+
+  it('is itself a valid configuration (copying it unchanged must not stop the start)', () => {
+    const env = Object.fromEntries(exampleVariables());
+    expect(() => loadGatewayConfig(env)).not.toThrow();
+  });
+
+  it('never advertises a localhost realm', () => {
+    const env = exampleVariables();
+    expect(env.get('OCI_REGISTRY_SERVICE')).not.toMatch(/localhost|127\.0\.0\.1/);
+    expect(env.get('OCI_REGISTRY_REALM') ?? '').not.toMatch(/localhost|127\.0\.0\.1/);
+  });
+});
