@@ -314,8 +314,10 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
 
   const redirect = (res: ServerResponse, location: string): void => {
     // Go's http.Redirect: text/html body, and since v12 no digest or length headers (§3).
+    // Written as a chunk so Node does not add the Content-Length Forgejo no longer sends.
     res.writeHead(307, { location, 'content-type': 'text/html; charset=utf-8' });
-    res.end(`<a href="${location.replace(/&/g, '&amp;').replace(/"/g, '&#34;')}">Temporary Redirect</a>.\n\n`);
+    res.write(`<a href="${location.replace(/&/g, '&amp;').replace(/"/g, '&#34;')}">Temporary Redirect</a>.\n\n`);
+    res.end();
   };
 
   // ---- body delivery with fault injection ---------------------------------------------

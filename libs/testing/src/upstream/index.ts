@@ -7,3 +7,4 @@ export * from './registry-process';
 export * from './forgejo-pagination';
 export * from './forgejo-front';
 export * from './clients';
+export * from './http-probe';
