@@ -538,7 +538,7 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
   };
 
   const handleCatalog = async (res: ServerResponse, url: URL, p: Principal): Promise<void> => {
-    const up = await upstream('/v2/_catalog?n=10000', 'GET');
+    const up = await upstream('/v2/_catalog?n=1000', 'GET');
     if (up.statusCode !== 200) {
       await up.body.dump();
       return internalError(res);
