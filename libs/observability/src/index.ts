@@ -2,3 +2,4 @@ export * from './request-context';
 export * from './app-logger.service';
 export * from './metrics.service';
 export * from './observability.module';
+export * from './clock';

@@ -1,6 +1,7 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
 import { GatewayConfig } from '@gatehouse/config';
 import { AppLogger, createPinoLogger } from './app-logger.service';
+import { Clock } from './clock';
 import { MetricsService } from './metrics.service';
 
 @Global()
@@ -12,6 +13,7 @@ export class ObservabilityModule {
       module: ObservabilityModule,
       providers: [
         MetricsService,
+        Clock,
         logger
           ? { provide: AppLogger, useValue: logger }
           : {
@@ -20,7 +22,7 @@ export class ObservabilityModule {
               useFactory: (config: GatewayConfig) => new AppLogger(createPinoLogger(config.server.logLevel)),
             },
       ],
-      exports: [MetricsService, AppLogger],
+      exports: [MetricsService, AppLogger, Clock],
     };
   }
 }

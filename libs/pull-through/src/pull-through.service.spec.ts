@@ -1,0 +1,143 @@
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ManualClock } from '@gatehouse/observability';
+import { computeDigest, MEDIA_TYPES } from '@gatehouse/oci';
+import { ManifestStore } from './manifest-store.service';
+import { PullThroughService } from './pull-through.service';
+import { FetchedManifest, ManifestHead, UpstreamSource } from './upstream-source.interface';
+
+/** An in-memory upstream with request counting and an on/off switch. */
+class FakeUpstream implements UpstreamSource {
+  manifests = new Map<string, FetchedManifest>();
+  tagMap = new Map<string, string>();
+  calls: string[] = [];
+  down = false;
+
+  add(body: object, mediaType: string, tag?: string): string {
+    const buf = Buffer.from(JSON.stringify(body));
+    const digest = computeDigest(buf);
+    this.manifests.set(digest, { body: buf, mediaType, digest });
+    if (tag) this.tagMap.set(tag, digest);
+    return digest;
+  }
+  private check(call: string): void {
+    this.calls.push(call);
+    if (this.down) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+  }
+  async getManifest(_name: string, ref: string): Promise<FetchedManifest | null> {
+    this.check(`GET manifest ${ref}`);
+    return this.manifests.get(this.tagMap.get(ref) ?? ref) ?? null;
+  }
+  async headManifest(_name: string, ref: string): Promise<ManifestHead | null> {
+    this.check(`HEAD manifest ${ref}`);
+    const m = this.manifests.get(this.tagMap.get(ref) ?? ref);
+    return m ? { digest: m.digest, mediaType: m.mediaType, size: m.body.length } : null;
+  }
+  async getBlob(): Promise<null> {
+    throw new Error('not used');
+  }
+  async headBlob(): Promise<null> {
+    throw new Error('not used');
+  }
+  async listTags(): Promise<string[]> {
+    this.check('tags');
+    return [...this.tagMap.keys()].sort();
+  }
+}
+
+const blob = (c: string) => 'sha256:' + c.repeat(64);
+
+describe('PullThroughService', () => {
+  let dir: string;
+  let upstream: FakeUpstream;
+  let clock: ManualClock;
+  let service: PullThroughService;
+  let v1: string;
+  let v1child: string;
+  let v2: string;
+
+  beforeEach(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'gatehouse-pull-'));
+    upstream = new FakeUpstream();
+    clock = new ManualClock();
+    const image = (layers: string[]) =>
+      upstream.add({ schemaVersion: 2, mediaType: MEDIA_TYPES.OCI_MANIFEST, config: { digest: blob('c'), size: 1 }, layers: layers.map((l) => ({ digest: blob(l), size: 1 })) }, MEDIA_TYPES.OCI_MANIFEST);
+    v1child = image(['a', 'b']);
+    v1 = upstream.add({ schemaVersion: 2, mediaType: MEDIA_TYPES.OCI_INDEX, manifests: [{ digest: v1child, size: 1, mediaType: MEDIA_TYPES.OCI_MANIFEST }] }, MEDIA_TYPES.OCI_INDEX, 'v1.0.0');
+    const v2child = image(['a', 'd']);
+    v2 = upstream.add({ schemaVersion: 2, mediaType: MEDIA_TYPES.OCI_INDEX, manifests: [{ digest: v2child, size: 1, mediaType: MEDIA_TYPES.OCI_MANIFEST }] }, MEDIA_TYPES.OCI_INDEX, 'v1.1.0');
+    const store = new ManifestStore({ dir, memoryMaxBytes: 1024 * 1024 });
+    await store.init();
+    service = new PullThroughService(upstream, store, clock, { tagTtlMs: 60_000, tagStaleMaxMs: 3_600_000, maxTagEntries: 1000 });
+  });
+
+  afterEach(() => fs.rm(dir, { recursive: true, force: true }));
+
+  it('resolves a tag once within the TTL, then revalidates with a HEAD', async () => {
+    expect(await service.resolveTag('acme/app', 'v1.0.0')).toEqual({ digest: v1 });
+    expect(await service.resolveTag('acme/app', 'v1.0.0')).toEqual({ digest: v1 });
+    expect(upstream.calls).toEqual(['GET manifest v1.0.0']);
+    clock.advance(61_000);
+    expect(await service.resolveTag('acme/app', 'v1.0.0')).toEqual({ digest: v1 });
+    expect(upstream.calls).toEqual(['GET manifest v1.0.0', 'HEAD manifest v1.0.0']);
+  });
+
+  it('follows a moved tag', async () => {
+    await service.resolveTag('acme/app', 'v1.0.0');
+    upstream.tagMap.set('v1.0.0', v2);
+    clock.advance(61_000);
+    expect(await service.resolveTag('acme/app', 'v1.0.0')).toEqual({ digest: v2 });
+  });
+
+  it('serves the last known digest, marked stale, while upstream is down, within the bound', async () => {
+    await service.resolveTag('acme/app', 'v1.0.0');
+    upstream.down = true;
+    clock.advance(120_000);
+    const stale = await service.resolveTag('acme/app', 'v1.0.0');
+    expect(stale?.digest).toBe(v1);
+    expect(stale?.stale?.ageSeconds).toBe(120);
+    clock.advance(3_600_000);
+    await expect(service.resolveTag('acme/app', 'v1.0.0')).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('computes the closure of an index: children, configs and layers', async () => {
+    const closure = await service.closure('acme/app', v1);
+    expect([...closure].sort()).toEqual([v1, v1child, blob('c'), blob('a'), blob('b')].sort());
+  });
+
+  it('finds a digest reachable only from an admitted tag, and refuses one reachable only from another', async () => {
+    const onlyV1 = (t: string) => t === 'v1.0.0';
+    expect(await service.findReachingTag('acme/app', blob('b'), onlyV1)).toBe('v1.0.0');
+    expect(await service.findReachingTag('acme/app', blob('a'), onlyV1)).toBe('v1.0.0');
+    upstream.calls = [];
+    expect(await service.findReachingTag('acme/app', blob('d'), onlyV1)).toBeNull();
+    // The unreachable digest itself was never asked of upstream.
+    expect(upstream.calls.some((c) => c.includes(blob('d')))).toBe(false);
+  });
+
+  it('serves manifests by digest from disk after a restart without asking upstream', async () => {
+    await service.resolveTag('acme/app', 'v1.0.0');
+    await service.closure('acme/app', v1);
+    const store2 = new ManifestStore({ dir, memoryMaxBytes: 1024 * 1024 });
+    const restarted = new PullThroughService(upstream, store2, clock, { tagTtlMs: 60_000, tagStaleMaxMs: 0, maxTagEntries: 1000 });
+    upstream.down = true;
+    const m = await restarted.getManifest('acme/app', v1child);
+    expect(m?.digest).toBe(v1child);
+  });
+
+  it('drops a damaged manifest file instead of serving it', async () => {
+    await service.resolveTag('acme/app', 'v1.0.0');
+    const hex = v1.slice(7);
+    const file = path.join(dir, 'sha256', hex.slice(0, 2), hex);
+    await fs.writeFile(file, `${MEDIA_TYPES.OCI_INDEX}\n{"tampered":true}`);
+    const fresh = new ManifestStore({ dir, memoryMaxBytes: 1024 * 1024 });
+    expect(await fresh.get(v1)).toBeNull();
+    await expect(fs.stat(file)).rejects.toThrow();
+  });
+
+  it('shares one upstream round trip between concurrent resolutions of a tag', async () => {
+    await Promise.all(Array.from({ length: 10 }, () => service.resolveTag('acme/app', 'v1.1.0')));
+    expect(upstream.calls).toEqual(['GET manifest v1.1.0']);
+  });
+});

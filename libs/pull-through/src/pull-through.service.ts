@@ -1,0 +1,204 @@
+import { Clock } from '@gatehouse/observability';
+import { ManifestStore, StoredManifest } from './manifest-store.service';
+import { UpstreamSource } from './upstream-source.interface';
+
+export interface PullThroughOptions {
+  /** How long a tag → digest answer is trusted before upstream is asked again. */
+  tagTtlMs: number;
+  /** How long past its check a tag may still be served while upstream fails. */
+  tagStaleMaxMs: number;
+  /** Bound on remembered tags and tag lists (entries). */
+  maxTagEntries: number;
+}
+
+export interface TagResolution {
+  digest: string;
+  /** Set when upstream failed and the last known answer is served. */
+  stale?: { ageSeconds: number; cause: unknown };
+}
+
+interface TagEntry {
+  digest: string;
+  checkedAt: number;
+}
+
+interface TagListEntry {
+  tags: string[];
+  checkedAt: number;
+}
+
+/**
+ * The read side of the registry, upstream-backed: tags resolve to digests with a TTL (and a
+ * bounded stale answer when upstream fails), manifests by digest are immutable and never asked
+ * of upstream twice, and reachability (which digests an entitled tag makes pullable) is worked
+ * out from those manifests.
+ *
+ * This service never contacts upstream about a digest it has not found reachable first; the
+ * only upstream questions it asks on its own are tag lists and tag manifests.
+ */
+export class PullThroughService {
+  private readonly tags = new Map<string, TagEntry>();
+  private readonly tagLists = new Map<string, TagListEntry>();
+  private readonly closures = new Map<string, Set<string>>();
+  private readonly inflight = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly upstream: UpstreamSource,
+    private readonly manifests: ManifestStore,
+    private readonly clock: Clock,
+    private readonly options: PullThroughOptions,
+  ) {}
+
+  /** Tag → digest. Null when upstream says the tag (or repository) does not exist. */
+  resolveTag(name: string, tag: string): Promise<TagResolution | null> {
+    return this.once(`tag\u0000${name}\u0000${tag}`, () => this.resolveTagNow(name, tag));
+  }
+
+  private async resolveTagNow(name: string, tag: string): Promise<TagResolution | null> {
+    const key = `${name}\u0000${tag}`;
+    const entry = this.tags.get(key);
+    const now = this.clock.now();
+    if (entry && now - entry.checkedAt < this.options.tagTtlMs) return { digest: entry.digest };
+    try {
+      if (entry) {
+        // Revalidate cheaply: a HEAD says whether the tag still points where it did.
+        const head = await this.upstream.headManifest(name, tag);
+        if (!head) {
+          this.tags.delete(key);
+          return null;
+        }
+        if (head.digest === entry.digest && (await this.manifests.get(head.digest))) {
+          entry.checkedAt = this.clock.now();
+          return { digest: entry.digest };
+        }
+      }
+      const fetched = await this.upstream.getManifest(name, tag);
+      if (!fetched) {
+        this.tags.delete(key);
+        return null;
+      }
+      await this.manifests.put(fetched.digest, fetched.mediaType, fetched.body);
+      this.rememberTag(key, { digest: fetched.digest, checkedAt: this.clock.now() });
+      return { digest: fetched.digest };
+    } catch (cause) {
+      if (entry && now - entry.checkedAt <= this.options.tagTtlMs + this.options.tagStaleMaxMs) {
+        return { digest: entry.digest, stale: { ageSeconds: Math.round((now - entry.checkedAt) / 1000), cause } };
+      }
+      throw cause;
+    }
+  }
+
+  /**
+   * A manifest by digest: memory, disk, then upstream. Callers must have established that the
+   * digest is reachable from an entitled tag before calling.
+   */
+  getManifest(name: string, digest: string): Promise<StoredManifest | null> {
+    return this.once(`manifest\u0000${digest}`, async () => {
+      const cached = await this.manifests.get(digest);
+      if (cached) return cached;
+      const fetched = await this.upstream.getManifest(name, digest);
+      if (!fetched) return null;
+      return this.manifests.put(fetched.digest, fetched.mediaType, fetched.body);
+    });
+  }
+
+  /** True when the manifest is available without asking upstream. */
+  async hasLocalManifest(digest: string): Promise<boolean> {
+    return (await this.manifests.get(digest)) !== null;
+  }
+
+  /**
+   * Every digest a manifest makes pullable: itself, its child manifests (for an index) and the
+   * config and layer blobs of each image manifest.
+   */
+  async closure(name: string, digest: string): Promise<Set<string>> {
+    const known = this.closures.get(digest);
+    if (known) return known;
+    const result = new Set<string>([digest]);
+    const manifest = await this.getManifest(name, digest);
+    if (manifest) {
+      for (const blob of manifest.parsed.blobs) result.add(blob.digest);
+      for (const child of manifest.parsed.manifests) {
+        result.add(child.digest);
+        // Indexes hold image manifests only (OCI and Forgejo both refuse nested indexes).
+        const childManifest = await this.getManifest(name, child.digest);
+        if (!childManifest) continue;
+        for (const blob of childManifest.parsed.blobs) result.add(blob.digest);
+        for (const grandChild of childManifest.parsed.manifests) result.add(grandChild.digest);
+      }
+    }
+    if (this.closures.size >= this.options.maxTagEntries) this.closures.clear();
+    this.closures.set(digest, result);
+    return result;
+  }
+
+  /**
+   * Finds an entitled tag from which `digest` is reachable, or null. Tags already resolved are
+   * tried first (the usual case: the client fetched the manifest a moment ago); then the
+   * upstream tag list, in order, until one reaches the digest.
+   */
+  async findReachingTag(name: string, digest: string, admits: (tag: string) => boolean): Promise<string | null> {
+    const tried = new Set<string>();
+    const prefix = `${name}\u0000`;
+    for (const key of [...this.tags.keys()]) {
+      if (!key.startsWith(prefix)) continue;
+      const tag = key.slice(prefix.length);
+      if (!admits(tag)) continue;
+      tried.add(tag);
+      if (await this.tagReaches(name, tag, digest)) return tag;
+    }
+    const listed = await this.listTags(name);
+    for (const tag of listed?.tags ?? []) {
+      if (tried.has(tag) || !admits(tag)) continue;
+      if (await this.tagReaches(name, tag, digest)) return tag;
+    }
+    return null;
+  }
+
+  private async tagReaches(name: string, tag: string, digest: string): Promise<boolean> {
+    const resolved = await this.resolveTag(name, tag);
+    if (!resolved) return false;
+    return (await this.closure(name, resolved.digest)).has(digest);
+  }
+
+  /** Upstream tags of a repository (TTL-cached, stale on failure). Null: repository unknown. */
+  listTags(name: string): Promise<{ tags: string[]; stale?: { ageSeconds: number } } | null> {
+    return this.once(`tags\u0000${name}`, async () => {
+      const entry = this.tagLists.get(name);
+      const now = this.clock.now();
+      if (entry && now - entry.checkedAt < this.options.tagTtlMs) return { tags: entry.tags };
+      try {
+        const tags = await this.upstream.listTags(name);
+        if (!tags) {
+          this.tagLists.delete(name);
+          return null;
+        }
+        if (this.tagLists.size >= this.options.maxTagEntries) this.tagLists.clear();
+        this.tagLists.set(name, { tags, checkedAt: this.clock.now() });
+        return { tags };
+      } catch (cause) {
+        if (entry && now - entry.checkedAt <= this.options.tagTtlMs + this.options.tagStaleMaxMs) {
+          return { tags: entry.tags, stale: { ageSeconds: Math.round((now - entry.checkedAt) / 1000) } };
+        }
+        throw cause;
+      }
+    });
+  }
+
+  private rememberTag(key: string, entry: TagEntry): void {
+    if (!this.tags.has(key) && this.tags.size >= this.options.maxTagEntries) {
+      const oldest = this.tags.keys().next().value;
+      if (oldest !== undefined) this.tags.delete(oldest);
+    }
+    this.tags.set(key, entry);
+  }
+
+  /** Concurrent identical questions share one upstream round trip. */
+  private once<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const running = this.inflight.get(key);
+    if (running) return running as Promise<T>;
+    const p = work().finally(() => this.inflight.delete(key));
+    this.inflight.set(key, p);
+    return p;
+  }
+}
