@@ -1,1 +1,30 @@
-export default async function globalSetup(): Promise<void> {}
+import './postgres/register-lib-aliases';
+import { startTestPostgres, TestPostgres } from './postgres';
+
+/** What the global setup started, handed to the teardown (same process, different module). */
+export interface GlobalFixtures {
+  postgres?: TestPostgres;
+}
+
+const KEY = '__gatehouseGlobalFixtures__';
+
+export function globalFixtures(): GlobalFixtures {
+  const g = globalThis as unknown as Record<string, GlobalFixtures | undefined>;
+  g[KEY] ??= {};
+  return g[KEY];
+}
+
+/**
+ * Steps run once before the integration suites, in order. Shared fixtures (servers, seeded
+ * images) are one step each; each publishes what workers need through process.env.
+ */
+export const globalSetupSteps: Array<(fixtures: GlobalFixtures) => Promise<void>> = [
+  async (fixtures) => {
+    fixtures.postgres = await startTestPostgres();
+  },
+];
+
+export default async function globalSetup(): Promise<void> {
+  const fixtures = globalFixtures();
+  for (const step of globalSetupSteps) await step(fixtures);
+}
