@@ -16,9 +16,16 @@ export interface RunOptions {
 }
 
 /** Runs a command to completion and never throws on a non-zero exit: tests assert on `code`. */
-export function runCommand(command: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+export function runCommand(
+  command: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      env: options.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     trackChild(child);
     let stdout = '';
     let stderr = '';
@@ -57,17 +64,22 @@ export async function createContainerToolsSandbox(): Promise<ContainerToolsSandb
   const tmp: TempDir = await makeTempDir('containers');
   const dir = tmp.path;
   const p = (...parts: string[]): string => join(dir, ...parts);
-  for (const d of ['home', 'runtime', 'config', 'data', 'cache', 'root', 'runroot', 'tmp']) await mkdir(p(d), { recursive: true, mode: 0o700 });
+  for (const d of ['home', 'runtime', 'config', 'data', 'cache', 'root', 'runroot', 'tmp'])
+    await mkdir(p(d), { recursive: true, mode: 0o700 });
   await writeFile(p('policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
   await writeFile(p('auth.json'), JSON.stringify({ auths: {} }));
   await writeFile(p('registries.conf'), 'unqualified-search-registries = []\nshort-name-mode = "disabled"\n');
   await writeFile(
     p('containers.conf'),
-    ['[engine]', 'events_logger = "file"', 'cgroup_manager = "cgroupfs"', `tmp_dir = "${p('tmp')}"`, ''].join('\n'),
+    ['[engine]', 'events_logger = "file"', 'cgroup_manager = "cgroupfs"', `tmp_dir = "${p('tmp')}"`, ''].join(
+      '\n',
+    ),
   );
   await writeFile(
     p('storage.conf'),
-    ['[storage]', 'driver = "vfs"', `runroot = "${p('runroot')}"`, `graphroot = "${p('root')}"`, ''].join('\n'),
+    ['[storage]', 'driver = "vfs"', `runroot = "${p('runroot')}"`, `graphroot = "${p('root')}"`, ''].join(
+      '\n',
+    ),
   );
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,

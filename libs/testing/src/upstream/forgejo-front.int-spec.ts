@@ -20,7 +20,9 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
   const upstreamCreds = { username: 'forgejo', password: 'storage-pw' };
 
   const tokenFor = async (pat: string, username = ''): Promise<string> => {
-    const res = await probe(`${front.url}/v2/token`, { headers: { authorization: basicAuth(username, pat) } });
+    const res = await probe(`${front.url}/v2/token`, {
+      headers: { authorization: basicAuth(username, pat) },
+    });
     expect(res.status).toBe(200);
     return JSON.parse(res.text).token as string;
   };
@@ -69,9 +71,12 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
       ['any username', `someone:${readPat}`],
       ['the PAT as username and no password', `${readPat}:`],
     ])('mints a JWT for Basic with %s, carrying only a token field', async (_label, pair) => {
-      const res = await probe(`${front.url}/v2/token?scope=repository:acme/app:pull&service=container_registry`, {
-        headers: { authorization: 'Basic ' + Buffer.from(pair).toString('base64') },
-      });
+      const res = await probe(
+        `${front.url}/v2/token?scope=repository:acme/app:pull&service=container_registry`,
+        {
+          headers: { authorization: 'Basic ' + Buffer.from(pair).toString('base64') },
+        },
+      );
       expect(res.status).toBe(200);
       expect(res.headers['content-type']).toBe('application/json;charset=utf-8');
       const body = JSON.parse(res.text);
@@ -83,7 +88,10 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
     });
 
     it('answers POST /v2/token with 404', async () => {
-      const res = await probe(`${front.url}/v2/token`, { method: 'POST', headers: { authorization: basicAuth('', readPat) } });
+      const res = await probe(`${front.url}/v2/token`, {
+        method: 'POST',
+        headers: { authorization: basicAuth('', readPat) },
+      });
       expect(res.status).toBe(404);
     });
 
@@ -102,7 +110,11 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
   });
 
   describe('bad credentials', () => {
-    const expectVerifyFailure = (res: { status: number; headers: Record<string, string>; text: string }): void => {
+    const expectVerifyFailure = (res: {
+      status: number;
+      headers: Record<string, string>;
+      text: string;
+    }): void => {
       expect(res.status).toBe(401);
       expect(res.headers['content-type']).toBe('text/plain; charset=utf-8');
       expect(res.text).toBe('authGroup.Verify\n');
@@ -114,17 +126,25 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
       ['a PAT of the wrong shape', () => basicAuth('', readPat.toUpperCase())],
     ])('answers %s with text authGroup.Verify and no challenge', async (_label, header) => {
       expectVerifyFailure(await probe(`${front.url}/v2/token`, { headers: { authorization: header() } }));
-      expectVerifyFailure(await probe(`${front.url}/v2/acme/app/manifests/v1.0.0`, { headers: { authorization: header() } }));
+      expectVerifyFailure(
+        await probe(`${front.url}/v2/acme/app/manifests/v1.0.0`, { headers: { authorization: header() } }),
+      );
     });
 
     it('rejects a malformed or foreign JWT, and a PAT sent as Bearer', async () => {
-      expectVerifyFailure(await probe(`${front.url}/v2/acme/app/tags/list`, { headers: bearer('not.a.jwt') }));
+      expectVerifyFailure(
+        await probe(`${front.url}/v2/acme/app/tags/list`, { headers: bearer('not.a.jwt') }),
+      );
       expectVerifyFailure(await probe(`${front.url}/v2/acme/app/tags/list`, { headers: bearer(readPat) }));
-      expectVerifyFailure(await probe(`${front.url}/v2/acme/app/tags/list`, { headers: { authorization: `token ${readPat}` } }));
+      expectVerifyFailure(
+        await probe(`${front.url}/v2/acme/app/tags/list`, { headers: { authorization: `token ${readPat}` } }),
+      );
     });
 
     it('fails the ping sent with valid Basic credentials, and answers the ping with a JWT with 200 and no body', async () => {
-      expectVerifyFailure(await probe(`${front.url}/v2/`, { headers: { authorization: basicAuth('', readPat) } }));
+      expectVerifyFailure(
+        await probe(`${front.url}/v2/`, { headers: { authorization: basicAuth('', readPat) } }),
+      );
       const ok = await probe(`${front.url}/v2/`, { headers: bearer(await tokenFor(readPat)) });
       expect(ok.status).toBe(200);
       expect(ok.headers['content-length']).toBe('0');
@@ -133,7 +153,9 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
     });
 
     it('accepts the PAT in Basic directly on image routes', async () => {
-      const res = await probe(`${front.url}/v2/acme/app/manifests/v1.0.0`, { headers: { authorization: basicAuth('x', readPat) } });
+      const res = await probe(`${front.url}/v2/acme/app/manifests/v1.0.0`, {
+        headers: { authorization: basicAuth('x', readPat) },
+      });
       expect(res.status).toBe(200);
     });
   });
@@ -156,11 +178,15 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
       const secret = await probe(`${front.url}/v2/other/secret/manifests/1.0`, { headers: bearer(jwt) });
       expect(secret.status).toBe(403);
       expect(secret.text).toBe('reqToken\n');
-      expect((await probe(`${front.url}/v2/acme/app/manifests/v1.0.0`, { headers: bearer(jwt) })).status).toBe(200);
+      expect(
+        (await probe(`${front.url}/v2/acme/app/manifests/v1.0.0`, { headers: bearer(jwt) })).status,
+      ).toBe(200);
     });
 
     it('answers an unknown owner with text 404 Not found.', async () => {
-      const res = await probe(`${front.url}/v2/nobody/app/manifests/v1.0.0`, { headers: bearer(await tokenFor(readPat)) });
+      const res = await probe(`${front.url}/v2/nobody/app/manifests/v1.0.0`, {
+        headers: bearer(await tokenFor(readPat)),
+      });
       expect(res.status).toBe(404);
       expect(res.headers['content-type']).toBe('text/plain; charset=utf-8');
       expect(res.text).toBe('Not found.\n');
@@ -191,8 +217,12 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
       front.addToken(pat, { scopes: ['read:package'] });
       const jwt = await tokenFor(pat);
       front.revokeToken(pat);
-      expect((await probe(`${front.url}/v2/token`, { headers: { authorization: basicAuth('', pat) } })).status).toBe(401);
-      expect((await probe(`${front.url}/v2/acme/tool/manifests/1.0.0`, { headers: bearer(jwt) })).status).toBe(200);
+      expect(
+        (await probe(`${front.url}/v2/token`, { headers: { authorization: basicAuth('', pat) } })).status,
+      ).toBe(401);
+      expect(
+        (await probe(`${front.url}/v2/acme/tool/manifests/1.0.0`, { headers: bearer(jwt) })).status,
+      ).toBe(200);
       const other = await tokenFor(readPat);
       front.invalidateJwts();
       for (const t of [jwt, other]) {
@@ -234,7 +264,10 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
     it('answers HEAD with the same headers and no body, and If-None-Match with 304', async () => {
       const image = seedImage(seed, 'acme/tool', '1.0.0');
       const jwt = await tokenFor(readPat);
-      const head = await probe(`${front.url}/v2/acme/tool/manifests/1.0.0`, { method: 'HEAD', headers: bearer(jwt) });
+      const head = await probe(`${front.url}/v2/acme/tool/manifests/1.0.0`, {
+        method: 'HEAD',
+        headers: bearer(jwt),
+      });
       expect(head.status).toBe(200);
       expect(head.headers).toMatchObject({
         'content-type': MediaTypes.dockerManifest,
@@ -249,28 +282,42 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
     });
 
     it('treats tags case-insensitively', async () => {
-      const res = await probe(`${front.url}/v2/acme/app/manifests/V1.1.0`, { method: 'HEAD', headers: bearer(await tokenFor(readPat)) });
+      const res = await probe(`${front.url}/v2/acme/app/manifests/V1.1.0`, {
+        method: 'HEAD',
+        headers: bearer(await tokenFor(readPat)),
+      });
       expect(res.headers['docker-content-digest']).toBe(seedImage(seed, 'acme/app', 'v1.1.0').digest);
     });
 
-    it.each(['nope', '-invalid-', 'sha256:' + '0'.repeat(64)])('answers unknown reference %s with MANIFEST_UNKNOWN and an empty message', async (ref) => {
-      const res = await probe(`${front.url}/v2/acme/app/manifests/${ref}`, { headers: bearer(await tokenFor(readPat)) });
-      expect(res.status).toBe(404);
-      expect(res.headers['content-type']).toBe('application/json');
-      expect(JSON.parse(res.text)).toEqual({ errors: [{ code: 'MANIFEST_UNKNOWN', message: '' }] });
-    });
+    it.each(['nope', '-invalid-', 'sha256:' + '0'.repeat(64)])(
+      'answers unknown reference %s with MANIFEST_UNKNOWN and an empty message',
+      async (ref) => {
+        const res = await probe(`${front.url}/v2/acme/app/manifests/${ref}`, {
+          headers: bearer(await tokenFor(readPat)),
+        });
+        expect(res.status).toBe(404);
+        expect(res.headers['content-type']).toBe('application/json');
+        expect(JSON.parse(res.text)).toEqual({ errors: [{ code: 'MANIFEST_UNKNOWN', message: '' }] });
+      },
+    );
 
     it('answers an unknown image under a known owner with MANIFEST_UNKNOWN, not NAME_UNKNOWN', async () => {
-      const res = await probe(`${front.url}/v2/acme/missing/manifests/v1`, { headers: bearer(await tokenFor(readPat)) });
+      const res = await probe(`${front.url}/v2/acme/missing/manifests/v1`, {
+        headers: bearer(await tokenFor(readPat)),
+      });
       expect(JSON.parse(res.text).errors[0].code).toBe('MANIFEST_UNKNOWN');
     });
   });
 
   describe('blobs', () => {
-    const layer = (): { digest: string; size: number } => seedManifestFor(seedImage(seed, 'acme/app', 'v1.0.0'), 'arm64').layers[1];
+    const layer = (): { digest: string; size: number } =>
+      seedManifestFor(seedImage(seed, 'acme/app', 'v1.0.0'), 'arm64').layers[1];
 
     it('answers HEAD with digest, ETag and length but no Content-Type', async () => {
-      const res = await probe(`${front.url}/v2/acme/app/blobs/${layer().digest}`, { method: 'HEAD', headers: bearer(await tokenFor(readPat)) });
+      const res = await probe(`${front.url}/v2/acme/app/blobs/${layer().digest}`, {
+        method: 'HEAD',
+        headers: bearer(await tokenFor(readPat)),
+      });
       expect(res.status).toBe(200);
       expect(res.headers['docker-content-digest']).toBe(layer().digest);
       expect(res.headers.etag).toBe(`"${layer().digest}"`);
@@ -280,7 +327,10 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
 
     it('streams the big blob byte-exact', async () => {
       const big = seedImage(seed, 'acme/big', '1.0').manifests[0].layers[0];
-      const got = await digestOf(`${front.url}/v2/acme/big/blobs/${big.digest}`, bearer(await tokenFor(readPat)));
+      const got = await digestOf(
+        `${front.url}/v2/acme/big/blobs/${big.digest}`,
+        bearer(await tokenFor(readPat)),
+      );
       expect(got).toMatchObject({ status: 200, digest: big.digest, size: big.size });
     });
 
@@ -302,14 +352,21 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
       }
     });
 
-    it.each(['sha256:' + 'f'.repeat(64), 'sha256:short', 'md5:abc'])('answers blob %s with BLOB_UNKNOWN', async (digest) => {
-      const res = await probe(`${front.url}/v2/acme/app/blobs/${digest}`, { headers: bearer(await tokenFor(readPat)) });
-      expect(res.status).toBe(404);
-      expect(JSON.parse(res.text).errors[0].code).toBe('BLOB_UNKNOWN');
-    });
+    it.each(['sha256:' + 'f'.repeat(64), 'sha256:short', 'md5:abc'])(
+      'answers blob %s with BLOB_UNKNOWN',
+      async (digest) => {
+        const res = await probe(`${front.url}/v2/acme/app/blobs/${digest}`, {
+          headers: bearer(await tokenFor(readPat)),
+        });
+        expect(res.status).toBe(404);
+        expect(JSON.parse(res.text).errors[0].code).toBe('BLOB_UNKNOWN');
+      },
+    );
 
     it('does not serve a blob under an image that does not reference it', async () => {
-      const res = await probe(`${front.url}/v2/acme/tool/blobs/${layer().digest}`, { headers: bearer(await tokenFor(readPat)) });
+      const res = await probe(`${front.url}/v2/acme/tool/blobs/${layer().digest}`, {
+        headers: bearer(await tokenFor(readPat)),
+      });
       expect(res.status).toBe(404);
     });
 
@@ -317,7 +374,9 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
       const jwt = await tokenFor(readPat);
       front.setServeDirect(true);
       try {
-        const res = await request(`${front.url}/v2/acme/app/blobs/${layer().digest}`, { headers: bearer(jwt) });
+        const res = await request(`${front.url}/v2/acme/app/blobs/${layer().digest}`, {
+          headers: bearer(jwt),
+        });
         await res.body.dump();
         expect(res.statusCode).toBe(307);
         expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
@@ -341,7 +400,10 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
         const manifest = await request(`${front.url}/v2/acme/app/manifests/v1.0.0`, { headers: bearer(jwt) });
         await manifest.body.dump();
         expect(manifest.statusCode).toBe(307);
-        const head = await probe(`${front.url}/v2/acme/app/manifests/v1.0.0`, { method: 'HEAD', headers: bearer(jwt) });
+        const head = await probe(`${front.url}/v2/acme/app/manifests/v1.0.0`, {
+          method: 'HEAD',
+          headers: bearer(jwt),
+        });
         expect(head.status).toBe(200);
       } finally {
         front.setServeDirect(false);
@@ -353,7 +415,9 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
       front.setServeDirect(true);
       front.setPresignTtl(0);
       try {
-        const res = await request(`${front.url}/v2/acme/app/blobs/${layer().digest}`, { headers: bearer(jwt) });
+        const res = await request(`${front.url}/v2/acme/app/blobs/${layer().digest}`, {
+          headers: bearer(jwt),
+        });
         await res.body.dump();
         await new Promise((r) => setTimeout(r, 1100));
         const expired = await probe(String(res.headers.location));
@@ -370,9 +434,15 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
     it('sends Link on every non-empty page and answers the extra page with [] and no Link', async () => {
       const jwt = await tokenFor(readPat);
       const first = await probe(`${front.url}/v2/acme/app/tags/list`, { headers: bearer(jwt) });
-      expect(JSON.parse(first.text)).toEqual({ name: 'acme/app', tags: ['latest', 'v1.0.0', 'v1.1.0', 'v2.0.0-rc.1'] });
+      expect(JSON.parse(first.text)).toEqual({
+        name: 'acme/app',
+        tags: ['latest', 'v1.0.0', 'v1.1.0', 'v2.0.0-rc.1'],
+      });
       expect(first.headers.link).toBe('</v2/acme/app/tags/list?last=v2.0.0-rc.1>; rel="next"');
-      const extra = await probe(`${front.url}${first.headers.link.slice(1, first.headers.link.indexOf('>'))}`, { headers: bearer(jwt) });
+      const extra = await probe(
+        `${front.url}${first.headers.link.slice(1, first.headers.link.indexOf('>'))}`,
+        { headers: bearer(jwt) },
+      );
       expect(JSON.parse(extra.text)).toEqual({ name: 'acme/app', tags: [] });
       expect(extra.headers.link).toBeUndefined();
       const paged = await probe(`${front.url}/v2/acme/app/tags/list?n=2`, { headers: bearer(jwt) });
@@ -381,7 +451,9 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
     });
 
     it('answers tags/list of an unknown image with NAME_UNKNOWN', async () => {
-      const res = await probe(`${front.url}/v2/acme/missing/tags/list`, { headers: bearer(await tokenFor(readPat)) });
+      const res = await probe(`${front.url}/v2/acme/missing/tags/list`, {
+        headers: bearer(await tokenFor(readPat)),
+      });
       expect(res.status).toBe(404);
       expect(JSON.parse(res.text).errors[0].code).toBe('NAME_UNKNOWN');
     });
@@ -389,7 +461,12 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
     it('lists the catalog sorted, with a Link only on a full page', async () => {
       const jwt = await tokenFor(readPat);
       const all = await probe(`${front.url}/v2/_catalog`, { headers: bearer(jwt) });
-      expect(JSON.parse(all.text).repositories).toEqual(['acme/app', 'acme/big', 'acme/tool', 'other/secret']);
+      expect(JSON.parse(all.text).repositories).toEqual([
+        'acme/app',
+        'acme/big',
+        'acme/tool',
+        'other/secret',
+      ]);
       expect(all.headers.link).toBeUndefined();
       const page = await probe(`${front.url}/v2/_catalog?n=2`, { headers: bearer(jwt) });
       expect(page.headers.link).toBe('</v2/_catalog?last=acme%2Fbig&n=2>; rel="next"');
@@ -397,22 +474,31 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
 
     it('answers the referrers API with 404 and an empty body', async () => {
       const digest = seedImage(seed, 'acme/app', 'v1.0.0').digest;
-      const res = await probe(`${front.url}/v2/acme/app/referrers/${digest}`, { headers: bearer(await tokenFor(readPat)) });
+      const res = await probe(`${front.url}/v2/acme/app/referrers/${digest}`, {
+        headers: bearer(await tokenFor(readPat)),
+      });
       expect(res.status).toBe(404);
       expect(res.body.length).toBe(0);
     });
   });
 
   describe('request counting and fault injection', () => {
-    const blob = (): { digest: string; size: number } => seedImage(seed, 'acme/tool', '1.0.0').manifests[0].layers[0];
+    const blob = (): { digest: string; size: number } =>
+      seedImage(seed, 'acme/tool', '1.0.0').manifests[0].layers[0];
 
     it('records every request with its kind and status', async () => {
       const jwt = await tokenFor(readPat);
       front.resetCounts();
       await probe(`${front.url}/v2/acme/tool/blobs/${blob().digest}`, { headers: bearer(jwt) });
       await probe(`${front.url}/v2/acme/tool/manifests/1.0.0`, { headers: bearer(jwt) });
-      expect(front.countRequests((r) => r.kind === 'blob' && r.status === 200 && r.reference === blob().digest)).toBe(1);
-      expect(front.countRequests((r) => r.kind === 'manifest' && r.repository === 'acme/tool' && r.auth === 'bearer')).toBe(1);
+      expect(
+        front.countRequests((r) => r.kind === 'blob' && r.status === 200 && r.reference === blob().digest),
+      ).toBe(1);
+      expect(
+        front.countRequests(
+          (r) => r.kind === 'manifest' && r.repository === 'acme/tool' && r.auth === 'bearer',
+        ),
+      ).toBe(1);
       expect(front.countRequests()).toBe(2);
       front.resetCounts();
       expect(front.requests).toEqual([]);
@@ -422,7 +508,9 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
       const jwt = await tokenFor(readPat);
       front.setBlobBehaviour(blob().digest, 'cut-after:100');
       try {
-        const res = await request(`${front.url}/v2/acme/tool/blobs/${blob().digest}`, { headers: bearer(jwt) });
+        const res = await request(`${front.url}/v2/acme/tool/blobs/${blob().digest}`, {
+          headers: bearer(jwt),
+        });
         expect(res.headers['content-length']).toBe(String(blob().size));
         let received = 0;
         await expect(

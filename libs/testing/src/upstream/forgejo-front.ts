@@ -136,7 +136,8 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
   const tokens = new Map<string, FrontToken>(Object.entries(options.tokens ?? {}));
   const owners = new Map<string, { name: string; private: boolean }>();
   const privateSet = new Set((options.privateOwners ?? []).map((o) => o.toLowerCase()));
-  for (const o of options.knownOwners) owners.set(o.toLowerCase(), { name: o, private: privateSet.has(o.toLowerCase()) });
+  for (const o of options.knownOwners)
+    owners.set(o.toLowerCase(), { name: o, private: privateSet.has(o.toLowerCase()) });
   const userIds = new Map<string, number>();
   const userNames = new Map<number, string>();
   const userId = (name: string): number => {
@@ -159,7 +160,8 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
   const requests: FrontRequestRecord[] = [];
   const agent = new Agent({ keepAliveTimeout: 2000, connections: 32 });
   const upstreamAuth = options.upstreamCreds
-    ? 'Basic ' + Buffer.from(`${options.upstreamCreds.username}:${options.upstreamCreds.password}`).toString('base64')
+    ? 'Basic ' +
+      Buffer.from(`${options.upstreamCreds.username}:${options.upstreamCreds.password}`).toString('base64')
     : undefined;
   const upstreamBase = options.upstreamUrl.replace(/\/+$/, '');
   const storageHost = options.storageHost ?? 'localhost';
@@ -169,11 +171,25 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
 
   // ---- responses ----------------------------------------------------------------------
 
-  const text = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void => {
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff', ...headers });
+  const text = (
+    res: ServerResponse,
+    status: number,
+    body: string,
+    headers: Record<string, string> = {},
+  ): void => {
+    res.writeHead(status, {
+      'content-type': 'text/plain; charset=utf-8',
+      'x-content-type-options': 'nosniff',
+      ...headers,
+    });
     res.end(body);
   };
-  const ociError = (res: ServerResponse, status: number, code: string, headers: Record<string, string> = {}): void => {
+  const ociError = (
+    res: ServerResponse,
+    status: number,
+    code: string,
+    headers: Record<string, string> = {},
+  ): void => {
     res.writeHead(status, { ...DIST_HEADER, 'content-type': 'application/json', ...headers });
     res.end(JSON.stringify({ errors: [{ code, message: '' }] }) + '\n');
   };
@@ -277,7 +293,9 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
     name: string,
     reference: string,
   ): Promise<{ body: Buffer; mediaType: string; digest: string } | undefined> => {
-    const res = await upstream(`/v2/${name}/manifests/${reference}`, 'GET', { accept: ALL_MANIFEST_MEDIA_TYPES.join(', ') });
+    const res = await upstream(`/v2/${name}/manifests/${reference}`, 'GET', {
+      accept: ALL_MANIFEST_MEDIA_TYPES.join(', '),
+    });
     if (res.statusCode === 404) {
       await res.body.dump();
       return undefined;
@@ -287,17 +305,24 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
       throw new Error(`upstream manifest ${name}:${reference} answered ${res.statusCode}`);
     }
     const body = Buffer.from(await res.body.arrayBuffer());
-    const digest = String(res.headers['docker-content-digest'] ?? 'sha256:' + createHash('sha256').update(body).digest('hex'));
+    const digest = String(
+      res.headers['docker-content-digest'] ?? 'sha256:' + createHash('sha256').update(body).digest('hex'),
+    );
     return { body, mediaType: String(res.headers['content-type']), digest };
   };
 
   // ---- presigned storage URLs ---------------------------------------------------------
 
   const sign = (kind: string, name: string, digest: string, date: string, expires: string): string =>
-    createHmac('sha256', presignSecret).update(`${kind}\n${name}\n${digest}\n${date}\n${expires}`).digest('hex');
+    createHmac('sha256', presignSecret)
+      .update(`${kind}\n${name}\n${digest}\n${date}\n${expires}`)
+      .digest('hex');
 
   const presign = (kind: 'blob' | 'manifest', name: string, digest: string, contentType: string): string => {
-    const date = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const date = new Date()
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z');
     const expires = String(presignTtl);
     const q = new URLSearchParams({
       'X-Amz-Algorithm': 'AWS4-HMAC-SHA256',
@@ -316,7 +341,9 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
     // Go's http.Redirect: text/html body, and since v12 no digest or length headers (§3).
     // Written as a chunk so Node does not add the Content-Length Forgejo no longer sends.
     res.writeHead(307, { location, 'content-type': 'text/html; charset=utf-8' });
-    res.write(`<a href="${location.replace(/&/g, '&amp;').replace(/"/g, '&#34;')}">Temporary Redirect</a>.\n\n`);
+    res.write(
+      `<a href="${location.replace(/&/g, '&amp;').replace(/"/g, '&#34;')}">Temporary Redirect</a>.\n\n`,
+    );
     res.end();
   };
 
@@ -420,7 +447,11 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
         return;
       }
       end = Math.max(end, start);
-      res.writeHead(206, { ...full, 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': String(end - start + 1) });
+      res.writeHead(206, {
+        ...full,
+        'content-range': `bytes ${start}-${end}/${size}`,
+        'content-length': String(end - start + 1),
+      });
       res.end(m.body.subarray(start, end + 1));
       return;
     }
@@ -428,14 +459,20 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
     res.end(m.body);
   };
 
-  const handleManifest = async (req: IncomingMessage, res: ServerResponse, name: string, reference: string): Promise<void> => {
+  const handleManifest = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    name: string,
+    reference: string,
+  ): Promise<void> => {
     let ref: string;
     if (DIGEST_RE.test(reference)) ref = reference;
     else if (TAG_RE.test(reference)) ref = reference.toLowerCase();
     else return ociError(res, 404, 'MANIFEST_UNKNOWN');
     const m = await fetchManifest(name, ref);
     if (!m) return ociError(res, 404, 'MANIFEST_UNKNOWN');
-    if (req.method === 'GET' && serveDirect) return redirect(res, presign('manifest', name, m.digest, m.mediaType));
+    if (req.method === 'GET' && serveDirect)
+      return redirect(res, presign('manifest', name, m.digest, m.mediaType));
     serveManifestBuffer(req, res, m);
   };
 
@@ -479,7 +516,12 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
     await deliver(up.body, res, behaviour);
   };
 
-  const handleBlob = async (req: IncomingMessage, res: ServerResponse, name: string, digest: string): Promise<void> => {
+  const handleBlob = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    name: string,
+    digest: string,
+  ): Promise<void> => {
     if (!DIGEST_RE.test(digest)) return ociError(res, 404, 'BLOB_UNKNOWN');
     if (req.method === 'HEAD') {
       const up = await upstream(`/v2/${name}/blobs/${digest}`, 'HEAD');
@@ -502,7 +544,12 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
       return redirect(res, presign('blob', name, digest, 'application/octet-stream'));
     }
     if (preempt(digest, res)) return;
-    const common = { ...DIST_HEADER, 'content-type': 'application/octet-stream', 'docker-content-digest': digest, etag: `"${digest}"` };
+    const common = {
+      ...DIST_HEADER,
+      'content-type': 'application/octet-stream',
+      'docker-content-digest': digest,
+      etag: `"${digest}"`,
+    };
     await streamBlob(
       req,
       res,
@@ -510,7 +557,12 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
       digest,
       () =>
         rangeSupport
-          ? { ...common, 'accept-ranges': 'bytes', 'cache-control': 'private, max-age=300', 'x-content-type-options': 'nosniff' }
+          ? {
+              ...common,
+              'accept-ranges': 'bytes',
+              'cache-control': 'private, max-age=300',
+              'x-content-type-options': 'nosniff',
+            }
           : common,
       rangeSupport,
     );
@@ -533,7 +585,11 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
       { n: parseN(url.searchParams.get('n')), last: url.searchParams.get('last') ?? undefined },
       `/v2/${name}/tags/list`,
     );
-    res.writeHead(200, { ...DIST_HEADER, 'content-type': 'application/json', ...(page.link ? { link: page.link } : {}) });
+    res.writeHead(200, {
+      ...DIST_HEADER,
+      'content-type': 'application/json',
+      ...(page.link ? { link: page.link } : {}),
+    });
     res.end(JSON.stringify({ name, tags: page.items }) + '\n');
   };
 
@@ -548,8 +604,15 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
       const owner = owners.get(r.split('/')[0]);
       return owner !== undefined && canRead(p, owner);
     });
-    const page = paginateCatalog(visible, { n: parseN(url.searchParams.get('n')), last: url.searchParams.get('last') ?? undefined });
-    res.writeHead(200, { ...DIST_HEADER, 'content-type': 'application/json', ...(page.link ? { link: page.link } : {}) });
+    const page = paginateCatalog(visible, {
+      n: parseN(url.searchParams.get('n')),
+      last: url.searchParams.get('last') ?? undefined,
+    });
+    res.writeHead(200, {
+      ...DIST_HEADER,
+      'content-type': 'application/json',
+      ...(page.link ? { link: page.link } : {}),
+    });
     res.end(JSON.stringify({ repositories: page.items }) + '\n');
   };
 
@@ -573,7 +636,12 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
     res.end(JSON.stringify({ token }) + '\n');
   };
 
-  const route = async (req: IncomingMessage, res: ServerResponse, record: FrontRequestRecord, url: URL): Promise<void> => {
+  const route = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    record: FrontRequestRecord,
+    url: URL,
+  ): Promise<void> => {
     const path = record.path;
     if (path !== '/v2' && !path.startsWith('/v2/')) return text(res, 404, 'Not found.\n');
     if (path === '/v2/token') {
@@ -644,7 +712,10 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
     });
   };
 
-  const newRecord = (server: FrontRequestRecord['server'], req: IncomingMessage): { record: FrontRequestRecord; url: URL } => {
+  const newRecord = (
+    server: FrontRequestRecord['server'],
+    req: IncomingMessage,
+  ): { record: FrontRequestRecord; url: URL } => {
     const url = new URL(req.url ?? '/', 'http://front.invalid');
     let path = url.pathname;
     while (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
@@ -689,7 +760,9 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
     finish(res, record);
     const s3Error = (status: number, code: string, message: string): void => {
       res.writeHead(status, { 'content-type': 'application/xml' });
-      res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`);
+      res.end(
+        `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`,
+      );
     };
     const handle = async (): Promise<void> => {
       const m = /^\/packages\/(blob|manifest)\/([^/]+)\/(sha256:[a-f0-9]{64})$/.exec(record.path);
@@ -712,12 +785,18 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
       const given = Buffer.from(q.get('X-Amz-Signature') ?? '');
       const wanted = Buffer.from(sign(kind, name, digest, date, expires));
       if (given.length !== wanted.length || !timingSafeEqual(given, wanted)) {
-        return s3Error(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.');
+        return s3Error(
+          403,
+          'SignatureDoesNotMatch',
+          'The request signature we calculated does not match the signature you provided.',
+        );
       }
       const d = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(date);
       const signedAt = d ? Date.UTC(+d[1], +d[2] - 1, +d[3], +d[4], +d[5], +d[6]) : 0;
-      if (Date.now() > signedAt + Number(expires) * 1000) return s3Error(403, 'AccessDenied', 'Request has expired');
-      if (req.method !== 'GET' && req.method !== 'HEAD') return s3Error(405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.');
+      if (Date.now() > signedAt + Number(expires) * 1000)
+        return s3Error(403, 'AccessDenied', 'Request has expired');
+      if (req.method !== 'GET' && req.method !== 'HEAD')
+        return s3Error(405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.');
       const contentType = q.get('response-content-type') ?? 'application/octet-stream';
       const disposition = q.get('response-content-disposition');
       if (kind === 'manifest') {

@@ -11,7 +11,11 @@ export interface ProbeResponse {
 /** One HTTP exchange with the body read fully; for small responses in assertions. */
 export async function probe(
   url: string,
-  options: { method?: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE'; headers?: Record<string, string>; headersTimeout?: number } = {},
+  options: {
+    method?: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
+    headers?: Record<string, string>;
+    headersTimeout?: number;
+  } = {},
 ): Promise<ProbeResponse> {
   const res = await request(url, {
     method: options.method ?? 'GET',
@@ -20,7 +24,8 @@ export async function probe(
   });
   const body = Buffer.from(await res.body.arrayBuffer());
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  for (const [k, v] of Object.entries(res.headers))
+    if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
   return { status: res.statusCode, headers, body, text: body.toString('utf8') };
 }
 
@@ -28,7 +33,12 @@ export async function probe(
 export async function digestOf(
   url: string,
   headers: Record<string, string> = {},
-): Promise<{ status: number; digest: string; size: number; headers: Record<string, string | string[] | undefined> }> {
+): Promise<{
+  status: number;
+  digest: string;
+  size: number;
+  headers: Record<string, string | string[] | undefined>;
+}> {
   const res = await request(url, { method: 'GET', headers });
   const hash = createHash('sha256');
   let size = 0;

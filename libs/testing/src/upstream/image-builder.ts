@@ -160,7 +160,9 @@ export async function writeRandomTarLayer(
   layout: OciLayoutWriter,
   options: { fileName: string; size: number; seed: string },
 ): Promise<BuiltLayer> {
-  const tmp = layout.tempPath(`random-${createHash('sha256').update(options.seed).digest('hex').slice(0, 16)}`);
+  const tmp = layout.tempPath(
+    `random-${createHash('sha256').update(options.seed).digest('hex').slice(0, 16)}`,
+  );
   const out = createWriteStream(tmp);
   const hash = createHash('sha256');
   let written = 0;
@@ -187,7 +189,13 @@ export async function writeRandomTarLayer(
 
 export async function writeImageManifest(
   layout: OciLayoutWriter,
-  options: { platform: Platform; layers: BuiltLayer[]; format?: ImageFormat; cmd?: string[]; labels?: Record<string, string> },
+  options: {
+    platform: Platform;
+    layers: BuiltLayer[];
+    format?: ImageFormat;
+    cmd?: string[];
+    labels?: Record<string, string>;
+  },
 ): Promise<BuiltManifest> {
   const format = options.format ?? 'oci';
   const created = '2024-01-01T00:00:00Z';

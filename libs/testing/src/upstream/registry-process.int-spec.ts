@@ -5,7 +5,14 @@ import { createContainerToolsSandbox, ContainerToolsSandbox } from './clients';
 import { digestOf, probe } from './http-probe';
 import { ALL_MANIFEST_MEDIA_TYPES, MediaTypes } from './image-builder';
 import { startRegistry, RegistryProcess } from './registry-process';
-import { BIG_LAYER_SIZE, prepareSeededStorage, seedBlobs, seedImage, seedLayersOnlyIn, SeedInfo } from './seed';
+import {
+  BIG_LAYER_SIZE,
+  prepareSeededStorage,
+  seedBlobs,
+  seedImage,
+  seedLayersOnlyIn,
+  SeedInfo,
+} from './seed';
 
 const sha256 = (text: string): string => 'sha256:' + createHash('sha256').update(text).digest('hex');
 
@@ -53,7 +60,12 @@ describe('test registry process', () => {
 
   it('serves every seeded manifest with the recorded digest to skopeo inspect', async () => {
     for (const [ref, image] of Object.entries(seed.images)) {
-      const r = await tools.skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${open.hostPort}/${ref}`]);
+      const r = await tools.skopeo([
+        'inspect',
+        '--raw',
+        '--tls-verify=false',
+        `docker://${open.hostPort}/${ref}`,
+      ]);
       expect({ ref, code: r.code, stderr: r.stderr }).toEqual({ ref, code: 0, stderr: '' });
       expect(sha256(r.stdout)).toBe(image.digest);
       expect(JSON.parse(r.stdout).mediaType).toBe(image.mediaType);
@@ -64,8 +76,12 @@ describe('test registry process', () => {
     const image = seedImage(seed, 'acme/app', 'v1.1.0');
     const dest = join(tools.dir, 'copy-open');
     const r = await tools.skopeo([
-      'copy', '--all', '--preserve-digests', '--src-tls-verify=false',
-      `docker://${open.hostPort}/acme/app:v1.1.0`, `oci:${dest}:v1.1.0`,
+      'copy',
+      '--all',
+      '--preserve-digests',
+      '--src-tls-verify=false',
+      `docker://${open.hostPort}/acme/app:v1.1.0`,
+      `oci:${dest}:v1.1.0`,
     ]);
     expect(r.code).toBe(0);
     const index = JSON.parse(await readFile(join(dest, 'index.json'), 'utf8'));
@@ -81,9 +97,23 @@ describe('test registry process', () => {
     const anonymous = await tools.skopeo(['inspect', '--raw', '--tls-verify=false', '--no-creds', ref]);
     expect(anonymous.code).not.toBe(0);
     expect(anonymous.stderr).toMatch(/unauthorized|authentication required/i);
-    const wrong = await tools.skopeo(['inspect', '--raw', '--tls-verify=false', '--creds', 'gatehouse:nope', ref]);
+    const wrong = await tools.skopeo([
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      '--creds',
+      'gatehouse:nope',
+      ref,
+    ]);
     expect(wrong.code).not.toBe(0);
-    const right = await tools.skopeo(['inspect', '--raw', '--tls-verify=false', '--creds', `${creds.username}:${creds.password}`, ref]);
+    const right = await tools.skopeo([
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      '--creds',
+      `${creds.username}:${creds.password}`,
+      ref,
+    ]);
     expect(right.code).toBe(0);
     expect(sha256(right.stdout)).toBe(seedImage(seed, 'acme/tool', '1.0.0').digest);
   });
@@ -97,16 +127,26 @@ describe('test registry process', () => {
   it('gives each instance its own storage: a moved tag does not leak into the seed or other instances', async () => {
     const other = seedImage(seed, 'other/secret', '1.0');
     const r = await tools.skopeo([
-      'copy', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false',
-      `docker://${open.hostPort}/other/secret:1.0`, `docker://${open.hostPort}/acme/app:latest`,
+      'copy',
+      '--preserve-digests',
+      '--src-tls-verify=false',
+      '--dest-tls-verify=false',
+      `docker://${open.hostPort}/other/secret:1.0`,
+      `docker://${open.hostPort}/acme/app:latest`,
     ]);
     expect(r.code).toBe(0);
     const accept = ALL_MANIFEST_MEDIA_TYPES.join(', ');
-    const moved = await probe(`${open.url}/v2/acme/app/manifests/latest`, { method: 'HEAD', headers: { accept } });
+    const moved = await probe(`${open.url}/v2/acme/app/manifests/latest`, {
+      method: 'HEAD',
+      headers: { accept },
+    });
     expect(moved.headers['docker-content-digest']).toBe(other.digest);
     const untouched = await probe(`${locked.url}/v2/acme/app/manifests/latest`, {
       method: 'HEAD',
-      headers: { accept, authorization: 'Basic ' + Buffer.from(`${creds.username}:${creds.password}`).toString('base64') },
+      headers: {
+        accept,
+        authorization: 'Basic ' + Buffer.from(`${creds.username}:${creds.password}`).toString('base64'),
+      },
     });
     expect(untouched.headers['docker-content-digest']).toBe(seedImage(seed, 'acme/app', 'latest').digest);
     const seedLink = await readFile(
@@ -123,7 +163,9 @@ describe('test registry process', () => {
       expect(reg.isRunning()).toBe(false);
       await expect(probe(`${reg.url}/v2/`)).rejects.toThrow();
       await reg.restart();
-      const res = await probe(`${reg.url}/v2/acme/tool/manifests/1.0.0`, { headers: { accept: MediaTypes.dockerManifest } });
+      const res = await probe(`${reg.url}/v2/acme/tool/manifests/1.0.0`, {
+        headers: { accept: MediaTypes.dockerManifest },
+      });
       expect(res.status).toBe(200);
       expect(res.headers['docker-content-digest']).toBe(seedImage(seed, 'acme/tool', '1.0.0').digest);
     } finally {
@@ -132,6 +174,8 @@ describe('test registry process', () => {
   });
 
   it('explains how to install the registry when the binary is missing', async () => {
-    await expect(startRegistry({ binary: '/nonexistent/docker-registry' })).rejects.toThrow(/apt-get install docker-registry/);
+    await expect(startRegistry({ binary: '/nonexistent/docker-registry' })).rejects.toThrow(
+      /apt-get install docker-registry/,
+    );
   });
 });

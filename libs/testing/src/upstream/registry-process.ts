@@ -92,7 +92,12 @@ function registryConfig(storageDir: string, port: number, htpasswdPath?: string)
     '    enabled: false',
   ];
   if (htpasswdPath) {
-    lines.push('auth:', '  htpasswd:', '    realm: gatehouse-test', `    path: ${JSON.stringify(htpasswdPath)}`);
+    lines.push(
+      'auth:',
+      '  htpasswd:',
+      '    realm: gatehouse-test',
+      `    path: ${JSON.stringify(htpasswdPath)}`,
+    );
   }
   return lines.join('\n') + '\n';
 }

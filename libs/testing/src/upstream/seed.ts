@@ -117,7 +117,8 @@ export function seedManifestFor(image: SeedImage, architecture: string): SeedMan
 export function seedBlobs(image: SeedImage): SeedBlob[] {
   const byDigest = new Map<string, SeedBlob>();
   for (const m of image.manifests) {
-    for (const b of [m.config, ...m.layers]) byDigest.set(b.digest, { digest: b.digest, size: b.size, mediaType: b.mediaType });
+    for (const b of [m.config, ...m.layers])
+      byDigest.set(b.digest, { digest: b.digest, size: b.size, mediaType: b.mediaType });
   }
   return [...byDigest.values()];
 }
@@ -164,14 +165,31 @@ function layerOf(l: BuiltLayer): SeedLayer {
 }
 
 function manifestOf(m: BuiltManifest): SeedManifest {
-  return { ...blobOf(m.descriptor), platform: m.platform, config: blobOf(m.config), layers: m.layers.map(layerOf) };
+  return {
+    ...blobOf(m.descriptor),
+    platform: m.platform,
+    config: blobOf(m.config),
+    layers: m.layers.map(layerOf),
+  };
 }
 
 function imageOf(p: Push): SeedImage {
   if ('manifests' in p.built) {
-    return { ...blobOf(p.built.descriptor), repository: p.repository, tag: p.tag, isIndex: true, manifests: p.built.manifests.map(manifestOf) };
+    return {
+      ...blobOf(p.built.descriptor),
+      repository: p.repository,
+      tag: p.tag,
+      isIndex: true,
+      manifests: p.built.manifests.map(manifestOf),
+    };
   }
-  return { ...blobOf(p.built.descriptor), repository: p.repository, tag: p.tag, isIndex: false, manifests: [manifestOf(p.built)] };
+  return {
+    ...blobOf(p.built.descriptor),
+    repository: p.repository,
+    tag: p.tag,
+    isIndex: false,
+    manifests: [manifestOf(p.built)],
+  };
 }
 
 async function newLayout(root: string, name: string): Promise<OciLayoutWriter> {
@@ -187,7 +205,11 @@ async function buildAcmeApp(root: string): Promise<Push[]> {
     writeGzipLayer(layout, [
       { type: 'dir', name: 'etc' },
       { type: 'file', name: 'etc/gatehouse-base', content: `base layer for ${p.os}/${p.architecture}\n` },
-      { type: 'file', name: 'hello.txt', content: `hello from the gatehouse test base (${p.architecture})\n` },
+      {
+        type: 'file',
+        name: 'hello.txt',
+        content: `hello from the gatehouse test base (${p.architecture})\n`,
+      },
     ]);
   const app = async (version: string, p: Platform): Promise<BuiltLayer> =>
     writeGzipLayer(layout, [
@@ -208,8 +230,14 @@ async function buildAcmeApp(root: string): Promise<Push[]> {
       cmd: ['/bin/cat', '/app/VERSION'],
       labels: { 'org.opencontainers.image.version': version },
     });
-  const v100 = await writeImageIndex(layout, [await image('1.0.0', AMD64, []), await image('1.0.0', ARM64, [])]);
-  const v110 = await writeImageIndex(layout, [await image('1.1.0', AMD64, [notes]), await image('1.1.0', ARM64, [notes])]);
+  const v100 = await writeImageIndex(layout, [
+    await image('1.0.0', AMD64, []),
+    await image('1.0.0', ARM64, []),
+  ]);
+  const v110 = await writeImageIndex(layout, [
+    await image('1.1.0', AMD64, [notes]),
+    await image('1.1.0', ARM64, [notes]),
+  ]);
   const rc = await image('2.0.0-rc.1', AMD64, []);
   layout.addRef('v1.0.0', v100.descriptor);
   layout.addRef('v1.1.0', v110.descriptor);
@@ -236,7 +264,12 @@ async function buildAcmeTool(root: string): Promise<Push[]> {
     ],
     'docker',
   );
-  const m = await writeImageManifest(layout, { platform: AMD64, layers: [layer], format: 'docker', cmd: ['/usr/bin/tool'] });
+  const m = await writeImageManifest(layout, {
+    platform: AMD64,
+    layers: [layer],
+    format: 'docker',
+    cmd: ['/usr/bin/tool'],
+  });
   await layout.finish();
   const dirSource = join(root, 'acme-tool-dir');
   await layout.exportDirTransport(m, dirSource);
@@ -245,7 +278,11 @@ async function buildAcmeTool(root: string): Promise<Push[]> {
 
 async function buildAcmeBig(root: string): Promise<Push[]> {
   const layout = await newLayout(root, 'acme-big');
-  const layer = await writeRandomTarLayer(layout, { fileName: 'big.bin', size: BIG_LAYER_SIZE, seed: 'acme/big:1.0' });
+  const layer = await writeRandomTarLayer(layout, {
+    fileName: 'big.bin',
+    size: BIG_LAYER_SIZE,
+    seed: 'acme/big:1.0',
+  });
   const m = await writeImageManifest(layout, { platform: AMD64, layers: [layer], cmd: ['/bin/true'] });
   layout.addRef('1.0', m.descriptor);
   await layout.finish();
@@ -254,7 +291,9 @@ async function buildAcmeBig(root: string): Promise<Push[]> {
 
 async function buildOtherSecret(root: string): Promise<Push[]> {
   const layout = await newLayout(root, 'other-secret');
-  const layer = await writeGzipLayer(layout, [{ type: 'file', name: 'hello.txt', content: 'hello from other/secret\n' }]);
+  const layer = await writeGzipLayer(layout, [
+    { type: 'file', name: 'hello.txt', content: 'hello from other/secret\n' },
+  ]);
   const m = await writeImageManifest(layout, { platform: AMD64, layers: [layer] });
   layout.addRef('1.0', m.descriptor);
   await layout.finish();
@@ -289,14 +328,17 @@ async function verifyPushed(url: string, image: SeedImage): Promise<void> {
     });
     await res.body.dump();
     if (res.statusCode !== 200 || res.headers['docker-content-digest'] !== digest) {
-      throw new Error(`seed verification failed for ${path}: ${res.statusCode} ${String(res.headers['docker-content-digest'])} (wanted ${digest})`);
+      throw new Error(
+        `seed verification failed for ${path}: ${res.statusCode} ${String(res.headers['docker-content-digest'])} (wanted ${digest})`,
+      );
     }
   };
   const accept = ALL_MANIFEST_MEDIA_TYPES.join(', ');
   await check(`/v2/${image.repository}/manifests/${image.tag}`, image.digest, accept);
   for (const m of image.manifests) {
     await check(`/v2/${image.repository}/manifests/${m.digest}`, m.digest, accept);
-    for (const b of [m.config, ...m.layers]) await check(`/v2/${image.repository}/blobs/${b.digest}`, b.digest);
+    for (const b of [m.config, ...m.layers])
+      await check(`/v2/${image.repository}/blobs/${b.digest}`, b.digest);
   }
 }
 
@@ -339,7 +381,11 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-async function withLock<T>(lockDir: string, fn: () => Promise<T>, isDone: () => boolean): Promise<T | undefined> {
+async function withLock<T>(
+  lockDir: string,
+  fn: () => Promise<T>,
+  isDone: () => boolean,
+): Promise<T | undefined> {
   const deadline = Date.now() + 10 * 60 * 1000;
   for (;;) {
     try {
@@ -392,7 +438,11 @@ async function prepare(): Promise<SeedInfo> {
         const building = `${root}.building-${process.pid}`;
         await rm(building, { recursive: true, force: true });
         const built = await buildSeed(building);
-        const info: SeedInfo = { ...built, storageDir: join(root, 'storage'), ociLayoutDir: join(root, 'oci') };
+        const info: SeedInfo = {
+          ...built,
+          storageDir: join(root, 'storage'),
+          ociLayoutDir: join(root, 'oci'),
+        };
         await writeFile(join(building, SEED_INFO_FILE), JSON.stringify(info, null, 2));
         await rename(building, root);
       },
