@@ -1,0 +1,69 @@
+import { DynamicModule, Inject, Module, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { GatewayConfig } from '@gatehouse/config';
+import { AppLogger, MetricsService } from '@gatehouse/observability';
+import { UpstreamClock } from './upstream.clock';
+import { UpstreamHealth } from './upstream-health.service';
+import { UpstreamClientOptions, UpstreamRegistryClient } from './upstream-registry.client';
+
+export interface UpstreamModuleOptions {
+  /** Run the self-check (and log its diagnostic) when the application starts. Default true. */
+  selfCheckOnStart?: boolean;
+  /** A repository known to exist upstream, probed by readiness to prove `read:package`. */
+  probeRepository?: string;
+  healthTtlMs?: number;
+  client?: UpstreamClientOptions;
+}
+
+export const UPSTREAM_MODULE_OPTIONS = Symbol('UPSTREAM_MODULE_OPTIONS');
+
+/**
+ * The upstream client and its readiness check. Needs the global ConfigModule and
+ * ObservabilityModule. Provide another UpstreamClock to control time in tests.
+ */
+@Module({})
+export class UpstreamModule implements OnApplicationBootstrap, OnModuleDestroy {
+  constructor(
+    private readonly client: UpstreamRegistryClient,
+    private readonly health: UpstreamHealth,
+    @Inject(UPSTREAM_MODULE_OPTIONS) private readonly options: UpstreamModuleOptions,
+  ) {}
+
+  static forRoot(options: UpstreamModuleOptions = {}): DynamicModule {
+    return {
+      module: UpstreamModule,
+      providers: [
+        { provide: UPSTREAM_MODULE_OPTIONS, useValue: options },
+        UpstreamClock,
+        {
+          provide: UpstreamRegistryClient,
+          inject: [GatewayConfig, AppLogger, MetricsService, UpstreamClock],
+          useFactory: (
+            config: GatewayConfig,
+            logger: AppLogger,
+            metrics: MetricsService,
+            clock: UpstreamClock,
+          ) => new UpstreamRegistryClient(config.upstream, logger, metrics, clock, options.client),
+        },
+        {
+          provide: UpstreamHealth,
+          inject: [UpstreamRegistryClient, AppLogger, UpstreamClock],
+          useFactory: (client: UpstreamRegistryClient, logger: AppLogger, clock: UpstreamClock) =>
+            new UpstreamHealth(client, logger, clock, {
+              ttlMs: options.healthTtlMs,
+              probeRepository: options.probeRepository,
+            }),
+        },
+      ],
+      exports: [UpstreamRegistryClient, UpstreamHealth, UpstreamClock],
+    };
+  }
+
+  onApplicationBootstrap(): void {
+    // Not awaited: a slow or dead upstream must not delay the start; the result lands in the log and /readyz.
+    if (this.options.selfCheckOnStart !== false) void this.health.selfCheck();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.client.close();
+  }
+}
