@@ -1,0 +1,184 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { FindOptionsWhere, Repository } from 'typeorm';
+import { GatewayConfig } from '@gatehouse/config';
+import { Clock, MemberService } from '@gatehouse/members';
+import { isValidRepositoryName } from '@gatehouse/oci';
+import { Entitlement, isEntitlementLive } from './entitlement.entity';
+import { EntitlementsError } from './entitlements.exception';
+import { matchTagRules, parseTagRules, TagMatch, TagRuleError } from './tag-rule.util';
+
+export interface GrantOptions {
+  expiresAt?: Date | null;
+  note?: string | null;
+}
+
+export interface GrantResult {
+  entitlement: Entitlement;
+  created: boolean;
+}
+
+/** Why a member may or may not pull a repository/tag, for support answers and the audit. */
+export type EntitlementExplanation =
+  | { allowed: true; entitlement: Entitlement; match: TagMatch | null }
+  | {
+      allowed: false;
+      reason: 'repository_not_entitled' | 'entitlement_expired' | 'tag_not_entitled';
+      entitlement: Entitlement | null;
+    };
+
+interface CachedList {
+  at: number;
+  list: Promise<Entitlement[]>;
+}
+
+/**
+ * Entitlements and the questions the pull path asks of them. The per-member list is cached for
+ * AUTH_STATE_CACHE_SECONDS (≤ 10) so a pull does not query the database on every request, while
+ * a removed entitlement stops working within that time. Expiry is re-checked on every call.
+ */
+@Injectable()
+export class EntitlementService {
+  private readonly cache = new Map<string, CachedList>();
+  private readonly ttlMs: number;
+
+  constructor(
+    @InjectRepository(Entitlement) private readonly entitlements: Repository<Entitlement>,
+    private readonly members: MemberService,
+    private readonly clock: Clock,
+    config: GatewayConfig,
+  ) {
+    this.ttlMs = config.auth.stateCacheSeconds * 1000;
+  }
+
+  /** Creates or replaces the member's entitlement to a repository (rules, expiry and note). */
+  async grant(
+    username: string,
+    repository: string,
+    rules: readonly string[],
+    options: GrantOptions = {},
+  ): Promise<GrantResult> {
+    const member = await this.members.get(username);
+    const name = normalizeRepository(repository);
+    let tagRules: string[];
+    try {
+      tagRules = parseTagRules(rules).map((r) => r.rule);
+    } catch (e) {
+      if (e instanceof TagRuleError) throw new EntitlementsError('tag_rule_invalid', e.message);
+      throw e;
+    }
+    if (options.expiresAt && options.expiresAt.getTime() <= this.clock.nowMs()) {
+      throw new EntitlementsError(
+        'expiry_invalid',
+        `the expiry ${options.expiresAt.toISOString()} is in the past`,
+      );
+    }
+    const existing = await this.entitlements.findOne({ where: { memberId: member.id, repository: name } });
+    const entitlement = existing ?? this.entitlements.create({ memberId: member.id, repository: name });
+    entitlement.tagRules = tagRules;
+    entitlement.expiresAt = options.expiresAt ?? null;
+    entitlement.note = options.note ?? null;
+    const saved = await this.entitlements.save(entitlement);
+    saved.member = member;
+    this.cache.delete(member.id);
+    return { entitlement: saved, created: !existing };
+  }
+
+  async revoke(username: string, repository: string): Promise<Entitlement> {
+    const member = await this.members.get(username);
+    const name = normalizeRepository(repository);
+    const existing = await this.entitlements.findOne({ where: { memberId: member.id, repository: name } });
+    if (!existing) {
+      throw new EntitlementsError(
+        'entitlement_not_found',
+        `"${member.username}" has no entitlement to "${name}" (list them with \`gatehouse entitlements --member ${member.username}\`)`,
+      );
+    }
+    await this.entitlements.delete({ id: existing.id });
+    this.cache.delete(member.id);
+    existing.member = member;
+    return existing;
+  }
+
+  /** Every entitlement (expired ones too), with the member, filtered by username and/or repository. */
+  async list(filter: { username?: string; repository?: string } = {}): Promise<Entitlement[]> {
+    const where: FindOptionsWhere<Entitlement> = {};
+    if (filter.username) where.memberId = (await this.members.get(filter.username)).id;
+    if (filter.repository) where.repository = normalizeRepository(filter.repository);
+    return this.entitlements.find({
+      where,
+      relations: { member: true },
+      order: { repository: 'ASC', createdAt: 'ASC' },
+    });
+  }
+
+  /** The member's live (unexpired) entitlements, from the short-lived cache. */
+  async liveEntitlements(memberId: string): Promise<Entitlement[]> {
+    const now = this.clock.now();
+    return (await this.cachedList(memberId)).filter((e) => isEntitlementLive(e, now));
+  }
+
+  /** The live entitlement of a member to a repository, or null (not entitled, or expired). */
+  async liveEntitlement(memberId: string, repository: string): Promise<Entitlement | null> {
+    return (await this.liveEntitlements(memberId)).find((e) => e.repository === repository) ?? null;
+  }
+
+  /** The rule that admits `tag`, or null. */
+  tagAllowed(entitlement: Pick<Entitlement, 'tagRules'>, tag: string): TagMatch | null {
+    return matchTagRules(entitlement.tagRules, tag);
+  }
+
+  /** Names of the repositories the member may pull now, sorted (for the catalog). */
+  async entitledRepositories(memberId: string): Promise<string[]> {
+    return [...new Set((await this.liveEntitlements(memberId)).map((e) => e.repository))].sort();
+  }
+
+  /** Reads the database (no cache): what support needs to answer "why can't X pull Y?". */
+  async explain(memberId: string, repository: string, tag?: string): Promise<EntitlementExplanation> {
+    const entitlement = await this.entitlements.findOne({ where: { memberId, repository } });
+    if (!entitlement) return { allowed: false, reason: 'repository_not_entitled', entitlement: null };
+    if (!isEntitlementLive(entitlement, this.clock.now())) {
+      return { allowed: false, reason: 'entitlement_expired', entitlement };
+    }
+    if (tag === undefined) return { allowed: true, entitlement, match: null };
+    const match = this.tagAllowed(entitlement, tag);
+    return match
+      ? { allowed: true, entitlement, match }
+      : { allowed: false, reason: 'tag_not_entitled', entitlement };
+  }
+
+  /** Forgets cached lists (all, or one member's); changes made through this service do it themselves. */
+  invalidate(memberId?: string): void {
+    if (memberId) this.cache.delete(memberId);
+    else this.cache.clear();
+  }
+
+  private cachedList(memberId: string): Promise<Entitlement[]> {
+    const nowMs = this.clock.nowMs();
+    const hit = this.cache.get(memberId);
+    if (hit && nowMs - hit.at < this.ttlMs) return hit.list;
+    const list = this.entitlements.find({ where: { memberId } });
+    if (this.ttlMs > 0) {
+      if (this.cache.size > 10_000) this.sweep(nowMs);
+      this.cache.set(memberId, { at: nowMs, list });
+      // A failed load must not be served from the cache.
+      list.catch(() => this.cache.delete(memberId));
+    }
+    return list;
+  }
+
+  private sweep(nowMs: number): void {
+    for (const [id, entry] of this.cache) if (nowMs - entry.at >= this.ttlMs) this.cache.delete(id);
+  }
+}
+
+export function normalizeRepository(repository: string): string {
+  const name = repository.trim().replace(/^\/+|\/+$/g, '');
+  if (!isValidRepositoryName(name)) {
+    throw new EntitlementsError(
+      'repository_invalid',
+      `"${repository}" is not a repository name: use lowercase path components like acme/app or acme/tools/cli (letters, digits, and . _ - inside components)`,
+    );
+  }
+  return name;
+}

@@ -1,0 +1,5 @@
+export * from './entitlement.entity';
+export * from './entitlement.service';
+export * from './entitlements.exception';
+export * from './entitlements.module';
+export * from './tag-rule.util';

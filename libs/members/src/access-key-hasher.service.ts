@@ -1,0 +1,44 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { AuthConfig } from '@gatehouse/config';
+import { generateHexSecret, readOrCreateSecretFile, SecretFileError } from './secret-file.util';
+
+/**
+ * Hashes access keys with HMAC-SHA256 under a server secret. Keys carry 256 random bits, so a
+ * slow password hash buys nothing against guessing; the secret means a stolen database alone
+ * cannot be used to test candidate keys. The hash is deterministic, so verification is a single
+ * indexed lookup by hash whatever the username: an unknown user and a wrong key cost the same.
+ */
+@Injectable()
+export class AccessKeyHasher {
+  constructor(private readonly secret: Buffer) {
+    if (secret.length < 32) throw new SecretFileError('the access key secret must hold at least 32 bytes');
+  }
+
+  static async fromConfig(auth: AuthConfig): Promise<AccessKeyHasher> {
+    const text = await readOrCreateSecretFile({
+      path: auth.accessKeySecretFile,
+      envName: 'ACCESS_KEY_SECRET_FILE',
+      fromEnv: auth.accessKeySecretFileFromEnv,
+      generate: () => generateHexSecret(32),
+    });
+    const trimmed = text.trim();
+    if (Buffer.byteLength(trimmed) < 32) {
+      throw new SecretFileError(
+        `ACCESS_KEY_SECRET_FILE ${auth.accessKeySecretFile} holds fewer than 32 bytes. Fix: write at least 32 random bytes, e.g. \`openssl rand -hex 32 > ${auth.accessKeySecretFile}\``,
+      );
+    }
+    return new AccessKeyHasher(Buffer.from(trimmed, 'utf8'));
+  }
+
+  hash(key: string): string {
+    return createHmac('sha256', this.secret).update(key, 'utf8').digest('hex');
+  }
+
+  /** Constant-time comparison of two hex hashes of equal length. */
+  static sameHash(a: string, b: string): boolean {
+    const ba = Buffer.from(a, 'utf8');
+    const bb = Buffer.from(b, 'utf8');
+    return ba.length === bb.length && timingSafeEqual(ba, bb);
+  }
+}
