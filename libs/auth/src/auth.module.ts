@@ -1,0 +1,40 @@
+import { Global, Module } from '@nestjs/common';
+import { GatewayConfig } from '@gatehouse/config';
+import { EntitlementsModule } from '@gatehouse/entitlements';
+import { MembersModule } from '@gatehouse/members';
+import { LoginRateLimiter } from './login-rate-limiter.service';
+import { MemberStateCache } from './member-state.cache';
+import { RegistryAuthService } from './registry-auth.service';
+import { RegistryTokenService } from './registry-token.service';
+import { TokenSigningKey } from './token-signing-key';
+import { TokenService } from './token.service';
+
+/**
+ * Token issuing and /v2/ authentication. Global so the registry controller can inject
+ * RegistryAuthService and EntitlementService without importing the auth wiring itself.
+ */
+@Global()
+@Module({
+  imports: [MembersModule, EntitlementsModule],
+  providers: [
+    {
+      provide: TokenSigningKey,
+      inject: [GatewayConfig],
+      useFactory: (config: GatewayConfig) => TokenSigningKey.fromConfig(config.auth),
+    },
+    RegistryTokenService,
+    MemberStateCache,
+    LoginRateLimiter,
+    TokenService,
+    RegistryAuthService,
+  ],
+  exports: [
+    RegistryAuthService,
+    TokenService,
+    RegistryTokenService,
+    MemberStateCache,
+    EntitlementsModule,
+    MembersModule,
+  ],
+})
+export class AuthModule {}

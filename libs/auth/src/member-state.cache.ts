@@ -1,0 +1,75 @@
+import { Injectable } from '@nestjs/common';
+import { GatewayConfig } from '@gatehouse/config';
+import {
+  AccessKey,
+  accessKeyUnusableReason,
+  AccessKeyService,
+  Clock,
+  CredentialFailureReason,
+  Member,
+} from '@gatehouse/members';
+
+export type PrincipalState =
+  { ok: true; member: Member; accessKey: AccessKey } | { ok: false; reason: CredentialFailureReason };
+
+interface Entry {
+  at: number;
+  state: Promise<{ member: Member; accessKey: AccessKey } | null>;
+}
+
+/**
+ * Whether the member and access key behind an issued token are still good, cached in memory for
+ * AUTH_STATE_CACHE_SECONDS (≤ 10). Every /v2/ request consults it, so disabling a member or
+ * revoking a key ends already-issued tokens within that time without a query per request.
+ * Expiry is compared with the clock on every call, not only when the entry is loaded.
+ */
+@Injectable()
+export class MemberStateCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly ttlMs: number;
+
+  constructor(
+    private readonly keys: AccessKeyService,
+    private readonly clock: Clock,
+    config: GatewayConfig,
+  ) {
+    this.ttlMs = config.auth.stateCacheSeconds * 1000;
+  }
+
+  async get(memberId: string, accessKeyId: string): Promise<PrincipalState> {
+    const loaded = await this.load(memberId, accessKeyId);
+    if (!loaded) return { ok: false, reason: 'bad_credentials' };
+    const { member, accessKey } = loaded;
+    if (member.status !== 'active') return { ok: false, reason: 'member_disabled' };
+    const unusable = accessKeyUnusableReason(accessKey, this.clock.now());
+    if (unusable) return { ok: false, reason: unusable };
+    return { ok: true, member, accessKey };
+  }
+
+  invalidate(): void {
+    this.entries.clear();
+  }
+
+  private load(memberId: string, accessKeyId: string): Entry['state'] {
+    const key = `${memberId}/${accessKeyId}`;
+    const nowMs = this.clock.nowMs();
+    const hit = this.entries.get(key);
+    if (hit && nowMs - hit.at < this.ttlMs) return hit.state;
+    // Concurrent requests for the same token share one query.
+    const state = this.keys
+      .checkById(accessKeyId, memberId)
+      .then((check) =>
+        check.member && check.accessKey ? { member: check.member, accessKey: check.accessKey } : null,
+      );
+    if (this.ttlMs > 0) {
+      if (this.entries.size > 10_000) this.sweep(nowMs);
+      this.entries.set(key, { at: nowMs, state });
+      state.catch(() => this.entries.delete(key));
+    }
+    return state;
+  }
+
+  private sweep(nowMs: number): void {
+    for (const [k, e] of this.entries) if (nowMs - e.at >= this.ttlMs) this.entries.delete(k);
+  }
+}

@@ -1,0 +1,346 @@
+import { Injectable } from '@nestjs/common';
+import { AuditService } from '@gatehouse/audit';
+import { GatewayConfig } from '@gatehouse/config';
+import { EntitlementService } from '@gatehouse/entitlements';
+import {
+  AccessKey,
+  AccessKeyService,
+  CredentialFailureReason,
+  Member,
+  normalizeUsername,
+} from '@gatehouse/members';
+import { OciError } from '@gatehouse/oci';
+import { AppLogger, RequestContext } from '@gatehouse/observability';
+import { recordAuthEvent } from './auth-audit';
+import { buildBasicChallenge } from './challenge.util';
+import { LoginRateLimiter } from './login-rate-limiter.service';
+import { RegistryTokenService, TokenVerificationError } from './registry-token.service';
+import {
+  formatScope,
+  grantScopes,
+  parseScopes,
+  ResourceScope,
+  ScopeGrant,
+  ScopeParseError,
+} from './scope.util';
+
+/** The token endpoint's answer (Docker token spec and its OAuth2 variant). */
+export interface TokenResponse {
+  token: string;
+  access_token: string;
+  expires_in: number;
+  issued_at: string;
+  scope?: string;
+  refresh_token?: string;
+}
+
+/** Query (GET) or form (POST) values as Fastify parses them. */
+export type TokenParams = Record<string, unknown>;
+
+interface TokenRequest {
+  method: 'GET' | 'POST';
+  grantType: 'password' | 'refresh_token';
+  username?: string;
+  password?: string;
+  refreshToken?: string;
+  scopes: ResourceScope[];
+  /** The scope string as the client sent it (echoed on POST). */
+  scopeText: string;
+  clientId?: string;
+  offline: boolean;
+}
+
+type RefusalReason = CredentialFailureReason | 'credentials_missing' | 'rate_limited' | 'malformed_request';
+
+const GENERIC_UNAUTHORIZED = 'invalid username or access key';
+
+/**
+ * Credentials in, scoped JWT out. Every refusal of credentials is the same 401 whatever the true
+ * reason (which goes to the audit row); failed logins are rate limited per IP and username.
+ */
+@Injectable()
+export class TokenService {
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly keys: AccessKeyService,
+    private readonly entitlements: EntitlementService,
+    private readonly tokens: RegistryTokenService,
+    private readonly limiter: LoginRateLimiter,
+    private readonly audit: AuditService,
+    private readonly logger: AppLogger,
+  ) {}
+
+  /** `GET /auth/token`: Basic credentials, repeated `scope`, `offline_token`, `client_id`, `account`, `service`. */
+  async handleGet(authorization: string | undefined, query: TokenParams): Promise<TokenResponse> {
+    const startedAt = performance.now();
+    const scopeValues = values(query, 'scope');
+    const basic = parseBasic(authorization);
+    const request = this.buildRequest(startedAt, {
+      method: 'GET',
+      grantType: 'password',
+      username: basic?.username,
+      password: basic?.password,
+      scopeValues,
+      clientId: single(query, 'client_id'),
+      offline: single(query, 'offline_token')?.toLowerCase() === 'true',
+    });
+    return this.issue(request, startedAt);
+  }
+
+  /** `POST /auth/token`: OAuth2 form with `grant_type` password or refresh_token. */
+  async handlePost(authorization: string | undefined, form: TokenParams): Promise<TokenResponse> {
+    const startedAt = performance.now();
+    const grantType = single(form, 'grant_type');
+    const base = {
+      method: 'POST' as const,
+      scopeValues: values(form, 'scope'),
+      clientId: single(form, 'client_id'),
+      offline: single(form, 'access_type') === 'offline',
+    };
+    if (grantType === 'password') {
+      const basic = parseBasic(authorization);
+      const request = this.buildRequest(startedAt, {
+        ...base,
+        grantType,
+        username: single(form, 'username') ?? basic?.username,
+        password: single(form, 'password') ?? basic?.password,
+      });
+      return this.issue(request, startedAt);
+    }
+    if (grantType === 'refresh_token') {
+      const request = this.buildRequest(startedAt, {
+        ...base,
+        grantType,
+        refreshToken: single(form, 'refresh_token'),
+      });
+      return this.issue(request, startedAt);
+    }
+    this.refuse(
+      startedAt,
+      'malformed_request',
+      400,
+      { username: single(form, 'username') },
+      { grantType: grantType ?? null },
+    );
+    throw new OciError('UNSUPPORTED', {
+      status: 400,
+      message:
+        grantType === undefined
+          ? 'grant_type is required: use password or refresh_token'
+          : `unsupported grant_type "${grantType.slice(0, 64)}": use password or refresh_token`,
+      reason: 'malformed_request',
+    });
+  }
+
+  private buildRequest(
+    startedAt: number,
+    input: Omit<TokenRequest, 'scopes' | 'scopeText'> & { scopeValues: string[] },
+  ): TokenRequest {
+    try {
+      const scopes = parseScopes(input.scopeValues);
+      return { ...input, scopes, scopeText: input.scopeValues.join(' ').trim() };
+    } catch (e) {
+      if (!(e instanceof ScopeParseError)) throw e;
+      this.refuse(
+        startedAt,
+        'malformed_request',
+        400,
+        { username: input.username },
+        { scopesRequested: input.scopeValues },
+      );
+      throw new OciError('UNSUPPORTED', { status: 400, message: e.message, reason: 'malformed_request' });
+    }
+  }
+
+  private async issue(request: TokenRequest, startedAt: number): Promise<TokenResponse> {
+    const ctx = RequestContext.current();
+    const attempted =
+      request.username !== undefined ? normalizeUsername(request.username).slice(0, 128) : undefined;
+    const requested = request.scopes.map(formatScope);
+    const details: Record<string, unknown> = {
+      grantType: request.grantType,
+      method: request.method,
+      clientId: request.clientId ?? null,
+      offline: request.offline,
+      scopesRequested: requested,
+    };
+
+    const limit = this.limiter.check(ctx?.clientIp, attempted);
+    if (limit.limited) {
+      this.refuse(
+        startedAt,
+        'rate_limited',
+        429,
+        { username: attempted },
+        { ...details, limitedBy: limit.key },
+      );
+      throw new OciError('TOOMANYREQUESTS', {
+        message: `too many failed logins: retry after ${limit.retryAfterSeconds} seconds`,
+        headers: { 'Retry-After': String(limit.retryAfterSeconds) },
+        reason: 'rate_limited',
+      });
+    }
+
+    const subject = await this.authenticate(request, attempted, details, startedAt);
+    const { member, accessKey } = subject;
+    this.limiter.recordSuccess(member.username);
+    RequestContext.patch({ memberId: member.id, username: member.username });
+
+    const live = new Set((await this.entitlements.liveEntitlements(member.id)).map((e) => e.repository));
+    const access: ScopeGrant[] = grantScopes(request.scopes, (repository) => live.has(repository));
+    const tokenSubject = { memberId: member.id, username: member.username, accessKeyId: accessKey.id };
+    const signed = await this.tokens.signAccessToken(tokenSubject, access);
+    const response: TokenResponse = {
+      token: signed.token,
+      access_token: signed.token,
+      expires_in: signed.expiresIn,
+      issued_at: signed.issuedAt.toISOString(),
+    };
+    if (request.method === 'POST') response.scope = request.scopeText;
+    // A refresh grant does not mint another refresh token: the client keeps the one it has.
+    if (request.offline && request.grantType === 'password') {
+      response.refresh_token = (await this.tokens.signRefreshToken(tokenSubject, accessKey.expiresAt)).token;
+    }
+
+    this.keys
+      .touchLastUsed(accessKey.id)
+      .catch((e: unknown) => this.logger.warn({ err: e }, 'could not record last use of an access key'));
+    recordAuthEvent(this.audit, {
+      action: 'token.issue',
+      outcome: 'allowed',
+      httpStatus: 200,
+      memberId: member.id,
+      username: member.username,
+      startedAt,
+      details: {
+        ...details,
+        accessKeyId: accessKey.id,
+        accessKeyPrefix: accessKey.prefix,
+        scopesGranted: access.map(formatScope),
+        refreshToken: response.refresh_token !== undefined,
+        expiresIn: signed.expiresIn,
+      },
+    });
+    return response;
+  }
+
+  private async authenticate(
+    request: TokenRequest,
+    attempted: string | undefined,
+    details: Record<string, unknown>,
+    startedAt: number,
+  ): Promise<{ member: Member; accessKey: AccessKey }> {
+    const ctx = RequestContext.current();
+    if (request.grantType === 'refresh_token') {
+      if (!request.refreshToken) {
+        this.refuse(startedAt, 'malformed_request', 400, {}, details);
+        throw new OciError('UNSUPPORTED', {
+          status: 400,
+          message: 'refresh_token is required for grant_type=refresh_token',
+          reason: 'malformed_request',
+        });
+      }
+      let memberId: string;
+      let accessKeyId: string;
+      try {
+        ({ memberId, accessKeyId } = await this.tokens.verify(request.refreshToken, 'refresh'));
+      } catch (e) {
+        if (!(e instanceof TokenVerificationError)) throw e;
+        this.limiter.recordFailure(ctx?.clientIp, undefined);
+        this.refuse(startedAt, 'bad_credentials', 401, {}, { ...details, tokenRejection: e.reason });
+        throw this.unauthorized('bad_credentials');
+      }
+      const check = await this.keys.checkById(accessKeyId, memberId);
+      if (!check.ok) {
+        this.limiter.recordFailure(ctx?.clientIp, check.member?.username);
+        this.refuse(
+          startedAt,
+          check.reason,
+          401,
+          { memberId: check.member?.id, username: check.member?.username },
+          {
+            ...details,
+            accessKeyId,
+          },
+        );
+        throw this.unauthorized(check.reason);
+      }
+      return check;
+    }
+
+    if (!attempted || !request.password) {
+      // No credentials at all is not a guess: refuse without counting a failure.
+      this.refuse(startedAt, 'credentials_missing', 401, { username: attempted }, details);
+      throw this.unauthorized(
+        'credentials_missing',
+        'authentication required: log in with your username and access key',
+      );
+    }
+    const check = await this.keys.check(attempted, request.password);
+    if (!check.ok) {
+      this.limiter.recordFailure(ctx?.clientIp, attempted);
+      this.refuse(
+        startedAt,
+        check.reason,
+        401,
+        { memberId: check.member?.id, username: attempted },
+        {
+          ...details,
+          accessKeyId: check.accessKey?.id ?? null,
+        },
+      );
+      throw this.unauthorized(check.reason);
+    }
+    return check;
+  }
+
+  private unauthorized(reason: RefusalReason, message = GENERIC_UNAUTHORIZED): OciError {
+    return new OciError('UNAUTHORIZED', {
+      message,
+      headers: { 'WWW-Authenticate': buildBasicChallenge(this.config.registry.service) },
+      reason,
+    });
+  }
+
+  private refuse(
+    startedAt: number,
+    reason: RefusalReason,
+    httpStatus: number,
+    who: { memberId?: string | null; username?: string | null },
+    details: Record<string, unknown>,
+  ): void {
+    recordAuthEvent(this.audit, {
+      action: 'token.refuse',
+      outcome: 'denied',
+      reason,
+      httpStatus,
+      memberId: who.memberId ?? null,
+      username: who.username ?? null,
+      startedAt,
+      details: { ...details, scopesGranted: [] },
+    });
+  }
+}
+
+/** Username and password of a Basic header; the password may contain colons, the username may not. */
+export function parseBasic(header: string | undefined): { username: string; password: string } | null {
+  if (!header) return null;
+  const match = /^Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(header);
+  if (!match) return null;
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return null;
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+function values(params: TokenParams, name: string): string[] {
+  const v = params[name];
+  if (typeof v === 'string') return [v];
+  if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string');
+  return [];
+}
+
+function single(params: TokenParams, name: string): string | undefined {
+  const all = values(params, name);
+  return all.length > 0 ? all[0] : undefined;
+}
