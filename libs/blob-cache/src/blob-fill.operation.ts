@@ -1,0 +1,420 @@
+/*
+ * One upstream fetch of one blob, shared by every reader that asks for it while it runs.
+ *
+ * Normal path: the upstream body is written to a temp file (positional writes) while it is hashed.
+ * Readers share the temp file's descriptor and read what has been written so far with positional
+ * reads, waiting for more when they catch up (tail-follow). The fill never waits for a reader and a
+ * reader never holds more than its stream's high-water mark, so a slow client costs nothing to the
+ * others. After the digest and the size match, the fill is `verified` and the file is renamed into
+ * place; the descriptor stays valid across the rename, so readers finish from it.
+ *
+ * A reader is never given the last byte of its range before the fill is verified. A client whose
+ * response carries Content-Length therefore cannot see a complete body unless it is the right one;
+ * on failure every reader is destroyed with the error instead.
+ *
+ * Disk failure (ENOSPC, EACCES, EROFS, EDQUOT, EIO... on creating or writing the temp file): the
+ * fill keeps hashing and switches to pass-through. Bytes already written stay readable through the
+ * open descriptor (the temp path itself is unlinked at once, so no partial file remains); later
+ * bytes are kept in memory as a list of upstream chunks, dropped as soon as the slowest reader has
+ * read past them. To bound that memory, the fill stops pulling from upstream while it is more than
+ * `passThroughBufferBytes` ahead of its slowest reader: this is an ordinary proxy, paced by its
+ * clients, until the fill timeout. The degraded fill is detached from the coordinator at once, so
+ * a later request starts a fresh fill (which tries the disk again) instead of joining a fill that
+ * can no longer serve a byte 0 it has dropped; with the disk broken, concurrent clients may thus
+ * cost one upstream fetch each. A degraded fill left without readers is aborted: nothing would
+ * use its bytes.
+ */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { BlobCacheException } from './blob-cache.exception';
+import { BlobCacheLogger } from './blob-cache-logger.interface';
+import { BlobCacheMetrics } from './blob-cache-metrics.interface';
+import { BlobCacheService, BlobTempFile } from './blob-cache.service';
+import { BlobByteSource } from './blob-read.stream';
+
+export interface UpstreamBlob {
+  body: Readable;
+  /** Content length announced by upstream. */
+  size: number;
+}
+
+/** Opens the blob upstream. It must honour the signal: the fill aborts it on timeout. */
+export type OpenUpstreamBlob = (signal: AbortSignal) => Promise<UpstreamBlob>;
+
+export interface BlobFillContext {
+  cache: BlobCacheService;
+  logger: BlobCacheLogger;
+  metrics: BlobCacheMetrics;
+  fillTimeoutMs: number;
+  passThroughBufferBytes: number;
+  /** Called once the fill must no longer be joined (degraded, or settled). */
+  detach(fill: BlobFillOperation): void;
+}
+
+type FillState = 'starting' | 'streaming' | 'verified' | 'failed';
+
+export class BlobFillOperation {
+  /** Resolves with the blob size once upstream answered; rejects with upstream's own error otherwise. */
+  readonly ready: Promise<number>;
+  private resolveReady!: (size: number) => void;
+  private rejectReady!: (error: unknown) => void;
+  private state: FillState = 'starting';
+  private size = 0;
+  private received = 0;
+  private diskWritten = 0;
+  private degraded = false;
+  private memoryStart = 0;
+  private memory: Array<{ start: number; chunk: Buffer }> = [];
+  private temp: BlobTempFile | undefined;
+  private tempDiscarded: Promise<void> | undefined;
+  private handleClosed = false;
+  private settled = false;
+  private error: BlobCacheException | undefined;
+  private readonly claims = new Set<FillReaderClaim>();
+  private waiters: Array<() => void> = [];
+  private spaceWaiter: (() => void) | undefined;
+  private readonly controller = new AbortController();
+
+  constructor(
+    readonly digest: string,
+    private readonly expectedSize: number | undefined,
+    private readonly openUpstream: OpenUpstreamBlob,
+    private readonly context: BlobFillContext,
+  ) {
+    this.ready = new Promise<number>((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    // Callers that only join later must not turn an early upstream failure into an unhandled rejection.
+    this.ready.catch(() => undefined);
+  }
+
+  /** Runs the fill to its end; never rejects. */
+  run(): Promise<void> {
+    this.context.cache.pin(this.digest);
+    this.context.metrics.fillStarted();
+    return this.execute();
+  }
+
+  get isDegraded(): boolean {
+    return this.degraded;
+  }
+
+  /**
+   * Registers a reader that will start at `start`. Done synchronously when a request joins, so
+   * the bytes it needs are kept from then on.
+   */
+  claim(start: number): FillReaderClaim {
+    const claim = new FillReaderClaim(this, start);
+    this.claims.add(claim);
+    this.context.cache.acquireReader(this.digest);
+    return claim;
+  }
+
+  async readFor(
+    claim: FillReaderClaim,
+    position: number,
+    maxLength: number,
+    endExclusive: number,
+  ): Promise<Buffer | null> {
+    for (;;) {
+      if (this.error) throw this.error;
+      if (claim.isReleased) return null;
+      const verified = this.state === 'verified';
+      if (position >= endExclusive) {
+        if (verified) return null;
+      } else {
+        const limit = verified ? endExclusive : Math.min(this.received, endExclusive - 1);
+        if (position < limit) {
+          const want = Math.min(maxLength, limit - position);
+          const chunk =
+            position < this.diskWritten
+              ? await claim.track(this.readDisk(position, Math.min(want, this.diskWritten - position)))
+              : this.readMemory(position, want);
+          claim.position = position + chunk.length;
+          this.onReaderProgress();
+          return chunk;
+        }
+      }
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  releaseClaim(claim: FillReaderClaim): void {
+    if (!this.claims.delete(claim)) return;
+    this.context.cache.releaseReader(this.digest);
+    this.onReaderProgress();
+    if (this.degraded && this.claims.size === 0 && !this.settled) {
+      this.controller.abort(new BlobCacheException('FILL_ABANDONED', `${this.digest}: no reader left`));
+    }
+    this.closeHandleWhenUnused();
+  }
+
+  private async execute(): Promise<void> {
+    const signal = this.controller.signal;
+    const timer = setTimeout(() => {
+      this.controller.abort(
+        new BlobCacheException('FILL_TIMEOUT', `${this.digest} after ${this.context.fillTimeoutMs} ms`),
+      );
+    }, this.context.fillTimeoutMs);
+    timer.unref();
+    let body: Readable | undefined;
+    const destroyBody = () => body?.destroy(signal.reason);
+    try {
+      const upstream = await untilAborted(this.openUpstream(signal), signal);
+      body = upstream.body;
+      signal.addEventListener('abort', destroyBody, { once: true });
+      if (this.expectedSize !== undefined && upstream.size !== this.expectedSize) {
+        throw new BlobCacheException(
+          'SIZE_MISMATCH',
+          `${this.digest}: upstream announces ${upstream.size} bytes, expected ${this.expectedSize}`,
+        );
+      }
+      this.size = upstream.size;
+      this.state = 'streaming';
+      this.resolveReady(this.size);
+
+      try {
+        this.temp = await this.context.cache.createTempFile(this.digest);
+      } catch (error) {
+        this.degrade(error);
+      }
+      const hash = createHash('sha256');
+      for await (const raw of body) {
+        const chunk: Buffer = Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
+        this.context.metrics.bytesFromUpstream(chunk.length);
+        if (this.received + chunk.length > this.size) {
+          throw new BlobCacheException(
+            'SIZE_MISMATCH',
+            `${this.digest}: upstream sent more than ${this.size} bytes`,
+          );
+        }
+        hash.update(chunk);
+        await this.store(chunk);
+        this.received += chunk.length;
+        this.notify();
+        if (this.degraded) await this.waitForSpace(signal);
+      }
+      if (signal.aborted) throw signal.reason;
+      if (this.received < this.size) {
+        throw new BlobCacheException(
+          'UPSTREAM_TRUNCATED',
+          `${this.digest}: ${this.received} of ${this.size} bytes`,
+        );
+      }
+      const actual = `sha256:${hash.digest('hex')}`;
+      if (actual !== this.digest) {
+        throw new BlobCacheException(
+          'DIGEST_MISMATCH',
+          `upstream content for ${this.digest} hashes to ${actual}`,
+        );
+      }
+      this.state = 'verified';
+      this.notify();
+      if (!this.degraded && this.temp) await this.commit(this.temp);
+    } catch (error) {
+      await this.fail(error, body);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', destroyBody);
+      await this.tempDiscarded;
+      this.settled = true;
+      this.context.detach(this);
+      this.context.cache.unpin(this.digest);
+      this.context.metrics.fillEnded();
+      this.closeHandleWhenUnused();
+    }
+  }
+
+  private async store(chunk: Buffer): Promise<void> {
+    if (!this.degraded && this.temp) {
+      try {
+        await this.temp.handle.write(chunk, this.diskWritten);
+        this.diskWritten += chunk.length;
+        return;
+      } catch (error) {
+        this.degrade(error);
+      }
+    }
+    this.memory.push({ start: this.received, chunk });
+  }
+
+  private async commit(temp: BlobTempFile): Promise<void> {
+    try {
+      await this.context.cache.commitTempFile(temp.path, this.digest, this.size);
+    } catch (error) {
+      // The readers already have verified bytes from the open descriptor; only caching is lost.
+      this.context.cache.recordWriteFailure(this.digest, error);
+      await this.context.cache.discardTempFile(temp.path);
+    }
+  }
+
+  private degrade(error: unknown): void {
+    if (this.degraded) return;
+    this.degraded = true;
+    this.memoryStart = this.diskWritten;
+    this.context.cache.recordWriteFailure(this.digest, error);
+    if (this.temp) this.tempDiscarded = this.context.cache.discardTempFile(this.temp.path);
+    this.context.detach(this);
+    if (this.claims.size === 0) {
+      this.controller.abort(new BlobCacheException('FILL_ABANDONED', `${this.digest}: no reader left`));
+    }
+  }
+
+  private async fail(error: unknown, body: Readable | undefined): Promise<void> {
+    const wasStarting = this.state === 'starting';
+    this.state = 'failed';
+    this.context.detach(this);
+    this.error =
+      error instanceof BlobCacheException
+        ? error
+        : new BlobCacheException('UPSTREAM_FAILED', `${this.digest}: ${describe(error)}`, error);
+    body?.destroy();
+    this.memory = [];
+    if (wasStarting) this.rejectReady(error);
+    this.notify();
+    this.spaceWaiter?.();
+    if (this.temp && !this.degraded) this.tempDiscarded = this.context.cache.discardTempFile(this.temp.path);
+    if (this.error.failure === 'FILL_ABANDONED') return;
+    const log = {
+      digest: this.digest,
+      failure: this.error.failure,
+      received: this.received,
+      size: this.size,
+      err: error,
+    };
+    if (this.error.failure === 'DIGEST_MISMATCH' || this.error.failure === 'SIZE_MISMATCH') {
+      this.context.logger.error(log, 'upstream served a blob that does not match its digest or size');
+    } else if (!wasStarting) {
+      this.context.logger.warn(log, 'blob fill failed');
+    }
+  }
+
+  private async readDisk(position: number, length: number): Promise<Buffer> {
+    const buffer = Buffer.allocUnsafe(length);
+    const n = this.temp ? await this.temp.handle.read(buffer, 0, length, position) : 0;
+    if (n === 0)
+      throw new BlobCacheException('CACHE_READ_FAILED', `${this.digest}: temp file shorter than written`);
+    return buffer.subarray(0, n);
+  }
+
+  private readMemory(position: number, length: number): Buffer {
+    for (const { start, chunk } of this.memory) {
+      if (position < start) break;
+      if (position < start + chunk.length) {
+        const offset = position - start;
+        return chunk.subarray(offset, offset + Math.min(length, chunk.length - offset));
+      }
+    }
+    throw new BlobCacheException(
+      'CACHE_READ_FAILED',
+      `${this.digest}: byte ${position} is no longer buffered`,
+    );
+  }
+
+  /** Drops chunks every reader has passed, and lets a paused pass-through continue. */
+  private onReaderProgress(): void {
+    const slowest = this.slowestPosition();
+    while (this.memory.length > 0 && this.memory[0].start + this.memory[0].chunk.length <= slowest)
+      this.memory.shift();
+    if (this.spaceWaiter && this.hasSpace()) {
+      const wake = this.spaceWaiter;
+      this.spaceWaiter = undefined;
+      wake();
+    }
+  }
+
+  private slowestPosition(): number {
+    let slowest = Number.POSITIVE_INFINITY;
+    for (const claim of this.claims) slowest = Math.min(slowest, claim.position);
+    return slowest;
+  }
+
+  private hasSpace(): boolean {
+    if (this.claims.size === 0) return true;
+    const buffered = this.received - Math.max(this.slowestPosition(), this.memoryStart);
+    return buffered <= this.context.passThroughBufferBytes;
+  }
+
+  private async waitForSpace(signal: AbortSignal): Promise<void> {
+    while (!this.hasSpace() && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          signal.removeEventListener('abort', wake);
+          resolve();
+        };
+        this.spaceWaiter = wake;
+        signal.addEventListener('abort', wake, { once: true });
+      });
+    }
+    if (signal.aborted) throw signal.reason;
+  }
+
+  private notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private closeHandleWhenUnused(): void {
+    if (!this.settled || this.claims.size > 0 || !this.temp || this.handleClosed) return;
+    this.handleClosed = true;
+    this.temp.handle.close().catch((error: unknown) => {
+      this.context.logger.warn({ digest: this.digest, err: error }, 'could not close a blob cache temp file');
+    });
+  }
+}
+
+/** One reader's hold on a fill: its position (so buffered bytes are kept for it) and its reads. */
+export class FillReaderClaim implements BlobByteSource {
+  private diskRead: Promise<unknown> = Promise.resolve();
+  private released = false;
+
+  constructor(
+    private readonly fill: BlobFillOperation,
+    public position: number,
+  ) {}
+
+  get isReleased(): boolean {
+    return this.released;
+  }
+
+  next(position: number, maxLength: number, endExclusive: number): Promise<Buffer | null> {
+    return this.fill.readFor(this, position, maxLength, endExclusive);
+  }
+
+  track<T>(read: Promise<T>): Promise<T> {
+    this.diskRead = read.catch(() => undefined);
+    return read;
+  }
+
+  /** Waits for a disk read in progress, so the shared descriptor is never closed under it. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    void this.diskRead.then(() => this.fill.releaseClaim(this));
+  }
+}
+
+function untilAborted<T extends UpstreamBlob>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) value.body.destroy();
+        else resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
