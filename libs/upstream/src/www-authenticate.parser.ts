@@ -33,6 +33,11 @@ export function parseWwwAuthenticate(header: string | string[] | undefined | nul
     while (i < n && TOKEN_CHAR.test(text[i])) i++;
     return text.slice(start, i);
   };
+  const readBare = (): string => {
+    const start = i;
+    while (i < n && text[i] !== ',' && text[i] !== ' ' && text[i] !== '\t') i++;
+    return text.slice(start, i);
+  };
   const readQuoted = (): string => {
     // text[i] === '"'
     i++;
@@ -89,7 +94,9 @@ export function parseWwwAuthenticate(header: string | string[] | undefined | nul
       }
       i++;
       skipWs();
-      const value = text[i] === '"' ? readQuoted() : readToken();
+      // Unquoted values are read up to the next comma: servers put bare URLs there although
+      // they are not RFC tokens.
+      const value = text[i] === '"' ? readQuoted() : readBare();
       challenge.params[name.toLowerCase()] = value;
     }
   }
