@@ -1,0 +1,17 @@
+export * from './blob-cache.exception';
+export * from './blob-cache.options';
+export * from './blob-cache.module';
+export * from './blob-cache.service';
+export * from './blob-cache-logger.interface';
+export * from './blob-cache-metrics.interface';
+export * from './blob-digest.util';
+export * from './blob-file-system.service';
+export { BlobFillCoordinator } from './blob-fill.coordinator';
+export type { BlobFillStats, BlobOpenOptions, BlobOpenResult, BlobOpenSource } from './blob-fill.coordinator';
+export type { OpenUpstreamBlob, UpstreamBlob } from './blob-fill.operation';
+export * from './blob-index-store.interface';
+export * from './blob-read.stream';
+export * from './in-memory-blob-index.store';
+export * from './noop-blob-cache.metrics';
+export * from './range-header.util';
+export * from './typeorm-blob-index.store';
