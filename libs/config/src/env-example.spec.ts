@@ -6,12 +6,16 @@ import { loadGatewayConfig } from './gateway-config';
 
 const root = path.resolve(__dirname, '../../..');
 
-function exampleVariables(): Map<string, string> {
+// The "# ── Compose" group holds variables only compose files interpolate (published port,
+// PostgreSQL service); the gateway never reads them. libs/testing/src/compose checks that group.
+function exampleVariables(group: 'gateway' | 'compose' = 'gateway'): Map<string, string> {
   const text = fs.readFileSync(path.join(root, '.env.example'), 'utf8');
   const vars = new Map<string, string>();
+  let current: 'gateway' | 'compose' = 'gateway';
   for (const line of text.split('\n')) {
+    if (line.startsWith('# ── ')) current = line.startsWith('# ── Compose') ? 'compose' : 'gateway';
     const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
-    if (m) vars.set(m[1], m[2]);
+    if (m && current === group) vars.set(m[1], m[2]);
   }
   return vars;
 }
@@ -27,6 +31,11 @@ describe('.env.example', () => {
     const documented = new Set(exampleVariables().keys());
     expect([...declared].filter((v) => !documented.has(v))).toEqual([]);
     expect([...documented].filter((v) => !declared.has(v))).toEqual([]);
+  });
+
+  it('keeps compose-only variables out of the gateway configuration', () => {
+    const compose = [...exampleVariables('compose').keys()];
+    expect(compose.filter((v) => declared.has(v))).toEqual([]);
   });
 
   it('is itself a valid configuration (copying it unchanged must not stop the start)', () => {
