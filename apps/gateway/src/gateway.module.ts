@@ -5,6 +5,7 @@ import { DatabaseModule } from '@gatehouse/database';
 import { HealthModule } from './health/health.module';
 import { MetricsController } from './metrics/metrics.controller';
 import { RegistryModule } from './registry/registry.module';
+import { TokenModule } from './token/token.module';
 
 /** Composition root: the libs, wired once. */
 @Module({})
@@ -18,6 +19,7 @@ export class GatewayModule {
         DatabaseModule.forRoot(),
         HealthModule,
         RegistryModule,
+        TokenModule,
       ],
       controllers: [MetricsController],
     };

@@ -1,4 +1,5 @@
 import { Global, Module } from '@nestjs/common';
+import { AuditModule } from '@gatehouse/audit';
 import { GatewayConfig } from '@gatehouse/config';
 import { EntitlementsModule } from '@gatehouse/entitlements';
 import { MembersModule } from '@gatehouse/members';
@@ -15,7 +16,7 @@ import { TokenService } from './token.service';
  */
 @Global()
 @Module({
-  imports: [MembersModule, EntitlementsModule],
+  imports: [AuditModule, MembersModule, EntitlementsModule],
   providers: [
     {
       provide: TokenSigningKey,
