@@ -1,0 +1,70 @@
+import { Command } from 'commander';
+import { Entitlement, EntitlementService, splitTagRules } from '@gatehouse/entitlements';
+import { parseExpiry } from '@gatehouse/members';
+import { CliContext } from '../cli-context';
+import { commandFormat, formatOption } from '../output';
+import { asCliErrors } from './member-errors.util';
+
+export function entitlementJson(e: Entitlement, now = new Date()) {
+  return {
+    id: e.id,
+    member: e.member?.username ?? null,
+    repository: e.repository,
+    tagRules: e.tagRules,
+    expiresAt: e.expiresAt,
+    live: e.expiresAt === null || e.expiresAt.getTime() > now.getTime(),
+    note: e.note,
+    createdAt: e.createdAt,
+    updatedAt: e.updatedAt,
+  };
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('grant <username> <repository>')
+    .description(
+      "entitle a member to pull a repository's tags (replaces an existing grant for that repository)",
+    )
+    .requiredOption(
+      '--tags <rules>',
+      'comma-separated tag rules: an exact tag (v1.2.3), a glob (v1.2.*), a semver range (semver:>=1.2.0 <2.0.0) or * for all',
+    )
+    .option(
+      '--expires <when>',
+      'expiry: a date (2026-12-31, valid through that day UTC), a date-time, or a duration (90d)',
+    )
+    .option('--note <text>', 'why this grant exists (contract, ticket)')
+    .addOption(formatOption())
+    .action(
+      async (
+        username: string,
+        repository: string,
+        opts: { tags: string; expires?: string; note?: string },
+        cmd: Command,
+      ) => {
+        await ctx.withApp((app) =>
+          asCliErrors(async () => {
+            const expiresAt = opts.expires ? parseExpiry(opts.expires, new Date()) : null;
+            const rules = splitTagRules(opts.tags);
+            const { entitlement, created } = await app
+              .get(EntitlementService)
+              .grant(username, repository, rules, { expiresAt, note: opts.note ?? null });
+            const upper = entitlement.tagRules.filter((r) => !r.startsWith('semver:') && /[A-Z]/.test(r));
+            if (upper.length > 0) {
+              // Forgejo stores and lists tags lowercase; a rule with capitals only matches clients asking that exact case.
+              ctx.out.error(
+                `note: tag rules are case-sensitive and Forgejo lists tags in lowercase: ${upper.join(', ')}`,
+              );
+            }
+            if (commandFormat(cmd) === 'json')
+              return ctx.out.json({ ...entitlementJson(entitlement), created });
+            ctx.out.line(
+              `${created ? 'Granted' : 'Updated'}: ${entitlement.member?.username ?? username} may pull ${entitlement.repository} tags ${entitlement.tagRules.join(', ')}` +
+                (entitlement.expiresAt ? ` until ${entitlement.expiresAt.toISOString()}` : '') +
+                '.',
+            );
+          }),
+        );
+      },
+    );
+}

@@ -1,0 +1,101 @@
+import { Command } from 'commander';
+import { AccessKey, AccessKeyService, parseExpiry } from '@gatehouse/members';
+import { CliContext } from '../cli-context';
+import { commandFormat, formatOption } from '../output';
+import { asCliErrors, keyStatus } from './member-errors.util';
+
+function keyJson(k: AccessKey, now = new Date()) {
+  return {
+    id: k.id,
+    member: k.member?.username ?? null,
+    name: k.name,
+    prefix: k.prefix,
+    status: keyStatus(k, now),
+    createdAt: k.createdAt,
+    expiresAt: k.expiresAt,
+    lastUsedAt: k.lastUsedAt,
+    revokedAt: k.revokedAt,
+  };
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  const key = program.command('key').description("manage members' access keys");
+
+  key
+    .command('create <username>')
+    .description('create an access key; it is printed once and only its hash is stored')
+    .option('--name <label>', 'a label to recognise the key by (e.g. "ci", "laptop")')
+    .option(
+      '--expires <when>',
+      'expiry: a date (2026-12-31, valid through that day UTC), a date-time, or a duration (90d)',
+    )
+    .addOption(formatOption())
+    .action(async (username: string, opts: { name?: string; expires?: string }, cmd: Command) => {
+      await ctx.withApp((app) =>
+        asCliErrors(async () => {
+          const expiresAt = opts.expires ? parseExpiry(opts.expires, new Date()) : null;
+          const { key: secret, accessKey } = await app
+            .get(AccessKeyService)
+            .create(username, { name: opts.name, expiresAt });
+          if (commandFormat(cmd) === 'json') return ctx.out.json({ ...keyJson(accessKey), key: secret });
+          ctx.out.line(`Access key for ${accessKey.member?.username ?? username} (id ${accessKey.id}):`);
+          ctx.out.line('');
+          ctx.out.line(`  ${secret}`);
+          ctx.out.line('');
+          ctx.out.line('Copy it now: it is shown only this once and cannot be recovered.');
+          if (accessKey.expiresAt) ctx.out.line(`It expires at ${accessKey.expiresAt.toISOString()}.`);
+          ctx.out.line(
+            `The member logs in with: docker login <registry> -u ${accessKey.member?.username ?? username} --password-stdin`,
+          );
+        }),
+      );
+    });
+
+  key
+    .command('list')
+    .description('list access keys (never the secrets)')
+    .option('--member <username>', "only this member's keys")
+    .addOption(formatOption())
+    .action(async (opts: { member?: string }, cmd: Command) => {
+      await ctx.withApp((app) =>
+        asCliErrors(async () => {
+          const rows = await app.get(AccessKeyService).list(opts.member);
+          const now = new Date();
+          if (commandFormat(cmd) === 'json') return ctx.out.json(rows.map((k) => keyJson(k, now)));
+          ctx.out.records(
+            rows,
+            [
+              { header: 'member', value: (k) => k.member?.username },
+              { header: 'prefix', value: (k) => k.prefix },
+              { header: 'name', value: (k) => k.name },
+              { header: 'status', value: (k) => keyStatus(k, now) },
+              { header: 'created', value: (k) => k.createdAt },
+              { header: 'expires', value: (k) => k.expiresAt },
+              { header: 'last used', value: (k) => k.lastUsedAt },
+              { header: 'id', value: (k) => k.id },
+            ],
+            'table',
+            'No access keys.',
+          );
+        }),
+      );
+    });
+
+  key
+    .command('revoke <id-or-prefix>')
+    .description(
+      'revoke a key by id or listed prefix; tokens already issued with it stop working within 10 seconds',
+    )
+    .addOption(formatOption())
+    .action(async (ref: string, _opts: unknown, cmd: Command) => {
+      await ctx.withApp((app) =>
+        asCliErrors(async () => {
+          const k = await app.get(AccessKeyService).revoke(ref);
+          if (commandFormat(cmd) === 'json') return ctx.out.json(keyJson(k));
+          ctx.out.line(
+            `Revoked key ${k.prefix} (${k.id}) of ${k.member?.username ?? k.memberId} at ${k.revokedAt?.toISOString()}.`,
+          );
+        }),
+      );
+    });
+}

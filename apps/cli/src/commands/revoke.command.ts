@@ -1,0 +1,22 @@
+import { Command } from 'commander';
+import { EntitlementService } from '@gatehouse/entitlements';
+import { CliContext } from '../cli-context';
+import { commandFormat, formatOption } from '../output';
+import { entitlementJson } from './grant.command';
+import { asCliErrors } from './member-errors.util';
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('revoke <username> <repository>')
+    .description("remove a member's entitlement to a repository; pulls stop within 10 seconds")
+    .addOption(formatOption())
+    .action(async (username: string, repository: string, _opts: unknown, cmd: Command) => {
+      await ctx.withApp((app) =>
+        asCliErrors(async () => {
+          const e = await app.get(EntitlementService).revoke(username, repository);
+          if (commandFormat(cmd) === 'json') return ctx.out.json({ ...entitlementJson(e), revoked: true });
+          ctx.out.line(`Revoked: ${e.member?.username ?? username} may no longer pull ${e.repository}.`);
+        }),
+      );
+    });
+}
