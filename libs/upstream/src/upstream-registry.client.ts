@@ -537,7 +537,7 @@ export class UpstreamRegistryClient {
   ): Promise<AccessCheckResult> {
     try {
       this.assertConfigured();
-      await this.discover(options.signal, true);
+      await this.discover(true);
       if (this.mode === 'bearer') {
         await this.token(this.scopeFor({ method: 'GET', path: '/v2/' }), {
           fresh: true,
@@ -612,11 +612,12 @@ export class UpstreamRegistryClient {
   }
 
   /** Learns the auth scheme from an anonymous ping, once (concurrent callers share it). */
-  private async discover(signal: AbortSignal | undefined, force = false): Promise<void> {
+  private async discover(force = false): Promise<void> {
     if (this.mode !== 'unknown' && !force) return;
     if (!this.discovering) {
       this.discovering = (async () => {
-        const ex = await this.send({ method: 'GET', path: '/v2/', anonymous: true, signal });
+        // No caller's signal: the discovery is shared, and one caller giving up must not fail the others.
+        const ex = await this.send({ method: 'GET', path: '/v2/', anonymous: true });
         await ex.body.dump().catch(() => undefined);
         if (ex.status === 200) {
           this.mode = 'none';
@@ -813,7 +814,7 @@ export class UpstreamRegistryClient {
    */
   private async send(spec: RequestSpec): Promise<Exchange> {
     this.assertConfigured();
-    if (!spec.anonymous) await this.discover(spec.signal);
+    if (!spec.anonymous) await this.discover();
     const request = `${spec.method} ${spec.path.split('?')[0]}`;
     let refreshed = false;
     let scopeOverride: string | undefined;
@@ -854,6 +855,8 @@ export class UpstreamRegistryClient {
   private async dispatch(spec: RequestSpec, auth: Authorization): Promise<Exchange> {
     let url = new URL(spec.path, `${this.baseUrl}/`);
     let method: 'GET' | 'HEAD' = spec.method;
+    // Forgejo 11 puts Docker-Content-Digest on its 307 and storage never does: keep it for verification.
+    let redirectDigest: string | undefined;
     for (let hop = 0; ; hop++) {
       const target: UpstreamTarget = url.origin === this.policy!.baseOrigin ? 'registry' : 'storage';
       const headers: Record<string, string> = { 'user-agent': USER_AGENT };
@@ -876,6 +879,7 @@ export class UpstreamRegistryClient {
       const location = first(res.headers.location);
       if (spec.followRedirects && REDIRECT_STATUSES.has(res.statusCode) && location) {
         await res.body.dump().catch(() => undefined);
+        redirectDigest = first(res.headers['docker-content-digest']) ?? redirectDigest;
         const next = new URL(location, url);
         if (hop >= MAX_REDIRECTS || (next.protocol !== 'http:' && next.protocol !== 'https:')) {
           throw this.fail(
@@ -893,9 +897,13 @@ export class UpstreamRegistryClient {
         url = next;
         continue;
       }
+      const finalHeaders =
+        redirectDigest && res.headers['docker-content-digest'] === undefined
+          ? { ...res.headers, 'docker-content-digest': redirectDigest }
+          : res.headers;
       return {
         status: res.statusCode,
-        headers: res.headers,
+        headers: finalHeaders,
         body: res.body,
         url,
         target,
