@@ -35,5 +35,10 @@ dev: build
     set -a; [ -f .env ] && . ./.env; set +a; npm start
 
 # The demo stack: local upstream registry with sample images, gateway on embedded PostgreSQL.
+# Runs in the background (DEMO_PORT, default 8080) until `just demo-stop`.
 demo:
     bash scripts/demo.sh
+
+# Stop the demo's gateway and registry (logs and data stay under .tmp/demo/).
+demo-stop:
+    bash scripts/demo-stop.sh
