@@ -1,0 +1,86 @@
+import { GatewayConfig } from '@gatehouse/config';
+import { AccessKey, AccessKeyService, Clock, CredentialCheck, Member } from '@gatehouse/members';
+import { MemberStateCache } from './member-state.cache';
+
+class FakeClock extends Clock {
+  ms = Date.UTC(2026, 0, 1);
+  override now(): Date {
+    return new Date(this.ms);
+  }
+  override nowMs(): number {
+    return this.ms;
+  }
+}
+
+/** Stands in for the database: a member and a key whose fields the test flips. */
+class FakeKeys {
+  member = { id: 'm1', username: 'alice', status: 'active' } as Member;
+  key = { id: 'k1', memberId: 'm1', revokedAt: null, expiresAt: null } as AccessKey;
+  loads = 0;
+  async checkById(): Promise<CredentialCheck> {
+    this.loads++;
+    return { ok: true, member: { ...this.member }, accessKey: { ...this.key } };
+  }
+}
+
+function cache(keys: FakeKeys, clock: Clock, seconds = 5): MemberStateCache {
+  return new MemberStateCache(keys as unknown as AccessKeyService, clock, {
+    auth: { stateCacheSeconds: seconds },
+  } as GatewayConfig);
+}
+
+describe('MemberStateCache', () => {
+  it('serves from memory within the TTL and sees changes after it', async () => {
+    const keys = new FakeKeys();
+    const clock = new FakeClock();
+    const c = cache(keys, clock);
+    expect(await c.get('m1', 'k1')).toMatchObject({ ok: true });
+    keys.key.revokedAt = new Date(clock.ms);
+    clock.ms += 4_999;
+    expect(await c.get('m1', 'k1')).toMatchObject({ ok: true });
+    expect(keys.loads).toBe(1);
+    clock.ms += 1;
+    expect(await c.get('m1', 'k1')).toEqual({ ok: false, reason: 'key_revoked' });
+    expect(keys.loads).toBe(2);
+  });
+
+  it('reports a disabled member', async () => {
+    const keys = new FakeKeys();
+    keys.member.status = 'disabled';
+    expect(await cache(keys, new FakeClock()).get('m1', 'k1')).toEqual({
+      ok: false,
+      reason: 'member_disabled',
+    });
+  });
+
+  it('checks key expiry on every call, not only on load', async () => {
+    const keys = new FakeKeys();
+    const clock = new FakeClock();
+    keys.key.expiresAt = new Date(clock.ms + 1_000);
+    const c = cache(keys, clock);
+    expect(await c.get('m1', 'k1')).toMatchObject({ ok: true });
+    clock.ms += 1_000;
+    expect(await c.get('m1', 'k1')).toEqual({ ok: false, reason: 'key_expired' });
+    expect(keys.loads).toBe(1);
+  });
+
+  it('shares one load between concurrent requests, and does not cache with a TTL of 0', async () => {
+    const keys = new FakeKeys();
+    const c = cache(keys, new FakeClock());
+    await Promise.all([c.get('m1', 'k1'), c.get('m1', 'k1'), c.get('m1', 'k1')]);
+    expect(keys.loads).toBe(1);
+    const uncached = cache(keys, new FakeClock(), 0);
+    await uncached.get('m1', 'k1');
+    await uncached.get('m1', 'k1');
+    expect(keys.loads).toBe(3);
+  });
+
+  it('treats a key that no longer exists as bad credentials', async () => {
+    const keys = new FakeKeys();
+    keys.checkById = async () => ({ ok: false, reason: 'bad_credentials', member: null, accessKey: null });
+    expect(await cache(keys, new FakeClock()).get('m1', 'k1')).toEqual({
+      ok: false,
+      reason: 'bad_credentials',
+    });
+  });
+});
