@@ -11,23 +11,30 @@ import { trustProxyList } from './http/trust-proxy';
  * Builds the configured (not yet listening) gateway. main.ts and the test harness share it, so
  * tests run exactly the hooks, filter and adapter options production runs.
  */
-export async function createGatewayApp(config: GatewayConfig, logger: AppLogger): Promise<NestFastifyApplication> {
+export async function createGatewayApp(
+  config: GatewayConfig,
+  logger: AppLogger,
+): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     trustProxy: trustProxyList(config.server.trustProxy),
     genReqId: genRequestId,
     requestIdHeader: false,
     // Nested repository names plus a digest make long paths; the default 100 would 404 them.
-    maxParamLength: 4096,
+    routerOptions: { maxParamLength: 4096 },
     bodyLimit: 64 * 1024,
     // Generous but bounded: a client may not send kilobytes of headers to tie up parsing.
     http: { maxHeaderSize: 16 * 1024 },
     logger: false,
     return503OnClosing: true,
   });
-  const app = await NestFactory.create<NestFastifyApplication>(GatewayModule.forRoot(config, logger), adapter, {
-    logger,
-    bufferLogs: false,
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    GatewayModule.forRoot(config, logger),
+    adapter,
+    {
+      logger,
+      bufferLogs: false,
+    },
+  );
   app.enableShutdownHooks();
   app.useGlobalFilters(new OciExceptionFilter(logger));
   installRequestHooks(app.getHttpAdapter().getInstance(), app.get(MetricsService), logger);

@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule, GatewayConfig } from '@gatehouse/config';
 import { AppLogger, ObservabilityModule } from '@gatehouse/observability';
 import { DatabaseModule } from '@gatehouse/database';
+import { UpstreamModule } from '@gatehouse/upstream';
 import { HealthModule } from './health/health.module';
 import { MetricsController } from './metrics/metrics.controller';
 import { RegistryModule } from './registry/registry.module';
@@ -17,6 +18,7 @@ export class GatewayModule {
         ConfigModule.forRoot(config),
         ObservabilityModule.forRoot(logger),
         DatabaseModule.forRoot(),
+        UpstreamModule.forRoot({ selfCheckOnStart: config.upstream.enabled }),
         HealthModule,
         RegistryModule,
         TokenModule,

@@ -32,7 +32,8 @@ const toBool = ({ value }: { value: unknown }): unknown => {
   if (['0', 'false', 'no', 'off'].includes(v)) return false;
   return value;
 };
-const trimmed = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.trim() : value);
+const trimmed = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' ? value.trim() : value;
 
 @ValidatorConstraint({ name: 'realm' })
 class RealmConstraint implements ValidatorConstraintInterface {
@@ -213,8 +214,7 @@ export class EnvironmentVariables {
   @IsInt({ message: 'AUTH_STATE_CACHE_SECONDS must be a whole number of seconds' })
   @Min(0, { message: 'AUTH_STATE_CACHE_SECONDS must be between 0 and 10' })
   @Max(10, {
-    message:
-      'AUTH_STATE_CACHE_SECONDS must be at most 10: revocations must take effect within 10 seconds',
+    message: 'AUTH_STATE_CACHE_SECONDS must be at most 10: revocations must take effect within 10 seconds',
   })
   AUTH_STATE_CACHE_SECONDS?: number;
 

@@ -23,14 +23,22 @@ describe('loadGatewayConfig', () => {
   });
 
   it('enables the upstream when both variables are set, trimming a trailing slash', () => {
-    const c = loadGatewayConfig({ FORGEJO_BASE_URL: 'https://git.example.com/', FORGEJO_API_TOKEN: 'a'.repeat(40) });
+    const c = loadGatewayConfig({
+      FORGEJO_BASE_URL: 'https://git.example.com/',
+      FORGEJO_API_TOKEN: 'a'.repeat(40),
+    });
     expect(c.upstream.enabled).toBe(true);
     expect(c.upstream.baseUrl).toBe('https://git.example.com');
     expect(c.upstream.username).toBe('');
   });
 
   it('reports one problem per bad variable, naming it and the fix', () => {
-    const problems = problemsOf({ PORT: 'eighty', TOKEN_TTL: '5', OCI_CACHE_MAX_BYTES: 'lots', DATABASE_URL: 'mysql://x' });
+    const problems = problemsOf({
+      PORT: 'eighty',
+      TOKEN_TTL: '5',
+      OCI_CACHE_MAX_BYTES: 'lots',
+      DATABASE_URL: 'mysql://x',
+    });
     expect(problems).toHaveLength(4);
     expect(problems.find((p) => p.startsWith('PORT'))).toMatch(/whole number/);
     expect(problems.find((p) => p.startsWith('TOKEN_TTL'))).toMatch(/at least 60/);
@@ -49,7 +57,9 @@ describe('loadGatewayConfig', () => {
   });
 
   it('rejects AUTH_STATE_CACHE_SECONDS above 10 (revocation must apply within 10 s)', () => {
-    expect(problemsOf({ AUTH_STATE_CACHE_SECONDS: '30' })[0]).toMatch(/^AUTH_STATE_CACHE_SECONDS.*10 seconds/);
+    expect(problemsOf({ AUTH_STATE_CACHE_SECONDS: '30' })[0]).toMatch(
+      /^AUTH_STATE_CACHE_SECONDS.*10 seconds/,
+    );
   });
 });
 
@@ -68,7 +78,10 @@ describe('realm rules', () => {
   });
 
   it('accepts an http realm override (local verification without TLS)', () => {
-    const c = loadGatewayConfig({ OCI_REGISTRY_SERVICE: 'localhost:18081', OCI_REGISTRY_REALM: 'http://localhost:18081/auth/token' });
+    const c = loadGatewayConfig({
+      OCI_REGISTRY_SERVICE: 'localhost:18081',
+      OCI_REGISTRY_REALM: 'http://localhost:18081/auth/token',
+    });
     expect(c.registry.realm).toBe('http://localhost:18081/auth/token');
     expect(c.warnings).toEqual([]);
   });
@@ -90,17 +103,25 @@ describe('realm rules', () => {
   });
 
   it('warns when the realm host differs from the service host', () => {
-    const c = loadGatewayConfig({ OCI_REGISTRY_SERVICE: 'registry.example.com', OCI_REGISTRY_REALM: 'https://auth.other.com/token' });
+    const c = loadGatewayConfig({
+      OCI_REGISTRY_SERVICE: 'registry.example.com',
+      OCI_REGISTRY_REALM: 'https://auth.other.com/token',
+    });
     expect(c.warnings).toHaveLength(1);
     expect(c.warnings[0]).toMatch(/auth\.other\.com.*differs.*registry\.example\.com/);
   });
 
   it('does not warn when only the port differs', () => {
-    const c = loadGatewayConfig({ OCI_REGISTRY_SERVICE: 'registry.example.com:5000', OCI_REGISTRY_REALM: 'https://registry.example.com/auth/token' });
+    const c = loadGatewayConfig({
+      OCI_REGISTRY_SERVICE: 'registry.example.com:5000',
+      OCI_REGISTRY_REALM: 'https://registry.example.com/auth/token',
+    });
     expect(c.warnings).toEqual([]);
   });
 
   it('rejects a service with a scheme', () => {
-    expect(problemsOf({ OCI_REGISTRY_SERVICE: 'https://registry.example.com' })[0]).toMatch(/^OCI_REGISTRY_SERVICE.*no scheme/);
+    expect(problemsOf({ OCI_REGISTRY_SERVICE: 'https://registry.example.com' })[0]).toMatch(
+      /^OCI_REGISTRY_SERVICE.*no scheme/,
+    );
   });
 });

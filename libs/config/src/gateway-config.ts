@@ -143,7 +143,9 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   if (!raw.FORGEJO_API_TOKEN) missing.push('FORGEJO_API_TOKEN');
   const token = raw.FORGEJO_API_TOKEN?.trim() ?? null;
   if (token !== null && /\s/.test(token)) {
-    problems.push('FORGEJO_API_TOKEN contains white space. Fix: paste the token alone, without quotes or spaces');
+    problems.push(
+      'FORGEJO_API_TOKEN contains white space. Fix: paste the token alone, without quotes or spaces',
+    );
   }
 
   const cacheMax = raw.OCI_CACHE_MAX_BYTES ? parseByteSize(raw.OCI_CACHE_MAX_BYTES) : 0;
@@ -188,7 +190,9 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       issuer: raw.TOKEN_ISSUER ?? 'gatehouse',
       signingKeyFile: path.resolve(raw.TOKEN_SIGNING_KEY_FILE ?? path.join(dataDir, 'token-signing-key.pem')),
       signingKeyFileFromEnv: !!raw.TOKEN_SIGNING_KEY_FILE,
-      accessKeySecretFile: path.resolve(raw.ACCESS_KEY_SECRET_FILE ?? path.join(dataDir, 'access-key-secret')),
+      accessKeySecretFile: path.resolve(
+        raw.ACCESS_KEY_SECRET_FILE ?? path.join(dataDir, 'access-key-secret'),
+      ),
       accessKeySecretFileFromEnv: !!raw.ACCESS_KEY_SECRET_FILE,
       stateCacheSeconds: raw.AUTH_STATE_CACHE_SECONDS ?? 5,
       failedLoginsPerIp: raw.AUTH_FAILED_LOGINS_PER_IP ?? 30,

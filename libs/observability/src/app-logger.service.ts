@@ -39,7 +39,10 @@ const SECRET_PATTERNS: RegExp[] = [
 
 export function scrubSecrets(text: string): string {
   let out = text;
-  for (const p of SECRET_PATTERNS) out = out.replace(p, (m) => (/^(Bearer|Basic)\s/i.test(m) ? `${m.split(/\s/)[0]} [REDACTED]` : '[REDACTED]'));
+  for (const p of SECRET_PATTERNS)
+    out = out.replace(p, (m) =>
+      /^(Bearer|Basic)\s/i.test(m) ? `${m.split(/\s/)[0]} [REDACTED]` : '[REDACTED]',
+    );
   return out;
 }
 
@@ -57,7 +60,9 @@ export function createPinoLogger(level = 'info', destination?: DestinationStream
     hooks: {
       // Free-text messages may quote an upstream answer or a header: scrub them too.
       logMethod(args, method) {
-        const scrubbed = args.map((a) => (typeof a === 'string' ? scrubSecrets(a) : a)) as Parameters<typeof method>;
+        const scrubbed = args.map((a) => (typeof a === 'string' ? scrubSecrets(a) : a)) as Parameters<
+          typeof method
+        >;
         method.apply(this, scrubbed);
       },
     },
@@ -115,7 +120,10 @@ export class AppLogger implements LoggerService {
   }
 
   private nest(level: 'info' | 'debug' | 'fatal', message: unknown, rest: unknown[]): void {
-    const context = rest.length > 0 && typeof rest[rest.length - 1] === 'string' ? (rest[rest.length - 1] as string) : undefined;
+    const context =
+      rest.length > 0 && typeof rest[rest.length - 1] === 'string'
+        ? (rest[rest.length - 1] as string)
+        : undefined;
     if (message instanceof Error) this.pino[level]({ err: message, context }, message.message);
     else if (typeof message === 'object' && message !== null) this.pino[level]({ ...message, context });
     else this.pino[level]({ context }, String(message));

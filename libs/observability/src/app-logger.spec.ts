@@ -4,9 +4,23 @@ import { RequestContext } from './request-context';
 
 function capture(): { logger: AppLogger; lines: () => Array<Record<string, unknown>> } {
   const out: string[] = [];
-  const dest = new Writable({ write(chunk, _e, cb) { out.push(String(chunk)); cb(); } });
+  const dest = new Writable({
+    write(chunk, _e, cb) {
+      out.push(String(chunk));
+      cb();
+    },
+  });
   const logger = new AppLogger(createPinoLogger('debug', dest as unknown as never));
-  return { logger, lines: () => out.join('').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
+  return {
+    logger,
+    lines: () =>
+      out
+        .join('')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+  };
 }
 
 describe('AppLogger', () => {
@@ -20,7 +34,10 @@ describe('AppLogger', () => {
 
   it('redacts authorization headers and token fields', () => {
     const { logger, lines } = capture();
-    logger.info({ headers: { authorization: 'Bearer abc.def.ghi' }, token: 'x', nested: { password: 'p' } }, 'req');
+    logger.info(
+      { headers: { authorization: 'Bearer abc.def.ghi' }, token: 'x', nested: { password: 'p' } },
+      'req',
+    );
     const line = JSON.stringify(lines()[0]);
     expect(line).not.toMatch(/abc\.def|"x"|"p"/);
     expect(line).toMatch(/REDACTED/);
@@ -29,13 +46,18 @@ describe('AppLogger', () => {
   it('scrubs secrets inside free text and error messages', () => {
     const { logger, lines } = capture();
     const pat = 'b'.repeat(40);
-    logger.error({ err: new Error(`upstream said no to ${pat}`) }, `Authorization: Basic dXNlcjpwYXNzd29yZA== failed with ${pat}`);
+    logger.error(
+      { err: new Error(`upstream said no to ${pat}`) },
+      `Authorization: Basic dXNlcjpwYXNzd29yZA== failed with ${pat}`,
+    );
     const line = JSON.stringify(lines()[0]);
     expect(line).not.toContain(pat);
     expect(line).not.toContain('dXNlcjpwYXNzd29yZA');
   });
 
   it('scrubs Gatehouse access keys and JWTs', () => {
-    expect(scrubSecrets('key ghk_abcdefghijklmnopqrstuvwxyz012345 jwt eyJhbGciOi.eyJzdWIiOi.sig')).toBe('key [REDACTED] jwt [REDACTED]');
+    expect(scrubSecrets('key ghk_abcdefghijklmnopqrstuvwxyz012345 jwt eyJhbGciOi.eyJzdWIiOi.sig')).toBe(
+      'key [REDACTED] jwt [REDACTED]',
+    );
   });
 });

@@ -12,8 +12,18 @@ describe('parseManifest', () => {
       schemaVersion: 2,
       mediaType: MEDIA_TYPES.OCI_INDEX,
       manifests: [
-        { mediaType: MEDIA_TYPES.OCI_MANIFEST, digest: d('1'), size: 10, platform: { os: 'linux', architecture: 'amd64' } },
-        { mediaType: MEDIA_TYPES.OCI_MANIFEST, digest: d('2'), size: 11, platform: { os: 'linux', architecture: 'arm64' } },
+        {
+          mediaType: MEDIA_TYPES.OCI_MANIFEST,
+          digest: d('1'),
+          size: 10,
+          platform: { os: 'linux', architecture: 'amd64' },
+        },
+        {
+          mediaType: MEDIA_TYPES.OCI_MANIFEST,
+          digest: d('2'),
+          size: 11,
+          platform: { os: 'linux', architecture: 'arm64' },
+        },
       ],
     });
     const m = parseManifest(body);
@@ -23,15 +33,25 @@ describe('parseManifest', () => {
   });
 
   it('reads config and layers of an image manifest, preferring the Content-Type', () => {
-    const body = JSON.stringify({ schemaVersion: 2, config: { digest: d('c'), size: 5 }, layers: [{ digest: d('a'), size: 1 }, { digest: d('b'), size: 2 }] });
+    const body = JSON.stringify({
+      schemaVersion: 2,
+      config: { digest: d('c'), size: 5 },
+      layers: [
+        { digest: d('a'), size: 1 },
+        { digest: d('b'), size: 2 },
+      ],
+    });
     const m = parseManifest(body, `${MEDIA_TYPES.DOCKER_MANIFEST}; charset=utf-8`);
     expect(m.mediaType).toBe(MEDIA_TYPES.DOCKER_MANIFEST);
     expect(m.blobs.map((x) => x.digest)).toEqual([d('c'), d('a'), d('b')]);
   });
 
-  it.each(['not json', '[]', JSON.stringify({ layers: [{ digest: '../etc/passwd' }] })])('refuses %j', (body) => {
-    expect(() => parseManifest(body)).toThrow(/manifest/);
-  });
+  it.each(['not json', '[]', JSON.stringify({ layers: [{ digest: '../etc/passwd' }] })])(
+    'refuses %j',
+    (body) => {
+      expect(() => parseManifest(body)).toThrow(/manifest/);
+    },
+  );
 });
 
 describe('DigestVerifier', () => {
@@ -49,7 +69,9 @@ describe('DigestVerifier', () => {
   it('fails on a truncated body', async () => {
     const v = new DigestVerifier(good, data.length);
     v.resume();
-    await expect(pipeline(Readable.from([data.subarray(0, 5)]), v)).rejects.toBeInstanceOf(DigestMismatchError);
+    await expect(pipeline(Readable.from([data.subarray(0, 5)]), v)).rejects.toBeInstanceOf(
+      DigestMismatchError,
+    );
   });
 
   it('fails on different content of the same size', async () => {

@@ -46,11 +46,15 @@ export function parseManifest(body: Buffer | string, contentType?: string): Pars
   } catch {
     throw new OciError('MANIFEST_INVALID', { reason: 'manifest is not JSON' });
   }
-  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new OciError('MANIFEST_INVALID', { reason: 'manifest is not an object' });
+  if (!json || typeof json !== 'object' || Array.isArray(json))
+    throw new OciError('MANIFEST_INVALID', { reason: 'manifest is not an object' });
   const declared = typeof json.mediaType === 'string' ? json.mediaType : undefined;
   const header = contentType?.split(';')[0].trim();
   let mediaType = header && isManifestMediaType(header) ? header : declared;
-  if (!mediaType) mediaType = Array.isArray(json.manifests) ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json';
+  if (!mediaType)
+    mediaType = Array.isArray(json.manifests)
+      ? 'application/vnd.oci.image.index.v1+json'
+      : 'application/vnd.oci.image.manifest.v1+json';
   const isIndex = isIndexMediaType(mediaType) || (Array.isArray(json.manifests) && !json.layers);
   if (isIndex) {
     const list = Array.isArray(json.manifests) ? json.manifests : [];

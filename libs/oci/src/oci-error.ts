@@ -8,7 +8,10 @@ export const OCI_ERROR_CODES = {
   BLOB_UPLOAD_INVALID: { status: 400, message: 'blob upload invalid' },
   BLOB_UPLOAD_UNKNOWN: { status: 404, message: 'blob upload unknown to registry' },
   DIGEST_INVALID: { status: 400, message: 'provided digest did not match uploaded content' },
-  MANIFEST_BLOB_UNKNOWN: { status: 404, message: 'manifest references a manifest or blob unknown to registry' },
+  MANIFEST_BLOB_UNKNOWN: {
+    status: 404,
+    message: 'manifest references a manifest or blob unknown to registry',
+  },
   MANIFEST_INVALID: { status: 400, message: 'manifest invalid' },
   MANIFEST_UNKNOWN: { status: 404, message: 'manifest unknown to registry' },
   NAME_INVALID: { status: 400, message: 'invalid repository name' },
@@ -57,8 +60,28 @@ export class OciError extends Error {
   }
 
   toEnvelope(): { errors: Array<{ code: string; message: string; detail?: unknown }> } {
-    const entry: { code: string; message: string; detail?: unknown } = { code: this.code, message: this.message };
+    const entry: { code: string; message: string; detail?: unknown } = {
+      code: this.code,
+      message: this.message,
+    };
     if (this.detail !== undefined) entry.detail = this.detail;
     return { errors: [entry] };
   }
+}
+
+/**
+ * Domain errors of other libs (upstream failures, cache failures) that know their member-facing
+ * form. The exception filter converts them, so no handler maps errors by hand.
+ */
+export interface ConvertibleToOciError {
+  toOciError(): OciError;
+}
+
+export function isConvertibleToOciError(err: unknown): err is ConvertibleToOciError {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    !(err instanceof OciError) &&
+    typeof (err as { toOciError?: unknown }).toOciError === 'function'
+  );
 }

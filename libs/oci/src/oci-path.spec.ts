@@ -16,8 +16,14 @@ describe('parseOciPath', () => {
   it.each([
     ['', { kind: 'ping' }],
     ['_catalog', { kind: 'catalog' }],
-    ['acme/app/manifests/v1.0.0', { kind: 'manifest', name: 'acme/app', reference: { type: 'tag', tag: 'v1.0.0' } }],
-    ['acme/app/manifests/' + D, { kind: 'manifest', name: 'acme/app', reference: { type: 'digest', digest: D } }],
+    [
+      'acme/app/manifests/v1.0.0',
+      { kind: 'manifest', name: 'acme/app', reference: { type: 'tag', tag: 'v1.0.0' } },
+    ],
+    [
+      'acme/app/manifests/' + D,
+      { kind: 'manifest', name: 'acme/app', reference: { type: 'digest', digest: D } },
+    ],
     ['owner/group/image/blobs/' + D, { kind: 'blob', name: 'owner/group/image', digest: D }],
     ['acme/app/tags/list', { kind: 'tags', name: 'acme/app' }],
     ['a/b/c/d/tags/list', { kind: 'tags', name: 'a/b/c/d' }],
@@ -64,6 +70,8 @@ describe('OciError', () => {
   it('builds the envelope with the table status', () => {
     const e = new OciError('MANIFEST_UNKNOWN', { detail: { tag: 'x' } });
     expect(e.status).toBe(404);
-    expect(e.toEnvelope()).toEqual({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown to registry', detail: { tag: 'x' } }] });
+    expect(e.toEnvelope()).toEqual({
+      errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown to registry', detail: { tag: 'x' } }],
+    });
   });
 });

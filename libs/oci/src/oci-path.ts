@@ -67,7 +67,10 @@ export function parseReference(reference: string): OciReference {
     return { type: 'digest', digest: checkDigest(reference, 'DIGEST_INVALID') };
   }
   if (!isValidTag(reference)) {
-    throw new OciError('MANIFEST_INVALID', { message: 'invalid tag', detail: { tag: reference.slice(0, 200) } });
+    throw new OciError('MANIFEST_INVALID', {
+      message: 'invalid tag',
+      detail: { tag: reference.slice(0, 200) },
+    });
   }
   return { type: 'tag', tag: reference };
 }

@@ -62,14 +62,42 @@ describe('PullThroughService', () => {
     upstream = new FakeUpstream();
     clock = new ManualClock();
     const image = (layers: string[]) =>
-      upstream.add({ schemaVersion: 2, mediaType: MEDIA_TYPES.OCI_MANIFEST, config: { digest: blob('c'), size: 1 }, layers: layers.map((l) => ({ digest: blob(l), size: 1 })) }, MEDIA_TYPES.OCI_MANIFEST);
+      upstream.add(
+        {
+          schemaVersion: 2,
+          mediaType: MEDIA_TYPES.OCI_MANIFEST,
+          config: { digest: blob('c'), size: 1 },
+          layers: layers.map((l) => ({ digest: blob(l), size: 1 })),
+        },
+        MEDIA_TYPES.OCI_MANIFEST,
+      );
     v1child = image(['a', 'b']);
-    v1 = upstream.add({ schemaVersion: 2, mediaType: MEDIA_TYPES.OCI_INDEX, manifests: [{ digest: v1child, size: 1, mediaType: MEDIA_TYPES.OCI_MANIFEST }] }, MEDIA_TYPES.OCI_INDEX, 'v1.0.0');
+    v1 = upstream.add(
+      {
+        schemaVersion: 2,
+        mediaType: MEDIA_TYPES.OCI_INDEX,
+        manifests: [{ digest: v1child, size: 1, mediaType: MEDIA_TYPES.OCI_MANIFEST }],
+      },
+      MEDIA_TYPES.OCI_INDEX,
+      'v1.0.0',
+    );
     const v2child = image(['a', 'd']);
-    v2 = upstream.add({ schemaVersion: 2, mediaType: MEDIA_TYPES.OCI_INDEX, manifests: [{ digest: v2child, size: 1, mediaType: MEDIA_TYPES.OCI_MANIFEST }] }, MEDIA_TYPES.OCI_INDEX, 'v1.1.0');
+    v2 = upstream.add(
+      {
+        schemaVersion: 2,
+        mediaType: MEDIA_TYPES.OCI_INDEX,
+        manifests: [{ digest: v2child, size: 1, mediaType: MEDIA_TYPES.OCI_MANIFEST }],
+      },
+      MEDIA_TYPES.OCI_INDEX,
+      'v1.1.0',
+    );
     const store = new ManifestStore({ dir, memoryMaxBytes: 1024 * 1024 });
     await store.init();
-    service = new PullThroughService(upstream, store, clock, { tagTtlMs: 60_000, tagStaleMaxMs: 3_600_000, maxTagEntries: 1000 });
+    service = new PullThroughService(upstream, store, clock, {
+      tagTtlMs: 60_000,
+      tagStaleMaxMs: 3_600_000,
+      maxTagEntries: 1000,
+    });
   });
 
   afterEach(() => fs.rm(dir, { recursive: true, force: true }));
@@ -103,13 +131,14 @@ describe('PullThroughService', () => {
 
   it('computes the closure of an index: children, configs and layers', async () => {
     const closure = await service.closure('acme/app', v1);
-    expect([...closure].sort()).toEqual([v1, v1child, blob('c'), blob('a'), blob('b')].sort());
+    expect([...closure.keys()].sort()).toEqual([v1, v1child, blob('c'), blob('a'), blob('b')].sort());
+    expect(closure.get(blob('a'))).toBe(1);
   });
 
   it('finds a digest reachable only from an admitted tag, and refuses one reachable only from another', async () => {
     const onlyV1 = (t: string) => t === 'v1.0.0';
-    expect(await service.findReachingTag('acme/app', blob('b'), onlyV1)).toBe('v1.0.0');
-    expect(await service.findReachingTag('acme/app', blob('a'), onlyV1)).toBe('v1.0.0');
+    expect(await service.findReachingTag('acme/app', blob('b'), onlyV1)).toEqual({ tag: 'v1.0.0', size: 1 });
+    expect((await service.findReachingTag('acme/app', blob('a'), onlyV1))?.tag).toBe('v1.0.0');
     upstream.calls = [];
     expect(await service.findReachingTag('acme/app', blob('d'), onlyV1)).toBeNull();
     // The unreachable digest itself was never asked of upstream.
@@ -120,7 +149,11 @@ describe('PullThroughService', () => {
     await service.resolveTag('acme/app', 'v1.0.0');
     await service.closure('acme/app', v1);
     const store2 = new ManifestStore({ dir, memoryMaxBytes: 1024 * 1024 });
-    const restarted = new PullThroughService(upstream, store2, clock, { tagTtlMs: 60_000, tagStaleMaxMs: 0, maxTagEntries: 1000 });
+    const restarted = new PullThroughService(upstream, store2, clock, {
+      tagTtlMs: 60_000,
+      tagStaleMaxMs: 0,
+      maxTagEntries: 1000,
+    });
     upstream.down = true;
     const m = await restarted.getManifest('acme/app', v1child);
     expect(m?.digest).toBe(v1child);

@@ -39,7 +39,7 @@ interface TagListEntry {
 export class PullThroughService {
   private readonly tags = new Map<string, TagEntry>();
   private readonly tagLists = new Map<string, TagListEntry>();
-  private readonly closures = new Map<string, Set<string>>();
+  private readonly closures = new Map<string, Map<string, number>>();
   private readonly inflight = new Map<string, Promise<unknown>>();
 
   constructor(
@@ -82,7 +82,10 @@ export class PullThroughService {
       return { digest: fetched.digest };
     } catch (cause) {
       if (entry && now - entry.checkedAt <= this.options.tagTtlMs + this.options.tagStaleMaxMs) {
-        return { digest: entry.digest, stale: { ageSeconds: Math.round((now - entry.checkedAt) / 1000), cause } };
+        return {
+          digest: entry.digest,
+          stale: { ageSeconds: Math.round((now - entry.checkedAt) / 1000), cause },
+        };
       }
       throw cause;
     }
@@ -108,23 +111,26 @@ export class PullThroughService {
   }
 
   /**
-   * Every digest a manifest makes pullable: itself, its child manifests (for an index) and the
-   * config and layer blobs of each image manifest.
+   * Every digest a manifest makes pullable, with the size its descriptor declares (-1 when
+   * unknown): itself, its child manifests (for an index) and the config and layer blobs of each
+   * image manifest.
    */
-  async closure(name: string, digest: string): Promise<Set<string>> {
+  async closure(name: string, digest: string): Promise<Map<string, number>> {
     const known = this.closures.get(digest);
     if (known) return known;
-    const result = new Set<string>([digest]);
+    const result = new Map<string, number>([[digest, -1]]);
     const manifest = await this.getManifest(name, digest);
     if (manifest) {
-      for (const blob of manifest.parsed.blobs) result.add(blob.digest);
+      result.set(digest, manifest.body.length);
+      for (const blob of manifest.parsed.blobs) result.set(blob.digest, blob.size);
       for (const child of manifest.parsed.manifests) {
-        result.add(child.digest);
+        result.set(child.digest, child.size);
         // Indexes hold image manifests only (OCI and Forgejo both refuse nested indexes).
         const childManifest = await this.getManifest(name, child.digest);
         if (!childManifest) continue;
-        for (const blob of childManifest.parsed.blobs) result.add(blob.digest);
-        for (const grandChild of childManifest.parsed.manifests) result.add(grandChild.digest);
+        for (const blob of childManifest.parsed.blobs) result.set(blob.digest, blob.size);
+        for (const grandChild of childManifest.parsed.manifests)
+          result.set(grandChild.digest, grandChild.size);
       }
     }
     if (this.closures.size >= this.options.maxTagEntries) this.closures.clear();
@@ -137,7 +143,11 @@ export class PullThroughService {
    * tried first (the usual case: the client fetched the manifest a moment ago); then the
    * upstream tag list, in order, until one reaches the digest.
    */
-  async findReachingTag(name: string, digest: string, admits: (tag: string) => boolean): Promise<string | null> {
+  async findReachingTag(
+    name: string,
+    digest: string,
+    admits: (tag: string) => boolean,
+  ): Promise<{ tag: string; size: number } | null> {
     const tried = new Set<string>();
     const prefix = `${name}\u0000`;
     for (const key of [...this.tags.keys()]) {
@@ -145,20 +155,22 @@ export class PullThroughService {
       const tag = key.slice(prefix.length);
       if (!admits(tag)) continue;
       tried.add(tag);
-      if (await this.tagReaches(name, tag, digest)) return tag;
+      const size = await this.sizeIfReaches(name, tag, digest);
+      if (size !== null) return { tag, size };
     }
     const listed = await this.listTags(name);
     for (const tag of listed?.tags ?? []) {
       if (tried.has(tag) || !admits(tag)) continue;
-      if (await this.tagReaches(name, tag, digest)) return tag;
+      const size = await this.sizeIfReaches(name, tag, digest);
+      if (size !== null) return { tag, size };
     }
     return null;
   }
 
-  private async tagReaches(name: string, tag: string, digest: string): Promise<boolean> {
+  private async sizeIfReaches(name: string, tag: string, digest: string): Promise<number | null> {
     const resolved = await this.resolveTag(name, tag);
-    if (!resolved) return false;
-    return (await this.closure(name, resolved.digest)).has(digest);
+    if (!resolved) return null;
+    return (await this.closure(name, resolved.digest)).get(digest) ?? null;
   }
 
   /** Upstream tags of a repository (TTL-cached, stale on failure). Null: repository unknown. */

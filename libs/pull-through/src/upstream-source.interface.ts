@@ -34,7 +34,7 @@ export interface UpstreamSource {
   getBlob(
     name: string,
     digest: string,
-    options: { range?: { start: number; end?: number }; signal?: AbortSignal },
+    options: { range?: { start: number; end?: number }; expectedSize?: number; signal?: AbortSignal },
   ): Promise<UpstreamBlob | null>;
   headBlob(name: string, digest: string, signal?: AbortSignal): Promise<{ size: number } | null>;
   listTags(name: string, signal?: AbortSignal): Promise<string[] | null>;

@@ -1,5 +1,6 @@
 import './postgres/register-lib-aliases';
 import { startTestPostgres, TestPostgres } from './postgres';
+import { defaultSeedDir, prepareSeededStorage } from './upstream/seed';
 
 /** What the global setup started, handed to the teardown (same process, different module). */
 export interface GlobalFixtures {
@@ -21,6 +22,11 @@ export function globalFixtures(): GlobalFixtures {
 export const globalSetupSteps: Array<(fixtures: GlobalFixtures) => Promise<void>> = [
   async (fixtures) => {
     fixtures.postgres = await startTestPostgres();
+  },
+  // Build the seeded test images once, before workers race to do it.
+  async () => {
+    await prepareSeededStorage();
+    process.env.GATEHOUSE_TEST_SEED = defaultSeedDir();
   },
 ];
 

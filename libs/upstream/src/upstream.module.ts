@@ -31,6 +31,8 @@ export class UpstreamModule implements OnApplicationBootstrap, OnModuleDestroy {
   static forRoot(options: UpstreamModuleOptions = {}): DynamicModule {
     return {
       module: UpstreamModule,
+      // One client (one connection pool, one token cache) for the whole process.
+      global: true,
       providers: [
         { provide: UPSTREAM_MODULE_OPTIONS, useValue: options },
         UpstreamClock,

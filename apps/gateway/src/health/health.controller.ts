@@ -19,6 +19,10 @@ export class HealthController {
   @Get('readyz')
   @HealthCheck()
   readyz() {
-    return this.health.check([() => this.readiness.database(), () => this.readiness.cacheDir()]);
+    return this.health.check([
+      () => this.readiness.database(),
+      () => this.readiness.cacheDir(),
+      () => this.readiness.upstream(),
+    ]);
   }
 }

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { GatewayConfig } from '@gatehouse/config';
+import { UpstreamHealth } from '@gatehouse/upstream';
 import { DataSource } from 'typeorm';
 
 /** The readiness checks that need no other module: database and cache directory. */
@@ -12,7 +13,22 @@ export class ReadinessService {
     private readonly indicators: HealthIndicatorService,
     private readonly config: GatewayConfig,
     private readonly dataSource: DataSource,
+    private readonly upstreamHealth: UpstreamHealth,
   ) {}
+
+  /** Upstream reachable and accepting the service token (cached ~30 s inside UpstreamHealth). */
+  async upstream(): Promise<HealthIndicatorResult> {
+    const check = this.indicators.check('upstream');
+    if (!this.config.upstream.enabled) {
+      return check.down({
+        message: `registry disabled: set ${this.config.upstream.missing.join(' and ')} (see .env.example)`,
+      });
+    }
+    const status = await this.upstreamHealth.check();
+    return status.ok
+      ? check.up({ message: status.message })
+      : check.down({ reason: status.reason, message: status.message });
+  }
 
   async database(): Promise<HealthIndicatorResult> {
     const check = this.indicators.check('database');

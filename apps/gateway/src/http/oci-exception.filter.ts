@@ -1,13 +1,16 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
 import { AppLogger, RequestContext } from '@gatehouse/observability';
-import { OciError, OciErrorCode } from '@gatehouse/oci';
+import { isConvertibleToOciError, OciError, OciErrorCode } from '@gatehouse/oci';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 const CLIENT_ABORT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNABORTED']);
 
 export function isClientAbort(err: unknown): boolean {
   const e = err as { code?: string; message?: string } | null;
-  return !!e && (CLIENT_ABORT_CODES.has(e.code ?? '') || e.message === 'aborted' || e.message === 'Premature close');
+  return (
+    !!e &&
+    (CLIENT_ABORT_CODES.has(e.code ?? '') || e.message === 'aborted' || e.message === 'Premature close')
+  );
 }
 
 /** Nest's own HttpExceptions (unknown route, bad form) expressed in the registry's vocabulary. */
@@ -73,6 +76,8 @@ export class OciExceptionFilter implements ExceptionFilter {
 
   private toOciError(exception: unknown, request: FastifyRequest): OciError {
     if (exception instanceof OciError) return exception;
+    // The lib that raised it has already logged the operator's side (cause and fix).
+    if (isConvertibleToOciError(exception)) return exception.toOciError();
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const body = exception.getResponse();

@@ -10,7 +10,11 @@ export function setMetricsRoute(request: FastifyRequest, route: string): void {
 }
 
 function metricsRoute(request: FastifyRequest): string {
-  return (request as FastifyRequest & { metricsRoute?: string }).metricsRoute ?? request.routeOptions?.url ?? 'unmatched';
+  return (
+    (request as FastifyRequest & { metricsRoute?: string }).metricsRoute ??
+    request.routeOptions?.url ??
+    'unmatched'
+  );
 }
 
 /** A request id from a trusted caller is kept (so a proxy's id follows the request); else made. */
@@ -19,7 +23,11 @@ export function genRequestId(req: { headers: Record<string, string | string[] | 
   return typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
 }
 
-export function installRequestHooks(fastify: FastifyInstance, metrics: MetricsService, logger: AppLogger): void {
+export function installRequestHooks(
+  fastify: FastifyInstance,
+  metrics: MetricsService,
+  logger: AppLogger,
+): void {
   const duration = metrics.histogram(
     'gatehouse_http_request_duration_seconds',
     'HTTP request duration by route template',
@@ -32,18 +40,41 @@ export function installRequestHooks(fastify: FastifyInstance, metrics: MetricsSe
     const ua = request.headers['user-agent'];
     // Everything after this hook (guards, handlers, streams) sees the context.
     RequestContext.run(
-      { requestId: String(request.id), clientIp: request.ip, userAgent: typeof ua === 'string' ? ua.slice(0, 512) : undefined },
+      {
+        requestId: String(request.id),
+        clientIp: request.ip,
+        userAgent: typeof ua === 'string' ? ua.slice(0, 512) : undefined,
+      },
       done,
     );
   });
 
   fastify.addHook('onResponse', (request, reply, done) => {
     const seconds = reply.elapsedTime / 1000;
-    duration.observe({ method: request.method, route: metricsRoute(request), status_code: String(reply.statusCode) }, seconds);
+    duration.observe(
+      { method: request.method, route: metricsRoute(request), status_code: String(reply.statusCode) },
+      seconds,
+    );
     if (reply.statusCode >= 500) {
-      logger.warn({ method: request.method, route: metricsRoute(request), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request failed');
+      logger.warn(
+        {
+          method: request.method,
+          route: metricsRoute(request),
+          status: reply.statusCode,
+          ms: Math.round(reply.elapsedTime),
+        },
+        'request failed',
+      );
     } else {
-      logger.debug({ method: request.method, route: metricsRoute(request), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+      logger.debug(
+        {
+          method: request.method,
+          route: metricsRoute(request),
+          status: reply.statusCode,
+          ms: Math.round(reply.elapsedTime),
+        },
+        'request',
+      );
     }
     done();
   });

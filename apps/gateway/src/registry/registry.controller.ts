@@ -1,8 +1,10 @@
+import { Readable } from 'node:stream';
 import { All, Controller, Req, Res } from '@nestjs/common';
 import { GatewayConfig } from '@gatehouse/config';
 import { OciError, OciRoute, parseOciPath } from '@gatehouse/oci';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { setMetricsRoute } from '../http/request-hooks';
+import { RegistryReply, RegistryService } from './registry.service';
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
 
@@ -14,7 +16,10 @@ const READ_METHODS = new Set(['GET', 'HEAD']);
  */
 @Controller()
 export class RegistryController {
-  constructor(private readonly config: GatewayConfig) {}
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly registry: RegistryService,
+  ) {}
 
   @All(['v2', 'v2/*'])
   async handle(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
@@ -34,7 +39,38 @@ export class RegistryController {
         reason: 'registry_disabled',
       });
     }
-    throw new OciError('UNAVAILABLE', { reason: 'registry_not_wired' });
+    if (!route)
+      throw new OciError('NAME_UNKNOWN', { message: 'not a registry API path', reason: 'unknown_path' });
+
+    const aborted = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) aborted.abort();
+    });
+    const header = (name: string) => {
+      const v = request.headers[name];
+      return typeof v === 'string' ? v : undefined;
+    };
+    const result = await this.registry.handle(route, {
+      method: request.method as 'GET' | 'HEAD',
+      authorization: header('authorization'),
+      query: request.query as Record<string, string | undefined>,
+      ifNoneMatch: header('if-none-match'),
+      range: header('range'),
+      signal: aborted.signal,
+    });
+    send(reply, result);
+  }
+}
+
+function send(reply: FastifyReply, result: RegistryReply): void {
+  reply.status(result.status).headers(result.headers);
+  const body = result.body;
+  if (body === undefined) {
+    reply.send();
+  } else if (body instanceof Readable || Buffer.isBuffer(body)) {
+    reply.send(body);
+  } else {
+    reply.header('Content-Type', 'application/json; charset=utf-8').send(JSON.stringify(body));
   }
 }
 

@@ -3,7 +3,6 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { GatewayConfig, loadGatewayConfig } from '@gatehouse/config';
 import { AppLogger, createPinoLogger } from '@gatehouse/observability';
 // Test code may reach into the app: it must boot exactly what production boots.
-// eslint-disable-next-line no-restricted-imports
 import { createGatewayApp } from '../../../../apps/gateway/src/bootstrap';
 import { createTestDatabase } from '../postgres';
 import { getFreePort } from '../upstream/ports';
