@@ -26,6 +26,9 @@ describe('token endpoint and registry authentication', () => {
         AUTH_FAILED_LOGINS_PER_IP: '1000',
         AUTH_FAILED_LOGINS_PER_USERNAME: '4',
         AUTH_STATE_CACHE_SECONDS: '5',
+        // /v2/ must be enabled for the ping; these tests never reach upstream.
+        FORGEJO_BASE_URL: 'http://127.0.0.1:9',
+        FORGEJO_API_TOKEN: 'a'.repeat(40),
       },
     });
     members = gw.app.get(MemberService);
@@ -351,6 +354,55 @@ describe('token endpoint and registry authentication', () => {
       const m = await member();
       const { res } = await postToken({ grant_type: 'password', username: m.username, password: 'ghk_nope' });
       expect(res.status).toBe(401);
+    });
+  });
+
+  describe('GET /v2/ over HTTP', () => {
+    const ping = (token?: string) =>
+      fetch(`${gw.url}/v2/`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+    it('challenges without a token, answers 200 {} with a login token, and 401 again within 10 s of revocation', async () => {
+      const m = await member();
+      const anonymous = await ping();
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get('www-authenticate')).toBe(
+        `Bearer realm="${gw.url}/auth/token",service="${gw.host}"`,
+      );
+      expect(anonymous.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
+
+      const token = (await getToken(basic(m.username, m.key))).body.token as string;
+      const ok = await ping(token);
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toEqual({});
+
+      const started = Date.now();
+      await keys.revoke(m.keyId);
+      let status = 200;
+      while (status === 200 && Date.now() - started < 12_000) {
+        status = (await ping(token)).status;
+        if (status === 200) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(status).toBe(401);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    });
+
+    it('refuses a token signed with another key, or with alg=none', async () => {
+      const m = await member();
+      const good = (await getToken(basic(m.username, m.key))).body.token as string;
+      const [, payload] = good.split('.');
+      const none = `${Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url')}.${payload}.`;
+      const other = await TokenSigningKey.fromPem(TokenSigningKey.generatePem());
+      const foreign = await new SignJWT(decodeJwt(good))
+        .setProtectedHeader({ alg: 'ES256', kid: other.kid })
+        .sign(other.privateKey);
+      for (const token of [none, foreign]) {
+        const r = await ping(token);
+        expect(r.status).toBe(401);
+        expect(r.headers.get('www-authenticate')).toBe(
+          `Bearer realm="${gw.url}/auth/token",service="${gw.host}",error="invalid_token"`,
+        );
+        expect(await r.json()).toEqual({ errors: [expect.objectContaining({ code: 'UNAUTHORIZED' })] });
+      }
     });
   });
 
