@@ -1,0 +1,83 @@
+import { ConfigValidationError } from '@gatehouse/config';
+import { runCli } from './cli';
+import { describeError } from './cli-error';
+import { Output, renderTable } from './output';
+import { captureIo } from './test/capture-io';
+
+describe('gatehouse CLI', () => {
+  it('lists its commands in the help', async () => {
+    const io = captureIo();
+    expect(await runCli(['--help'], io, {})).toBe(0);
+    expect(io.out()).toMatch(/Usage: gatehouse/);
+    expect(io.out()).toMatch(/migrate .*apply pending database migrations/);
+  });
+
+  it('exits 2 on an unknown command or option, naming it', async () => {
+    const io = captureIo();
+    expect(await runCli(['frobnicate'], io, {})).toBe(2);
+    expect(io.err()).toMatch(/unknown command 'frobnicate'/);
+    const io2 = captureIo();
+    expect(await runCli(['migrate', '--bogus'], io2, {})).toBe(2);
+    expect(io2.err()).toMatch(/unknown option '--bogus'/);
+  });
+
+  it('exits 2 with the configuration problems, without a stack trace', async () => {
+    const io = captureIo();
+    expect(await runCli(['migrate'], io, { PORT: 'not-a-port' })).toBe(2);
+    expect(io.err()).toMatch(/Invalid configuration/);
+    expect(io.err()).toMatch(/PORT/);
+    expect(io.err()).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('describeError', () => {
+  it('turns a refused connection into one line with the fix', () => {
+    const e = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), {
+      code: 'ECONNREFUSED',
+      address: '127.0.0.1',
+      port: 1,
+    });
+    expect(describeError(e)).toBe(
+      'Cannot connect to the database at 127.0.0.1:1 (connection refused). Fix: check DATABASE_URL and that PostgreSQL is running.',
+    );
+  });
+
+  it('keeps only the first line of other errors', () => {
+    expect(describeError(new Error('first\nsecond'))).toBe('first');
+    expect(describeError(new ConfigValidationError(['PORT must be a number']))).toMatch(
+      /PORT must be a number/,
+    );
+  });
+});
+
+describe('output', () => {
+  const rows = [
+    { name: 'alice', keys: ['a', 'b'], created: new Date('2030-01-02T03:04:05Z'), note: null },
+    { name: 'bob', keys: [], created: new Date('2030-01-03T00:00:00Z'), note: 'x' },
+  ];
+  const columns = [
+    { header: 'NAME', value: (r: (typeof rows)[number]) => r.name },
+    { header: 'KEYS', value: (r: (typeof rows)[number]) => r.keys },
+    { header: 'CREATED', value: (r: (typeof rows)[number]) => r.created },
+    { header: 'NOTE', value: (r: (typeof rows)[number]) => r.note },
+  ];
+
+  it('renders a table with one row per record', () => {
+    const text = renderTable(rows, columns);
+    expect(text).toMatch(/NAME\s*│\s*KEYS\s*│\s*CREATED/);
+    expect(text).toMatch(/alice\s*│\s*a, b\s*│\s*2030-01-02T03:04:05.000Z/);
+    expect(text.trim().split('\n')).toHaveLength(7);
+  });
+
+  it('prints the records themselves as JSON', () => {
+    const io = captureIo();
+    new Output(io).records(rows, columns, 'json');
+    expect(JSON.parse(io.out())).toEqual(JSON.parse(JSON.stringify(rows)));
+  });
+
+  it('says so when there is nothing to show', () => {
+    const io = captureIo();
+    new Output(io).records([], columns, 'table', 'No members.');
+    expect(io.out()).toBe('No members.\n');
+  });
+});

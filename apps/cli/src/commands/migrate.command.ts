@@ -1,0 +1,38 @@
+import { Command } from 'commander';
+import { DataSource } from 'typeorm';
+import { pendingMigrations, runMigrations } from '@gatehouse/database';
+import { CliContext } from '../cli-context';
+import { commandFormat, formatOption } from '../output';
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('migrate')
+    .description('apply pending database migrations')
+    .option('--dry-run', 'list pending migrations without applying them')
+    .option('--show', 'same as --dry-run')
+    .addOption(formatOption())
+    .action(async (opts: { dryRun?: boolean; show?: boolean }, cmd: Command) => {
+      const format = commandFormat(cmd);
+      await ctx.withApp(
+        async (app) => {
+          const dataSource = app.get(DataSource);
+          if (opts.dryRun || opts.show) {
+            const pending = await pendingMigrations(dataSource);
+            if (format === 'json') return ctx.out.json({ pending });
+            if (pending.length === 0)
+              return ctx.out.line('No pending migrations: the database schema is up to date.');
+            ctx.out.line(`${pending.length} pending migration${pending.length === 1 ? '' : 's'}:`);
+            for (const name of pending) ctx.out.line(`  ${name}`);
+            return;
+          }
+          const applied = await runMigrations(dataSource);
+          if (format === 'json') return ctx.out.json({ applied });
+          if (applied.length === 0)
+            return ctx.out.line('No pending migrations: the database schema is up to date.');
+          for (const name of applied) ctx.out.line(`applied ${name}`);
+          ctx.out.line(`Applied ${applied.length} migration${applied.length === 1 ? '' : 's'}.`);
+        },
+        { migrate: false },
+      );
+    });
+}
