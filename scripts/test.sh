@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Some suites start the built gateway and CLI exactly as operators run them.
+npm run --silent build
 mkdir -p .tmp
 set +e
 npx jest --ci --json --outputFile=.tmp/jest-results.json "$@"

@@ -35,7 +35,6 @@ export async function createGatewayApp(
       bufferLogs: false,
     },
   );
-  app.enableShutdownHooks();
   app.useGlobalFilters(new OciExceptionFilter(logger));
   installRequestHooks(app.getHttpAdapter().getInstance(), app.get(MetricsService), logger);
   return app;

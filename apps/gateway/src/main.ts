@@ -3,6 +3,9 @@ import { ConfigValidationError, GatewayConfig, loadGatewayConfig } from '@gateho
 import { AppLogger, createPinoLogger } from '@gatehouse/observability';
 import { createGatewayApp } from './bootstrap';
 
+/** Container runtimes send SIGKILL 30 s after SIGTERM by default; finish before that. */
+const SHUTDOWN_GRACE_MS = 25_000;
+
 async function main(): Promise<void> {
   let config: GatewayConfig;
   try {
@@ -26,10 +29,36 @@ async function main(): Promise<void> {
 
   const app = await createGatewayApp(config, logger);
   await app.listen({ port: config.server.port, host: config.server.host });
+
+  // Graceful stop: refuse new requests, let transfers in flight finish (bounded), flush the
+  // audit queue and stop the embedded PostgreSQL (module shutdown hooks), then exit 0.
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, `received ${signal}: draining requests and shutting down`);
+    const force = setTimeout(() => {
+      logger.error(
+        { graceMs: SHUTDOWN_GRACE_MS },
+        'shutdown took too long; exiting with transfers still open',
+      );
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS);
+    force.unref();
+    app.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        logger.error({ err: e }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
   logger.info(
     {
       port: config.server.port,
-      service: config.registry.service,
+      registryService: config.registry.service,
       realm: config.registry.realm,
       upstream: config.upstream.baseUrl,
       database: config.database.url ? 'external' : 'embedded',

@@ -104,8 +104,9 @@ export class AppLogger implements LoggerService {
   }
 
   // LoggerService (Nest's own messages: (message, context) or (message, trace, context)).
+  // Nest's "log" level is module and route bookkeeping at start: debug, not operator news.
   log(message: unknown, ...rest: unknown[]): void {
-    this.nest('info', message, rest);
+    this.nest('debug', message, rest);
   }
   verbose(message: unknown, ...rest: unknown[]): void {
     this.nest('debug', message, rest);

@@ -55,7 +55,8 @@ export function installRequestHooks(
       { method: request.method, route: metricsRoute(request), status_code: String(reply.statusCode) },
       seconds,
     );
-    if (reply.statusCode >= 500) {
+    // A failing readiness probe is its own signal (and polled often); don't repeat it as a warning.
+    if (reply.statusCode >= 500 && metricsRoute(request) !== '/readyz') {
       logger.warn(
         {
           method: request.method,

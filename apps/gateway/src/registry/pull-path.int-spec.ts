@@ -343,6 +343,13 @@ describe('pull path through the gateway', () => {
     expect(again.status).toBe(304);
   });
 
+  it('never writes the service token or a member key into a log line', () => {
+    const logs = gw.rawLogs();
+    expect(logs.length).toBeGreaterThan(0);
+    expect(logs).not.toContain(pat);
+    for (const u of Object.values(users)) expect(logs).not.toContain(u.key);
+  });
+
   // Last: it stops the upstream.
   it('keeps serving cached content with upstream down, and a stale tag with a Warning header', async () => {
     const image = seedImage(seed, 'acme/app', 'v1.0.0');

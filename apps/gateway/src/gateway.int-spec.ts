@@ -1,0 +1,168 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { AuditQueryService, AuditService } from '@gatehouse/audit';
+import { createTestGateway, TestGateway } from '@gatehouse/testing/gateway';
+import { getFreePort, makeTempDir, TempDir } from '@gatehouse/testing/upstream';
+
+const root = resolve(__dirname, '../../..');
+const builtMain = join(root, 'dist/apps/gateway/src/main.js');
+
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function startBuilt(env: Record<string, string>): Started {
+  if (!existsSync(builtMain))
+    throw new Error(`${builtMain} is missing: run npm run build first (scripts/test.sh does)`);
+  let out = '';
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) => !/^(DATABASE_URL|FORGEJO_|OCI_|PORT$|DATA_DIR$|TRUST_PROXY$)/.test(k),
+    ),
+  );
+  const child = spawn(process.execPath, [builtMain], {
+    env: { ...clean, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d) => (out += String(d)));
+  child.stderr!.on('data', (d) => (out += String(d)));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, output: () => out, exited };
+}
+
+async function waitFor(url: string, ms: number, started: Started): Promise<void> {
+  const until = Date.now() + ms;
+  let exitCode: number | null | undefined;
+  void started.exited.then((c) => (exitCode = c));
+  for (;;) {
+    if (exitCode !== undefined) throw new Error(`the gateway exited with code ${exitCode}`);
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      if (Date.now() > until) throw new Error(`${url} did not answer within ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+describe('the built gateway', () => {
+  let tmp: TempDir;
+  beforeAll(async () => {
+    tmp = await makeTempDir('built-gateway');
+    // The embedded PostgreSQL runs as the unprivileged postgres user when started by root.
+    chmodSync(tmp.path, 0o755);
+  });
+  afterAll(() => tmp.cleanup());
+
+  it('starts on embedded PostgreSQL with the registry disabled, answers health, readiness and metrics, and stops cleanly', async () => {
+    const port = await getFreePort();
+    const dataDir = join(tmp.path, 'data');
+    const gw = startBuilt({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir });
+    try {
+      await waitFor(`http://127.0.0.1:${port}/healthz`, 60_000, gw).catch((e: Error) => {
+        throw new Error(`${e.message}; its output:\n${gw.output()}`);
+      });
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(health.status).toBe(200);
+
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(ready.status).toBe(503);
+      const readyBody = (await ready.json()) as {
+        details: Record<string, { status: string; message?: string }>;
+      };
+      expect(readyBody.details.database.status).toBe('up');
+      expect(readyBody.details.cacheDir.status).toBe('up');
+      expect(readyBody.details.upstream).toMatchObject({ status: 'down' });
+      expect(readyBody.details.upstream.message).toMatch(/FORGEJO_BASE_URL and FORGEJO_API_TOKEN/);
+
+      const v2 = await fetch(`http://127.0.0.1:${port}/v2/`);
+      expect(v2.status).toBe(503);
+      expect(v2.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
+      const body = (await v2.json()) as { errors: Array<{ code: string; message: string }> };
+      expect(body.errors[0].code).toBe('UNAVAILABLE');
+      expect(body.errors[0].message).toMatch(/FORGEJO_BASE_URL and FORGEJO_API_TOKEN/);
+
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toMatch(/process_resident_memory_bytes/);
+      expect(metrics).toMatch(
+        /gatehouse_http_request_duration_seconds_count\{method="GET",route="\/v2\/ping",status_code="503"\} 1/,
+      );
+
+      expect(gw.output()).toMatch(/Registry disabled: set FORGEJO_BASE_URL and FORGEJO_API_TOKEN/);
+      expect(gw.output()).toMatch(/embedded PostgreSQL started/);
+      expect(existsSync(join(dataDir, 'postgres', 'PG_VERSION'))).toBe(true);
+    } finally {
+      gw.child.kill('SIGTERM');
+    }
+    expect(await gw.exited).toBe(0);
+    expect(gw.output()).toMatch(/embedded PostgreSQL stopped/);
+    expect(existsSync(join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+  });
+
+  it.each([
+    ['https://registry.example.com/auth/token"', /OCI_REGISTRY_REALM contains a quote/],
+    ['ftp://registry.example.com/token', /OCI_REGISTRY_REALM must be an http or https URL/],
+  ])('refuses to start with OCI_REGISTRY_REALM=%j, naming it', async (realm, message) => {
+    const gw = startBuilt({
+      OCI_REGISTRY_SERVICE: 'registry.example.com',
+      OCI_REGISTRY_REALM: realm,
+      DATA_DIR: tmp.path,
+    });
+    expect(await gw.exited).toBe(2);
+    expect(gw.output()).toMatch(message);
+    expect(gw.output()).toMatch(/Fix:/);
+  });
+});
+
+describe('request ids, client addresses and metrics', () => {
+  let gw: TestGateway;
+  let proxied: TestGateway;
+
+  beforeAll(async () => {
+    gw = await createTestGateway();
+    proxied = await createTestGateway({ env: { TRUST_PROXY: '127.0.0.1' } });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await proxied?.close();
+  });
+
+  it('returns X-Request-Id, keeps a safe incoming one, and puts it on every log line of the request', async () => {
+    const made = await fetch(`${gw.url}/v2/acme/app/manifests/v1`);
+    expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const kept = await fetch(`${gw.url}/v2/acme/app/manifests/v1`, {
+      headers: { 'x-request-id': 'trace-42.a' },
+    });
+    expect(kept.headers.get('x-request-id')).toBe('trace-42.a');
+    const unsafe = await fetch(`${gw.url}/healthz`, { headers: { 'x-request-id': 'bad id;<script>' } });
+    expect(unsafe.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const lines = gw.logs.filter((l) => l.msg === 'request failed');
+    expect(lines.some((l) => l.requestId === 'trace-42.a' && l.route === '/v2/manifest')).toBe(true);
+  });
+
+  it('labels request durations by route template, never by raw path', async () => {
+    await fetch(`${gw.url}/v2/acme/secret-project/blobs/sha256:${'a'.repeat(64)}`);
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).toMatch(/route="\/v2\/blob"/);
+    expect(metrics).not.toMatch(/secret-project/);
+  });
+
+  it('believes X-Forwarded-For only from a peer in TRUST_PROXY', async () => {
+    const bad = 'Basic ' + Buffer.from('nobody:wrong').toString('base64');
+    for (const g of [gw, proxied]) {
+      await fetch(`${g.url}/auth/token?service=${g.host}`, {
+        headers: { authorization: bad, 'x-forwarded-for': '203.0.113.9', 'user-agent': 'proxy-test/1' },
+      });
+      await g.app.get(AuditService).flush(10_000);
+    }
+    const [direct] = await gw.app.get(AuditQueryService).find({ username: 'nobody' });
+    const [viaProxy] = await proxied.app.get(AuditQueryService).find({ username: 'nobody' });
+    expect(direct.clientIp).toBe('127.0.0.1');
+    expect(viaProxy.clientIp).toBe('203.0.113.9');
+    expect(viaProxy.userAgent).toBe('proxy-test/1');
+  });
+});
