@@ -3,9 +3,10 @@ import { ConfigModule, GatewayConfig } from '@gatehouse/config';
 import { DatabaseModule } from '@gatehouse/database';
 import { AppLogger, ObservabilityModule } from '@gatehouse/observability';
 import { AuditModule } from '@gatehouse/audit';
+import { EntitlementsModule } from '@gatehouse/entitlements';
 
 /** Domain modules the CLI commands use. A new domain adds its module here. */
-export const CLI_DOMAIN_MODULES: Array<Type | DynamicModule> = [AuditModule];
+export const CLI_DOMAIN_MODULES: Array<Type | DynamicModule> = [AuditModule, EntitlementsModule];
 
 export interface CliModuleOptions {
   config: GatewayConfig;

@@ -16,7 +16,8 @@ describe('package-lock.json', () => {
     for (const [key, entry] of Object.entries(lock.packages)) {
       if (!key.startsWith('node_modules/')) continue;
       for (const dep of Object.keys(entry.optionalDependencies ?? {})) {
-        if (!lock.packages[`node_modules/${dep}`] && !lock.packages[`${key}/node_modules/${dep}`]) missing.push(dep);
+        if (!lock.packages[`node_modules/${dep}`] && !lock.packages[`${key}/node_modules/${dep}`])
+          missing.push(dep);
       }
     }
     expect(missing).toEqual([]);
