@@ -3,6 +3,7 @@ import { ConfigModule, GatewayConfig } from '@gatehouse/config';
 import { AppLogger, ObservabilityModule } from '@gatehouse/observability';
 import { DatabaseModule } from '@gatehouse/database';
 import { UpstreamModule } from '@gatehouse/upstream';
+import { RateLimitModule } from '@gatehouse/rate-limit';
 import { HealthModule } from './health/health.module';
 import { MetricsController } from './metrics/metrics.controller';
 import { RegistryModule } from './registry/registry.module';
@@ -19,6 +20,7 @@ export class GatewayModule {
         ObservabilityModule.forRoot(logger),
         DatabaseModule.forRoot(),
         UpstreamModule.forRoot({ selfCheckOnStart: config.upstream.enabled }),
+        RateLimitModule.forRoot(),
         HealthModule,
         RegistryModule,
         TokenModule,

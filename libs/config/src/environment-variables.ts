@@ -236,6 +236,50 @@ export class EnvironmentVariables {
   @Min(1, { message: 'AUTH_FAILED_LOGIN_WINDOW_SECONDS must be at least 1' })
   AUTH_FAILED_LOGIN_WINDOW_SECONDS?: number;
 
+  // ── Rate limits ──────────────────────────────────────────────────────────
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({
+    message:
+      'RATE_LIMIT_WINDOW_SECONDS must be a whole number of seconds. Fix: e.g. RATE_LIMIT_WINDOW_SECONDS=60',
+  })
+  @Min(1, { message: 'RATE_LIMIT_WINDOW_SECONDS must be at least 1' })
+  @Max(3600, { message: 'RATE_LIMIT_WINDOW_SECONDS must be at most 3600' })
+  RATE_LIMIT_WINDOW_SECONDS?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({
+    message: 'RATE_LIMIT_V2_PER_MEMBER must be a whole number of requests (0 disables the limit)',
+  })
+  @Min(0, { message: 'RATE_LIMIT_V2_PER_MEMBER must be 0 (no limit) or more' })
+  RATE_LIMIT_V2_PER_MEMBER?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({
+    message: 'RATE_LIMIT_TOKEN_PER_IP must be a whole number of requests (0 disables the limit)',
+  })
+  @Min(0, { message: 'RATE_LIMIT_TOKEN_PER_IP must be 0 (no limit) or more' })
+  RATE_LIMIT_TOKEN_PER_IP?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({
+    message: 'RATE_LIMIT_ANONYMOUS_PER_IP must be a whole number of requests (0 disables the limit)',
+  })
+  @Min(0, { message: 'RATE_LIMIT_ANONYMOUS_PER_IP must be 0 (no limit) or more' })
+  RATE_LIMIT_ANONYMOUS_PER_IP?: number;
+
+  // ── Admin API ────────────────────────────────────────────────────────────
+  @IsOptional()
+  @IsString()
+  @Matches(/^[\x21-\x7e]{32,}$/, {
+    message:
+      'ADMIN_TOKEN must be at least 32 printable characters without spaces. Fix: e.g. ADMIN_TOKEN=$(openssl rand -base64 32), or leave it empty to disable the admin API',
+  })
+  ADMIN_TOKEN?: string;
+
   // ── Cache ────────────────────────────────────────────────────────────────
   @IsOptional()
   @Transform(trimmed)

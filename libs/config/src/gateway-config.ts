@@ -69,6 +69,21 @@ export interface CacheConfig {
   fillTimeoutMs: number;
 }
 
+export interface RateLimitConfig {
+  windowSeconds: number;
+  /** Requests under /v2/ per member per window; 0 disables. */
+  v2PerMember: number;
+  /** Requests to /auth/token per client IP per window; 0 disables. */
+  tokenPerIp: number;
+  /** Requests under /v2/ without a valid token per client IP per window; 0 disables. */
+  anonymousPerIp: number;
+}
+
+export interface AdminConfig {
+  /** Bearer secret of the admin API; null disables the API (its routes answer 404). */
+  token: string | null;
+}
+
 /** The whole validated configuration. Injected by class, read once at start. */
 export class GatewayConfig {
   constructor(
@@ -78,6 +93,8 @@ export class GatewayConfig {
     readonly database: DatabaseConfig,
     readonly auth: AuthConfig,
     readonly cache: CacheConfig,
+    readonly rateLimit: RateLimitConfig,
+    readonly admin: AdminConfig,
     /** Problems that do not stop the start but that the operator must see. */
     readonly warnings: string[],
   ) {}
@@ -207,6 +224,13 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       manifestMemoryMaxBytes: manifestMax ?? 64 * 1024 * 1024,
       fillTimeoutMs: (raw.OCI_CACHE_FILL_TIMEOUT_SECONDS ?? 1_800) * 1000,
     },
+    {
+      windowSeconds: raw.RATE_LIMIT_WINDOW_SECONDS ?? 60,
+      v2PerMember: raw.RATE_LIMIT_V2_PER_MEMBER ?? 3000,
+      tokenPerIp: raw.RATE_LIMIT_TOKEN_PER_IP ?? 600,
+      anonymousPerIp: raw.RATE_LIMIT_ANONYMOUS_PER_IP ?? 600,
+    },
+    { token: raw.ADMIN_TOKEN ?? null },
     warnings,
   );
 }

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { All, Controller, Req, Res } from '@nestjs/common';
 import { GatewayConfig } from '@gatehouse/config';
 import { OciError, OciRoute, parseOciPath } from '@gatehouse/oci';
+import { RateLimited } from '@gatehouse/rate-limit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { setMetricsRoute } from '../http/request-hooks';
 import { RegistryReply, RegistryService } from './registry.service';
@@ -15,6 +16,7 @@ const READ_METHODS = new Set(['GET', 'HEAD']);
  * a separator.
  */
 @Controller()
+@RateLimited('registry')
 export class RegistryController {
   constructor(
     private readonly config: GatewayConfig,

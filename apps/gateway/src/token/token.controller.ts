@@ -1,12 +1,14 @@
 import { Body, Controller, Get, Headers, HttpCode, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { TokenParams, TokenResponse, TokenService } from '@gatehouse/auth';
+import { RateLimited } from '@gatehouse/rate-limit';
 
 /**
  * The token endpoint advertised as the challenge's realm. GET is the Docker token spec, POST
  * its OAuth2 form; both answer the same JSON. Tokens are credentials: never cached.
  */
 @Controller('auth/token')
+@RateLimited('token')
 export class TokenController {
   constructor(private readonly tokens: TokenService) {}
 

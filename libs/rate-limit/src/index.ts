@@ -1,0 +1,6 @@
+export * from './rate-limit.constants';
+export * from './rate-limit.guard';
+export * from './rate-limit.module';
+export * from './rate-limit-identity.service';
+export * from './rate-limited.decorator';
+export * from './rate-limited-request.util';

@@ -1,0 +1,165 @@
+import { ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import {
+  InjectThrottlerOptions,
+  InjectThrottlerStorage,
+  ThrottlerException,
+  ThrottlerGuard,
+  ThrottlerLimitDetail,
+  ThrottlerModuleOptions,
+  ThrottlerRequest,
+  ThrottlerStorage,
+} from '@nestjs/throttler';
+import type { FastifyRequest } from 'fastify';
+import { Counter } from 'prom-client';
+import { AuditService } from '@gatehouse/audit';
+import { AppLogger, Clock, MetricsService } from '@gatehouse/observability';
+import { OciError } from '@gatehouse/oci';
+import { isRateLimitScope, RateLimitScope } from './rate-limit.constants';
+import { RateLimitIdentity, RateLimitIdentityService } from './rate-limit-identity.service';
+import { limitedRequestFacts } from './rate-limited-request.util';
+
+/** While the storage keeps failing, one log line per this interval (the metric counts every one). */
+const FAILURE_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * The request limits, on @nestjs/throttler's sliding-window storage. One guard for the three
+ * named throttlers: `v2_member` counts /v2/ requests carrying a valid token against the member,
+ * `anonymous_ip` counts /v2/ requests without one against the client IP, `token_ip` counts token
+ * requests against the client IP. A limited request is a 429 TOOMANYREQUESTS OCI error with
+ * Retry-After (through the one exception filter), an audit row and a metric.
+ *
+ * When the storage fails the request is let through (fail open), logged and counted in
+ * `gatehouse_rate_limit_storage_failures_total`: the limits protect capacity, they are not an
+ * access control, so a broken counter must not turn into an outage of every pull. Access is
+ * still decided by the token and the entitlements behind this guard.
+ */
+@Injectable()
+export class RateLimitGuard extends ThrottlerGuard {
+  private readonly identities = new WeakMap<object, RateLimitIdentity>();
+  private readonly limitedTotal: Counter<'scope'>;
+  private readonly storageFailures: Counter;
+  private lastFailureLogMs = Number.NEGATIVE_INFINITY;
+  private failuresSinceLog = 0;
+
+  constructor(
+    @InjectThrottlerOptions() options: ThrottlerModuleOptions,
+    @InjectThrottlerStorage() storage: ThrottlerStorage,
+    reflector: Reflector,
+    private readonly identity: RateLimitIdentityService,
+    private readonly audit: AuditService,
+    private readonly appLogger: AppLogger,
+    private readonly clock: Clock,
+    metrics: MetricsService,
+  ) {
+    super(options, storage, reflector);
+    this.limitedTotal = metrics.counter(
+      'gatehouse_rate_limited_total',
+      'Requests refused with 429 by a rate limit, by limit',
+      ['scope'],
+    );
+    this.storageFailures = metrics.counter(
+      'gatehouse_rate_limit_storage_failures_total',
+      'Rate-limit checks that failed (storage error) and let the request through',
+    );
+  }
+
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    const startedAt = performance.now();
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
+    try {
+      if (isRegistryPath(request.url)) {
+        const authorization = request.headers.authorization;
+        this.identities.set(request, await this.identity.identify(authorization, request.ip));
+      }
+      (request as RequestWithStart)[STARTED_AT] = startedAt;
+      return await super.canActivate(context);
+    } catch (error) {
+      if (error instanceof OciError || error instanceof ThrottlerException) throw error;
+      this.storageFailed(error);
+      return true;
+    }
+  }
+
+  protected override async handleRequest(props: ThrottlerRequest): Promise<boolean> {
+    const scope = props.throttler.name ?? '';
+    if (!isRateLimitScope(scope) || props.limit <= 0) return true;
+    const request = props.context.switchToHttp().getRequest<FastifyRequest>();
+    const tracker = this.tracker(scope, request);
+    if (tracker === null) return true;
+    return super.handleRequest({
+      ...props,
+      // The same bucket whichever handler serves the route (GET and POST /auth/token share one).
+      getTracker: () => tracker,
+      generateKey: (_context, suffix, name) => `${name}:${suffix}`,
+    });
+  }
+
+  protected override async throwThrottlingException(
+    context: ExecutionContext,
+    detail: ThrottlerLimitDetail,
+  ): Promise<void> {
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
+    const scope = detail.key.slice(0, detail.key.indexOf(':')) as RateLimitScope;
+    const retryAfterSeconds = Math.max(1, Math.ceil(detail.timeToBlockExpire));
+    const who = this.identities.get(request);
+    const facts = limitedRequestFacts(request.method, request.url);
+    this.limitedTotal.inc({ scope });
+    this.audit.record({
+      action: facts.action,
+      outcome: 'denied',
+      reason: 'rate_limited',
+      httpStatus: 429,
+      memberId: who?.kind === 'member' ? who.memberId : null,
+      username: who?.kind === 'member' ? who.username : null,
+      repository: facts.repository,
+      reference: facts.reference,
+      digest: facts.digest,
+      durationMs: performance.now() - ((request as RequestWithStart)[STARTED_AT] ?? performance.now()),
+      details: {
+        limiter: scope,
+        limit: detail.limit,
+        windowSeconds: Math.round(detail.ttl / 1000),
+        retryAfterSeconds,
+      },
+    });
+    throw new OciError('TOOMANYREQUESTS', {
+      message: `too many requests: retry after ${retryAfterSeconds} s`,
+      headers: { 'Retry-After': String(retryAfterSeconds) },
+      reason: 'rate_limited',
+    });
+  }
+
+  /** The bucket a request counts in for one limit, or null when that limit does not apply. */
+  private tracker(scope: RateLimitScope, request: FastifyRequest): string | null {
+    const who = this.identities.get(request);
+    switch (scope) {
+      case 'v2_member':
+        return who?.kind === 'member' ? who.memberId : null;
+      case 'anonymous_ip':
+        return who?.kind === 'anonymous' ? who.ip : null;
+      case 'token_ip':
+        return request.ip;
+    }
+  }
+
+  private storageFailed(error: unknown): void {
+    this.storageFailures.inc();
+    this.failuresSinceLog += 1;
+    const now = this.clock.now();
+    if (now - this.lastFailureLogMs < FAILURE_LOG_INTERVAL_MS) return;
+    this.appLogger.error(
+      { err: error, failures: this.failuresSinceLog },
+      'rate limiter storage failed: requests are let through unlimited (fail open) until it recovers',
+    );
+    this.lastFailureLogMs = now;
+    this.failuresSinceLog = 0;
+  }
+}
+
+const STARTED_AT = Symbol('rateLimitStartedAt');
+type RequestWithStart = FastifyRequest & { [STARTED_AT]?: number };
+
+function isRegistryPath(url: string): boolean {
+  return url === '/v2' || url.startsWith('/v2/') || url.startsWith('/v2?');
+}

@@ -1,0 +1,54 @@
+import { DynamicModule, Global, Module } from '@nestjs/common';
+import { ThrottlerModule, ThrottlerModuleOptions, ThrottlerStorage } from '@nestjs/throttler';
+import { GatewayConfig, RateLimitConfig } from '@gatehouse/config';
+import { RateLimitScope } from './rate-limit.constants';
+import { RateLimitGuard } from './rate-limit.guard';
+import { RateLimitIdentityService } from './rate-limit-identity.service';
+
+export interface RateLimitModuleOptions {
+  /**
+   * Where the counters live. Default: @nestjs/throttler's in-memory storage (one gateway
+   * process is the deployment unit). Any ThrottlerStorage (e.g. Redis-backed) fits.
+   */
+  storage?: ThrottlerStorage;
+}
+
+/** The throttlers from the configuration; a limit of 0 disables that throttler. */
+export function rateLimitThrottlerOptions(
+  config: RateLimitConfig,
+  storage?: ThrottlerStorage,
+): ThrottlerModuleOptions {
+  const ttl = config.windowSeconds * 1000;
+  const limits: Record<RateLimitScope, number> = {
+    v2_member: config.v2PerMember,
+    anonymous_ip: config.anonymousPerIp,
+    token_ip: config.tokenPerIp,
+  };
+  return {
+    // blockDuration 0: a true sliding window. Hits are counted only while under the limit, so
+    // a client that keeps retrying while limited is free again as soon as its oldest hit ages out.
+    throttlers: Object.entries(limits).map(([name, limit]) => ({ name, limit, ttl, blockDuration: 0 })),
+    // Retry-After travels on the 429 itself; X-RateLimit-* on every blob response is noise.
+    setHeaders: false,
+    storage,
+  };
+}
+
+/** The request limits (RateLimitGuard, applied with @RateLimited on a controller). */
+@Global()
+@Module({})
+export class RateLimitModule {
+  static forRoot(options: RateLimitModuleOptions = {}): DynamicModule {
+    return {
+      module: RateLimitModule,
+      imports: [
+        ThrottlerModule.forRootAsync({
+          inject: [GatewayConfig],
+          useFactory: (config: GatewayConfig) => rateLimitThrottlerOptions(config.rateLimit, options.storage),
+        }),
+      ],
+      providers: [RateLimitIdentityService, RateLimitGuard],
+      exports: [RateLimitIdentityService, RateLimitGuard],
+    };
+  }
+}
