@@ -3,6 +3,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { GatewayConfig } from '@gatehouse/config';
 import { AppLogger, MetricsService } from '@gatehouse/observability';
 import { GatewayModule } from './gateway.module';
+import { ociClientErrorHandler, ociFrameworkErrors } from './http/client-error.handler';
 import { OciExceptionFilter } from './http/oci-exception.filter';
 import { genRequestId, installRequestHooks } from './http/request-hooks';
 import { trustProxyList } from './http/trust-proxy';
@@ -24,6 +25,9 @@ export async function createGatewayApp(
     bodyLimit: 64 * 1024,
     // Generous but bounded: a client may not send kilobytes of headers to tie up parsing.
     http: { maxHeaderSize: 16 * 1024 },
+    // Requests that never reach a route still get the OCI envelope, not Fastify's own JSON.
+    clientErrorHandler: ociClientErrorHandler,
+    frameworkErrors: ociFrameworkErrors,
     logger: false,
     return503OnClosing: true,
   });
