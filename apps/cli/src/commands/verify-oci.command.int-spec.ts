@@ -1,0 +1,266 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { EntitlementService } from '@gatehouse/entitlements';
+import { AccessKeyService, MemberService } from '@gatehouse/members';
+import { createTestGateway, TestGateway } from '@gatehouse/testing/gateway';
+import {
+  ForgejoFront,
+  generatePat,
+  getFreePort,
+  prepareSeededStorage,
+  RegistryProcess,
+  runCommand,
+  SeedInfo,
+  seedImage,
+  startForgejoFront,
+  startRegistry,
+} from '@gatehouse/testing/upstream';
+import { runCli } from '../cli';
+import { captureIo } from '../test/capture-io';
+import type { RowResult } from '../verify/verify-result';
+
+const root = resolve(__dirname, '../../../..');
+
+interface Credentials {
+  username: string;
+  key: string;
+}
+
+async function enrol(gw: TestGateway, name: string, grants: Record<string, string[]>): Promise<Credentials> {
+  const username = `${name}-${randomUUID().slice(0, 6)}`;
+  await gw.app.get(MemberService).create(username);
+  const { key } = await gw.app.get(AccessKeyService).create(username, { name: 'verify-oci' });
+  for (const [repository, rules] of Object.entries(grants))
+    await gw.app.get(EntitlementService).grant(username, repository, rules);
+  return { username, key };
+}
+
+function args(gw: TestGateway, who: Credentials, extra: string[] = []): string[] {
+  return [
+    'verify-oci',
+    '--url',
+    gw.url,
+    '--username',
+    who.username,
+    '--password',
+    who.key,
+    '--image',
+    'acme/app:v1.0.0',
+    '--unentitled-tag',
+    'v1.1.0',
+    '--unknown-repository',
+    'acme/nope',
+    ...extra,
+  ];
+}
+
+async function verify(gw: TestGateway, who: Credentials, extra: string[] = []) {
+  const io = captureIo();
+  const code = await runCli([...args(gw, who, extra), '--format', 'json'], io, {});
+  const report = JSON.parse(io.out()) as { ok: boolean; rows: RowResult[] };
+  const row = (name: string) => {
+    const r = report.rows.find((x) => x.row === name);
+    if (!r) throw new Error(`no row ${name} in ${io.out()}`);
+    return r;
+  };
+  return { code, report, row, out: io.out(), err: io.err() };
+}
+
+/**
+ * verify-oci against real stacks: the seeded registry behind the Forgejo front, the real
+ * gateway on PostgreSQL, skopeo as the real client. One healthy stack where every row passes,
+ * then stacks broken on purpose where the right rows fail and say why.
+ */
+describe('gatehouse verify-oci against a running stack', () => {
+  let seed: SeedInfo;
+  let registry: RegistryProcess;
+  let front: ForgejoFront;
+  let gw: TestGateway;
+  const pat = generatePat('verify-oci');
+  let member: Credentials;
+  const extraGateways: TestGateway[] = [];
+
+  const gatewayEnv = (token: string) => ({
+    FORGEJO_BASE_URL: front.url,
+    FORGEJO_API_TOKEN: token,
+    FORGEJO_API_USERNAME: 'gatehouse',
+    UPSTREAM_RETRIES: '0',
+    AUTH_FAILED_LOGINS_PER_USERNAME: '3',
+  });
+
+  beforeAll(async () => {
+    seed = await prepareSeededStorage();
+    registry = await startRegistry({ copyFrom: seed.storageDir });
+    front = await startForgejoFront({
+      upstreamUrl: registry.url,
+      knownOwners: ['acme', 'other'],
+      tokens: { [pat]: { scopes: ['read:package'] } },
+    });
+    gw = await createTestGateway({ env: gatewayEnv(pat) });
+    member = await enrol(gw, 'verify', { 'acme/app': ['v1.0.0'] });
+  });
+
+  afterAll(async () => {
+    for (const g of extraGateways) await g.close();
+    await gw?.close();
+    await front?.stop();
+    await registry?.stop();
+  });
+
+  it('passes every row on a healthy stack, the rate limit included, and never prints the key', async () => {
+    const image = seedImage(seed, 'acme/app', 'v1.0.0');
+    const run = await verify(gw, member, ['--check-rate-limit']);
+    expect(run.report.rows.map((r) => `${r.row}: ${r.status}`)).toEqual([
+      'challenge: PASS',
+      'realm: PASS',
+      'login: PASS',
+      'entitled pull: PASS',
+      'tags list: PASS',
+      'pinned tag: PASS',
+      'cache hit: PASS',
+      'denial: unknown tag: PASS',
+      'denial: unknown repository: PASS',
+      'denial: bad credentials: PASS',
+      'real client: PASS',
+      'audit: SKIP',
+      'rate limit: PASS',
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.row('challenge').evidence).toBe(
+      `GET /v2/ → 401 Bearer realm="${gw.url}/auth/token",service="${gw.host}"`,
+    );
+    expect(run.row('entitled pull').evidence).toMatch(
+      new RegExp(`index ${image.digest.slice(0, 19)}… → ${image.manifests.length} manifests → \\d+ blobs`),
+    );
+    expect(run.row('pinned tag').evidence).toBe(
+      'GET /v2/acme/app/manifests/v1.1.0 → 404 MANIFEST_UNKNOWN: manifest unknown to registry',
+    );
+    expect(run.row('denial: unknown repository').evidence).toMatch(
+      /acme\/nope\/manifests\/v1\.0\.0 → 404 NAME_UNKNOWN/,
+    );
+    expect(run.row('denial: bad credentials').evidence).toMatch(/→ 401 UNAUTHORIZED/);
+    expect(run.row('cache hit').evidence).toMatch(
+      /gatehouse_blob_cache_requests_total\{result="hit"\} \d+ → \d+ \(\+\d+\)/,
+    );
+    expect(run.row('real client').evidence).toMatch(
+      /skopeo .*copy --all .*the digest the HTTP pull verified/,
+    );
+    expect(run.row('rate limit').evidence).toMatch(/→ 429 TOOMANYREQUESTS.*Retry-After: \d+/);
+    expect(run.row('audit').evidence).toMatch(/--admin-url/);
+    expect(run.out + run.err).not.toContain(member.key);
+    expect(run.out + run.err).not.toContain(
+      Buffer.from(`${member.username}:${member.key}`).toString('base64'),
+    );
+  });
+
+  it('prints the table and a summary, and exits 1 naming the failed rows', async () => {
+    const io = captureIo();
+    const code = await runCli(args(gw, member, ['--password', 'not-the-key']), io, {});
+    expect(code).toBe(1);
+    expect(io.out()).toMatch(/check\s+│ result │ evidence/);
+    expect(io.out()).toMatch(/login\s+│ FAIL\s+│ GET .*\/auth\/token .*→ 401 UNAUTHORIZED/);
+    expect(io.out()).toMatch(/entitled pull\s+│ SKIP\s+│ needs a login/);
+    expect(io.out()).toMatch(/13 checks: \d+ PASS, \d+ FAIL, \d+ SKIP/);
+    expect(io.err()).toMatch(/error: verify-oci: FAIL in login, real client/);
+  });
+
+  it('exits 2 naming what is missing', async () => {
+    const io = captureIo();
+    expect(await runCli(['verify-oci', '--url', gw.url], io, {})).toBe(2);
+    expect(io.err()).toMatch(
+      /missing --username \(VERIFY_OCI_USERNAME\), --password \(VERIFY_OCI_PASSWORD\)/,
+    );
+  });
+
+  it('fails the realm and login rows, naming the realm, when the realm points where nothing listens', async () => {
+    const port = await getFreePort();
+    const realm = `http://127.0.0.1:${port}/auth/token`;
+    const broken = await createTestGateway({ env: { ...gatewayEnv(pat), OCI_REGISTRY_REALM: realm } });
+    extraGateways.push(broken);
+    const who = await enrol(broken, 'realm', { 'acme/app': ['v1.0.0'] });
+    const run = await verify(broken, who, ['--no-client']);
+    expect(run.code).toBe(1);
+    expect(run.row('challenge')).toMatchObject({ status: 'PASS', evidence: expect.stringContaining(realm) });
+    expect(run.row('realm')).toMatchObject({ status: 'FAIL' });
+    expect(run.row('realm').evidence).toMatch(
+      new RegExp(`realm ${realm} is not reachable from here: .*ECONNREFUSED`),
+    );
+    expect(run.row('login')).toMatchObject({ status: 'FAIL' });
+    expect(run.row('login').evidence).toMatch(
+      new RegExp(`token endpoint ${realm} unreachable: .*ECONNREFUSED`),
+    );
+    expect(run.row('entitled pull').status).toBe('SKIP');
+  });
+
+  it('warns, without failing, when the realm works but names another host than the URL', async () => {
+    const who = await enrol(gw, 'warn', { 'acme/app': ['v1.0.0'] });
+    const io = captureIo();
+    const viaLocalhost = args(gw, who, ['--no-client', '--format', 'json']).map((a) =>
+      a === gw.url ? `http://localhost:${gw.port}` : a,
+    );
+    const code = await runCli(viaLocalhost, io, {});
+    const rows = (JSON.parse(io.out()) as { rows: RowResult[] }).rows;
+    const realm = rows.find((r) => r.row === 'realm')!;
+    expect(realm.status).toBe('WARN');
+    expect(realm.evidence).toMatch(
+      new RegExp(`its host 127\\.0\\.0\\.1:${gw.port} differs from the URL's localhost:${gw.port}`),
+    );
+    expect(rows.find((r) => r.row === 'entitled pull')!.status).toBe('PASS');
+    expect(code).toBe(0);
+  });
+
+  it('fails the pull rows with the 502 envelope when Forgejo no longer accepts the service token', async () => {
+    const revoked = generatePat('verify-oci-revoked');
+    front.addToken(revoked, { scopes: ['read:package'] });
+    const broken = await createTestGateway({ env: gatewayEnv(revoked) });
+    extraGateways.push(broken);
+    const who = await enrol(broken, 'revoked', { 'acme/app': ['v1.0.0'] });
+    front.revokeToken(revoked);
+    front.invalidateJwts();
+    const run = await verify(broken, who);
+    expect(run.code).toBe(1);
+    expect(run.row('login').status).toBe('PASS');
+    expect(run.row('entitled pull')).toMatchObject({ status: 'FAIL' });
+    expect(run.row('entitled pull').evidence).toMatch(
+      /GET \/v2\/acme\/app\/manifests\/v1\.0\.0 → 50[23] (UPSTREAM_ERROR|UNAVAILABLE): /,
+    );
+    expect(run.row('real client')).toMatchObject({ status: 'FAIL' });
+    expect(run.row('real client').evidence).toMatch(/skopeo .*copy .*exit 1/);
+    // Refusals decided by the entitlement alone never need the upstream.
+    expect(run.row('pinned tag').status).toBe('PASS');
+    expect(run.row('denial: bad credentials').status).toBe('PASS');
+  });
+
+  it('fails login with 401 when the member is disabled', async () => {
+    const who = await enrol(gw, 'disabled', { 'acme/app': ['v1.0.0'] });
+    await gw.app.get(MemberService).disable(who.username);
+    const run = await verify(gw, who, ['--no-client']);
+    expect(run.code).toBe(1);
+    expect(run.row('login')).toMatchObject({ status: 'FAIL' });
+    expect(run.row('login').evidence).toMatch(/→ 401 UNAUTHORIZED: .*member is active/);
+    expect(run.row('challenge').status).toBe('PASS');
+    expect(run.row('denial: bad credentials').status).toBe('PASS');
+    expect(run.report.rows.filter((r) => r.status === 'FAIL').map((r) => r.row)).toEqual(['login']);
+  });
+
+  it('runs as the built CLI, reading the key from VERIFY_OCI_PASSWORD', async () => {
+    const main = join(root, 'dist/apps/cli/src/commands/verify-oci.command.js');
+    if (!existsSync(main))
+      throw new Error(`${main} is missing: run npm run build first (scripts/test.sh does)`);
+    const withoutPassword = args(gw, member).filter(
+      (a, i, all) => a !== '--password' && all[i - 1] !== '--password',
+    );
+    const r = await runCommand(process.execPath, [join(root, 'bin/gatehouse.js'), ...withoutPassword], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, VERIFY_OCI_PASSWORD: member.key },
+    });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({
+      code: 0,
+      stderr: expect.stringMatching(/^Verifying /),
+    });
+    expect(r.stdout).toMatch(/entitled pull\s+│ PASS\s+│ acme\/app:v1\.0\.0: index sha256:/);
+    expect(r.stdout).toMatch(/real client\s+│ PASS/);
+    expect(r.stdout).toMatch(/13 checks: 11 PASS, 2 SKIP\n$/);
+    expect(r.stdout + r.stderr).not.toContain(member.key);
+  });
+});
