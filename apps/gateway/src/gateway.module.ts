@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule, GatewayConfig } from '@gatehouse/config';
 import { AppLogger, ObservabilityModule } from '@gatehouse/observability';
+import { AuditRetentionModule } from '@gatehouse/audit';
 import { DatabaseModule } from '@gatehouse/database';
 import { UpstreamModule } from '@gatehouse/upstream';
 import { RateLimitModule } from '@gatehouse/rate-limit';
@@ -24,6 +25,7 @@ export class GatewayModule {
         HealthModule,
         RegistryModule,
         TokenModule,
+        AuditRetentionModule,
       ],
       controllers: [MetricsController],
     };

@@ -2,6 +2,10 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditEvent } from './audit-event.entity';
 
+/**
+ * Filters of an audit search; every one given must match. Shared by `gatehouse audit` and the
+ * admin API: new filters are added as optional fields, existing ones keep their meaning.
+ */
 export interface AuditQueryFilters {
   /** Attempted or known username (case-insensitive). */
   username?: string;
@@ -11,6 +15,8 @@ export interface AuditQueryFilters {
   outcome?: string;
   reason?: string;
   requestId?: string;
+  /** Client IP as recorded (X-Forwarded-For only from trusted proxies). */
+  clientIp?: string;
   /** Inclusive lower bound on occurredAt. */
   since?: Date;
   /** Exclusive upper bound on occurredAt. */
@@ -38,6 +44,7 @@ export class AuditQueryService {
     if (filters.reason !== undefined) q.andWhere('e.reason = :reason', { reason: filters.reason });
     if (filters.requestId !== undefined)
       q.andWhere('e.request_id = :requestId', { requestId: filters.requestId });
+    if (filters.clientIp !== undefined) q.andWhere('e.client_ip = :clientIp', { clientIp: filters.clientIp });
     if (filters.since !== undefined) q.andWhere('e.occurred_at >= :since', { since: filters.since });
     if (filters.until !== undefined) q.andWhere('e.occurred_at < :until', { until: filters.until });
     const limit = Math.min(Math.max(1, Math.floor(filters.limit ?? 100)), AUDIT_QUERY_MAX_LIMIT);

@@ -44,10 +44,12 @@ async function metricValue(metrics: MetricsService, name: string): Promise<numbe
 describe('AuditModule in a Nest application', () => {
   let db: TestDatabase;
   let app: INestApplicationContext;
+  let dataDir: string;
 
   beforeAll(async () => {
     db = await createTestDatabase({ migrate: false });
-    const config = loadGatewayConfig({ DATABASE_URL: db.url, DATA_DIR: os.tmpdir() });
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-audit-'));
+    const config = loadGatewayConfig({ DATABASE_URL: db.url, DATA_DIR: dataDir });
     app = await NestFactory.createApplicationContext(
       {
         module: class AuditTestModule {},
@@ -65,6 +67,7 @@ describe('AuditModule in a Nest application', () => {
   afterAll(async () => {
     await app?.close();
     await db?.drop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('writes events in batches of one INSERT each and stores each exactly once', async () => {

@@ -186,6 +186,15 @@ export class EnvironmentVariables {
   @Min(1, { message: 'DATABASE_POOL_SIZE must be at least 1' })
   DATABASE_POOL_SIZE?: number;
 
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({
+    message:
+      'AUDIT_RETENTION_DAYS must be a whole number of days. Fix: e.g. AUDIT_RETENTION_DAYS=365, or 0 to keep the audit log forever',
+  })
+  @Min(0, { message: 'AUDIT_RETENTION_DAYS must be 0 (keep forever) or more' })
+  AUDIT_RETENTION_DAYS?: number;
+
   // ── Tokens and access keys ───────────────────────────────────────────────
   @IsOptional()
   @Transform(toInt)

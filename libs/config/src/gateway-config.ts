@@ -69,6 +69,11 @@ export interface CacheConfig {
   fillTimeoutMs: number;
 }
 
+export interface AuditConfig {
+  /** Audit rows older than this many days are pruned by the gateway; 0 keeps them forever. */
+  retentionDays: number;
+}
+
 export interface RateLimitConfig {
   windowSeconds: number;
   /** Requests under /v2/ per member per window; 0 disables. */
@@ -97,6 +102,7 @@ export class GatewayConfig {
     readonly admin: AdminConfig,
     /** Problems that do not stop the start but that the operator must see. */
     readonly warnings: string[],
+    readonly audit: AuditConfig = { retentionDays: 365 },
   ) {}
 }
 
@@ -232,5 +238,6 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     },
     { token: raw.ADMIN_TOKEN ?? null },
     warnings,
+    { retentionDays: raw.AUDIT_RETENTION_DAYS ?? 365 },
   );
 }
