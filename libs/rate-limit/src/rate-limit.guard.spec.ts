@@ -12,7 +12,7 @@ import {
   Post,
 } from '@nestjs/common';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { ThrottlerStorage, ThrottlerStorageRecord } from '@nestjs/throttler';
+import { ThrottlerStorage } from '@nestjs/throttler';
 import { Test } from '@nestjs/testing';
 import type { FastifyReply } from 'fastify';
 import { AuditEventInput, AuditService } from '@gatehouse/audit';
@@ -71,6 +71,8 @@ const fakeTokens = {
     };
   }),
 };
+
+type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
 
 class FailingStorage implements ThrottlerStorage {
   calls = 0;

@@ -13,14 +13,12 @@ import {
 import type { FastifyRequest } from 'fastify';
 import { Counter } from 'prom-client';
 import { AuditService } from '@gatehouse/audit';
-import { AppLogger, Clock, MetricsService } from '@gatehouse/observability';
+import { MetricsService } from '@gatehouse/observability';
 import { OciError } from '@gatehouse/oci';
 import { isRateLimitScope, RateLimitScope } from './rate-limit.constants';
+import { RateLimitFailures } from './rate-limit-failures.service';
 import { RateLimitIdentity, RateLimitIdentityService } from './rate-limit-identity.service';
 import { limitedRequestFacts } from './rate-limited-request.util';
-
-/** While the storage keeps failing, one log line per this interval (the metric counts every one). */
-const FAILURE_LOG_INTERVAL_MS = 60_000;
 
 /**
  * The request limits, on @nestjs/throttler's sliding-window storage. One guard for the three
@@ -38,9 +36,6 @@ const FAILURE_LOG_INTERVAL_MS = 60_000;
 export class RateLimitGuard extends ThrottlerGuard {
   private readonly identities = new WeakMap<object, RateLimitIdentity>();
   private readonly limitedTotal: Counter<'scope'>;
-  private readonly storageFailures: Counter;
-  private lastFailureLogMs = Number.NEGATIVE_INFINITY;
-  private failuresSinceLog = 0;
 
   constructor(
     @InjectThrottlerOptions() options: ThrottlerModuleOptions,
@@ -48,8 +43,7 @@ export class RateLimitGuard extends ThrottlerGuard {
     reflector: Reflector,
     private readonly identity: RateLimitIdentityService,
     private readonly audit: AuditService,
-    private readonly appLogger: AppLogger,
-    private readonly clock: Clock,
+    private readonly failures: RateLimitFailures,
     metrics: MetricsService,
   ) {
     super(options, storage, reflector);
@@ -57,10 +51,6 @@ export class RateLimitGuard extends ThrottlerGuard {
       'gatehouse_rate_limited_total',
       'Requests refused with 429 by a rate limit, by limit',
       ['scope'],
-    );
-    this.storageFailures = metrics.counter(
-      'gatehouse_rate_limit_storage_failures_total',
-      'Rate-limit checks that failed (storage error) and let the request through',
     );
   }
 
@@ -76,7 +66,7 @@ export class RateLimitGuard extends ThrottlerGuard {
       return await super.canActivate(context);
     } catch (error) {
       if (error instanceof OciError || error instanceof ThrottlerException) throw error;
-      this.storageFailed(error);
+      this.failures.record(error);
       return true;
     }
   }
@@ -141,19 +131,6 @@ export class RateLimitGuard extends ThrottlerGuard {
       case 'token_ip':
         return request.ip;
     }
-  }
-
-  private storageFailed(error: unknown): void {
-    this.storageFailures.inc();
-    this.failuresSinceLog += 1;
-    const now = this.clock.now();
-    if (now - this.lastFailureLogMs < FAILURE_LOG_INTERVAL_MS) return;
-    this.appLogger.error(
-      { err: error, failures: this.failuresSinceLog },
-      'rate limiter storage failed: requests are let through unlimited (fail open) until it recovers',
-    );
-    this.lastFailureLogMs = now;
-    this.failuresSinceLog = 0;
   }
 }
 

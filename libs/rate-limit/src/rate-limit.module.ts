@@ -2,6 +2,7 @@ import { DynamicModule, Global, Module } from '@nestjs/common';
 import { ThrottlerModule, ThrottlerModuleOptions, ThrottlerStorage } from '@nestjs/throttler';
 import { GatewayConfig, RateLimitConfig } from '@gatehouse/config';
 import { RateLimitScope } from './rate-limit.constants';
+import { RateLimitFailures } from './rate-limit-failures.service';
 import { RateLimitGuard } from './rate-limit.guard';
 import { RateLimitIdentityService } from './rate-limit-identity.service';
 
@@ -47,8 +48,8 @@ export class RateLimitModule {
           useFactory: (config: GatewayConfig) => rateLimitThrottlerOptions(config.rateLimit, options.storage),
         }),
       ],
-      providers: [RateLimitIdentityService, RateLimitGuard],
-      exports: [RateLimitIdentityService, RateLimitGuard],
+      providers: [RateLimitIdentityService, RateLimitFailures, RateLimitGuard],
+      exports: [RateLimitIdentityService, RateLimitFailures, RateLimitGuard],
     };
   }
 }
