@@ -42,3 +42,10 @@ demo:
 # Stop the demo's gateway and registry (logs and data stay under .tmp/demo/).
 demo-stop:
     bash scripts/demo-stop.sh
+
+# Reads VERIFY_OCI_URL, VERIFY_OCI_USERNAME, VERIFY_OCI_PASSWORD, VERIFY_OCI_IMAGE, VERIFY_OCI_UNENTITLED_TAG, ...
+# from the environment or .env; flags override (`just verify-oci --check-rate-limit`).
+# See dev-docs/oci-registry-verification.md.
+# Verify a RUNNING stack end to end: a PASS/FAIL/SKIP table, exit 1 on any FAIL.
+verify-oci *ARGS: build
+    set -a; [ -f .env ] && . ./.env; set +a; node bin/gatehouse.js verify-oci {{ARGS}}

@@ -155,8 +155,10 @@ describe('gatehouse verify-oci against a running stack', () => {
   });
 
   it('prints the table and a summary, and exits 1 naming the failed rows', async () => {
+    // Its own member: the wrong key counts against that username's failed-login budget.
+    const who = await enrol(gw, 'wrong-key', { 'acme/app': ['v1.0.0'] });
     const io = captureIo();
-    const code = await runCli(args(gw, member, ['--password', 'not-the-key']), io, {});
+    const code = await runCli(args(gw, who, ['--password', 'not-the-key']), io, {});
     expect(code).toBe(1);
     expect(io.out()).toMatch(/check\s+│ result │ evidence/);
     expect(io.out()).toMatch(/login\s+│ FAIL\s+│ GET .*\/auth\/token .*→ 401 UNAUTHORIZED/);
@@ -248,19 +250,22 @@ describe('gatehouse verify-oci against a running stack', () => {
     const main = join(root, 'dist/apps/cli/src/commands/verify-oci.command.js');
     if (!existsSync(main))
       throw new Error(`${main} is missing: run npm run build first (scripts/test.sh does)`);
-    const withoutPassword = args(gw, member).filter(
+    const who = await enrol(gw, 'built', { 'acme/app': ['v1.0.0'] });
+    const withoutPassword = args(gw, who).filter(
       (a, i, all) => a !== '--password' && all[i - 1] !== '--password',
     );
     const r = await runCommand(process.execPath, [join(root, 'bin/gatehouse.js'), ...withoutPassword], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, VERIFY_OCI_PASSWORD: member.key },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, VERIFY_OCI_PASSWORD: who.key },
     });
-    expect({ code: r.code, stderr: r.stderr }).toEqual({
+    const failed = r.stdout.split('\n').filter((l) => l.includes('│ FAIL'));
+    expect({ code: r.code, failed, stderr: r.stderr }).toEqual({
       code: 0,
+      failed: [],
       stderr: expect.stringMatching(/^Verifying /),
     });
     expect(r.stdout).toMatch(/entitled pull\s+│ PASS\s+│ acme\/app:v1\.0\.0: index sha256:/);
     expect(r.stdout).toMatch(/real client\s+│ PASS/);
     expect(r.stdout).toMatch(/13 checks: 11 PASS, 2 SKIP\n$/);
-    expect(r.stdout + r.stderr).not.toContain(member.key);
+    expect(r.stdout + r.stderr).not.toContain(who.key);
   });
 });
