@@ -68,13 +68,15 @@ export class ManifestStore {
     const stored = this.remember(digest, mediaType, body);
     const file = this.filePath(digest);
     if (file) {
+      const tmp = path.join(this.options.dir, 'tmp', randomUUID());
       try {
         await fs.mkdir(path.dirname(file), { recursive: true });
-        const tmp = path.join(this.options.dir, 'tmp', randomUUID());
         await fs.writeFile(tmp, Buffer.concat([Buffer.from(`${stored.mediaType}\n`), body]));
         await fs.rename(tmp, file);
       } catch {
-        // The disk copy is an optimisation; the memory copy still serves this process.
+        // The disk copy is an optimisation; the memory copy still serves this process. A write
+        // that failed half-way (disk full) must not leave its temp file behind to fill it further.
+        await fs.rm(tmp, { force: true }).catch(() => undefined);
       }
     }
     return stored;

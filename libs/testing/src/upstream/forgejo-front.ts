@@ -379,6 +379,8 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
     }
     const bytesPerSecond = behaviour === 'trickle' ? 160 * 1024 : stopAt('trickle:');
     const slice = Math.max(1, Math.floor(bytesPerSecond / 10));
+    // Below 10 bytes/s one byte goes out per tick and the tick grows, so `trickle:1` is 1 byte/s.
+    const tickMs = Math.max(100, Math.round((1000 * slice) / bytesPerSecond));
     for await (const chunk of body as AsyncIterable<Buffer>) {
       for (let i = 0; i < chunk.length; i += slice) {
         if (res.destroyed) {
@@ -386,7 +388,7 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
           return;
         }
         res.write(chunk.subarray(i, i + slice));
-        await sleep(100);
+        await sleep(tickMs);
       }
     }
     res.end();
