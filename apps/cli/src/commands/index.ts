@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { CliContext } from '../cli-context';
+import * as audit from './audit.command';
 import * as entitlements from './entitlements.command';
+import * as explain from './explain.command';
 import * as grant from './grant.command';
 import * as key from './key.command';
 import * as member from './member.command';
@@ -17,4 +19,6 @@ export const COMMANDS: Array<{ register(program: Command, ctx: CliContext): void
   revoke,
   entitlements,
   verifyOci,
+  audit,
+  explain,
 ];

@@ -1,0 +1,189 @@
+import { Command, Option } from 'commander';
+import { stringify } from 'csv-stringify/sync';
+import {
+  AUDIT_QUERY_MAX_LIMIT,
+  AuditEvent,
+  AuditQueryFilters,
+  AuditQueryService,
+  AuditRetentionService,
+  AuditTimeError,
+  parseAuditTime,
+} from '@gatehouse/audit';
+import { CliContext } from '../cli-context';
+import { CliError } from '../cli-error';
+import { cell, Column } from '../output';
+
+type AuditFormat = 'table' | 'json' | 'csv';
+
+interface AuditOptions {
+  member?: string;
+  repository?: string;
+  action?: string;
+  outcome?: string;
+  reason?: string;
+  since?: string;
+  until?: string;
+  ip?: string;
+  requestId?: string;
+  limit: string;
+  format: AuditFormat;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Every stored field, in the order of the CSV header and the JSON objects. */
+export const AUDIT_FIELDS = [
+  'id',
+  'occurredAt',
+  'requestId',
+  'memberId',
+  'username',
+  'clientIp',
+  'userAgent',
+  'action',
+  'repository',
+  'reference',
+  'digest',
+  'outcome',
+  'reason',
+  'httpStatus',
+  'bytes',
+  'cache',
+  'durationMs',
+  'upstreamStatus',
+  'details',
+] as const satisfies ReadonlyArray<keyof AuditEvent>;
+
+/** The table keeps what support reads first; JSON and CSV carry every field. */
+const TABLE_COLUMNS: Column<AuditEvent>[] = [
+  { header: 'time', value: (e) => e.occurredAt },
+  { header: 'user', value: (e) => e.username },
+  { header: 'ip', value: (e) => e.clientIp },
+  { header: 'action', value: (e) => e.action },
+  { header: 'repository', value: (e) => e.repository },
+  { header: 'reference', value: (e) => e.reference ?? e.digest },
+  { header: 'outcome', value: (e) => e.outcome },
+  { header: 'reason', value: (e) => e.reason },
+  { header: 'status', value: (e) => e.httpStatus },
+  { header: 'request id', value: (e) => e.requestId },
+];
+
+export function auditJson(e: AuditEvent): Record<(typeof AUDIT_FIELDS)[number], unknown> {
+  return Object.fromEntries(AUDIT_FIELDS.map((f) => [f, e[f]])) as Record<
+    (typeof AUDIT_FIELDS)[number],
+    unknown
+  >;
+}
+
+export function auditCsv(events: readonly AuditEvent[]): string {
+  return stringify(
+    events.map((e) => AUDIT_FIELDS.map((f) => cell(e[f]))),
+    { header: true, columns: [...AUDIT_FIELDS] },
+  );
+}
+
+function time(value: string | undefined, option: string, now: Date): Date | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseAuditTime(value, now);
+  } catch (e) {
+    if (e instanceof AuditTimeError) throw new CliError(`${option}: ${e.message}`, 2);
+    throw e;
+  }
+}
+
+/** Command-line options → the query filters (exit 2 on a bad value). */
+export function auditFilters(opts: AuditOptions, now = new Date()): AuditQueryFilters {
+  const limit = Number(opts.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > AUDIT_QUERY_MAX_LIMIT)
+    throw new CliError(`--limit must be a whole number from 1 to ${AUDIT_QUERY_MAX_LIMIT}`, 2);
+  const filters: AuditQueryFilters = {
+    repository: opts.repository,
+    action: opts.action,
+    outcome: opts.outcome,
+    reason: opts.reason,
+    clientIp: opts.ip,
+    requestId: opts.requestId,
+    since: time(opts.since, '--since', now),
+    until: time(opts.until, '--until', now),
+    limit,
+  };
+  // A member id (as in the JSON output) works as well as a username.
+  if (opts.member !== undefined) {
+    if (UUID.test(opts.member)) filters.memberId = opts.member.toLowerCase();
+    else filters.username = opts.member;
+  }
+  if (filters.since && filters.until && filters.since >= filters.until)
+    throw new CliError('--since must be earlier than --until', 2);
+  return Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined)) as AuditQueryFilters;
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  const audit = program
+    .command('audit')
+    .description('search the audit log, newest first (every filter given must match)')
+    .option('--member <username>', 'attempted or known username (or member id)')
+    .option('--repository <name>', 'repository, e.g. acme/app')
+    .option('--action <action>', 'e.g. token.issue, token.refuse, manifest.get, blob.get, tags.list')
+    .addOption(new Option('--outcome <outcome>', 'result').choices(['allowed', 'denied', 'error']))
+    .option('--reason <code>', 'reason code, e.g. tag_not_entitled, key_revoked, bad_credentials')
+    .option('--since <when>', 'from this time: 30m, 6h, 1d, 2w back, or an ISO date/date-time (UTC)')
+    .option('--until <when>', 'before this time (same forms as --since)')
+    .option('--ip <address>', 'client IP')
+    .option('--request-id <id>', 'request id (the X-Request-Id a client or log line shows)')
+    .option('--limit <n>', `at most this many events (1..${AUDIT_QUERY_MAX_LIMIT})`, '100')
+    .addOption(
+      new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'),
+    )
+    .action(async (opts: AuditOptions) => {
+      const filters = auditFilters(opts);
+      const events = await ctx.withApp((app) => app.get(AuditQueryService).find(filters));
+      if (opts.format === 'json') return ctx.out.json(events.map(auditJson));
+      if (opts.format === 'csv') return void ctx.io.stdout.write(auditCsv(events));
+      ctx.out.records(events, TABLE_COLUMNS, 'table', 'No audit events match.');
+      if (events.length === filters.limit)
+        ctx.out.error(`(showing the newest ${events.length}; narrow the filters or raise --limit for more)`);
+    });
+
+  audit
+    .command('prune')
+    .description('delete audit events older than the retention period, in small batches')
+    .option('--older-than <when>', 'cut-off: 90d, 2w, or an ISO date (default: AUDIT_RETENTION_DAYS days)')
+    .option('--dry-run', 'only count what would be deleted')
+    .option('--batch-size <n>', 'rows per DELETE statement', '5000')
+    .action(async (opts: { olderThan?: string; dryRun?: boolean; batchSize: string }, cmd: Command) => {
+      // --format is the parent's option (commander reads it on either side of "prune").
+      const format = (cmd.optsWithGlobals() as { format?: string }).format ?? 'table';
+      if (format === 'csv') throw new CliError('audit prune prints table or json, not csv', 2);
+      const now = new Date();
+      let cutoff: Date;
+      if (opts.olderThan !== undefined) {
+        cutoff = time(opts.olderThan, '--older-than', now)!;
+      } else {
+        const days = ctx.config.audit.retentionDays;
+        if (days <= 0)
+          throw new CliError(
+            'AUDIT_RETENTION_DAYS is 0 (keep forever), so there is no default cut-off. Pass --older-than, e.g. --older-than 365d',
+            2,
+          );
+        cutoff = new Date(now.getTime() - days * 86_400_000);
+      }
+      const batchSize = Number(opts.batchSize);
+      if (!Number.isInteger(batchSize) || batchSize < 1)
+        throw new CliError('--batch-size must be a whole number of rows, at least 1', 2);
+      const result = await ctx.withApp(async (app) => {
+        const retention = app.get(AuditRetentionService);
+        if (opts.dryRun) return { wouldDelete: await retention.countOlderThan(cutoff) };
+        return retention.prune(cutoff, { batchSize });
+      });
+      const olderThan = cutoff.toISOString();
+      if (format === 'json') return ctx.out.json({ olderThan, dryRun: !!opts.dryRun, ...result });
+      if ('wouldDelete' in result)
+        return ctx.out.line(
+          `${result.wouldDelete} audit events are older than ${olderThan} (dry run: nothing deleted).`,
+        );
+      ctx.out.line(
+        `Deleted ${result.deleted} audit events older than ${olderThan} in ${result.batches} batch${result.batches === 1 ? '' : 'es'}.`,
+      );
+    });
+}

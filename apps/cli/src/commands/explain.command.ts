@@ -1,0 +1,125 @@
+import { Command, Option } from 'commander';
+import { AuditQueryService } from '@gatehouse/audit';
+import { EntitlementService, normalizeRepository } from '@gatehouse/entitlements';
+import { AccessKeyService, MemberService } from '@gatehouse/members';
+import { isValidTag } from '@gatehouse/oci';
+import { CliContext } from '../cli-context';
+import { CliError } from '../cli-error';
+import { auditJson } from './audit.command';
+import { explainAccess } from './explain-access.util';
+import { asCliErrors, keyStatus } from './member-errors.util';
+
+/** `acme/app:v1.2.3` → repository and tag. A digest cannot be judged without the upstream. */
+export function parseImageRef(ref: string): { repository: string; tag: string } {
+  if (ref.includes('@'))
+    throw new CliError(
+      `"${ref}" names a digest; explain works on tags (a digest is allowed when an entitled tag references it). Give <repository>:<tag>`,
+      2,
+    );
+  const colon = ref.lastIndexOf(':');
+  if (colon <= 0 || colon === ref.length - 1)
+    throw new CliError(`"${ref}" is not <repository>:<tag>, e.g. acme/app:v1.2.3`, 2);
+  const tag = ref.slice(colon + 1);
+  if (!isValidTag(tag)) throw new CliError(`"${tag}" is not a valid tag`, 2);
+  return { repository: ref.slice(0, colon), tag };
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('explain <username> <image>')
+    .description(
+      'say whether a member can pull <repository>:<tag> right now, and why (exit 0: allowed, 1: not allowed)',
+    )
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (username: string, image: string, opts: { format: 'text' | 'json' }) => {
+      const parsed = parseImageRef(image);
+      const result = await ctx.withApp((app) =>
+        asCliErrors(async () => {
+          const repository = normalizeRepository(parsed.repository);
+          const now = new Date();
+          const member = await app.get(MemberService).findByUsername(username);
+          const keys = member ? await app.get(AccessKeyService).list(member.username) : [];
+          const entitlement = member
+            ? await app.get(EntitlementService).explain(member.id, repository, parsed.tag)
+            : null;
+          const recent = await app
+            .get(AuditQueryService)
+            .find({ username: member?.username ?? username, repository, limit: 5 });
+          const verdict = explainAccess({
+            username,
+            repository,
+            tag: parsed.tag,
+            member,
+            keys,
+            entitlement,
+            now,
+          });
+          return { repository, member, keys, entitlement, recent, verdict, now };
+        }),
+      );
+      const { repository, member, keys, entitlement, recent, verdict, now } = result;
+      const ref = `${repository}:${parsed.tag}`;
+      const who = member?.username ?? username;
+
+      if (opts.format === 'json') {
+        const e = entitlement?.entitlement ?? null;
+        ctx.out.json({
+          username: who,
+          repository,
+          tag: parsed.tag,
+          allowed: verdict.allowed,
+          reason: verdict.reason,
+          memberSees: verdict.memberSees,
+          fix: verdict.fix,
+          checks: verdict.checks,
+          member: member ? { id: member.id, status: member.status, disabledAt: member.disabledAt } : null,
+          accessKeys: keys.map((k) => ({
+            id: k.id,
+            prefix: k.prefix,
+            name: k.name,
+            status: keyStatus(k, now),
+            expiresAt: k.expiresAt,
+            revokedAt: k.revokedAt,
+            lastUsedAt: k.lastUsedAt,
+          })),
+          entitlement: e
+            ? {
+                repository: e.repository,
+                tagRules: e.tagRules,
+                expiresAt: e.expiresAt,
+                matchedRule: entitlement?.allowed ? (entitlement.match?.rule ?? null) : null,
+              }
+            : null,
+          recentAudit: recent.map(auditJson),
+          checkedAt: now,
+        });
+      } else {
+        ctx.out.line(
+          verdict.allowed
+            ? `ALLOWED: ${who} can pull ${ref}.`
+            : `NOT ALLOWED: ${who} cannot pull ${ref} (reason: ${verdict.reason}).`,
+        );
+        ctx.out.line('');
+        for (const c of verdict.checks) ctx.out.line(`  ${c.ok ? 'ok' : 'NO'}  ${c.detail}`);
+        ctx.out.line('');
+        ctx.out.line(`What the member sees: ${verdict.memberSees}.`);
+        if (verdict.fix) ctx.out.line(`To allow it: ${verdict.fix}`);
+        else
+          ctx.out.line(
+            '(Whether the tag exists upstream is not checked: a missing tag is a 404 MANIFEST_UNKNOWN.)',
+          );
+        ctx.out.line('');
+        if (recent.length === 0) {
+          ctx.out.line(`No audit events of ${who} for ${repository}.`);
+        } else {
+          ctx.out.line(`Latest audit events of ${who} for ${repository}:`);
+          for (const e of recent)
+            ctx.out.line(
+              `  ${e.occurredAt.toISOString()}  ${e.action}  ${e.reference ?? e.digest ?? ''}  ${e.outcome}${e.reason ? ` (${e.reason})` : ''}  ${e.requestId ?? ''}`.trimEnd(),
+            );
+        }
+      }
+      // Exit 1 with one line on stderr; stdout keeps the explanation (and stays valid JSON).
+      if (!verdict.allowed) throw new CliError(`${who} cannot pull ${ref} (${verdict.reason})`, 1);
+    });
+}
