@@ -2,6 +2,8 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { GatewayConfig } from '@gatehouse/config';
 import { AppLogger, MetricsService } from '@gatehouse/observability';
+import { AdminModule } from './admin/admin.module';
+import { installAdminOpenApi } from './admin/admin-openapi';
 import { GatewayModule } from './gateway.module';
 import { ociClientErrorHandler, ociFrameworkErrors } from './http/client-error.handler';
 import { OciExceptionFilter } from './http/oci-exception.filter';
@@ -40,6 +42,8 @@ export async function createGatewayApp(
     },
   );
   app.useGlobalFilters(new OciExceptionFilter(logger));
+  if (config.admin.token) installAdminOpenApi(app, AdminModule);
+  else logger.info('admin API disabled: set ADMIN_TOKEN to enable /admin/');
   installRequestHooks(app.getHttpAdapter().getInstance(), app.get(MetricsService), logger);
   return app;
 }

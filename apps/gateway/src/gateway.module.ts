@@ -5,6 +5,7 @@ import { AuditRetentionModule } from '@gatehouse/audit';
 import { DatabaseModule } from '@gatehouse/database';
 import { UpstreamModule } from '@gatehouse/upstream';
 import { RateLimitModule } from '@gatehouse/rate-limit';
+import { AdminModule } from './admin/admin.module';
 import { HealthModule } from './health/health.module';
 import { MetricsController } from './metrics/metrics.controller';
 import { RegistryModule } from './registry/registry.module';
@@ -25,6 +26,7 @@ export class GatewayModule {
         HealthModule,
         RegistryModule,
         TokenModule,
+        AdminModule,
         AuditRetentionModule,
       ],
       controllers: [MetricsController],

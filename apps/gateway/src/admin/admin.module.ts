@@ -1,0 +1,35 @@
+import { Module } from '@nestjs/common';
+import { AdminAuditController } from './admin-audit.controller';
+import { AdminAuditRecorder } from './admin-audit.recorder';
+import { AdminEntitlementsController } from './admin-entitlements.controller';
+import { AdminErrorsInterceptor } from './admin-errors.interceptor';
+import { AdminExplainController } from './admin-explain.controller';
+import { AdminExplainService } from './admin-explain.service';
+import { AdminKeysController } from './admin-keys.controller';
+import { AdminMembersController } from './admin-members.controller';
+import { AdminOpenApiController, AdminOpenApiDocument } from './admin-openapi';
+import { AdminTokenGuard } from './admin-token.guard';
+
+/**
+ * The admin REST API under /admin/: the CLI's member, key, entitlement, audit and explain
+ * operations over HTTP, behind ADMIN_TOKEN. Domain services come from the global AuthModule
+ * (members, entitlements) and AuditModule.
+ */
+@Module({
+  controllers: [
+    AdminMembersController,
+    AdminKeysController,
+    AdminEntitlementsController,
+    AdminAuditController,
+    AdminExplainController,
+    AdminOpenApiController,
+  ],
+  providers: [
+    AdminTokenGuard,
+    AdminErrorsInterceptor,
+    AdminAuditRecorder,
+    AdminExplainService,
+    AdminOpenApiDocument,
+  ],
+})
+export class AdminModule {}
