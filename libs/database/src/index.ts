@@ -10,6 +10,7 @@ export {
 } from './postgres-cluster';
 export type { PostgresClusterOptions, PostgresBinaries } from './postgres-cluster';
 export * from './data-source-options';
+export * from './database-unavailable';
 export * from './migration-runner';
 export * from './snake-naming.strategy';
 export { MIGRATIONS } from './migrations';

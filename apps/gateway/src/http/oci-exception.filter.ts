@@ -1,4 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
+import { isDatabaseUnavailableError } from '@gatehouse/database';
 import { AppLogger, RequestContext } from '@gatehouse/observability';
 import { isConvertibleToOciError, OciError, OciErrorCode } from '@gatehouse/oci';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -12,6 +13,28 @@ export function isClientAbort(err: unknown): boolean {
     (CLIENT_ABORT_CODES.has(e.code ?? '') || e.message === 'aborted' || e.message === 'Premature close')
   );
 }
+
+/**
+ * The member-facing form of an error whose meaning is known: OciErrors, errors of other libs that
+ * convert themselves, and an unreachable database, which is 503 UNAVAILABLE with Retry-After
+ * (fail closed: nothing is decided without the member's current state). Null for anything else.
+ */
+export function knownOciError(exception: unknown): OciError | null {
+  if (exception instanceof OciError) return exception;
+  // The lib that raised it has already logged the operator's side (cause and fix).
+  if (isConvertibleToOciError(exception)) return exception.toOciError();
+  if (isDatabaseUnavailableError(exception)) {
+    return new OciError('UNAVAILABLE', {
+      headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) },
+      reason: 'database_unavailable',
+      cause: exception,
+    });
+  }
+  return null;
+}
+
+/** Long enough for a database restart or fail-over, short enough that pulls resume promptly. */
+const DATABASE_RETRY_AFTER_SECONDS = 5;
 
 /** Nest's own HttpExceptions (unknown route, bad form) expressed in the registry's vocabulary. */
 function codeForStatus(status: number): OciErrorCode {
@@ -75,9 +98,13 @@ export class OciExceptionFilter implements ExceptionFilter {
   }
 
   private toOciError(exception: unknown, request: FastifyRequest): OciError {
-    if (exception instanceof OciError) return exception;
-    // The lib that raised it has already logged the operator's side (cause and fix).
-    if (isConvertibleToOciError(exception)) return exception.toOciError();
+    const known = knownOciError(exception);
+    if (known) {
+      // Readiness and the "request failed" line already tell the operator; the cause goes to debug.
+      if (known.reason === 'database_unavailable')
+        this.logger.debug({ err: exception }, 'database unavailable');
+      return known;
+    }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const body = exception.getResponse();

@@ -9,8 +9,9 @@ import {
   parseRangeHeader,
 } from '@gatehouse/blob-cache';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
-import { OciError, OciReference, OciRoute, isConvertibleToOciError } from '@gatehouse/oci';
+import { OciError, OciReference, OciRoute } from '@gatehouse/oci';
 import { PullThroughService, StoredManifest } from '@gatehouse/pull-through';
+import { knownOciError } from '../http/oci-exception.filter';
 import { UpstreamRegistrySource } from './upstream-registry.source';
 
 /** What a handler decided; the controller only writes it. */
@@ -323,7 +324,7 @@ export class RegistryService {
   }
 
   private recordFailure(draft: AuditDraft, err: unknown, bytes?: number): void {
-    const oci = err instanceof OciError ? err : isConvertibleToOciError(err) ? err.toOciError() : null;
+    const oci = knownOciError(err);
     // A missing or bad token is the first step of every client and is audited by the auth layer.
     if (oci?.code === 'UNAUTHORIZED') return;
     if (err instanceof ClientAbort) {

@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AuditQueryService, AuditService } from '@gatehouse/audit';
+import { ensureDatabase, freePort, PostgresCluster } from '@gatehouse/database';
+import { makeTempDir, seedImage, TempDir } from '@gatehouse/testing/upstream';
+import { HardeningStack, Member, rawRequest, startHardeningStack, waitUntil } from './hardening-stack';
+
+const STATE_CACHE_SECONDS = 5;
+
+/**
+ * PostgreSQL stopped under a running gateway, on a cluster of its own (the shared test cluster
+ * must keep serving every other suite). The policy under test is written down in
+ * dev-docs/security.md ("Database outage: fail closed").
+ */
+describe('PostgreSQL stopped during pulls', () => {
+  let tmp: TempDir;
+  let cluster: PostgresCluster;
+  let s: HardeningStack;
+  let alice: Member;
+  let token: string;
+
+  const pull = (path: string, t = token) =>
+    rawRequest(s.gw.port, { path, headers: [['Authorization', `Bearer ${t}`]] });
+  const login = () =>
+    rawRequest(s.gw.port, {
+      path: `/auth/token?service=${s.gw.host}&scope=repository:acme/app:pull`,
+      headers: [['Authorization', alice.basic]],
+    });
+  const ready = async () => (await rawRequest(s.gw.port, { path: '/readyz' })).status;
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('pg-outage');
+    // The server runs as the postgres user when the tests run as root.
+    await chmod(tmp.path, 0o755);
+    cluster = new PostgresCluster({
+      dataDir: join(tmp.path, 'pgdata'),
+      password: randomBytes(12).toString('hex'),
+      // A fixed port, so the restarted server is where the gateway's pool looks for it.
+      port: await freePort(),
+      settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
+    });
+    await cluster.initialise();
+    await cluster.start();
+    await ensureDatabase(cluster.url('postgres'), 'gatehouse');
+    s = await startHardeningStack({
+      env: { AUTH_STATE_CACHE_SECONDS: String(STATE_CACHE_SECONDS), OCI_TAG_TTL_SECONDS: '300' },
+      gateway: { databaseUrl: cluster.url('gatehouse') },
+    });
+    alice = await s.member({ 'acme/app': ['*'] });
+    token = await s.token(alice, ['repository:acme/app:pull']);
+  });
+
+  afterAll(async () => {
+    await s?.stop();
+    await cluster?.stop();
+    await tmp?.cleanup();
+  });
+
+  it('fails closed while the database is down and recovers without a restart, losing no audit event', async () => {
+    const image = seedImage(s.seed, 'acme/app', 'v1.0.0');
+    const layer = image.manifests[0].layers[0];
+    expect((await pull('/v2/acme/app/manifests/v1.0.0')).status).toBe(200);
+    expect((await pull(`/v2/acme/app/blobs/${layer.digest}`)).status).toBe(200);
+    expect(await ready()).toBe(200);
+
+    await cluster.stop();
+
+    // A token already issued keeps working while its member state is cached (it was loaded by
+    // the pulls above, well within AUTH_STATE_CACHE_SECONDS)…
+    expect((await pull('/v2/acme/app/manifests/v1.0.0')).status).toBe(200);
+
+    // Readiness says the database is down.
+    expect(await ready()).toBe(503);
+    const readyBody = JSON.parse((await rawRequest(s.gw.port, { path: '/readyz' })).body.toString()) as {
+      details?: Record<string, { status: string }>;
+    };
+    expect(readyBody.details?.database?.status).toBe('down');
+
+    // New logins cannot be checked: 503 UNAVAILABLE with Retry-After, never a 500, never a token.
+    const refusedLogin = await login();
+    expect(refusedLogin.status).toBe(503);
+    expect(refusedLogin.headers['retry-after']).toMatch(/^\d+$/);
+    expect(JSON.parse(refusedLogin.body.toString())).toMatchObject({ errors: [{ code: 'UNAVAILABLE' }] });
+
+    // …and once that cache is stale it is refused with 503 too: no revocation can be missed.
+    await new Promise((r) => setTimeout(r, STATE_CACHE_SECONDS * 1000 + 200));
+    for (const path of [
+      '/v2/acme/app/manifests/v1.0.0',
+      `/v2/acme/app/blobs/${layer.digest}`,
+      '/v2/acme/app/tags/list',
+    ]) {
+      const res = await pull(path);
+      expect({ path, status: res.status }).toEqual({ path, status: 503 });
+      expect(res.headers['retry-after']).toMatch(/^\d+$/);
+      expect(JSON.parse(res.body.toString())).toMatchObject({ errors: [{ code: 'UNAVAILABLE' }] });
+    }
+    // Liveness is unaffected: a database blip must not get the gateway restarted.
+    expect((await rawRequest(s.gw.port, { path: '/healthz' })).status).toBe(200);
+
+    await cluster.start();
+    await waitUntil(async () => (await ready()) === 200, 20_000, 'readiness after the database came back');
+    const again = await login();
+    expect(again.status).toBe(200);
+    const fresh = (JSON.parse(again.body.toString()) as { token: string }).token;
+    expect((await pull('/v2/acme/app/manifests/v1.0.0', fresh)).status).toBe(200);
+    expect((await pull('/v2/acme/app/manifests/v1.0.0')).status).toBe(200);
+
+    // The refusals made during the outage reach the audit log once it is back.
+    expect(await s.gw.app.get(AuditService).flush(15_000)).toBe(true);
+    // (The member is not known to them: their state could not be read.)
+    const during = await s.gw.app.get(AuditQueryService).find({ reason: 'database_unavailable' });
+    expect(during.map((r) => r.httpStatus)).toEqual(during.map(() => 503));
+    expect(new Set(during.map((r) => r.action))).toEqual(new Set(['manifest.get', 'blob.get', 'tags.list']));
+
+    const logs = s.gw.logs;
+    expect(logs.filter((l) => l.msg === 'unhandled error')).toEqual([]);
+  });
+});
