@@ -81,7 +81,9 @@ describe('gatehouse verify-oci against a running stack', () => {
   let member: Credentials;
   const extraGateways: TestGateway[] = [];
 
+  const ADMIN_TOKEN = `verify-oci-admin-${randomUUID()}`;
   const gatewayEnv = (token: string) => ({
+    ADMIN_TOKEN,
     FORGEJO_BASE_URL: front.url,
     FORGEJO_API_TOKEN: token,
     FORGEJO_API_USERNAME: 'gatehouse',
@@ -152,6 +154,27 @@ describe('gatehouse verify-oci against a running stack', () => {
     expect(run.out + run.err).not.toContain(
       Buffer.from(`${member.username}:${member.key}`).toString('base64'),
     );
+  });
+
+  it('finds an audit event for every passed row through the admin API', async () => {
+    const who = await enrol(gw, 'audited', { 'acme/app': ['v1.0.0'] });
+    const run = await verify(gw, who, ['--no-client', '--admin-url', gw.url, '--admin-token', ADMIN_TOKEN]);
+    expect(run.row('audit')).toMatchObject({ status: 'PASS' });
+    expect(run.row('audit').evidence).toMatch(
+      /found login, entitled pull, cache hit, pinned tag, unknown repository, bad credentials$/,
+    );
+    expect(run.out + run.err).not.toContain(ADMIN_TOKEN);
+    expect(run.code).toBe(0);
+
+    const wrong = await verify(gw, who, [
+      '--no-client',
+      '--admin-url',
+      gw.url,
+      '--admin-token',
+      'x'.repeat(40),
+    ]);
+    expect(wrong.row('audit')).toMatchObject({ status: 'FAIL' });
+    expect(wrong.row('audit').evidence).toMatch(/GET http:\/\/127\.0\.0\.1:\d+\/admin\/audit → 401/);
   });
 
   it('prints the table and a summary, and exits 1 naming the failed rows', async () => {

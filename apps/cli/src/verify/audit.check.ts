@@ -91,7 +91,7 @@ export function auditRowsFrom(body: string): AuditRowLike[] | null {
 const AUDIT_WAIT_MS = 15_000;
 
 /**
- * Reads `GET <admin-url>/admin/audit?username=…&since=…` until every expected event is there:
+ * Reads `GET <admin-url>/admin/audit?member=…&since=…` until every expected event is there:
  * the audit writer batches, so the newest events land a moment after the responses.
  */
 export async function checkAudit(
@@ -108,7 +108,7 @@ export async function checkAudit(
   const expected = auditExpectations(s, results);
   if (expected.length === 0) return skip(AUDIT_ROW, 'no earlier row passed, so no audit event to look for');
   const url = new URL('/admin/audit', adminUrl);
-  url.searchParams.set('username', username);
+  url.searchParams.set('member', username);
   url.searchParams.set('since', s.state.startedAt.toISOString());
   url.searchParams.set('limit', '1000');
   const deadline = Date.now() + AUDIT_WAIT_MS;
