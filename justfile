@@ -39,6 +39,11 @@ dev: build
 demo:
     bash scripts/demo.sh
 
+# Side-by-side benchmarks against the distribution registry and nginx (dev-docs/performance.md).
+# Installs wrk and nginx-light when missing; about 5 minutes; loopback only.
+bench:
+    bash bench/bench.sh
+
 # Stop the demo's gateway and registry (logs and data stay under .tmp/demo/).
 demo-stop:
     bash scripts/demo-stop.sh

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The side-by-side performance benchmark (dev-docs/performance.md): installs its load generator
+# and reference server when missing (Debian's wrk and nginx-light), builds the gateway and the
+# CLI, then runs bench/run.ts. Loopback only; bounded; stops everything it starts.
+# BENCH_SECONDS, BENCH_FIGURES, BENCH_CPU_PROF: see bench/run.ts. BENCH_SKIP_BUILD=1 reuses dist/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "bench: installing Debian packages: ${need[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ "${BENCH_SKIP_BUILD:-0}" != "1" ]; then
+  echo "bench: building (npm run build)"
+  npm run build >/dev/null
+fi
+
+# The driver is TypeScript run in place: it uses the test harness's registry and image builder.
+exec node -r @swc-node/register bench/run.ts
