@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { Server } from 'node:http';
 import { ConfigValidationError, GatewayConfig, loadGatewayConfig } from '@gatehouse/config';
 import { AppLogger, createPinoLogger } from '@gatehouse/observability';
 import { createGatewayApp } from './bootstrap';
@@ -45,13 +46,25 @@ async function main(): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_GRACE_MS);
     force.unref();
-    app.close().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        logger.error({ err: e }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    // Drain HTTP first: Nest's close() runs the module hooks (upstream pools closed, audit
+    // queue flushed) BEFORE it closes the server, which would cut the transfers in flight and
+    // record their audit rows after the flush. Closing the adapter first stops accepting, lets
+    // those transfers finish, and makes Nest's own close of it a no-op. A keep-alive connection
+    // whose transfer has finished would hold the close open for the keep-alive timeout (72 s),
+    // so idle connections are closed as they become idle.
+    const server = app.getHttpServer() as Server;
+    setInterval(() => server.closeIdleConnections(), 200).unref();
+    app
+      .getHttpAdapter()
+      .close()
+      .then(() => app.close())
+      .then(
+        () => process.exit(0),
+        (e: unknown) => {
+          logger.error({ err: e }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
