@@ -5,7 +5,10 @@
  * Readers share the temp file's descriptor and read what has been written so far with positional
  * reads, waiting for more when they catch up (tail-follow). The fill never waits for a reader and a
  * reader never holds more than its stream's high-water mark, so a slow client costs nothing to the
- * others. After the digest and the size match, the fill is `verified` and the file is renamed into
+ * others. Writes run behind the upstream (at most WRITE_BEHIND_BYTES queued, then the fill waits for
+ * the disk): chunks not yet on disk stay in memory and a reader that caught up with the fill is
+ * served from there, so the first client of a cold pull is not paced by a disk write and a disk read
+ * per chunk. After the digest and the size match, the fill is `verified` and the file is renamed into
  * place; the descriptor stays valid across the rename, so readers finish from it.
  *
  * A reader is never given the last byte of its range before the fill is verified. A client whose
@@ -53,6 +56,9 @@ export interface BlobFillContext {
 
 type FillState = 'starting' | 'streaming' | 'verified' | 'failed';
 
+/** Upstream bytes received but not yet written that a fill holds before it waits for the disk. */
+export const WRITE_BEHIND_BYTES = 4 * 1024 * 1024;
+
 export class BlobFillOperation {
   /** Resolves with the blob size once upstream answered; rejects with upstream's own error otherwise. */
   readonly ready: Promise<number>;
@@ -64,7 +70,15 @@ export class BlobFillOperation {
   private diskWritten = 0;
   private degraded = false;
   private memoryStart = 0;
+  /**
+   * Bytes at or past `diskWritten` (not yet written, or past a disk failure), in order. Readers
+   * beyond `diskWritten` read from here.
+   */
   private memory: Array<{ start: number; chunk: Buffer }> = [];
+  /** Chunks waiting for the writer, in order; `writing` drains them. */
+  private unwritten: Buffer[] = [];
+  private unwrittenBytes = 0;
+  private writing: Promise<void> | undefined;
   private temp: BlobTempFile | undefined;
   private tempDiscarded: Promise<void> | undefined;
   private handleClosed = false;
@@ -190,9 +204,10 @@ export class BlobFillOperation {
           );
         }
         hash.update(chunk);
-        await this.store(chunk);
+        const full = this.store(chunk);
         this.received += chunk.length;
         this.notify();
+        if (full) await full;
         if (this.degraded) await this.waitForSpace(signal);
       }
       if (signal.aborted) throw signal.reason;
@@ -209,14 +224,19 @@ export class BlobFillOperation {
           `upstream content for ${this.digest} hashes to ${actual}`,
         );
       }
+      // Readers may finish now: bytes not yet on disk are still in memory.
       this.state = 'verified';
       this.notify();
+      // Every byte on disk (or the fill degraded) before the file is committed.
+      while (this.writing) await this.writing;
       if (!this.degraded && this.temp) await this.commit(this.temp);
     } catch (error) {
       await this.fail(error, body);
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', destroyBody);
+      // A write still running must end before the descriptor can be closed.
+      while (this.writing) await this.writing;
       await this.tempDiscarded;
       this.settled = true;
       this.context.detach(this);
@@ -226,17 +246,46 @@ export class BlobFillOperation {
     }
   }
 
-  private async store(chunk: Buffer): Promise<void> {
-    if (!this.degraded && this.temp) {
-      try {
-        await this.temp.handle.write(chunk, this.diskWritten);
-        this.diskWritten += chunk.length;
-        return;
-      } catch (error) {
-        this.degrade(error);
-      }
-    }
+  /**
+   * Keeps the chunk for readers and queues it for the disk. Returns a promise to wait for when the
+   * write-behind queue is full (the disk is slower than upstream).
+   */
+  private store(chunk: Buffer): Promise<void> | undefined {
     this.memory.push({ start: this.received, chunk });
+    if (this.degraded || !this.temp) return undefined;
+    this.unwritten.push(chunk);
+    this.unwrittenBytes += chunk.length;
+    this.writing ??= this.drainWrites(this.temp);
+    return this.unwrittenBytes >= WRITE_BEHIND_BYTES ? this.writing : undefined;
+  }
+
+  /** A method, not an inline comparison: the state changes across the awaits of the writer. */
+  private hasFailed(): boolean {
+    return this.state === 'failed';
+  }
+
+  /** Writes queued chunks in order until none is left; a failure degrades the fill. Never rejects. */
+  private async drainWrites(temp: BlobTempFile): Promise<void> {
+    try {
+      while (this.unwritten.length > 0 && !this.degraded && !this.hasFailed()) {
+        // What arrived during the previous write goes in one write: far fewer thread-pool round
+        // trips when upstream is faster than the disk.
+        const chunk = this.unwritten.length === 1 ? this.unwritten[0] : Buffer.concat(this.unwritten);
+        this.unwritten = [];
+        this.unwrittenBytes = 0;
+        try {
+          await temp.handle.write(chunk, this.diskWritten);
+        } catch (error) {
+          // A failed fill discards its temp file anyway; only a live one degrades to pass-through.
+          if (!this.hasFailed()) this.degrade(error);
+          return;
+        }
+        this.diskWritten += chunk.length;
+        this.onReaderProgress();
+      }
+    } finally {
+      this.writing = undefined;
+    }
   }
 
   private async commit(temp: BlobTempFile): Promise<void> {
@@ -253,6 +302,8 @@ export class BlobFillOperation {
     if (this.degraded) return;
     this.degraded = true;
     this.memoryStart = this.diskWritten;
+    this.unwritten = [];
+    this.unwrittenBytes = 0;
     this.context.cache.recordWriteFailure(this.digest, error);
     if (this.temp) this.tempDiscarded = this.context.cache.discardTempFile(this.temp.path);
     this.context.detach(this);
@@ -271,6 +322,8 @@ export class BlobFillOperation {
         : new BlobCacheException('UPSTREAM_FAILED', `${this.digest}: ${describe(error)}`, error);
     body?.destroy();
     this.memory = [];
+    this.unwritten = [];
+    this.unwrittenBytes = 0;
     if (wasStarting) this.rejectReady(error);
     this.notify();
     this.spaceWaiter?.();
@@ -312,10 +365,14 @@ export class BlobFillOperation {
     );
   }
 
-  /** Drops chunks every reader has passed, and lets a paused pass-through continue. */
+  /**
+   * Drops chunks no reader can need any more, and lets a paused pass-through continue. While the
+   * disk works that is what is on disk (a reader joining later reads it there); once degraded,
+   * what every reader has passed (nobody joins a degraded fill).
+   */
   private onReaderProgress(): void {
-    const slowest = this.slowestPosition();
-    while (this.memory.length > 0 && this.memory[0].start + this.memory[0].chunk.length <= slowest)
+    const droppable = this.degraded ? this.slowestPosition() : this.diskWritten;
+    while (this.memory.length > 0 && this.memory[0].start + this.memory[0].chunk.length <= droppable)
       this.memory.shift();
     if (this.spaceWaiter && this.hasSpace()) {
       const wake = this.spaceWaiter;

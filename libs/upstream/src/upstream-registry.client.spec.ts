@@ -560,6 +560,28 @@ describe('UpstreamRegistryClient: blobs', () => {
     await client.close();
   });
 
+  it('leaves the digest to a caller that hashes the body itself, and still checks the length', async () => {
+    const wrong = Buffer.alloc(BLOB.length, 8);
+    const f = await blobServer((res) =>
+      res.writeHead(200, { 'content-length': String(wrong.length) }).end(wrong),
+    );
+    const { client } = setup(f.url);
+    const blob = (await client.getBlob('acme/app', BLOB_DIGEST, { verifyDigest: false })) as UpstreamBlob;
+    expect((await drain(blob)).equals(wrong)).toBe(true);
+    await client.close();
+
+    const cut = await blobServer((res) => {
+      res.writeHead(200, { 'content-length': String(BLOB.length) });
+      res.write(BLOB.subarray(0, 1000), () => res.socket?.destroy());
+    });
+    const second = setup(cut.url);
+    const partial = (await second.client.getBlob('acme/app', BLOB_DIGEST, {
+      verifyDigest: false,
+    })) as UpstreamBlob;
+    await expect(drain(partial)).rejects.toBeInstanceOf(Error);
+    await second.client.close();
+  });
+
   it('fails a stalled body with the idle body timeout', async () => {
     const f = await blobServer((res) => {
       res.writeHead(200, { 'content-length': String(BLOB.length) });

@@ -345,7 +345,16 @@ export class UpstreamRegistryClient {
   async getBlob(
     name: string,
     digest: string,
-    options: { range?: string; expectedSize?: number; signal?: AbortSignal } = {},
+    options: {
+      range?: string;
+      expectedSize?: number;
+      signal?: AbortSignal;
+      /**
+       * false: the caller hashes the body itself before using it (the blob cache's fill does), so
+       * the full body is only checked for its length here instead of being hashed twice.
+       */
+      verifyDigest?: boolean;
+    } = {},
   ): Promise<UpstreamBlob | UpstreamNotFound> {
     assertName(name);
     assertDigest(digest);
@@ -374,9 +383,12 @@ export class UpstreamRegistryClient {
           ),
         );
       }
-      const body = new VerifiedBlobStream(ex.body, digest, expectedSize, (err, seen) =>
-        this.blobStreamError(err, seen, expectedSize, { name, digest, request, signal: options.signal }),
-      );
+      const mapError = (err: unknown, seen: number) =>
+        this.blobStreamError(err, seen, expectedSize, { name, digest, request, signal: options.signal });
+      const body =
+        options.verifyDigest === false
+          ? new LengthCheckedStream(ex.body, expectedSize, mapError)
+          : new VerifiedBlobStream(ex.body, digest, expectedSize, mapError);
       return { found: true, status: 200, body, size };
     }
     if (ex.status === 206) {

@@ -28,6 +28,9 @@ import { UpstreamRegistrySource } from './upstream-registry.source';
           cacheDir: config.cache.dir,
           maxBytes: config.cache.maxBytes,
           fillTimeoutMs: config.cache.fillTimeoutMs,
+          // One read per 256 KiB instead of 64: a quarter of the thread-pool round trips and
+          // stream steps per byte served (dev-docs/performance.md), still a small bound per reader.
+          readChunkBytes: 256 * 1024,
         },
         indexStore: new TypeormBlobIndexStore(dataSource),
         logger: logger.child({ component: 'blob-cache' }),

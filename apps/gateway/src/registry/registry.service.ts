@@ -213,7 +213,13 @@ export class RegistryService {
       digest,
       declaredSize,
       async (signal) => {
-        const b = await this.upstream.getBlob(name, digest, { expectedSize: declaredSize, signal });
+        // The fill hashes every byte and commits or releases the last one only on a match, so
+        // the upstream client need not hash the same bytes a second time.
+        const b = await this.upstream.getBlob(name, digest, {
+          expectedSize: declaredSize,
+          signal,
+          verifyDigest: false,
+        });
         if (!b) throw new OciError('BLOB_UNKNOWN', { reason: 'blob_unknown_upstream' });
         return { body: b.body, size: b.size >= 0 ? b.size : (declaredSize ?? -1) };
       },

@@ -21,13 +21,20 @@ export class UpstreamRegistrySource implements UpstreamSource {
   async getBlob(
     name: string,
     digest: string,
-    options: { range?: { start: number; end?: number }; expectedSize?: number; signal?: AbortSignal },
+    options: {
+      range?: { start: number; end?: number };
+      expectedSize?: number;
+      signal?: AbortSignal;
+      /** false only for a caller that verifies the digest itself (the blob cache's fill). */
+      verifyDigest?: boolean;
+    },
   ): Promise<UpstreamBlob | null> {
     const range = options.range ? `bytes=${options.range.start}-${options.range.end ?? ''}` : undefined;
     const b = await this.client.getBlob(name, digest, {
       range,
       expectedSize: options.expectedSize,
       signal: options.signal,
+      verifyDigest: options.verifyDigest,
     });
     if (!b.found) return null;
     return {
