@@ -1,3 +1,5 @@
+export * from './access-explain.service';
+export * from './access-explanation';
 export * from './entitlement.entity';
 export * from './entitlement.service';
 export * from './entitlements.exception';

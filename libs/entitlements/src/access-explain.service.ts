@@ -1,0 +1,55 @@
+import { Injectable } from '@nestjs/common';
+import { AccessKey, AccessKeyService, Clock, Member, MemberService } from '@gatehouse/members';
+import { AccessVerdict, explainAccess } from './access-explanation';
+import { EntitlementExplanation, EntitlementService, normalizeRepository } from './entitlement.service';
+
+export interface AccessExplanation {
+  member: Member | null;
+  keys: AccessKey[];
+  /** null when there is no member to ask about. */
+  entitlement: EntitlementExplanation | null;
+  verdict: AccessVerdict;
+  /** The instant the verdict was judged at (key and entitlement expiry are compared with it). */
+  checkedAt: Date;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * "Why can't X pull Y?" from the database as it is now, for the CLI and the admin API alike.
+ * Reads without the pull path's short-lived caches, so a change just made shows at once.
+ */
+@Injectable()
+export class AccessExplainService {
+  constructor(
+    private readonly members: MemberService,
+    private readonly keys: AccessKeyService,
+    private readonly entitlements: EntitlementService,
+    private readonly clock: Clock,
+  ) {}
+
+  /** `memberRef` is a username or a member id; without a tag the question is about the repository. */
+  async explain(memberRef: string, repository: string, tag?: string | null): Promise<AccessExplanation> {
+    const name = normalizeRepository(repository);
+    const checkedAt = this.clock.now();
+    const member = await this.findMember(memberRef);
+    const keys = member ? await this.keys.list(member.username) : [];
+    const entitlement = member ? await this.entitlements.explain(member.id, name, tag ?? undefined) : null;
+    const verdict = explainAccess({
+      memberRef,
+      repository: name,
+      tag,
+      member,
+      keys,
+      entitlement,
+      now: checkedAt,
+    });
+    return { member, keys, entitlement, verdict, checkedAt };
+  }
+
+  /** An id first when it looks like one; a username that happens to look like an id is still found. */
+  private async findMember(memberRef: string): Promise<Member | null> {
+    const byId = UUID.test(memberRef) ? await this.members.findById(memberRef.toLowerCase()) : null;
+    return byId ?? (await this.members.findByUsername(memberRef));
+  }
+}

@@ -1,0 +1,205 @@
+import { AccessKey, accessKeyUnusableReason, Member } from '@gatehouse/members';
+import type { EntitlementExplanation } from './entitlement.service';
+
+/**
+ * Why a member can or cannot pull, in the audit log's reason vocabulary where one exists:
+ * `member_unknown` (the audit shows `bad_credentials`), `member_disabled`, `no_access_key`,
+ * `key_revoked`, `key_expired`, `no_usable_key` (some revoked, some expired),
+ * `repository_not_entitled`, `entitlement_expired`, `tag_not_entitled`.
+ */
+export type ExplainReason =
+  | 'member_unknown'
+  | 'member_disabled'
+  | 'no_access_key'
+  | 'key_revoked'
+  | 'key_expired'
+  | 'no_usable_key'
+  | 'repository_not_entitled'
+  | 'entitlement_expired'
+  | 'tag_not_entitled';
+
+export interface ExplainCheck {
+  check: 'member' | 'access_keys' | 'entitlement';
+  ok: boolean;
+  detail: string;
+}
+
+export interface AccessVerdict {
+  allowed: boolean;
+  /** The first failing check, null when allowed. */
+  reason: ExplainReason | null;
+  /** What the member's client gets, worded as a support person would tell them. */
+  memberSees: string;
+  /** What would change the answer (null when allowed). */
+  fix: string | null;
+  checks: ExplainCheck[];
+}
+
+export interface AccessExplanationInput {
+  /** What support asked about (a username or a member id); named when no member has it. */
+  memberRef: string;
+  repository: string;
+  /** Without a tag the question is about the repository, and the entitlement check says which tags its rules admit. */
+  tag?: string | null;
+  member: Member | null;
+  keys: readonly AccessKey[];
+  /** null when there is no member to ask about. */
+  entitlement: EntitlementExplanation | null;
+  now: Date;
+}
+
+const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+
+function keyStatus(key: AccessKey, now: Date): 'active' | 'revoked' | 'expired' {
+  const unusable = accessKeyUnusableReason(key, now);
+  return unusable === 'key_revoked' ? 'revoked' : unusable === 'key_expired' ? 'expired' : 'active';
+}
+
+/**
+ * The verdict a pull would meet now. Every check is made (not only the first failing one) so
+ * support sees the whole picture; the first failing one is the reason, as on the pull path.
+ */
+export function explainAccess(input: AccessExplanationInput): AccessVerdict {
+  const { memberRef, repository, member, keys, entitlement, now } = input;
+  const tag = input.tag ?? null;
+  const ref = tag ? `${repository}:${tag}` : repository;
+  const checks: ExplainCheck[] = [];
+  const failures: Array<{ reason: ExplainReason; fix: string }> = [];
+
+  if (!member) {
+    checks.push({ check: 'member', ok: false, detail: `no member named "${memberRef}" exists` });
+    return {
+      allowed: false,
+      reason: 'member_unknown',
+      memberSees: 'docker login fails: 401 UNAUTHORIZED (the audit log shows token.refuse bad_credentials)',
+      fix: `check the spelling (gatehouse member list), or create the member: gatehouse member create ${memberRef}`,
+      checks,
+    };
+  }
+
+  if (member.status === 'active') {
+    checks.push({ check: 'member', ok: true, detail: `member ${member.username} is active` });
+  } else {
+    checks.push({
+      check: 'member',
+      ok: false,
+      detail: `member ${member.username} is disabled${member.disabledAt ? ` since ${iso(member.disabledAt)}` : ''}`,
+    });
+    failures.push({ reason: 'member_disabled', fix: `gatehouse member enable ${member.username}` });
+  }
+
+  const statuses = keys.map((k) => keyStatus(k, now));
+  const describeKey = (k: AccessKey, i: number) =>
+    `${k.prefix}${k.name ? ` "${k.name}"` : ''} ${statuses[i]}` +
+    (k.revokedAt
+      ? ` at ${iso(k.revokedAt)}`
+      : k.expiresAt
+        ? ` ${statuses[i] === 'expired' ? 'at' : 'until'} ${iso(k.expiresAt)}`
+        : '');
+  const usable = keys.map(describeKey).filter((_, i) => statuses[i] === 'active');
+  if (usable.length > 0) {
+    checks.push({
+      check: 'access_keys',
+      ok: true,
+      detail: `${usable.length} usable access key${usable.length === 1 ? '' : 's'}: ${usable.join('; ')}`,
+    });
+  } else {
+    const kinds = new Set(statuses);
+    const reason: ExplainReason =
+      keys.length === 0
+        ? 'no_access_key'
+        : kinds.size === 1 && kinds.has('revoked')
+          ? 'key_revoked'
+          : kinds.size === 1 && kinds.has('expired')
+            ? 'key_expired'
+            : 'no_usable_key';
+    checks.push({
+      check: 'access_keys',
+      ok: false,
+      detail:
+        keys.length === 0
+          ? 'the member has no access key'
+          : `no usable access key: ${keys.map(describeKey).join('; ')}`,
+    });
+    failures.push({ reason, fix: `give them a new key: gatehouse key create ${member.username}` });
+  }
+
+  if (!entitlement || (!entitlement.allowed && entitlement.reason === 'repository_not_entitled')) {
+    checks.push({ check: 'entitlement', ok: false, detail: `no entitlement to ${repository}` });
+    failures.push({
+      reason: 'repository_not_entitled',
+      fix: `gatehouse grant ${member.username} ${repository} --tags ${tag ?? '<tags>'}`,
+    });
+  } else if (entitlement.allowed) {
+    const e = entitlement.entitlement;
+    const expiry = e.expiresAt ? `expires ${iso(e.expiresAt)}` : 'no expiry';
+    if (tag === null) {
+      checks.push({
+        check: 'entitlement',
+        ok: true,
+        detail: `entitlement to ${repository} admits the tags its rules match: ${e.tagRules.join(', ')}; ${expiry}`,
+      });
+    } else {
+      const rule = entitlement.match
+        ? `rule "${entitlement.match.rule}" (${entitlement.match.kind})`
+        : 'a rule';
+      checks.push({
+        check: 'entitlement',
+        ok: true,
+        detail: `entitlement to ${repository} admits ${tag} by ${rule}; ${expiry}`,
+      });
+    }
+  } else if (entitlement.reason === 'entitlement_expired') {
+    const e = entitlement.entitlement!;
+    checks.push({
+      check: 'entitlement',
+      ok: false,
+      detail: `entitlement to ${repository} expired at ${iso(e.expiresAt)} (rules: ${e.tagRules.join(', ')})`,
+    });
+    failures.push({
+      reason: 'entitlement_expired',
+      fix: `renew it: gatehouse grant ${member.username} ${repository} --tags '${e.tagRules.join(',')}' --expires <date>`,
+    });
+  } else {
+    const e = entitlement.entitlement!;
+    checks.push({
+      check: 'entitlement',
+      ok: false,
+      detail: `entitlement to ${repository} does not admit ${tag}: its rules are ${e.tagRules.join(', ')}`,
+    });
+    failures.push({
+      reason: 'tag_not_entitled',
+      fix: `widen the rules: gatehouse grant ${member.username} ${repository} --tags '${[...e.tagRules, tag].join(',')}'`,
+    });
+  }
+
+  const first = failures[0];
+  return {
+    allowed: !first,
+    reason: first?.reason ?? null,
+    memberSees: first
+      ? memberSees(first.reason, ref)
+      : tag
+        ? `docker pull of ${ref} is served`
+        : `docker pull of ${ref} is served for the tags its rules admit`,
+    fix: first ? failures.map((f) => f.fix).join('; then ') : null,
+    checks,
+  };
+}
+
+function memberSees(reason: ExplainReason, ref: string): string {
+  switch (reason) {
+    case 'member_unknown':
+    case 'member_disabled':
+    case 'no_access_key':
+    case 'key_revoked':
+    case 'key_expired':
+    case 'no_usable_key':
+      return 'docker login fails: 401 UNAUTHORIZED (tokens already issued stop working within 10 seconds)';
+    case 'repository_not_entitled':
+    case 'entitlement_expired':
+      return `docker pull ${ref} fails: 404 NAME_UNKNOWN (the same answer as for a repository that does not exist)`;
+    case 'tag_not_entitled':
+      return `docker pull ${ref} fails: 404 MANIFEST_UNKNOWN (the same answer as for a tag that does not exist)`;
+  }
+}
