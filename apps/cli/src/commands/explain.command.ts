@@ -1,12 +1,10 @@
 import { Command, Option } from 'commander';
 import { AuditQueryService } from '@gatehouse/audit';
-import { EntitlementService, normalizeRepository } from '@gatehouse/entitlements';
-import { AccessKeyService, MemberService } from '@gatehouse/members';
+import { AccessExplainService, normalizeRepository } from '@gatehouse/entitlements';
 import { isValidTag } from '@gatehouse/oci';
 import { CliContext } from '../cli-context';
 import { CliError } from '../cli-error';
 import { auditJson } from './audit.command';
-import { explainAccess } from './explain-access.util';
 import { asCliErrors, keyStatus } from './member-errors.util';
 
 /** `acme/app:v1.2.3` → repository and tag. A digest cannot be judged without the upstream. */
@@ -36,28 +34,14 @@ export function register(program: Command, ctx: CliContext): void {
       const result = await ctx.withApp((app) =>
         asCliErrors(async () => {
           const repository = normalizeRepository(parsed.repository);
-          const now = new Date();
-          const member = await app.get(MemberService).findByUsername(username);
-          const keys = member ? await app.get(AccessKeyService).list(member.username) : [];
-          const entitlement = member
-            ? await app.get(EntitlementService).explain(member.id, repository, parsed.tag)
-            : null;
+          const explained = await app.get(AccessExplainService).explain(username, repository, parsed.tag);
           const recent = await app
             .get(AuditQueryService)
-            .find({ username: member?.username ?? username, repository, limit: 5 });
-          const verdict = explainAccess({
-            username,
-            repository,
-            tag: parsed.tag,
-            member,
-            keys,
-            entitlement,
-            now,
-          });
-          return { repository, member, keys, entitlement, recent, verdict, now };
+            .find({ username: explained.member?.username ?? username, repository, limit: 5 });
+          return { repository, recent, ...explained };
         }),
       );
-      const { repository, member, keys, entitlement, recent, verdict, now } = result;
+      const { repository, member, keys, entitlement, recent, verdict, checkedAt: now } = result;
       const ref = `${repository}:${parsed.tag}`;
       const who = member?.username ?? username;
 
