@@ -1,7 +1,7 @@
 import { HttpException } from '@nestjs/common';
 import { EntitlementsError } from '@gatehouse/entitlements';
 import { decodeAuditCursor, encodeAuditCursor } from './admin-audit.controller';
-import { splitImage } from './admin-explain.service';
+import { splitImage } from './admin-explain.controller';
 
 describe('splitImage', () => {
   it.each([

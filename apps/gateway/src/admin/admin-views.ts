@@ -1,4 +1,4 @@
-import { Entitlement, isEntitlementLive } from '@gatehouse/entitlements';
+import { AccessExplanation, Entitlement, isEntitlementLive } from '@gatehouse/entitlements';
 import { AccessKey, accessKeyUnusableReason, Member } from '@gatehouse/members';
 
 // The same JSON shapes as `gatehouse ... --format json`, so scripts can use either.
@@ -45,5 +45,43 @@ export function entitlementView(e: Entitlement, now: Date) {
     note: e.note,
     createdAt: e.createdAt,
     updatedAt: e.updatedAt,
+  };
+}
+
+/**
+ * The admin explain answer: the verdict with counts instead of key details; `message` is the
+ * check that decided it (the first failing one, or the entitlement that admits the pull).
+ */
+export function explainView(x: AccessExplanation, repository: string, tag: string | null) {
+  const { member, verdict } = x;
+  const base = { repository, tag };
+  const failing = verdict.checks.find((c) => !c.ok);
+  if (!member) {
+    return {
+      ...base,
+      member: null,
+      allowed: false,
+      reason: verdict.reason,
+      message: failing?.detail ?? '',
+      accessKeys: null,
+      entitlement: null,
+      matchedRule: null,
+    };
+  }
+  const accessKeys = { active: 0, revoked: 0, expired: 0 };
+  for (const k of x.keys) accessKeys[keyStatus(k, x.checkedAt)] += 1;
+  const found = x.entitlement;
+  const target = tag ? `${repository}:${tag}` : repository;
+  return {
+    ...base,
+    member: { id: member.id, username: member.username, status: member.status },
+    allowed: verdict.allowed,
+    reason: verdict.reason,
+    message: failing
+      ? failing.detail
+      : `${member.username} may pull ${target}: ${verdict.checks[verdict.checks.length - 1].detail}`,
+    accessKeys,
+    entitlement: found?.entitlement ? entitlementView({ ...found.entitlement, member }, x.checkedAt) : null,
+    matchedRule: found?.allowed && found.match ? found.match.rule : null,
   };
 }

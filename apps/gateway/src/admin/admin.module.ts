@@ -4,7 +4,6 @@ import { AdminAuditRecorder } from './admin-audit.recorder';
 import { AdminEntitlementsController } from './admin-entitlements.controller';
 import { AdminErrorsInterceptor } from './admin-errors.interceptor';
 import { AdminExplainController } from './admin-explain.controller';
-import { AdminExplainService } from './admin-explain.service';
 import { AdminKeysController } from './admin-keys.controller';
 import { AdminMembersController } from './admin-members.controller';
 import { AdminOpenApiController, AdminOpenApiDocument } from './admin-openapi';
@@ -24,12 +23,6 @@ import { AdminTokenGuard } from './admin-token.guard';
     AdminExplainController,
     AdminOpenApiController,
   ],
-  providers: [
-    AdminTokenGuard,
-    AdminErrorsInterceptor,
-    AdminAuditRecorder,
-    AdminExplainService,
-    AdminOpenApiDocument,
-  ],
+  providers: [AdminTokenGuard, AdminErrorsInterceptor, AdminAuditRecorder, AdminOpenApiDocument],
 })
 export class AdminModule {}
