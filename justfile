@@ -54,3 +54,9 @@ demo-stop:
 # Verify a RUNNING stack end to end: a PASS/FAIL/SKIP table, exit 1 on any FAIL.
 verify-oci *ARGS: build
     set -a; [ -f .env ] && . ./.env; set +a; node bin/gatehouse.js verify-oci {{ARGS}}
+
+# Load run (not part of `just test`): 200 clients pull the multi-arch image through the built
+# gateway for 60 s; prints errors, latency, descriptors and RSS, and writes .tmp/load-report.json.
+# LOAD_CLIENTS / LOAD_SECONDS change the shape.
+load: build
+    npx jest -c bench/load/jest.config.js --ci

@@ -89,7 +89,10 @@ export async function startHardeningStack(
       return { username, key, basic: 'Basic ' + Buffer.from(`${username}:${key}`).toString('base64') };
     },
     async token(who, scopes) {
-      const qs = new URLSearchParams([['service', gw.host], ...scopes.map((s) => ['scope', s])]);
+      const qs = new URLSearchParams([
+        ['service', gw.host],
+        ...scopes.map((s): [string, string] => ['scope', s]),
+      ]);
       const res = await fetch(`${gw.url}/auth/token?${qs}`, { headers: { authorization: who.basic } });
       if (res.status !== 200) throw new Error(`token for ${who.username}: ${res.status} ${await res.text()}`);
       return ((await res.json()) as { token: string }).token;

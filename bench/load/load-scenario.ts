@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import { chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EntitlementService } from '@gatehouse/entitlements';
+import { AccessKeyService, MemberService } from '@gatehouse/members';
+import { createTestDatabase } from '@gatehouse/testing';
+import { createTestGateway } from '@gatehouse/testing/gateway';
+import {
+  generatePat,
+  getFreePort,
+  makeTempDir,
+  prepareSeededStorage,
+  seedImage,
+  startForgejoFront,
+  startRegistry,
+} from '@gatehouse/testing/upstream';
+import {
+  footprint,
+  LoadResult,
+  ProcessFootprint,
+  PullTarget,
+  runPullLoad,
+  startBuiltGateway,
+} from './pull-load';
+
+export interface LoadReport {
+  clients: number;
+  durationMs: number;
+  result: LoadResult;
+  /** Gateway process after a warm-up pull (caches filled), before the load. */
+  baseline: ProcessFootprint;
+  /** Highest values sampled during the load. */
+  peak: ProcessFootprint;
+  /** After the load, once its connections have closed. */
+  after: ProcessFootprint;
+  exitCode: number | null;
+}
+
+/**
+ * The whole load scenario: seeded registry, Forgejo front, a database, the built gateway, members
+ * enrolled, a warm-up pull, then `clients` clients for `durationMs`, then the footprint again.
+ */
+export async function runLoadScenario(clients: number, durationMs: number): Promise<LoadReport> {
+  const seed = await prepareSeededStorage();
+  const registry = await startRegistry({ copyFrom: seed.storageDir });
+  const pat = generatePat(`load-${randomUUID()}`);
+  const front = await startForgejoFront({
+    upstreamUrl: registry.url,
+    knownOwners: ['acme'],
+    tokens: { [pat]: { scopes: ['read:package'] } },
+  });
+  const db = await createTestDatabase();
+  const tmp = await makeTempDir('load');
+  await chmod(tmp.path, 0o755);
+  const dataDir = join(tmp.path, 'data');
+  try {
+    // Members enrolled through the libraries on the same database and DATA_DIR (key secret).
+    const setup = await createTestGateway({ databaseUrl: db.url, dataDir });
+    const credentials: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const username = `load-${i}`;
+      await setup.app.get(MemberService).create(username);
+      const { key } = await setup.app.get(AccessKeyService).create(username, { name: 'load' });
+      await setup.app.get(EntitlementService).grant(username, 'acme/app', ['v1.*']);
+      credentials.push('Basic ' + Buffer.from(`${username}:${key}`).toString('base64'));
+    }
+    await setup.close();
+
+    const image = seedImage(seed, 'acme/app', 'v1.0.0');
+    const target: PullTarget = {
+      repository: 'acme/app',
+      tag: 'v1.0.0',
+      indexDigest: image.digest,
+      manifests: image.manifests.map((m) => ({
+        digest: m.digest,
+        blobs: [m.config.digest, ...m.layers.map((l) => l.digest)],
+      })),
+    };
+    const port = await getFreePort();
+    const url = `http://127.0.0.1:${port}`;
+    const gw = await startBuiltGateway(
+      {
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        DATA_DIR: dataDir,
+        DATABASE_URL: db.url,
+        FORGEJO_BASE_URL: front.url,
+        FORGEJO_API_TOKEN: pat,
+        FORGEJO_API_USERNAME: 'gatehouse',
+        OCI_REGISTRY_SERVICE: `127.0.0.1:${port}`,
+        OCI_REGISTRY_REALM: `${url}/auth/token`,
+        LOG_LEVEL: 'warn',
+        // Loopback load from one address: the per-IP and per-member limits are not under test.
+        RATE_LIMIT_V2_PER_MEMBER: '0',
+        RATE_LIMIT_TOKEN_PER_IP: '0',
+        RATE_LIMIT_ANONYMOUS_PER_IP: '0',
+      },
+      url,
+    );
+    try {
+      const pid = gw.child.pid!;
+      const common = { url, service: `127.0.0.1:${port}`, credentials, target };
+      const warm = await runPullLoad({ ...common, clients: 2, durationMs: 500 });
+      if (warm.errors > 0) throw new Error(`warm-up failed: ${warm.errorSamples.join('; ')}`);
+      await settle(pid, url);
+      const baseline = await footprint(pid, url);
+      const peak: ProcessFootprint = { ...baseline };
+      const sampler = setInterval(() => {
+        footprint(pid, url).then(
+          (f) => {
+            peak.fds = Math.max(peak.fds, f.fds);
+            peak.rssBytes = Math.max(peak.rssBytes, f.rssBytes);
+            peak.heapUsedBytes = Math.max(peak.heapUsedBytes, f.heapUsedBytes);
+          },
+          () => undefined,
+        );
+      }, 250);
+      let result: LoadResult;
+      try {
+        result = await runPullLoad({ ...common, clients, durationMs });
+      } finally {
+        clearInterval(sampler);
+      }
+      await settle(pid, url, baseline.fds);
+      // Give V8 idle time to collect what the load left, as a quiet gateway would.
+      await new Promise((r) => setTimeout(r, 3000));
+      const after = await footprint(pid, url);
+      const exitCode = await gw.stop();
+      return { clients, durationMs, result, baseline, peak, after, exitCode };
+    } finally {
+      await gw.stop();
+    }
+  } finally {
+    await front.stop();
+    await registry.stop();
+    await db.drop();
+    await tmp.cleanup();
+  }
+}
+
+/** Waits (bounded) until the gateway's descriptors stop changing, or fall to `target`. */
+async function settle(pid: number, url: string, target?: number): Promise<void> {
+  let last = -1;
+  for (let i = 0; i < 40; i++) {
+    const { fds } = await footprint(pid, url);
+    if (target !== undefined ? fds <= target : fds === last) return;
+    last = fds;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
