@@ -95,6 +95,28 @@ describe('RegistryTokenService', () => {
     await expect(service(clock).verify(signed.token, 'access')).resolves.toBeTruthy();
   });
 
+  it('answers a repeated access token from memory only inside its time window', async () => {
+    const clock = new FakeClock();
+    const s = service(clock);
+    const signed = await s.signAccessToken(subject, [repositoryPullScope('acme/app')]);
+    const first = await s.verify(signed.token, 'access');
+    clock.ms += 200_000;
+    await expect(s.verify(signed.token, 'access')).resolves.toBe(first);
+    // Still refused as a refresh token, and a tampered copy is never taken from memory.
+    expect(await rejection(s.verify(signed.token, 'refresh'))).toBe('token_use');
+    const [h, p, sig] = signed.token.split('.');
+    const flipped = `${h}.${p}.${sig.slice(0, -2)}${sig.endsWith('AA') ? 'BB' : 'AA'}`;
+    expect(await rejection(s.verify(flipped, 'access'))).toBe('token_signature');
+    // Past exp + skew the cached answer is gone and the full check says why.
+    clock.ms += 100_000 + 31_000;
+    expect(await rejection(s.verify(signed.token, 'access'))).toBe('token_expired');
+    // A clock set back before nbf - skew is refused too.
+    const again = await s.signAccessToken(subject, []);
+    await s.verify(again.token, 'access');
+    clock.ms -= 40_000;
+    expect(await rejection(s.verify(again.token, 'access'))).toBe('token_not_yet_valid');
+  });
+
   it('caps a refresh token at its key expiry', async () => {
     const clock = new FakeClock();
     const signed = await service(clock).signRefreshToken(subject, new Date(clock.ms + 3_600_000));

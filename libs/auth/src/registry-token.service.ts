@@ -8,6 +8,12 @@ import { TOKEN_ALGORITHM, TokenSigningKey } from './token-signing-key';
 
 /** Seconds of clock difference tolerated between the gateway and itself across restarts/replicas. */
 export const CLOCK_SKEW_SECONDS = 30;
+/**
+ * Access tokens whose signature and claims were verified, kept by their exact string. Every /v2/
+ * request carries one and a client reuses it for minutes: the ES256 check is the largest fixed
+ * cost of a warm request. Oldest entries go first when full.
+ */
+export const VERIFIED_TOKEN_CACHE_MAX = 10_000;
 /** Refresh tokens live this long at most, and never beyond their access key's expiry. */
 export const REFRESH_TOKEN_TTL_SECONDS = 30 * 86_400;
 
@@ -59,6 +65,8 @@ export class TokenVerificationError extends Error {
  */
 @Injectable()
 export class RegistryTokenService {
+  private readonly verifiedAccess = new Map<string, { token: VerifiedToken; notBeforeMs: number }>();
+
   constructor(
     private readonly key: TokenSigningKey,
     private readonly config: GatewayConfig,
@@ -80,7 +88,38 @@ export class RegistryTokenService {
     return this.sign('refresh', subject, Math.max(ttl, 1), {});
   }
 
+  /**
+   * Verifies signature, algorithm, issuer, audience, times and use. An access token verified
+   * before is answered from memory while its time window (with the skew) holds: the string is
+   * the signed content, so the answer cannot differ. Member, key and entitlement state are not
+   * part of this answer; RegistryAuthService checks them on every request.
+   */
   async verify(token: string, use: TokenUse): Promise<VerifiedToken> {
+    if (use === 'access') {
+      const hit = this.verifiedAccess.get(token);
+      if (hit) {
+        const nowMs = this.clock.nowMs();
+        const skewMs = CLOCK_SKEW_SECONDS * 1000;
+        if (nowMs < hit.token.expiresAt.getTime() + skewMs && nowMs >= hit.notBeforeMs - skewMs)
+          return hit.token;
+        // Out of its window now: verify in full, which gives the precise reason.
+        this.verifiedAccess.delete(token);
+      }
+    }
+    const verified = await this.verifyInFull(token, use);
+    if (use === 'access') {
+      if (this.verifiedAccess.size >= VERIFIED_TOKEN_CACHE_MAX) {
+        this.verifiedAccess.delete(this.verifiedAccess.keys().next().value as string);
+      }
+      this.verifiedAccess.set(token, verified);
+    }
+    return verified.token;
+  }
+
+  private async verifyInFull(
+    token: string,
+    use: TokenUse,
+  ): Promise<{ token: VerifiedToken; notBeforeMs: number }> {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.key.publicKey, {
@@ -95,7 +134,7 @@ export class RegistryTokenService {
       throw new TokenVerificationError(classify(e));
     }
     if (payload.token_use !== use) throw new TokenVerificationError('token_use');
-    const { sub, username, akid, jti, iat, exp, access } = payload;
+    const { sub, username, akid, jti, iat, nbf, exp, access } = payload;
     if (
       typeof sub !== 'string' ||
       typeof username !== 'string' ||
@@ -105,13 +144,16 @@ export class RegistryTokenService {
       throw new TokenVerificationError('token_claims');
     }
     return {
-      memberId: sub,
-      username,
-      accessKeyId: akid,
-      jti,
-      issuedAt: new Date((iat ?? 0) * 1000),
-      expiresAt: new Date((exp ?? 0) * 1000),
-      access: use === 'access' ? parseAccessClaim(access) : [],
+      token: {
+        memberId: sub,
+        username,
+        accessKeyId: akid,
+        jti,
+        issuedAt: new Date((iat ?? 0) * 1000),
+        expiresAt: new Date((exp ?? 0) * 1000),
+        access: use === 'access' ? parseAccessClaim(access) : [],
+      },
+      notBeforeMs: (nbf ?? 0) * 1000,
     };
   }
 
