@@ -54,13 +54,18 @@ function main(): void {
     const pkg = where(f.url);
     const name = `${f.functionName || '(anonymous)'} ${pkg}:${f.lineNumber + 1}`;
     perFunction.set(name, (perFunction.get(name) ?? 0) + us);
-    const group = pkg.includes('/') && !pkg.startsWith('@') && !pkg.startsWith('node:') ? pkg.split('/')[0] + '/' + pkg.split('/')[1] : pkg;
+    const group =
+      pkg.includes('/') && !pkg.startsWith('@') && !pkg.startsWith('node:')
+        ? pkg.split('/')[0] + '/' + pkg.split('/')[1]
+        : pkg;
     perPackage.set(group, (perPackage.get(group) ?? 0) + us);
   }
   const print = (title: string, m: Map<string, number>) => {
     process.stdout.write(`\n${title}\n`);
     for (const [k, us] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) {
-      process.stdout.write(`${((100 * us) / total).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${k}\n`);
+      process.stdout.write(
+        `${((100 * us) / total).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${k}\n`,
+      );
     }
   };
   process.stdout.write(`${file}: ${(total / 1000).toFixed(0)} ms sampled\n`);
