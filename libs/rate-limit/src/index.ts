@@ -5,3 +5,4 @@ export * from './rate-limit-failures.service';
 export * from './rate-limit-identity.service';
 export * from './rate-limited.decorator';
 export * from './rate-limited-request.util';
+export * from './sliding-window-counter.storage';

@@ -5,11 +5,12 @@ import { RateLimitScope } from './rate-limit.constants';
 import { RateLimitFailures } from './rate-limit-failures.service';
 import { RateLimitGuard } from './rate-limit.guard';
 import { RateLimitIdentityService } from './rate-limit-identity.service';
+import { SlidingWindowCounterStorage } from './sliding-window-counter.storage';
 
 export interface RateLimitModuleOptions {
   /**
-   * Where the counters live. Default: @nestjs/throttler's in-memory storage (one gateway
-   * process is the deployment unit). Any ThrottlerStorage (e.g. Redis-backed) fits.
+   * Where the counters live. Default: an in-memory sliding-window counter (one gateway process
+   * is the deployment unit). Any ThrottlerStorage (e.g. Redis-backed) fits.
    */
   storage?: ThrottlerStorage;
 }
@@ -26,8 +27,8 @@ export function rateLimitThrottlerOptions(
     token_ip: config.tokenPerIp,
   };
   return {
-    // blockDuration 0: a true sliding window. Hits are counted only while under the limit, so
-    // a client that keeps retrying while limited is free again as soon as its oldest hit ages out.
+    // blockDuration 0: no extra penalty; the storage counts hits only while under the limit, so
+    // a client that keeps retrying while limited is free again as soon as its hits age out.
     throttlers: Object.entries(limits).map(([name, limit]) => ({ name, limit, ttl, blockDuration: 0 })),
     // Retry-After travels on the 429 itself; X-RateLimit-* on every blob response is noise.
     setHeaders: false,
@@ -45,7 +46,8 @@ export class RateLimitModule {
       imports: [
         ThrottlerModule.forRootAsync({
           inject: [GatewayConfig],
-          useFactory: (config: GatewayConfig) => rateLimitThrottlerOptions(config.rateLimit, options.storage),
+          useFactory: (config: GatewayConfig) =>
+            rateLimitThrottlerOptions(config.rateLimit, options.storage ?? new SlidingWindowCounterStorage()),
         }),
       ],
       providers: [RateLimitIdentityService, RateLimitFailures, RateLimitGuard],
