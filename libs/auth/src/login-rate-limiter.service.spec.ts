@@ -1,13 +1,10 @@
 import { GatewayConfig } from '@gatehouse/config';
-import { Clock } from '@gatehouse/members';
+import { Clock } from '@gatehouse/observability';
 import { LoginRateLimiter } from './login-rate-limiter.service';
 
 class FakeClock extends Clock {
   ms = 1_000_000;
-  override now(): Date {
-    return new Date(this.ms);
-  }
-  override nowMs(): number {
+  override now(): number {
     return this.ms;
   }
 }

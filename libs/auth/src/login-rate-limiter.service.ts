@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { GatewayConfig } from '@gatehouse/config';
-import { Clock } from '@gatehouse/members';
+import { Clock } from '@gatehouse/observability';
 
 export type RateLimitDecision =
   { limited: false } | { limited: true; retryAfterSeconds: number; key: 'ip' | 'username' };
@@ -32,7 +32,7 @@ export class LoginRateLimiter {
   }
 
   check(ip: string | undefined, username: string | undefined): RateLimitDecision {
-    const now = this.clock.nowMs();
+    const now = this.clock.now();
     const candidates: Array<{ key: 'ip' | 'username'; retry: number }> = [];
     if (ip) {
       const retry = this.retryAfter(this.byIp, ip, this.perIp, now);
@@ -48,7 +48,7 @@ export class LoginRateLimiter {
   }
 
   recordFailure(ip: string | undefined, username: string | undefined): void {
-    const now = this.clock.nowMs();
+    const now = this.clock.now();
     if (ip) this.push(this.byIp, ip, now);
     if (username) this.push(this.byUsername, username.toLowerCase(), now);
   }

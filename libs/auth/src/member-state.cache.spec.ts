@@ -1,13 +1,11 @@
 import { GatewayConfig } from '@gatehouse/config';
-import { AccessKey, AccessKeyService, Clock, CredentialCheck, Member } from '@gatehouse/members';
+import { AccessKey, AccessKeyService, CredentialCheck, Member } from '@gatehouse/members';
+import { Clock } from '@gatehouse/observability';
 import { MemberStateCache } from './member-state.cache';
 
 class FakeClock extends Clock {
   ms = Date.UTC(2026, 0, 1);
-  override now(): Date {
-    return new Date(this.ms);
-  }
-  override nowMs(): number {
+  override now(): number {
     return this.ms;
   }
 }

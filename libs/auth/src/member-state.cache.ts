@@ -4,10 +4,10 @@ import {
   AccessKey,
   accessKeyUnusableReason,
   AccessKeyService,
-  Clock,
   CredentialFailureReason,
   Member,
 } from '@gatehouse/members';
+import { Clock } from '@gatehouse/observability';
 
 export type PrincipalState =
   { ok: true; member: Member; accessKey: AccessKey } | { ok: false; reason: CredentialFailureReason };
@@ -41,7 +41,7 @@ export class MemberStateCache {
     if (!loaded) return { ok: false, reason: 'bad_credentials' };
     const { member, accessKey } = loaded;
     if (member.status !== 'active') return { ok: false, reason: 'member_disabled' };
-    const unusable = accessKeyUnusableReason(accessKey, this.clock.now());
+    const unusable = accessKeyUnusableReason(accessKey, this.clock.date());
     if (unusable) return { ok: false, reason: unusable };
     return { ok: true, member, accessKey };
   }
@@ -52,7 +52,7 @@ export class MemberStateCache {
 
   private load(memberId: string, accessKeyId: string): Entry['state'] {
     const key = `${memberId}/${accessKeyId}`;
-    const nowMs = this.clock.nowMs();
+    const nowMs = this.clock.now();
     const hit = this.entries.get(key);
     if (hit && nowMs - hit.at < this.ttlMs) return hit.state;
     // Concurrent requests for the same token share one query.

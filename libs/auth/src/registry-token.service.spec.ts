@@ -1,17 +1,14 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { GatewayConfig } from '@gatehouse/config';
-import { Clock } from '@gatehouse/members';
+import { Clock } from '@gatehouse/observability';
 import { RegistryTokenService, TokenRejection, TokenVerificationError } from './registry-token.service';
 import { repositoryPullScope } from './scope.util';
 import { TokenSigningKey } from './token-signing-key';
 
 class FakeClock extends Clock {
   ms = Date.UTC(2026, 0, 1);
-  override now(): Date {
-    return new Date(this.ms);
-  }
-  override nowMs(): number {
+  override now(): number {
     return this.ms;
   }
 }

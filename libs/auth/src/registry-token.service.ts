@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { errors as joseErrors, JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { GatewayConfig } from '@gatehouse/config';
-import { Clock } from '@gatehouse/members';
+import { Clock } from '@gatehouse/observability';
 import { ScopeGrant } from './scope.util';
 import { TOKEN_ALGORITHM, TokenSigningKey } from './token-signing-key';
 
@@ -84,7 +84,7 @@ export class RegistryTokenService {
   /** `notAfter` (the key's expiry) caps the refresh token's lifetime. */
   signRefreshToken(subject: TokenSubject, notAfter: Date | null): Promise<SignedToken> {
     let ttl = REFRESH_TOKEN_TTL_SECONDS;
-    if (notAfter) ttl = Math.min(ttl, Math.floor((notAfter.getTime() - this.clock.nowMs()) / 1000));
+    if (notAfter) ttl = Math.min(ttl, Math.floor((notAfter.getTime() - this.clock.now()) / 1000));
     return this.sign('refresh', subject, Math.max(ttl, 1), {});
   }
 
@@ -98,7 +98,7 @@ export class RegistryTokenService {
     if (use === 'access') {
       const hit = this.verifiedAccess.get(token);
       if (hit) {
-        const nowMs = this.clock.nowMs();
+        const nowMs = this.clock.now();
         const skewMs = CLOCK_SKEW_SECONDS * 1000;
         if (nowMs < hit.token.expiresAt.getTime() + skewMs && nowMs >= hit.notBeforeMs - skewMs)
           return hit.token;
@@ -127,7 +127,7 @@ export class RegistryTokenService {
         issuer: this.config.auth.issuer,
         audience: this.config.registry.service,
         clockTolerance: CLOCK_SKEW_SECONDS,
-        currentDate: this.clock.now(),
+        currentDate: this.clock.date(),
         requiredClaims: ['sub', 'exp', 'iat', 'nbf', 'jti'],
       }));
     } catch (e) {
@@ -163,7 +163,7 @@ export class RegistryTokenService {
     ttlSeconds: number,
     extra: Record<string, unknown>,
   ): Promise<SignedToken> {
-    const nowMs = this.clock.nowMs();
+    const nowMs = this.clock.now();
     const iat = Math.floor(nowMs / 1000);
     const exp = iat + ttlSeconds;
     const token = await new SignJWT({

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { AccessKey, AccessKeyService, Clock, Member, MemberService } from '@gatehouse/members';
+import { AccessKey, AccessKeyService, Member, MemberService } from '@gatehouse/members';
+import { Clock } from '@gatehouse/observability';
 import { AccessVerdict, explainAccess } from './access-explanation';
 import { EntitlementExplanation, EntitlementService, normalizeRepository } from './entitlement.service';
 
@@ -31,7 +32,7 @@ export class AccessExplainService {
   /** `memberRef` is a username or a member id; without a tag the question is about the repository. */
   async explain(memberRef: string, repository: string, tag?: string | null): Promise<AccessExplanation> {
     const name = normalizeRepository(repository);
-    const checkedAt = this.clock.now();
+    const checkedAt = this.clock.date();
     const member = await this.findMember(memberRef);
     const keys = member ? await this.keys.list(member.username) : [];
     const entitlement = member ? await this.entitlements.explain(member.id, name, tag ?? undefined) : null;

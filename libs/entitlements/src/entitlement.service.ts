@@ -2,7 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { FindOptionsWhere, Repository } from 'typeorm';
 import { GatewayConfig } from '@gatehouse/config';
-import { Clock, MemberService } from '@gatehouse/members';
+import { MemberService } from '@gatehouse/members';
+import { Clock } from '@gatehouse/observability';
 import { isValidRepositoryName } from '@gatehouse/oci';
 import { Entitlement, isEntitlementLive } from './entitlement.entity';
 import { EntitlementsError } from './entitlements.exception';
@@ -67,7 +68,7 @@ export class EntitlementService {
       if (e instanceof TagRuleError) throw new EntitlementsError('tag_rule_invalid', e.message);
       throw e;
     }
-    if (options.expiresAt && options.expiresAt.getTime() <= this.clock.nowMs()) {
+    if (options.expiresAt && options.expiresAt.getTime() <= this.clock.now()) {
       throw new EntitlementsError(
         'expiry_invalid',
         `the expiry ${options.expiresAt.toISOString()} is in the past`,
@@ -114,7 +115,7 @@ export class EntitlementService {
 
   /** The member's live (unexpired) entitlements, from the short-lived cache. */
   async liveEntitlements(memberId: string): Promise<Entitlement[]> {
-    const now = this.clock.now();
+    const now = this.clock.date();
     return (await this.cachedList(memberId)).filter((e) => isEntitlementLive(e, now));
   }
 
@@ -137,7 +138,7 @@ export class EntitlementService {
   async explain(memberId: string, repository: string, tag?: string): Promise<EntitlementExplanation> {
     const entitlement = await this.entitlements.findOne({ where: { memberId, repository } });
     if (!entitlement) return { allowed: false, reason: 'repository_not_entitled', entitlement: null };
-    if (!isEntitlementLive(entitlement, this.clock.now())) {
+    if (!isEntitlementLive(entitlement, this.clock.date())) {
       return { allowed: false, reason: 'entitlement_expired', entitlement };
     }
     if (tag === undefined) return { allowed: true, entitlement, match: null };
@@ -154,7 +155,7 @@ export class EntitlementService {
   }
 
   private cachedList(memberId: string): Promise<Entitlement[]> {
-    const nowMs = this.clock.nowMs();
+    const nowMs = this.clock.now();
     const hit = this.cache.get(memberId);
     if (hit && nowMs - hit.at < this.ttlMs) return hit.list;
     const list = this.entitlements.find({ where: { memberId } });

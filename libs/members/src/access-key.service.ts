@@ -4,7 +4,7 @@ import { Repository } from 'typeorm';
 import { accessKeyDisplayPrefix, generateAccessKey, normalizeUsername } from './access-key-format.util';
 import { AccessKeyHasher } from './access-key-hasher.service';
 import { AccessKey, accessKeyUnusableReason } from './access-key.entity';
-import { Clock } from './clock.service';
+import { Clock } from '@gatehouse/observability';
 import { Member } from './member.entity';
 import { MembersError } from './members.exception';
 import { MemberService } from './member.service';
@@ -39,7 +39,7 @@ export class AccessKeyService {
     options: { name?: string | null; expiresAt?: Date | null } = {},
   ): Promise<CreatedAccessKey> {
     const member = await this.members.get(username);
-    if (options.expiresAt && options.expiresAt.getTime() <= this.clock.nowMs()) {
+    if (options.expiresAt && options.expiresAt.getTime() <= this.clock.now()) {
       throw new MembersError(
         'expiry_invalid',
         `the expiry ${options.expiresAt.toISOString()} is in the past`,
@@ -89,7 +89,7 @@ export class AccessKeyService {
     }
     const key = matches[0];
     if (!key.revokedAt) {
-      key.revokedAt = this.clock.now();
+      key.revokedAt = this.clock.date();
       await this.keys.update({ id: key.id }, { revokedAt: key.revokedAt });
     }
     return key;
@@ -128,7 +128,7 @@ export class AccessKeyService {
   }
 
   async touchLastUsed(accessKeyId: string): Promise<void> {
-    const now = this.clock.now();
+    const now = this.clock.date();
     const threshold = new Date(now.getTime() - LAST_USED_RESOLUTION_MS);
     await this.keys
       .createQueryBuilder()
@@ -143,7 +143,7 @@ export class AccessKeyService {
 
   private usable(member: Member, key: AccessKey): CredentialCheck {
     if (member.status !== 'active') return { ok: false, reason: 'member_disabled', member, accessKey: key };
-    const unusable = accessKeyUnusableReason(key, this.clock.now());
+    const unusable = accessKeyUnusableReason(key, this.clock.date());
     if (unusable) return { ok: false, reason: unusable, member, accessKey: key };
     return { ok: true, member, accessKey: key };
   }

@@ -2,7 +2,6 @@ export * from './access-key-format.util';
 export * from './access-key-hasher.service';
 export * from './access-key.entity';
 export * from './access-key.service';
-export * from './clock.service';
 export * from './expiry.util';
 export * from './member.entity';
 export * from './member.service';

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { QueryFailedError, Repository } from 'typeorm';
 import { normalizeUsername, usernameProblem } from './access-key-format.util';
-import { Clock } from './clock.service';
+import { Clock } from '@gatehouse/observability';
 import { Member } from './member.entity';
 import { MembersError } from './members.exception';
 
@@ -60,7 +60,7 @@ export class MemberService {
     const member = await this.get(username);
     if (member.status === 'disabled') return member;
     member.status = 'disabled';
-    member.disabledAt = this.clock.now();
+    member.disabledAt = this.clock.date();
     return this.members.save(member);
   }
 

@@ -4,14 +4,12 @@ import { GatewayConfig } from '@gatehouse/config';
 import { AccessKeyHasher } from './access-key-hasher.service';
 import { AccessKey } from './access-key.entity';
 import { AccessKeyService } from './access-key.service';
-import { Clock } from './clock.service';
 import { Member } from './member.entity';
 import { MemberService } from './member.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Member, AccessKey])],
   providers: [
-    Clock,
     MemberService,
     AccessKeyService,
     {
@@ -20,6 +18,6 @@ import { MemberService } from './member.service';
       useFactory: (config: GatewayConfig) => AccessKeyHasher.fromConfig(config.auth),
     },
   ],
-  exports: [Clock, MemberService, AccessKeyService, AccessKeyHasher],
+  exports: [MemberService, AccessKeyService, AccessKeyHasher],
 })
 export class MembersModule {}

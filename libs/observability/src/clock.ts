@@ -6,6 +6,11 @@ export class Clock {
   now(): number {
     return Date.now();
   }
+
+  /** The same instant as a Date (for entity timestamps and expiry comparisons). */
+  date(): Date {
+    return new Date(this.now());
+  }
 }
 
 /** A clock tests move by hand. */

@@ -1,4 +1,3 @@
-export * from './upstream.clock';
 export * from './upstream.error';
 export * from './www-authenticate.parser';
 export * from './token-response.parser';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppLogger } from '@gatehouse/observability';
-import { UpstreamClock } from './upstream.clock';
+import { Clock } from '@gatehouse/observability';
 import { UpstreamFailureReason } from './upstream.error';
 import { UpstreamRegistryClient } from './upstream-registry.client';
 
@@ -37,7 +37,7 @@ export class UpstreamHealth {
   constructor(
     private readonly client: UpstreamRegistryClient,
     logger: AppLogger,
-    private readonly clock: UpstreamClock = new UpstreamClock(),
+    private readonly clock: Clock = new Clock(),
     private readonly options: UpstreamHealthOptions = {},
   ) {
     this.ttlMs = options.ttlMs ?? UPSTREAM_HEALTH_TTL_MS;

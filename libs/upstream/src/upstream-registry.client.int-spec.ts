@@ -17,7 +17,7 @@ import {
   startForgejoFront,
   startRegistry,
 } from '@gatehouse/testing/upstream';
-import { UpstreamClock } from './upstream.clock';
+import { Clock } from '@gatehouse/observability';
 import { UpstreamError } from './upstream.error';
 import { UpstreamHealth } from './upstream-health.service';
 import { UpstreamBlob, UpstreamManifest, UpstreamRegistryClient } from './upstream-registry.client';
@@ -26,7 +26,7 @@ import { UpstreamBlob, UpstreamManifest, UpstreamRegistryClient } from './upstre
 // and the Forgejo front in front of it (Bearer challenge, {"token"} answers, Forgejo's text
 // errors, serve-direct 307s to a storage origin that refuses Authorization).
 
-class FakeClock extends UpstreamClock {
+class FakeClock extends Clock {
   offset = 0;
   override now(): number {
     return Date.now() + this.offset;

@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { UpstreamConfig } from '@gatehouse/config';
 import { AppLogger, createPinoLogger, MetricsService } from '@gatehouse/observability';
-import { UpstreamClock } from './upstream.clock';
+import { Clock } from '@gatehouse/observability';
 import { UpstreamError } from './upstream.error';
 import { UpstreamHealth } from './upstream-health.service';
 import { UpstreamBlob, UpstreamRegistryClient } from './upstream-registry.client';
@@ -60,7 +60,7 @@ afterEach(async () => {
   );
 });
 
-class FakeClock extends UpstreamClock {
+class FakeClock extends Clock {
   t = 1_700_000_000_000;
   override now(): number {
     return this.t;

@@ -22,7 +22,7 @@ import { CredentialOriginPolicy } from './credential-origin.policy';
 import { nextLinkUrl } from './link-header.parser';
 import { RetryPolicy, errorCode } from './retry.policy';
 import { parseTokenResponse, TokenResponseError, tokenUsableUntil } from './token-response.parser';
-import { UpstreamClock } from './upstream.clock';
+import { Clock } from '@gatehouse/observability';
 import {
   UpstreamError,
   UpstreamIntegrityError,
@@ -198,7 +198,7 @@ export class UpstreamRegistryClient {
     private readonly config: UpstreamConfig,
     logger: AppLogger,
     metrics: MetricsService,
-    private readonly clock: UpstreamClock = new UpstreamClock(),
+    private readonly clock: Clock = new Clock(),
     options: UpstreamClientOptions = {},
   ) {
     this.log = logger.child({ component: 'upstream' });

@@ -1,7 +1,6 @@
 import { DynamicModule, Inject, Module, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { GatewayConfig } from '@gatehouse/config';
-import { AppLogger, MetricsService } from '@gatehouse/observability';
-import { UpstreamClock } from './upstream.clock';
+import { AppLogger, Clock, MetricsService } from '@gatehouse/observability';
 import { UpstreamHealth } from './upstream-health.service';
 import { UpstreamClientOptions, UpstreamRegistryClient } from './upstream-registry.client';
 
@@ -18,7 +17,7 @@ export const UPSTREAM_MODULE_OPTIONS = Symbol('UPSTREAM_MODULE_OPTIONS');
 
 /**
  * The upstream client and its readiness check. Needs the global ConfigModule and
- * ObservabilityModule. Provide another UpstreamClock to control time in tests.
+ * ObservabilityModule (which provides the Clock; override it to control time in tests).
  */
 @Module({})
 export class UpstreamModule implements OnApplicationBootstrap, OnModuleDestroy {
@@ -35,28 +34,23 @@ export class UpstreamModule implements OnApplicationBootstrap, OnModuleDestroy {
       global: true,
       providers: [
         { provide: UPSTREAM_MODULE_OPTIONS, useValue: options },
-        UpstreamClock,
         {
           provide: UpstreamRegistryClient,
-          inject: [GatewayConfig, AppLogger, MetricsService, UpstreamClock],
-          useFactory: (
-            config: GatewayConfig,
-            logger: AppLogger,
-            metrics: MetricsService,
-            clock: UpstreamClock,
-          ) => new UpstreamRegistryClient(config.upstream, logger, metrics, clock, options.client),
+          inject: [GatewayConfig, AppLogger, MetricsService, Clock],
+          useFactory: (config: GatewayConfig, logger: AppLogger, metrics: MetricsService, clock: Clock) =>
+            new UpstreamRegistryClient(config.upstream, logger, metrics, clock, options.client),
         },
         {
           provide: UpstreamHealth,
-          inject: [UpstreamRegistryClient, AppLogger, UpstreamClock],
-          useFactory: (client: UpstreamRegistryClient, logger: AppLogger, clock: UpstreamClock) =>
+          inject: [UpstreamRegistryClient, AppLogger, Clock],
+          useFactory: (client: UpstreamRegistryClient, logger: AppLogger, clock: Clock) =>
             new UpstreamHealth(client, logger, clock, {
               ttlMs: options.healthTtlMs,
               probeRepository: options.probeRepository,
             }),
         },
       ],
-      exports: [UpstreamRegistryClient, UpstreamHealth, UpstreamClock],
+      exports: [UpstreamRegistryClient, UpstreamHealth],
     };
   }
 
