@@ -64,7 +64,9 @@ export class SlidingWindowCounterStorage implements ThrottlerStorage, OnModuleDe
         totalHits: Math.floor(estimate) + 1,
         timeToExpire: Math.ceil((ttl - elapsed) / 1000),
         isBlocked: true,
-        timeToBlockExpire: Math.max(1, Math.ceil(waitMs(bucket, elapsed, ttl, limit) / 1000)),
+        // Never more than one window: the approximation can weigh old hits a little longer than
+        // a per-hit log would; a client told "one window" and still refused is told again.
+        timeToBlockExpire: Math.max(1, Math.ceil(Math.min(ttl, waitMs(bucket, elapsed, ttl, limit)) / 1000)),
       };
     }
     bucket.current++;
