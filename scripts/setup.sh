@@ -24,11 +24,9 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
-# npm ci only when the lock file changed since the last install.
-stamp=node_modules/.gatehouse-lock.sha256
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+# npm ci only when the lock file is newer than the last install (npm writes its hidden lock
+# file, node_modules/.package-lock.json, at the end of every install).
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
-  echo "$want" > "$stamp"
 fi
