@@ -15,6 +15,7 @@ import {
   startRegistry,
 } from '@gatehouse/testing/upstream';
 import {
+  descriptors,
   footprint,
   LoadResult,
   ProcessFootprint,
@@ -27,11 +28,13 @@ export interface LoadReport {
   clients: number;
   durationMs: number;
   result: LoadResult;
-  /** Gateway process after a warm-up pull (caches filled), before the load. */
+  /** Gateway process after a warm-up pull (caches filled), before the load; garbage collected. */
   baseline: ProcessFootprint;
-  /** Highest values sampled during the load. */
+  /** Highest values sampled every 250 ms during the load (heap with its garbage). */
   peak: ProcessFootprint;
-  /** After the load, once its connections have closed. */
+  /** After the load, its connections closed and an idle pause, before any forced collection. */
+  afterIdle: ProcessFootprint;
+  /** The same moment after forced full collections: the live heap, to compare with `baseline`. */
   after: ProcessFootprint;
   exitCode: number | null;
 }
@@ -99,18 +102,19 @@ export async function runLoadScenario(clients: number, durationMs: number): Prom
     );
     try {
       const pid = gw.child.pid!;
+      const { inspector } = gw;
       const common = { url, service: `127.0.0.1:${port}`, credentials, target };
       const warm = await runPullLoad({ ...common, clients: 2, durationMs: 500 });
       if (warm.errors > 0) throw new Error(`warm-up failed: ${warm.errorSamples.join('; ')}`);
-      await settle(pid, url);
-      const baseline = await footprint(pid, url);
-      const peak: ProcessFootprint = { ...baseline };
+      await settle(pid);
+      const baseline = await footprint(pid, inspector, { collect: true });
+      const peak: ProcessFootprint = { ...baseline, collected: false };
       const sampler = setInterval(() => {
-        footprint(pid, url).then(
+        footprint(pid, inspector, { collect: false }).then(
           (f) => {
-            peak.fds = Math.max(peak.fds, f.fds);
-            peak.rssBytes = Math.max(peak.rssBytes, f.rssBytes);
-            peak.heapUsedBytes = Math.max(peak.heapUsedBytes, f.heapUsedBytes);
+            for (const k of Object.keys(f) as Array<keyof ProcessFootprint>) {
+              if (k !== 'collected') peak[k] = Math.max(peak[k], f[k]);
+            }
           },
           () => undefined,
         );
@@ -121,12 +125,12 @@ export async function runLoadScenario(clients: number, durationMs: number): Prom
       } finally {
         clearInterval(sampler);
       }
-      await settle(pid, url, baseline.fds);
-      // Give V8 idle time to collect what the load left, as a quiet gateway would.
-      await new Promise((r) => setTimeout(r, 3000));
-      const after = await footprint(pid, url);
+      await settle(pid, baseline.fds);
+      await new Promise((r) => setTimeout(r, IDLE_MS));
+      const afterIdle = await footprint(pid, inspector, { collect: false });
+      const after = await footprint(pid, inspector, { collect: true });
       const exitCode = await gw.stop();
-      return { clients, durationMs, result, baseline, peak, after, exitCode };
+      return { clients, durationMs, result, baseline, peak, afterIdle, after, exitCode };
     } finally {
       await gw.stop();
     }
@@ -138,11 +142,14 @@ export async function runLoadScenario(clients: number, durationMs: number): Prom
   }
 }
 
+/** Pause after the load, as a gateway between bursts of pulls would have. */
+const IDLE_MS = 2000;
+
 /** Waits (bounded) until the gateway's descriptors stop changing, or fall to `target`. */
-async function settle(pid: number, url: string, target?: number): Promise<void> {
+async function settle(pid: number, target?: number): Promise<void> {
   let last = -1;
   for (let i = 0; i < 40; i++) {
-    const { fds } = await footprint(pid, url);
+    const fds = await descriptors(pid);
     if (target !== undefined ? fds <= target : fds === last) return;
     last = fds;
     await new Promise((r) => setTimeout(r, 250));

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Agent, request } from 'undici';
+import { InspectorSession, inspectorUrl } from './inspector-session';
 
 /**
  * Many clients pulling the multi-arch image through the BUILT gateway (a child process, so its
@@ -118,27 +119,52 @@ export async function runPullLoad(options: LoadOptions): Promise<LoadResult> {
 
 export interface ProcessFootprint {
   fds: number;
+  /** VmRSS from /proc. */
   rssBytes: number;
-  /** V8 heap in use as the gateway's /metrics reports it (garbage not yet collected included). */
+  /** V8 heap in use; after forced full collections (live objects only) when `collected`. */
   heapUsedBytes: number;
+  heapTotalBytes: number;
+  /** Memory outside the V8 heap held by JS objects (Buffers), of which `arrayBuffersBytes`. */
+  externalBytes: number;
+  arrayBuffersBytes: number;
+  collected: boolean;
 }
 
-export async function footprint(pid: number, url: string): Promise<ProcessFootprint> {
-  const fds = (await readdir(`/proc/${pid}/fd`)).length;
+export async function descriptors(pid: number): Promise<number> {
+  return (await readdir(`/proc/${pid}/fd`)).length;
+}
+
+/**
+ * Descriptors and memory of the gateway child. With `collect`, garbage is collected first, so
+ * the heap figure is the live heap: what a leak would make grow.
+ */
+export async function footprint(
+  pid: number,
+  inspector: InspectorSession,
+  { collect }: { collect: boolean },
+): Promise<ProcessFootprint> {
+  if (collect) await inspector.collectGarbage();
+  const memory = await inspector.memoryUsage();
+  const fds = await descriptors(pid);
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
-  const metrics = await fetch(`${url}/metrics`).then(
-    (r) => r.text(),
-    () => '',
-  );
-  const heap = Number(/^nodejs_heap_size_used_bytes (\d+)/m.exec(metrics)?.[1] ?? 0);
-  return { fds, rssBytes: kb * 1024, heapUsedBytes: heap };
+  return {
+    fds,
+    rssBytes: kb * 1024,
+    heapUsedBytes: memory.heapUsed,
+    heapTotalBytes: memory.heapTotal,
+    externalBytes: memory.external,
+    arrayBuffersBytes: memory.arrayBuffers,
+    collected: collect,
+  };
 }
 
 export interface BuiltGateway {
   child: ChildProcess;
   url: string;
   output(): string;
+  /** Connected to the child's inspector (started on a free loopback port). */
+  inspector: InspectorSession;
   exited: Promise<number | null>;
   stop(): Promise<number | null>;
 }
@@ -153,12 +179,17 @@ export async function startBuiltGateway(env: Record<string, string>, url: string
     ),
   );
   let out = '';
-  const child = spawn(process.execPath, [main], {
+  let err = '';
+  // Port 0: the inspector picks a free port and prints it on stderr.
+  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', main], {
     env: { ...clean, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d) => (out = (out + String(d)).slice(-200_000)));
-  child.stderr!.on('data', (d) => (out = (out + String(d)).slice(-200_000)));
+  child.stderr!.on('data', (d) => {
+    out = (out + String(d)).slice(-200_000);
+    if (err.length < 10_000) err += String(d);
+  });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   let code: number | null | undefined;
   void exited.then((c) => (code = c));
@@ -173,12 +204,26 @@ export async function startBuiltGateway(env: Record<string, string>, url: string
     if (Date.now() > until) throw new Error(`the gateway did not answer within 60 s:\n${out}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+  const inspectorAt = inspectorUrl(err);
+  if (!inspectorAt) {
+    child.kill('SIGTERM');
+    throw new Error(`the gateway printed no inspector URL:\n${out}`);
+  }
+  let inspector: InspectorSession;
+  try {
+    inspector = await InspectorSession.connect(inspectorAt);
+  } catch (e) {
+    child.kill('SIGTERM');
+    throw e;
+  }
   return {
     child,
     url,
     output: () => out,
+    inspector,
     exited,
     async stop() {
+      await inspector.close();
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;
     },

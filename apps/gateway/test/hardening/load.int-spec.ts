@@ -13,10 +13,11 @@ describe('load (short)', () => {
     expect(report.result.pulls).toBeGreaterThan(50);
     // Every client connection is gone again: no descriptor leaked.
     expect(report.after.fds).toBeLessThanOrEqual(report.baseline.fds + 2);
-    // V8 keeps the heap space the load made it grow (RSS stays up); live heap must not grow
-    // with the traffic. The /metrics figure includes uncollected garbage, hence the margin.
-    expect(report.after.heapUsedBytes).toBeLessThan(report.baseline.heapUsedBytes + 96 * 1024 * 1024);
-    expect(report.after.rssBytes).toBeLessThan(report.baseline.rssBytes + 256 * 1024 * 1024);
+    // Live heap (garbage collected through the inspector) back near its baseline: about 600
+    // pulls of objects the load created must not still be reachable. RSS is recorded, not
+    // bounded here: V8 and the allocator keep the pages the load made them take.
+    expect(report.after.collected).toBe(true);
+    expect(report.after.heapUsedBytes).toBeLessThan(report.baseline.heapUsedBytes + 32 * 1024 * 1024);
     expect(report.exitCode).toBe(0);
   });
 });
