@@ -1,4 +1,4 @@
-import { AccessKey, accessKeyUnusableReason, Member } from '@gatehouse/members';
+import { AccessKey, accessKeyStatus, Member } from '@gatehouse/members';
 import type { EntitlementExplanation } from './entitlement.service';
 
 /**
@@ -50,11 +50,6 @@ export interface AccessExplanationInput {
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
-function keyStatus(key: AccessKey, now: Date): 'active' | 'revoked' | 'expired' {
-  const unusable = accessKeyUnusableReason(key, now);
-  return unusable === 'key_revoked' ? 'revoked' : unusable === 'key_expired' ? 'expired' : 'active';
-}
-
 /**
  * The verdict a pull would meet now. Every check is made (not only the first failing one) so
  * support sees the whole picture; the first failing one is the reason, as on the pull path.
@@ -88,7 +83,7 @@ export function explainAccess(input: AccessExplanationInput): AccessVerdict {
     failures.push({ reason: 'member_disabled', fix: `gatehouse member enable ${member.username}` });
   }
 
-  const statuses = keys.map((k) => keyStatus(k, now));
+  const statuses = keys.map((k) => accessKeyStatus(k, now));
   const describeKey = (k: AccessKey, i: number) =>
     `${k.prefix}${k.name ? ` "${k.name}"` : ''} ${statuses[i]}` +
     (k.revokedAt

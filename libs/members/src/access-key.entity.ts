@@ -46,8 +46,19 @@ export class AccessKey {
 }
 
 /** Why a key cannot be used right now, or null when it can. */
-export function accessKeyUnusableReason(key: AccessKey, now: Date): 'key_revoked' | 'key_expired' | null {
+export function accessKeyUnusableReason(
+  key: Pick<AccessKey, 'revokedAt' | 'expiresAt'>,
+  now: Date,
+): 'key_revoked' | 'key_expired' | null {
   if (key.revokedAt) return 'key_revoked';
   if (key.expiresAt && key.expiresAt.getTime() <= now.getTime()) return 'key_expired';
   return null;
+}
+
+export type AccessKeyStatus = 'active' | 'revoked' | 'expired';
+
+/** The word listings, the admin API and explanations show for a key; revoked wins over expired, as on login. */
+export function accessKeyStatus(key: Pick<AccessKey, 'revokedAt' | 'expiresAt'>, now: Date): AccessKeyStatus {
+  const unusable = accessKeyUnusableReason(key, now);
+  return unusable === 'key_revoked' ? 'revoked' : unusable === 'key_expired' ? 'expired' : 'active';
 }

@@ -1,9 +1,9 @@
 import { Command } from 'commander';
-import { EntitlementService, isEntitlementLive } from '@gatehouse/entitlements';
+import { EntitlementService, entitlementView } from '@gatehouse/entitlements';
 import { CliContext } from '../cli-context';
 import { commandFormat, formatOption } from '../output';
-import { entitlementJson } from './grant.command';
 import { asCliErrors } from './member-errors.util';
+import { entitlementColumns } from './record-columns.util';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -19,17 +19,10 @@ export function register(program: Command, ctx: CliContext): void {
             .get(EntitlementService)
             .list({ username: opts.member, repository: opts.repository });
           const now = new Date();
-          if (commandFormat(cmd) === 'json') return ctx.out.json(rows.map((e) => entitlementJson(e, now)));
+          if (commandFormat(cmd) === 'json') return ctx.out.json(rows.map((e) => entitlementView(e, now)));
           ctx.out.records(
             rows,
-            [
-              { header: 'member', value: (e) => e.member?.username },
-              { header: 'repository', value: (e) => e.repository },
-              { header: 'tags', value: (e) => e.tagRules },
-              { header: 'expires', value: (e) => e.expiresAt },
-              { header: 'status', value: (e) => (isEntitlementLive(e, now) ? 'live' : 'expired') },
-              { header: 'note', value: (e) => e.note },
-            ],
+            [{ header: 'member', value: (e) => e.member?.username }, ...entitlementColumns(now)],
             'table',
             'No entitlements.',
           );

@@ -1,11 +1,12 @@
 import { Command, Option } from 'commander';
 import { AuditQueryService } from '@gatehouse/audit';
 import { AccessExplainService, normalizeRepository } from '@gatehouse/entitlements';
+import { accessKeyStatus } from '@gatehouse/members';
 import { isValidTag } from '@gatehouse/oci';
 import { CliContext } from '../cli-context';
 import { CliError } from '../cli-error';
 import { auditJson } from './audit.command';
-import { asCliErrors, keyStatus } from './member-errors.util';
+import { asCliErrors } from './member-errors.util';
 
 /** `acme/app:v1.2.3` → repository and tag. A digest cannot be judged without the upstream. */
 export function parseImageRef(ref: string): { repository: string; tag: string } {
@@ -61,7 +62,7 @@ export function register(program: Command, ctx: CliContext): void {
             id: k.id,
             prefix: k.prefix,
             name: k.name,
-            status: keyStatus(k, now),
+            status: accessKeyStatus(k, now),
             expiresAt: k.expiresAt,
             revokedAt: k.revokedAt,
             lastUsedAt: k.lastUsedAt,

@@ -1,23 +1,9 @@
 import { Command } from 'commander';
-import { Entitlement, EntitlementService, splitTagRules } from '@gatehouse/entitlements';
+import { EntitlementService, entitlementView, splitTagRules } from '@gatehouse/entitlements';
 import { parseExpiry } from '@gatehouse/members';
 import { CliContext } from '../cli-context';
 import { commandFormat, formatOption } from '../output';
 import { asCliErrors } from './member-errors.util';
-
-export function entitlementJson(e: Entitlement, now = new Date()) {
-  return {
-    id: e.id,
-    member: e.member?.username ?? null,
-    repository: e.repository,
-    tagRules: e.tagRules,
-    expiresAt: e.expiresAt,
-    live: e.expiresAt === null || e.expiresAt.getTime() > now.getTime(),
-    note: e.note,
-    createdAt: e.createdAt,
-    updatedAt: e.updatedAt,
-  };
-}
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -57,7 +43,7 @@ export function register(program: Command, ctx: CliContext): void {
               );
             }
             if (commandFormat(cmd) === 'json')
-              return ctx.out.json({ ...entitlementJson(entitlement), created });
+              return ctx.out.json({ ...entitlementView(entitlement, new Date()), created });
             ctx.out.line(
               `${created ? 'Granted' : 'Updated'}: ${entitlement.member?.username ?? username} may pull ${entitlement.repository} tags ${entitlement.tagRules.join(', ')}` +
                 (entitlement.expiresAt ? ` until ${entitlement.expiresAt.toISOString()}` : '') +

@@ -1,22 +1,9 @@
 import { Command } from 'commander';
-import { AccessKey, AccessKeyService, parseExpiry } from '@gatehouse/members';
+import { AccessKeyService, accessKeyView, parseExpiry } from '@gatehouse/members';
 import { CliContext } from '../cli-context';
 import { commandFormat, formatOption } from '../output';
-import { asCliErrors, keyStatus } from './member-errors.util';
-
-function keyJson(k: AccessKey, now = new Date()) {
-  return {
-    id: k.id,
-    member: k.member?.username ?? null,
-    name: k.name,
-    prefix: k.prefix,
-    status: keyStatus(k, now),
-    createdAt: k.createdAt,
-    expiresAt: k.expiresAt,
-    lastUsedAt: k.lastUsedAt,
-    revokedAt: k.revokedAt,
-  };
-}
+import { asCliErrors } from './member-errors.util';
+import { accessKeyColumns } from './record-columns.util';
 
 export function register(program: Command, ctx: CliContext): void {
   const key = program.command('key').description("manage members' access keys");
@@ -37,7 +24,8 @@ export function register(program: Command, ctx: CliContext): void {
           const { key: secret, accessKey } = await app
             .get(AccessKeyService)
             .create(username, { name: opts.name, expiresAt });
-          if (commandFormat(cmd) === 'json') return ctx.out.json({ ...keyJson(accessKey), key: secret });
+          if (commandFormat(cmd) === 'json')
+            return ctx.out.json({ ...accessKeyView(accessKey, new Date()), key: secret });
           ctx.out.line(`Access key for ${accessKey.member?.username ?? username} (id ${accessKey.id}):`);
           ctx.out.line('');
           ctx.out.line(`  ${secret}`);
@@ -61,19 +49,10 @@ export function register(program: Command, ctx: CliContext): void {
         asCliErrors(async () => {
           const rows = await app.get(AccessKeyService).list(opts.member);
           const now = new Date();
-          if (commandFormat(cmd) === 'json') return ctx.out.json(rows.map((k) => keyJson(k, now)));
+          if (commandFormat(cmd) === 'json') return ctx.out.json(rows.map((k) => accessKeyView(k, now)));
           ctx.out.records(
             rows,
-            [
-              { header: 'member', value: (k) => k.member?.username },
-              { header: 'prefix', value: (k) => k.prefix },
-              { header: 'name', value: (k) => k.name },
-              { header: 'status', value: (k) => keyStatus(k, now) },
-              { header: 'created', value: (k) => k.createdAt },
-              { header: 'expires', value: (k) => k.expiresAt },
-              { header: 'last used', value: (k) => k.lastUsedAt },
-              { header: 'id', value: (k) => k.id },
-            ],
+            [{ header: 'member', value: (k) => k.member?.username }, ...accessKeyColumns(now)],
             'table',
             'No access keys.',
           );
@@ -91,7 +70,7 @@ export function register(program: Command, ctx: CliContext): void {
       await ctx.withApp((app) =>
         asCliErrors(async () => {
           const k = await app.get(AccessKeyService).revoke(ref);
-          if (commandFormat(cmd) === 'json') return ctx.out.json(keyJson(k));
+          if (commandFormat(cmd) === 'json') return ctx.out.json(accessKeyView(k, new Date()));
           ctx.out.line(
             `Revoked key ${k.prefix} (${k.id}) of ${k.member?.username ?? k.memberId} at ${k.revokedAt?.toISOString()}.`,
           );

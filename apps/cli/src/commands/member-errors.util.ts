@@ -15,10 +15,3 @@ export async function asCliErrors<T>(fn: () => Promise<T>): Promise<T> {
     throw e;
   }
 }
-
-/** `active`, `revoked` or `expired`, as listings show a key. */
-export function keyStatus(key: { revokedAt: Date | null; expiresAt: Date | null }, now = new Date()): string {
-  if (key.revokedAt) return 'revoked';
-  if (key.expiresAt && key.expiresAt.getTime() <= now.getTime()) return 'expired';
-  return 'active';
-}

@@ -1,9 +1,10 @@
 import { Command } from 'commander';
-import { EntitlementService, isEntitlementLive } from '@gatehouse/entitlements';
-import { AccessKeyService, Member, MemberService } from '@gatehouse/members';
+import { EntitlementService, entitlementView } from '@gatehouse/entitlements';
+import { AccessKeyService, accessKeyView, Member, MemberService, memberView } from '@gatehouse/members';
 import { CliContext } from '../cli-context';
 import { Column, commandFormat, formatOption } from '../output';
-import { asCliErrors, keyStatus } from './member-errors.util';
+import { asCliErrors } from './member-errors.util';
+import { accessKeyColumns, entitlementColumns } from './record-columns.util';
 
 const MEMBER_COLUMNS: Column<Member>[] = [
   { header: 'username', value: (m) => m.username },
@@ -13,18 +14,6 @@ const MEMBER_COLUMNS: Column<Member>[] = [
   { header: 'note', value: (m) => m.note },
   { header: 'id', value: (m) => m.id },
 ];
-
-function memberJson(m: Member) {
-  return {
-    id: m.id,
-    username: m.username,
-    status: m.status,
-    note: m.note,
-    createdAt: m.createdAt,
-    updatedAt: m.updatedAt,
-    disabledAt: m.disabledAt,
-  };
-}
 
 export function register(program: Command, ctx: CliContext): void {
   const member = program.command('member').description('manage members (customer accounts)');
@@ -38,7 +27,7 @@ export function register(program: Command, ctx: CliContext): void {
       await ctx.withApp((app) =>
         asCliErrors(async () => {
           const m = await app.get(MemberService).create(username, opts.note);
-          if (commandFormat(cmd) === 'json') return ctx.out.json(memberJson(m));
+          if (commandFormat(cmd) === 'json') return ctx.out.json(memberView(m));
           ctx.out.line(`Created member ${m.username} (${m.id}).`);
           ctx.out.line(`Next: \`gatehouse key create ${m.username}\` to give them an access key.`);
         }),
@@ -52,7 +41,7 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (_opts: unknown, cmd: Command) => {
       await ctx.withApp(async (app) => {
         const rows = await app.get(MemberService).list();
-        if (commandFormat(cmd) === 'json') return ctx.out.json(rows.map(memberJson));
+        if (commandFormat(cmd) === 'json') return ctx.out.json(rows.map(memberView));
         ctx.out.records(
           rows,
           MEMBER_COLUMNS,
@@ -75,24 +64,16 @@ export function register(program: Command, ctx: CliContext): void {
           const now = new Date();
           if (commandFormat(cmd) === 'json') {
             return ctx.out.json({
-              ...memberJson(m),
-              accessKeys: keys.map((k) => ({
-                id: k.id,
-                name: k.name,
-                prefix: k.prefix,
-                status: keyStatus(k, now),
-                createdAt: k.createdAt,
-                expiresAt: k.expiresAt,
-                lastUsedAt: k.lastUsedAt,
-                revokedAt: k.revokedAt,
-              })),
-              entitlements: grants.map((e) => ({
-                repository: e.repository,
-                tagRules: e.tagRules,
-                expiresAt: e.expiresAt,
-                live: isEntitlementLive(e, now),
-                note: e.note,
-              })),
+              ...memberView(m),
+              // Nested under the member, so without the member name each row would repeat.
+              accessKeys: keys.map((k) => {
+                const { member: _member, ...key } = accessKeyView(k, now);
+                return key;
+              }),
+              entitlements: grants.map((e) => {
+                const { repository, tagRules, expiresAt, live, note } = entitlementView(e, now);
+                return { repository, tagRules, expiresAt, live, note };
+              }),
             });
           }
           ctx.out.line(`member    ${m.username}`);
@@ -104,33 +85,9 @@ export function register(program: Command, ctx: CliContext): void {
           if (m.note) ctx.out.line(`note      ${m.note}`);
           ctx.out.line('');
           ctx.out.line('access keys:');
-          ctx.out.records(
-            keys,
-            [
-              { header: 'prefix', value: (k) => k.prefix },
-              { header: 'name', value: (k) => k.name },
-              { header: 'status', value: (k) => keyStatus(k, now) },
-              { header: 'created', value: (k) => k.createdAt },
-              { header: 'expires', value: (k) => k.expiresAt },
-              { header: 'last used', value: (k) => k.lastUsedAt },
-              { header: 'id', value: (k) => k.id },
-            ],
-            'table',
-            '  none',
-          );
+          ctx.out.records(keys, accessKeyColumns(now), 'table', '  none');
           ctx.out.line('entitlements:');
-          ctx.out.records(
-            grants,
-            [
-              { header: 'repository', value: (e) => e.repository },
-              { header: 'tags', value: (e) => e.tagRules },
-              { header: 'expires', value: (e) => e.expiresAt },
-              { header: 'status', value: (e) => (isEntitlementLive(e, now) ? 'live' : 'expired') },
-              { header: 'note', value: (e) => e.note },
-            ],
-            'table',
-            '  none',
-          );
+          ctx.out.records(grants, entitlementColumns(now), 'table', '  none');
         }),
       );
     });
@@ -152,7 +109,7 @@ export function register(program: Command, ctx: CliContext): void {
           asCliErrors(async () => {
             const members = app.get(MemberService);
             const m = name === 'disable' ? await members.disable(username) : await members.enable(username);
-            if (commandFormat(cmd) === 'json') return ctx.out.json(memberJson(m));
+            if (commandFormat(cmd) === 'json') return ctx.out.json(memberView(m));
             ctx.out.line(`Member ${m.username} is ${verb}.`);
           }),
         );

@@ -1,8 +1,7 @@
 import { Command } from 'commander';
-import { EntitlementService } from '@gatehouse/entitlements';
+import { EntitlementService, entitlementView } from '@gatehouse/entitlements';
 import { CliContext } from '../cli-context';
 import { commandFormat, formatOption } from '../output';
-import { entitlementJson } from './grant.command';
 import { asCliErrors } from './member-errors.util';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -14,7 +13,8 @@ export function register(program: Command, ctx: CliContext): void {
       await ctx.withApp((app) =>
         asCliErrors(async () => {
           const e = await app.get(EntitlementService).revoke(username, repository);
-          if (commandFormat(cmd) === 'json') return ctx.out.json({ ...entitlementJson(e), revoked: true });
+          if (commandFormat(cmd) === 'json')
+            return ctx.out.json({ ...entitlementView(e, new Date()), revoked: true });
           ctx.out.line(`Revoked: ${e.member?.username ?? username} may no longer pull ${e.repository}.`);
         }),
       );

@@ -1,13 +1,12 @@
 import { Body, Get, HttpCode, Post, Query, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { EntitlementService, isEntitlementLive } from '@gatehouse/entitlements';
+import { EntitlementService, entitlementView, isEntitlementLive } from '@gatehouse/entitlements';
 import { parseExpiry } from '@gatehouse/members';
 import { Clock } from '@gatehouse/observability';
 import { AdminAuditRecorder } from './admin-audit.recorder';
 import { AdminController } from './admin-controller.decorator';
 import { EntitlementsQueryDto, GrantEntitlementDto, RevokeEntitlementDto } from './admin.dto';
-import { entitlementView } from './admin-views';
 
 @AdminController('entitlements', 'entitlements')
 export class AdminEntitlementsController {

@@ -1,11 +1,10 @@
 import { Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiNotFoundResponse, ApiOkResponse } from '@nestjs/swagger';
 import { Clock } from '@gatehouse/observability';
-import { AccessKeyService } from '@gatehouse/members';
+import { AccessKeyService, accessKeyView } from '@gatehouse/members';
 import { AdminAuditRecorder } from './admin-audit.recorder';
 import { AdminController } from './admin-controller.decorator';
 import { KeysQueryDto } from './admin.dto';
-import { keyView } from './admin-views';
 
 @AdminController('keys', 'access keys')
 export class AdminKeysController {
@@ -19,7 +18,7 @@ export class AdminKeysController {
   @ApiOkResponse({ description: 'access keys (never their secrets), newest first' })
   async list(@Query() query: KeysQueryDto) {
     const now = new Date(this.clock.now());
-    return { items: (await this.keys.list(query.member)).map((k) => keyView(k, now)) };
+    return { items: (await this.keys.list(query.member)).map((k) => accessKeyView(k, now)) };
   }
 
   @Post(':key/revoke')
@@ -32,6 +31,6 @@ export class AdminKeysController {
       accessKeyId: k.id,
       accessKeyPrefix: k.prefix,
     });
-    return keyView(k, new Date(this.clock.now()));
+    return accessKeyView(k, new Date(this.clock.now()));
   }
 }

@@ -1,12 +1,11 @@
 import { Body, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse } from '@nestjs/swagger';
 import { Clock } from '@gatehouse/observability';
-import { EntitlementService } from '@gatehouse/entitlements';
-import { AccessKeyService, MemberService, parseExpiry } from '@gatehouse/members';
+import { EntitlementService, entitlementView } from '@gatehouse/entitlements';
+import { AccessKeyService, accessKeyView, MemberService, memberView, parseExpiry } from '@gatehouse/members';
 import { AdminAuditRecorder } from './admin-audit.recorder';
 import { AdminController } from './admin-controller.decorator';
 import { CreateKeyDto, CreateMemberDto } from './admin.dto';
-import { entitlementView, keyView, memberView } from './admin-views';
 
 @AdminController('members', 'members')
 export class AdminMembersController {
@@ -45,7 +44,7 @@ export class AdminMembersController {
     ]);
     return {
       ...memberView(m),
-      accessKeys: keys.map((k) => keyView(k, now)),
+      accessKeys: keys.map((k) => accessKeyView(k, now)),
       entitlements: grants.map((e) => entitlementView(e, now)),
     };
   }
@@ -82,6 +81,6 @@ export class AdminMembersController {
       201,
       { accessKeyId: accessKey.id, accessKeyPrefix: accessKey.prefix, name: accessKey.name, expiresAt },
     );
-    return { ...keyView(accessKey, now), key };
+    return { ...accessKeyView(accessKey, now), key };
   }
 }

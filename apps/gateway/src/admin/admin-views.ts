@@ -1,52 +1,5 @@
-import { AccessExplanation, Entitlement, isEntitlementLive } from '@gatehouse/entitlements';
-import { AccessKey, accessKeyUnusableReason, Member } from '@gatehouse/members';
-
-// The same JSON shapes as `gatehouse ... --format json`, so scripts can use either.
-
-export function memberView(m: Member) {
-  return {
-    id: m.id,
-    username: m.username,
-    status: m.status,
-    note: m.note,
-    createdAt: m.createdAt,
-    updatedAt: m.updatedAt,
-    disabledAt: m.disabledAt,
-  };
-}
-
-export function keyStatus(k: AccessKey, now: Date): 'active' | 'revoked' | 'expired' {
-  const unusable = accessKeyUnusableReason(k, now);
-  return unusable === 'key_revoked' ? 'revoked' : unusable === 'key_expired' ? 'expired' : 'active';
-}
-
-export function keyView(k: AccessKey, now: Date) {
-  return {
-    id: k.id,
-    member: k.member?.username ?? null,
-    name: k.name,
-    prefix: k.prefix,
-    status: keyStatus(k, now),
-    createdAt: k.createdAt,
-    expiresAt: k.expiresAt,
-    lastUsedAt: k.lastUsedAt,
-    revokedAt: k.revokedAt,
-  };
-}
-
-export function entitlementView(e: Entitlement, now: Date) {
-  return {
-    id: e.id,
-    member: e.member?.username ?? null,
-    repository: e.repository,
-    tagRules: e.tagRules,
-    expiresAt: e.expiresAt,
-    live: isEntitlementLive(e, now),
-    note: e.note,
-    createdAt: e.createdAt,
-    updatedAt: e.updatedAt,
-  };
-}
+import { AccessExplanation, entitlementView } from '@gatehouse/entitlements';
+import { accessKeyStatus } from '@gatehouse/members';
 
 /**
  * The admin explain answer: the verdict with counts instead of key details; `message` is the
@@ -69,7 +22,7 @@ export function explainView(x: AccessExplanation, repository: string, tag: strin
     };
   }
   const accessKeys = { active: 0, revoked: 0, expired: 0 };
-  for (const k of x.keys) accessKeys[keyStatus(k, x.checkedAt)] += 1;
+  for (const k of x.keys) accessKeys[accessKeyStatus(k, x.checkedAt)] += 1;
   const found = x.entitlement;
   const target = tag ? `${repository}:${tag}` : repository;
   return {
