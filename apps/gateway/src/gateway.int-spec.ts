@@ -1,53 +1,8 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { AuditQueryService, AuditService } from '@gatehouse/audit';
-import { createTestGateway, TestGateway } from '@gatehouse/testing/gateway';
+import { createTestGateway, startBuiltGateway, TestGateway } from '@gatehouse/testing/gateway';
 import { getFreePort, makeTempDir, TempDir } from '@gatehouse/testing/upstream';
-
-const root = resolve(__dirname, '../../..');
-const builtMain = join(root, 'dist/apps/gateway/src/main.js');
-
-interface Started {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function startBuilt(env: Record<string, string>): Started {
-  if (!existsSync(builtMain))
-    throw new Error(`${builtMain} is missing: run npm run build first (scripts/test.sh does)`);
-  let out = '';
-  const clean = Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([k]) => !/^(DATABASE_URL|FORGEJO_|OCI_|PORT$|DATA_DIR$|TRUST_PROXY$)/.test(k),
-    ),
-  );
-  const child = spawn(process.execPath, [builtMain], {
-    env: { ...clean, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d) => (out += String(d)));
-  child.stderr!.on('data', (d) => (out += String(d)));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, output: () => out, exited };
-}
-
-async function waitFor(url: string, ms: number, started: Started): Promise<void> {
-  const until = Date.now() + ms;
-  let exitCode: number | null | undefined;
-  void started.exited.then((c) => (exitCode = c));
-  for (;;) {
-    if (exitCode !== undefined) throw new Error(`the gateway exited with code ${exitCode}`);
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      if (Date.now() > until) throw new Error(`${url} did not answer within ${ms} ms`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}
 
 describe('the built gateway', () => {
   let tmp: TempDir;
@@ -61,11 +16,9 @@ describe('the built gateway', () => {
   it('starts on embedded PostgreSQL with the registry disabled, answers health, readiness and metrics, and stops cleanly', async () => {
     const port = await getFreePort();
     const dataDir = join(tmp.path, 'data');
-    const gw = startBuilt({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir });
+    const gw = startBuiltGateway({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir });
     try {
-      await waitFor(`http://127.0.0.1:${port}/healthz`, 60_000, gw).catch((e: Error) => {
-        throw new Error(`${e.message}; its output:\n${gw.output()}`);
-      });
+      await gw.waitUntilHealthy(`http://127.0.0.1:${port}`);
       const health = await fetch(`http://127.0.0.1:${port}/healthz`);
       expect(health.status).toBe(200);
 
@@ -107,7 +60,7 @@ describe('the built gateway', () => {
     ['https://registry.example.com/auth/token"', /OCI_REGISTRY_REALM contains a quote/],
     ['ftp://registry.example.com/token', /OCI_REGISTRY_REALM must be an http or https URL/],
   ])('refuses to start with OCI_REGISTRY_REALM=%j, naming it', async (realm, message) => {
-    const gw = startBuilt({
+    const gw = startBuiltGateway({
       OCI_REGISTRY_SERVICE: 'registry.example.com',
       OCI_REGISTRY_REALM: realm,
       DATA_DIR: tmp.path,

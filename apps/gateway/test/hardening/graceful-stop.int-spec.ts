@@ -1,14 +1,12 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Client } from 'pg';
 import { request } from 'undici';
 import { EntitlementService } from '@gatehouse/entitlements';
 import { AccessKeyService, MemberService } from '@gatehouse/members';
 import { createTestDatabase, TestDatabase } from '@gatehouse/testing';
-import { createTestGateway } from '@gatehouse/testing/gateway';
+import { BuiltGateway, createTestGateway, startBuiltGateway } from '@gatehouse/testing/gateway';
 import {
   ForgejoFront,
   generatePat,
@@ -22,36 +20,7 @@ import {
   startRegistry,
   TempDir,
 } from '@gatehouse/testing/upstream';
-import { NO_RATE_LIMITS, waitUntil } from './hardening-stack';
-
-const root = resolve(__dirname, '../../../..');
-const builtMain = join(root, 'dist/apps/gateway/src/main.js');
-
-interface Child {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-/** The built gateway as operators run it (npm start), with a clean environment. */
-function startBuilt(env: Record<string, string>): Child {
-  if (!existsSync(builtMain))
-    throw new Error(`${builtMain} is missing: run npm run build first (scripts/test.sh does)`);
-  const clean = Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([k]) => !/^(DATABASE_URL|FORGEJO_|OCI_|PORT$|DATA_DIR$|TRUST_PROXY$)/.test(k),
-    ),
-  );
-  let out = '';
-  const child = spawn(process.execPath, [builtMain], {
-    env: { ...clean, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d) => (out += String(d)));
-  child.stderr!.on('data', (d) => (out += String(d)));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, output: () => out, exited };
-}
+import { NO_RATE_LIMITS } from './hardening-stack';
 
 describe('the built gateway on SIGTERM and on restart', () => {
   let seed: SeedInfo;
@@ -79,23 +48,11 @@ describe('the built gateway on SIGTERM and on restart', () => {
     ...NO_RATE_LIMITS,
   });
 
-  const start = async (): Promise<Child & { port: number; url: string }> => {
+  const start = async (): Promise<BuiltGateway & { port: number; url: string }> => {
     const port = await getFreePort();
-    const gw = startBuilt(env(port));
+    const gw = startBuiltGateway(env(port));
     const url = `http://127.0.0.1:${port}`;
-    let exit: number | null | undefined;
-    void gw.exited.then((c) => (exit = c));
-    await waitUntil(
-      async () => {
-        if (exit !== undefined) throw new Error(`the gateway exited with ${exit}:\n${gw.output()}`);
-        return fetch(`${url}/healthz`).then(
-          (r) => r.status === 200,
-          () => false,
-        );
-      },
-      60_000,
-      'the built gateway to answer',
-    );
+    await gw.waitUntilHealthy(url);
     return { ...gw, port, url };
   };
 

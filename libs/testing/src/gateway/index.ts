@@ -1,1 +1,2 @@
 export * from './create-test-gateway';
+export * from './built-gateway';
