@@ -1,85 +1,46 @@
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { ThrottlerStorage } from '@nestjs/throttler';
 import { AuditQueryService, AuditService } from '@gatehouse/audit';
-import { EntitlementService } from '@gatehouse/entitlements';
-import { AccessKeyService, MemberService } from '@gatehouse/members';
-import { createTestGateway, TestGateway } from '@gatehouse/testing/gateway';
 import {
-  ContainerToolsSandbox,
-  createContainerToolsSandbox,
-  ForgejoFront,
-  generatePat,
-  prepareSeededStorage,
-  RegistryProcess,
-  SeedInfo,
-  seedImage,
-  startForgejoFront,
-  startRegistry,
-} from '@gatehouse/testing/upstream';
+  createTestGateway,
+  StackMember,
+  startUpstreamGatewayStack,
+  TestGateway,
+  UpstreamGatewayStack,
+} from '@gatehouse/testing/gateway';
+import { ContainerToolsSandbox, createContainerToolsSandbox, seedImage } from '@gatehouse/testing/upstream';
 
 /**
  * The request limits through the real gateway (Fastify, PostgreSQL, the one exception filter)
  * in front of the Forgejo front and a real registry, with real skopeo.
  */
 describe('rate limits through the gateway', () => {
-  let seed: SeedInfo;
-  let registry: RegistryProcess;
-  let front: ForgejoFront;
+  // The stack's own gateway runs with the default limits; the small ones get a gateway of their own.
+  let stack: UpstreamGatewayStack;
   let tools: ContainerToolsSandbox;
-  const pat = generatePat('rate-limit');
 
-  const upstreamEnv = () => ({
-    FORGEJO_BASE_URL: front.url,
-    FORGEJO_API_TOKEN: pat,
-    FORGEJO_API_USERNAME: 'gatehouse',
-    UPSTREAM_RETRIES: '0',
-  });
-
-  async function member(gw: TestGateway, grants: Record<string, string[]>) {
-    const username = `rl-${randomUUID().slice(0, 8)}`;
-    const m = await gw.app.get(MemberService).create(username);
-    const { key } = await gw.app.get(AccessKeyService).create(username, { name: 'test' });
-    for (const [repo, rules] of Object.entries(grants))
-      await gw.app.get(EntitlementService).grant(username, repo, rules);
-    return { id: m.id, username, key };
-  }
-
-  async function token(gw: TestGateway, who: { username: string; key: string }, scope: string) {
-    const res = await fetch(`${gw.url}/auth/token?service=${gw.host}&scope=${encodeURIComponent(scope)}`, {
-      headers: { authorization: 'Basic ' + Buffer.from(`${who.username}:${who.key}`).toString('base64') },
-    });
-    expect(res.status).toBe(200);
-    return ((await res.json()) as { token: string }).token;
-  }
+  const member = (gw: TestGateway, grants: Record<string, string[]>) => stack.member('rl', grants, gw);
+  const token = (gw: TestGateway, who: StackMember, scope: string) => stack.token(who, [scope], gw);
 
   async function metrics(gw: TestGateway): Promise<string> {
     return (await fetch(`${gw.url}/metrics`)).text();
   }
 
   beforeAll(async () => {
-    seed = await prepareSeededStorage();
-    registry = await startRegistry({ copyFrom: seed.storageDir });
-    front = await startForgejoFront({
-      upstreamUrl: registry.url,
-      knownOwners: ['acme', 'other'],
-      tokens: { [pat]: { scopes: ['read:package'] } },
-    });
+    stack = await startUpstreamGatewayStack({ patLabel: 'rate-limit' });
     tools = await createContainerToolsSandbox();
   });
 
   afterAll(async () => {
     await tools?.cleanup();
-    await front?.stop();
-    await registry?.stop();
+    await stack?.stop();
   });
 
   describe('with the default limits', () => {
     let gw: TestGateway;
-    beforeAll(async () => {
-      gw = await createTestGateway({ env: upstreamEnv() });
+    beforeAll(() => {
+      gw = stack.gw;
     });
-    afterAll(() => gw?.close());
 
     it('never stops one member pulling the multi-arch acme/app (both architectures) and acme/big', async () => {
       expect(gw.config.rateLimit).toEqual({
@@ -106,7 +67,7 @@ describe('rate limits through the gateway', () => {
         ]);
         expect({ ref, code: r.code, stderr: r.stderr }).toEqual({ ref, code: 0, stderr: '' });
       }
-      expect(seedImage(seed, 'acme/app', 'v1.0.0').manifests.length).toBe(2);
+      expect(seedImage(stack.seed, 'acme/app', 'v1.0.0').manifests.length).toBe(2);
 
       await gw.app.get(AuditService).flush(10_000);
       const rows = await gw.app.get(AuditQueryService).find({ username: who.username, limit: 10_000 });
@@ -126,7 +87,7 @@ describe('rate limits through the gateway', () => {
     beforeAll(async () => {
       gw = await createTestGateway({
         env: {
-          ...upstreamEnv(),
+          ...stack.upstreamEnv(),
           RATE_LIMIT_WINDOW_SECONDS: '30',
           RATE_LIMIT_V2_PER_MEMBER: '5',
           RATE_LIMIT_TOKEN_PER_IP: '8',

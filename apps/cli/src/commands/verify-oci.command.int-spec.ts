@@ -1,21 +1,14 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { EntitlementService } from '@gatehouse/entitlements';
-import { AccessKeyService, MemberService } from '@gatehouse/members';
-import { createTestGateway, TestGateway } from '@gatehouse/testing/gateway';
+import { MemberService } from '@gatehouse/members';
 import {
-  ForgejoFront,
-  generatePat,
-  getFreePort,
-  prepareSeededStorage,
-  RegistryProcess,
-  runCommand,
-  SeedInfo,
-  seedImage,
-  startForgejoFront,
-  startRegistry,
-} from '@gatehouse/testing/upstream';
+  createTestGateway,
+  startUpstreamGatewayStack,
+  TestGateway,
+  UpstreamGatewayStack,
+} from '@gatehouse/testing/gateway';
+import { ForgejoFront, generatePat, getFreePort, runCommand, seedImage } from '@gatehouse/testing/upstream';
 import { runCli } from '../cli';
 import { captureIo } from '../test/capture-io';
 import type { RowResult } from '../verify/verify-result';
@@ -25,15 +18,6 @@ const root = resolve(__dirname, '../../../..');
 interface Credentials {
   username: string;
   key: string;
-}
-
-async function enrol(gw: TestGateway, name: string, grants: Record<string, string[]>): Promise<Credentials> {
-  const username = `${name}-${randomUUID().slice(0, 6)}`;
-  await gw.app.get(MemberService).create(username);
-  const { key } = await gw.app.get(AccessKeyService).create(username, { name: 'verify-oci' });
-  for (const [repository, rules] of Object.entries(grants))
-    await gw.app.get(EntitlementService).grant(username, repository, rules);
-  return { username, key };
 }
 
 function args(gw: TestGateway, who: Credentials, extra: string[] = []): string[] {
@@ -73,45 +57,36 @@ async function verify(gw: TestGateway, who: Credentials, extra: string[] = []) {
  * then stacks broken on purpose where the right rows fail and say why.
  */
 describe('gatehouse verify-oci against a running stack', () => {
-  let seed: SeedInfo;
-  let registry: RegistryProcess;
+  let stack: UpstreamGatewayStack;
   let front: ForgejoFront;
   let gw: TestGateway;
-  const pat = generatePat('verify-oci');
+  let pat: string;
   let member: Credentials;
   const extraGateways: TestGateway[] = [];
 
   const ADMIN_TOKEN = `verify-oci-admin-${randomUUID()}`;
-  const gatewayEnv = (token: string) => ({
-    ADMIN_TOKEN,
-    FORGEJO_BASE_URL: front.url,
-    FORGEJO_API_TOKEN: token,
-    FORGEJO_API_USERNAME: 'gatehouse',
-    UPSTREAM_RETRIES: '0',
-    AUTH_FAILED_LOGINS_PER_USERNAME: '3',
-  });
+  const STACK_ENV = { ADMIN_TOKEN, AUTH_FAILED_LOGINS_PER_USERNAME: '3' };
+  const gatewayEnv = (token: string) => ({ ...stack.upstreamEnv(token), ...STACK_ENV });
+  const enrol = (on: TestGateway, name: string, grants: Record<string, string[]>) =>
+    stack.member(name, grants, on);
 
   beforeAll(async () => {
-    seed = await prepareSeededStorage();
-    registry = await startRegistry({ copyFrom: seed.storageDir });
-    front = await startForgejoFront({
-      upstreamUrl: registry.url,
-      knownOwners: ['acme', 'other'],
-      tokens: { [pat]: { scopes: ['read:package'] } },
+    stack = await startUpstreamGatewayStack({
+      patLabel: 'verify-oci',
+      keyName: 'verify-oci',
+      gatewayEnv: STACK_ENV,
     });
-    gw = await createTestGateway({ env: gatewayEnv(pat) });
+    ({ front, gw, pat } = stack);
     member = await enrol(gw, 'verify', { 'acme/app': ['v1.0.0'] });
   });
 
   afterAll(async () => {
     for (const g of extraGateways) await g.close();
-    await gw?.close();
-    await front?.stop();
-    await registry?.stop();
+    await stack?.stop();
   });
 
   it('passes every row on a healthy stack, the rate limit included, and never prints the key', async () => {
-    const image = seedImage(seed, 'acme/app', 'v1.0.0');
+    const image = seedImage(stack.seed, 'acme/app', 'v1.0.0');
     const run = await verify(gw, member, ['--check-rate-limit']);
     expect(run.report.rows.map((r) => `${r.row}: ${r.status}`)).toEqual([
       'challenge: PASS',

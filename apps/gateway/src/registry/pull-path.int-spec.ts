@@ -1,25 +1,23 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AuditQueryService, AuditService } from '@gatehouse/audit';
 import { BlobFillCoordinator } from '@gatehouse/blob-cache';
-import { EntitlementService } from '@gatehouse/entitlements';
-import { AccessKeyService, MemberService } from '@gatehouse/members';
-import { createTestGateway, TestGateway } from '@gatehouse/testing/gateway';
+import {
+  StackMember,
+  startUpstreamGatewayStack,
+  TestGateway,
+  UpstreamGatewayStack,
+} from '@gatehouse/testing/gateway';
 import {
   ContainerToolsSandbox,
   createContainerToolsSandbox,
   ForgejoFront,
-  generatePat,
-  prepareSeededStorage,
-  RegistryProcess,
   SeedInfo,
   seedBlobs,
   seedImage,
   seedLayersOnlyIn,
   seedManifestFor,
-  startForgejoFront,
-  startRegistry,
 } from '@gatehouse/testing/upstream';
 
 const sha256 = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
@@ -29,35 +27,19 @@ const sha256 = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest(
  * Forgejo front, which serves real content from Debian's registry; real skopeo and podman.
  */
 describe('pull path through the gateway', () => {
+  let stack: UpstreamGatewayStack;
   let seed: SeedInfo;
-  let registry: RegistryProcess;
   let front: ForgejoFront;
   let gw: TestGateway;
+  let pat: string;
   let tools: ContainerToolsSandbox;
-  const pat = generatePat('pull-path');
-  const users: Record<string, { username: string; key: string }> = {};
+  const users: Record<string, StackMember> = {};
 
   async function member(name: string, grants: Record<string, string[]>) {
-    const username = `${name}-${randomUUID().slice(0, 6)}`;
-    await gw.app.get(MemberService).create(username);
-    const { key } = await gw.app.get(AccessKeyService).create(username, { name: 'test' });
-    for (const [repo, rules] of Object.entries(grants))
-      await gw.app.get(EntitlementService).grant(username, repo, rules);
-    users[name] = { username, key };
+    users[name] = await stack.member(name, grants);
   }
 
-  async function token(who: string, scopes: string[]): Promise<string> {
-    const u = users[who];
-    const qs = new URLSearchParams([
-      ['service', gw.host],
-      ...scopes.map((s) => ['scope', s] as [string, string]),
-    ]);
-    const res = await fetch(`${gw.url}/auth/token?${qs}`, {
-      headers: { authorization: 'Basic ' + Buffer.from(`${u.username}:${u.key}`).toString('base64') },
-    });
-    expect(res.status).toBe(200);
-    return ((await res.json()) as { token: string }).token;
-  }
+  const token = (who: string, scopes: string[]) => stack.token(users[who], scopes);
 
   async function get(
     who: string,
@@ -85,24 +67,15 @@ describe('pull path through the gateway', () => {
     front.countRequests((r) => r.kind === 'blob' && (digest === undefined || r.reference === digest));
 
   beforeAll(async () => {
-    seed = await prepareSeededStorage();
-    registry = await startRegistry({ copyFrom: seed.storageDir });
-    front = await startForgejoFront({
-      upstreamUrl: registry.url,
-      knownOwners: ['acme', 'other'],
-      tokens: { [pat]: { scopes: ['read:package'] } },
-    });
-    gw = await createTestGateway({
-      env: {
-        FORGEJO_BASE_URL: front.url,
-        FORGEJO_API_TOKEN: pat,
-        FORGEJO_API_USERNAME: 'gatehouse',
+    stack = await startUpstreamGatewayStack({
+      patLabel: 'pull-path',
+      gatewayEnv: {
         OCI_TAG_TTL_SECONDS: '1',
         OCI_TAG_STALE_MAX_SECONDS: '3600',
-        UPSTREAM_RETRIES: '0',
         UPSTREAM_BODY_TIMEOUT_MS: '5000',
       },
     });
+    ({ seed, front, gw, pat } = stack);
     tools = await createContainerToolsSandbox();
     await member('full', { 'acme/app': ['*'], 'acme/big': ['*'], 'acme/tool': ['1.0.0'] });
     await member('pinned', { 'acme/app': ['v1.0.0'] });
@@ -110,9 +83,7 @@ describe('pull path through the gateway', () => {
 
   afterAll(async () => {
     await tools?.cleanup();
-    await gw?.close();
-    await front?.stop();
-    await registry?.stop();
+    await stack?.stop();
   });
 
   it('copies the multi-arch image with skopeo copy --all, both architectures, digests preserved', async () => {

@@ -2,41 +2,25 @@ import { randomUUID } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { EntitlementService } from '@gatehouse/entitlements';
-import { AccessKeyService, MemberService } from '@gatehouse/members';
-import { createTestGateway, TestGateway, TestGatewayOptions } from '@gatehouse/testing/gateway';
 import {
-  ForgejoFront,
-  ForgejoFrontOptions,
-  generatePat,
-  prepareSeededStorage,
-  RegistryProcess,
-  SeedInfo,
-  startForgejoFront,
-  startRegistry,
-} from '@gatehouse/testing/upstream';
+  StackMember,
+  startUpstreamGatewayStack,
+  TestGatewayOptions,
+  UpstreamGatewayStack,
+} from '@gatehouse/testing/gateway';
+import { ForgejoFrontOptions } from '@gatehouse/testing/upstream';
 
 /**
  * The stack every hardening suite needs: the seeded registry behind the Forgejo front, a real
- * gateway in front of that, and helpers to enrol members and to speak raw HTTP to the gateway.
+ * gateway in front of that with the per-IP limits off, and helpers to enrol members and to speak
+ * raw HTTP to the gateway.
  */
-export interface HardeningStack {
-  seed: SeedInfo;
-  registry: RegistryProcess;
-  front: ForgejoFront;
-  gw: TestGateway;
-  /** The service token the gateway uses upstream: it must never reach a member or a log. */
-  pat: string;
+export interface HardeningStack extends Omit<UpstreamGatewayStack, 'member' | 'token'> {
   member(grants: Record<string, string[]>): Promise<Member>;
   token(who: Member, scopes: string[]): Promise<string>;
-  stop(): Promise<void>;
 }
 
-export interface Member {
-  username: string;
-  key: string;
-  basic: string;
-}
+export type Member = Pick<StackMember, 'username' | 'key' | 'basic'>;
 
 /** Settings that keep a suite from tripping the gateway's own per-IP limits (everything is 127.0.0.1). */
 export const NO_RATE_LIMITS: Record<string, string> = {
@@ -54,56 +38,18 @@ export async function startHardeningStack(
     gateway?: Omit<TestGatewayOptions, 'env'>;
   } = {},
 ): Promise<HardeningStack> {
-  const seed = await prepareSeededStorage();
-  const registry = await startRegistry({ copyFrom: seed.storageDir });
-  const pat = generatePat(`hardening-${randomUUID()}`);
-  const front = await startForgejoFront({
-    upstreamUrl: registry.url,
-    knownOwners: ['acme', 'other'],
-    tokens: { [pat]: { scopes: ['read:package'] } },
-    ...options.front,
+  const stack = await startUpstreamGatewayStack({
+    patLabel: `hardening-${randomUUID()}`,
+    keyName: 'hardening',
+    frontOptions: options.front,
+    gateway: options.gateway,
+    gatewayEnv: { ...NO_RATE_LIMITS, ...options.env },
   });
-  const gw = await createTestGateway({
-    ...options.gateway,
-    env: {
-      FORGEJO_BASE_URL: front.url,
-      FORGEJO_API_TOKEN: pat,
-      FORGEJO_API_USERNAME: 'gatehouse',
-      UPSTREAM_RETRIES: '0',
-      ...NO_RATE_LIMITS,
-      ...options.env,
-    },
-  });
-  const stack: HardeningStack = {
-    seed,
-    registry,
-    front,
-    gw,
-    pat,
-    async member(grants) {
-      const username = `m-${randomUUID().slice(0, 8)}`;
-      await gw.app.get(MemberService).create(username);
-      const { key } = await gw.app.get(AccessKeyService).create(username, { name: 'hardening' });
-      for (const [repo, rules] of Object.entries(grants))
-        await gw.app.get(EntitlementService).grant(username, repo, rules);
-      return { username, key, basic: 'Basic ' + Buffer.from(`${username}:${key}`).toString('base64') };
-    },
-    async token(who, scopes) {
-      const qs = new URLSearchParams([
-        ['service', gw.host],
-        ...scopes.map((s): [string, string] => ['scope', s]),
-      ]);
-      const res = await fetch(`${gw.url}/auth/token?${qs}`, { headers: { authorization: who.basic } });
-      if (res.status !== 200) throw new Error(`token for ${who.username}: ${res.status} ${await res.text()}`);
-      return ((await res.json()) as { token: string }).token;
-    },
-    async stop() {
-      await gw.close();
-      await front.stop();
-      await registry.stop();
-    },
+  return {
+    ...stack,
+    member: (grants) => stack.member('m', grants),
+    token: (who, scopes) => stack.token(who, scopes),
   };
-  return stack;
 }
 
 export interface RawResponse {

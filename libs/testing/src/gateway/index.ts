@@ -1,2 +1,3 @@
 export * from './create-test-gateway';
 export * from './built-gateway';
+export * from './upstream-gateway-stack';
