@@ -140,6 +140,43 @@ describe('audit spool while PostgreSQL goes away and comes back', () => {
     await dataSource.destroy();
   });
 
+  it('treats a hung database like an unreachable one: spools after the write timeout, stores once after', async () => {
+    const spoolDir = path.join(root, 'hung-spool');
+    const dataSource = await new DataSource({
+      ...createDataSourceOptions(cluster.url('postgres'), 4, [AuditEvent]),
+    }).initialize();
+    const metrics = new MetricsService();
+    const audit = new AuditService(dataSource, metrics, logger, {
+      flushIntervalMs: 20,
+      batchSize: 50,
+      retryMinMs: 50,
+      retryMaxMs: 200,
+      writeTimeoutMs: 300,
+      spoolDir,
+    });
+    // A lock held by another session makes every INSERT wait: the server answers nothing.
+    const locker = new Client({ connectionString: cluster.url('postgres') });
+    await locker.connect();
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE audit_events IN ACCESS EXCLUSIVE MODE');
+    try {
+      for (let i = 0; i < 120; i++)
+        audit.record({ action: 'blob.get', outcome: 'allowed', requestId: 'hung-db', bytes: i });
+      await sleep(1_000);
+      expect(await metricValue(metrics, 'gatehouse_audit_events_spooled_total')).toBeGreaterThan(0);
+      expect(audit.pending).toBe(0);
+    } finally {
+      await locker.query('COMMIT');
+      await locker.end();
+    }
+    expect(await audit.flush(20_000)).toBe(true);
+    expect(await countRows(`request_id = 'hung-db'`)).toEqual({ n: 120, ids: 120 });
+    expect(segments(spoolDir)).toEqual([]);
+    expect(await metricValue(metrics, 'gatehouse_audit_events_dropped_total')).toBe(0);
+    await audit.beforeApplicationShutdown();
+    await dataSource.destroy();
+  });
+
   it('replays a spool left by a crash once at start, skipping a torn last line, and never again', async () => {
     const dataDir = path.join(root, 'crashed');
     const spoolDir = path.join(dataDir, 'audit-spool');

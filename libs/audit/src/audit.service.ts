@@ -30,6 +30,12 @@ export interface AuditWriterOptions {
   /** How long shutdown waits for the database before spooling what is left. */
   shutdownTimeoutMs: number;
   /**
+   * A write that has not finished in this time counts as an outage: a database that hangs
+   * (network partition, a lock held) must not keep events in memory any more than one that
+   * refuses connections. A write that commits after all is harmless: replay skips stored ids.
+   */
+  writeTimeoutMs: number;
+  /**
    * Directory of the disk spool that keeps events while PostgreSQL is unreachable
    * (`DATA_DIR/audit-spool`); null: no spool, events wait in memory only.
    */
@@ -48,6 +54,7 @@ export const DEFAULT_AUDIT_WRITER_OPTIONS: AuditWriterOptions = {
   retryMinMs: 200,
   retryMaxMs: 10_000,
   shutdownTimeoutMs: 10_000,
+  writeTimeoutMs: 10_000,
   spoolDir: null,
   spoolMaxBytes: 1024 * 1024 * 1024,
   spoolSegmentMaxBytes: 16 * 1024 * 1024,
@@ -466,7 +473,7 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   private async insertRows(rows: AuditEvent[]): Promise<number> {
-    const result = await this.dataSource
+    const write = this.dataSource
       .createQueryBuilder()
       .insert()
       .into(AuditEvent)
@@ -474,7 +481,21 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
       .orIgnore()
       .returning('id')
       .execute();
-    return Array.isArray(result.raw) ? result.raw.length : rows.length;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new AuditWriteTimeout(this.options.writeTimeoutMs)),
+        this.options.writeTimeoutMs,
+      );
+    });
+    // The abandoned write may still finish; its rejection must not surface as unhandled.
+    write.catch(() => undefined);
+    try {
+      const result = await Promise.race([write, timeout]);
+      return Array.isArray(result.raw) ? result.raw.length : rows.length;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private enterOutage(err?: unknown): void {
@@ -521,4 +542,12 @@ function isDataError(e: unknown): boolean {
   if (!(e instanceof QueryFailedError)) return false;
   const code = (e.driverError as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
+}
+
+/** The database did not finish an audit write in time (hung, not refused). */
+export class AuditWriteTimeout extends Error {
+  constructor(ms: number) {
+    super(`the database did not finish an audit write within ${ms} ms`);
+    this.name = 'AuditWriteTimeout';
+  }
 }
