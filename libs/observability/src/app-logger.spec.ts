@@ -1,27 +1,8 @@
-import { Writable } from 'node:stream';
-import { AppLogger, createPinoLogger, scrubSecrets } from './app-logger.service';
+import { scrubSecrets } from './app-logger.service';
+import { createCapturingLogger } from './capturing-logger';
 import { RequestContext } from './request-context';
 
-function capture(): { logger: AppLogger; lines: () => Array<Record<string, unknown>> } {
-  const out: string[] = [];
-  const dest = new Writable({
-    write(chunk, _e, cb) {
-      out.push(String(chunk));
-      cb();
-    },
-  });
-  const logger = new AppLogger(createPinoLogger('debug', dest as unknown as never));
-  return {
-    logger,
-    lines: () =>
-      out
-        .join('')
-        .trim()
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l)),
-  };
-}
+const capture = () => createCapturingLogger('debug');
 
 describe('AppLogger', () => {
   it('puts the request id of the current request on every line', () => {

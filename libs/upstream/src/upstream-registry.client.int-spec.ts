@@ -1,10 +1,10 @@
+import { Writable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { UpstreamConfig } from '@gatehouse/config';
-import { AppLogger, createPinoLogger, MetricsService } from '@gatehouse/observability';
+import { createCapturingLogger, MetricsService } from '@gatehouse/observability';
 import {
   ForgejoFront,
   FrontRequestRecord,
@@ -48,14 +48,7 @@ afterEach(async () => {
 });
 
 function harness(baseUrl: string, token: string, over: Partial<UpstreamConfig> = {}): Harness {
-  const out: string[] = [];
-  const dest = new Writable({
-    write(chunk, _e, cb) {
-      out.push(String(chunk));
-      cb();
-    },
-  });
-  const logger = new AppLogger(createPinoLogger('debug', dest as unknown as never));
+  const { logger, lines, raw } = createCapturingLogger('debug');
   const metrics = new MetricsService();
   const clock = new FakeClock();
   const config: UpstreamConfig = {
@@ -73,19 +66,12 @@ function harness(baseUrl: string, token: string, over: Partial<UpstreamConfig> =
   };
   const client = new UpstreamRegistryClient(config, logger, metrics, clock, { retryBaseDelayMs: 5 });
   clients.push(client);
-  const lines = () =>
-    out
-      .join('')
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
   return {
     client,
     clock,
     health: new UpstreamHealth(client, logger, clock, { ttlMs: 30_000 }),
     errorLines: () => lines().filter((l) => l.level === 'error'),
-    raw: () => out.join(''),
+    raw,
     failures: async (reason) => {
       const m = await metrics.registry.getSingleMetric('gatehouse_upstream_failures_total')!.get();
       return m.values.find((v) => v.labels.reason === reason)?.value ?? 0;

@@ -1,11 +1,10 @@
+import { Writable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { UpstreamConfig } from '@gatehouse/config';
-import { AppLogger, createPinoLogger, MetricsService } from '@gatehouse/observability';
-import { Clock } from '@gatehouse/observability';
+import { Clock, createCapturingLogger, MetricsService } from '@gatehouse/observability';
 import { UpstreamError } from './upstream.error';
 import { UpstreamHealth } from './upstream-health.service';
 import { UpstreamBlob, UpstreamRegistryClient } from './upstream-registry.client';
@@ -85,27 +84,7 @@ function config(baseUrl: string, over: Partial<UpstreamConfig> = {}): UpstreamCo
   };
 }
 
-function capture(): { logger: AppLogger; lines: () => Array<Record<string, unknown>>; raw: () => string } {
-  const out: string[] = [];
-  const dest = new Writable({
-    write(chunk, _e, cb) {
-      out.push(String(chunk));
-      cb();
-    },
-  });
-  const logger = new AppLogger(createPinoLogger('debug', dest as unknown as never));
-  return {
-    logger,
-    raw: () => out.join(''),
-    lines: () =>
-      out
-        .join('')
-        .trim()
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
-}
+const capture = () => createCapturingLogger('debug');
 
 function setup(baseUrl: string, over: Partial<UpstreamConfig> = {}) {
   const log = capture();

@@ -1,7 +1,6 @@
-import { Writable } from 'node:stream';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { GatewayConfig, loadGatewayConfig } from '@gatehouse/config';
-import { AppLogger, createPinoLogger } from '@gatehouse/observability';
+import { createCapturingLogger } from '@gatehouse/observability';
 // Test code may reach into the app: it must boot exactly what production boots.
 import { createGatewayApp } from '../../../../apps/gateway/src/bootstrap';
 import { createTestDatabase } from '../postgres';
@@ -57,23 +56,11 @@ export async function createTestGateway(options: TestGatewayOptions = {}): Promi
   };
   const config = loadGatewayConfig(env);
 
-  let captured = '';
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      captured += String(chunk);
-      if (process.env.GATEHOUSE_TEST_LOGS === '1') process.stdout.write(chunk);
-      cb();
-    },
-  });
-  const logger = new AppLogger(createPinoLogger(config.server.logLevel, sink as unknown as never));
+  const capture = createCapturingLogger(config.server.logLevel, process.env.GATEHOUSE_TEST_LOGS === '1');
+  const logger = capture.logger;
   const app = await createGatewayApp(config, logger);
   await app.listen({ port, host: '127.0.0.1' });
 
-  const parse = () =>
-    captured
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
   return {
     app,
     url: `http://127.0.0.1:${port}`,
@@ -83,9 +70,9 @@ export async function createTestGateway(options: TestGatewayOptions = {}): Promi
     dataDir,
     databaseUrl,
     get logs() {
-      return parse();
+      return capture.lines();
     },
-    rawLogs: () => captured,
+    rawLogs: () => capture.raw(),
     async close() {
       await app.close();
       if (db && !options.keepDatabase) await db.drop();
