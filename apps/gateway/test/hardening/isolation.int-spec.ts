@@ -160,6 +160,46 @@ describe('isolation between members, and secrets that never leak', () => {
     process.stdout.write(`timing medians: ${JSON.stringify(report)}\n`);
   });
 
+  it('refuses an unknown user and a known user with a wrong key with the same answer in the same time', async () => {
+    // Both run the same path (an HMAC of the presented key, one indexed lookup, a miss), so
+    // neither the body nor the time may tell an attacker which usernames exist.
+    const wrongKey = `ghk_${randomBytes(32).toString('base64url')}`;
+    const basic = (user: string) => 'Basic ' + Buffer.from(`${user}:${wrongKey}`).toString('base64');
+    const time = async (user: string) => {
+      const started = process.hrtime.bigint();
+      const res = await rawRequest(s.gw.port, {
+        path: `/auth/token?service=${s.gw.host}`,
+        headers: [['Authorization', basic(user)]],
+      });
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      expect(res.status).toBe(401);
+      return { ms, body: res.body.toString() };
+    };
+    const known = alice.username;
+    const unknown = `nobody-${randomBytes(4).toString('hex')}`;
+    const [k0, u0] = [await time(known), await time(unknown)];
+    expect(k0.body).toBe(u0.body);
+    for (let i = 0; i < 5; i++) await Promise.all([time(known), time(unknown)]);
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      if (i % 2) {
+        a.push((await time(known)).ms);
+        b.push((await time(unknown)).ms);
+      } else {
+        b.push((await time(unknown)).ms);
+        a.push((await time(known)).ms);
+      }
+    }
+    const all = [...a, ...b].sort((x, y) => x - y);
+    const iqr = all[Math.floor(all.length * 0.75)] - all[Math.floor(all.length * 0.25)];
+    const diff = Math.abs(median(a) - median(b));
+    process.stdout.write(
+      `login timing medians: ${JSON.stringify({ knownMs: median(a), unknownMs: median(b), diff, iqr })}\n`,
+    );
+    expect(diff <= Math.max(1, iqr)).toBe(true);
+  });
+
   it('follows redirects to another origin without Authorization (the storage side refuses it)', async () => {
     s.front.setServeDirect(true);
     try {
