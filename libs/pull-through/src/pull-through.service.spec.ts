@@ -3,6 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ManualClock } from '@gatehouse/observability';
 import { computeDigest, MEDIA_TYPES } from '@gatehouse/oci';
+import { ManifestFetchTrace } from './manifest-fetch.trace';
+import { ManifestSource } from './manifest.source';
 import { ManifestStore } from './manifest-store.service';
 import { PullThroughService } from './pull-through.service';
 import { FetchedManifest, ManifestHead, UpstreamSource } from './upstream-source.interface';
@@ -172,5 +174,40 @@ describe('PullThroughService', () => {
   it('shares one upstream round trip between concurrent resolutions of a tag', async () => {
     await Promise.all(Array.from({ length: 10 }, () => service.resolveTag('acme/app', 'v1.1.0')));
     expect(upstream.calls).toEqual(['GET manifest v1.1.0']);
+  });
+
+  describe('cache result of the served manifest', () => {
+    const serve = async (resolve: (trace: ManifestFetchTrace) => Promise<string>) => {
+      const trace = new ManifestFetchTrace();
+      const digest = await resolve(trace);
+      return (await new ManifestSource(service).get('acme/app', digest, trace)).source;
+    };
+    const byTag = (tag: string) => async (trace: ManifestFetchTrace) =>
+      (await service.resolveTag('acme/app', tag, trace))!.digest;
+
+    it('is a miss when resolving the tag fetched it, a hit once stored, a hit after a revalidating HEAD', async () => {
+      expect(await serve(byTag('v1.0.0'))).toBe('miss');
+      expect(await serve(byTag('v1.0.0'))).toBe('hit');
+      clock.advance(61_000);
+      expect(await serve(byTag('v1.0.0'))).toBe('hit');
+      expect(upstream.calls).toEqual(['GET manifest v1.0.0', 'HEAD manifest v1.0.0']);
+    });
+
+    it('is joined for requests that waited on another request fetch', async () => {
+      const results = await Promise.all([
+        serve(byTag('v1.1.0')),
+        serve(byTag('v1.1.0')),
+        serve(byTag('v1.1.0')),
+      ]);
+      expect(results).toEqual(['miss', 'joined', 'joined']);
+      expect(upstream.calls).toEqual(['GET manifest v1.1.0']);
+    });
+
+    it('is a miss for a child manifest fetched while its reachability was proven', async () => {
+      const reach = (trace: ManifestFetchTrace) =>
+        service.findReachingTag('acme/app', v1child, (t) => t === 'v1.0.0', trace).then(() => v1child);
+      expect(await serve(reach)).toBe('miss');
+      expect(await serve(reach)).toBe('hit');
+    });
   });
 });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AuditQueryService, AuditService } from '@gatehouse/audit';
-import { BlobFillCoordinator } from '@gatehouse/blob-cache';
+import { BlobSource } from '@gatehouse/pull-through';
 import {
   StackMember,
   startUpstreamGatewayStack,
@@ -84,6 +84,29 @@ describe('pull path through the gateway', () => {
   afterAll(async () => {
     await tools?.cleanup();
     await stack?.stop();
+  });
+
+  const auditRows = async (filter: { username: string; action: string }) => {
+    await gw.app.get(AuditService).flush(10_000);
+    return gw.app.get(AuditQueryService).find(filter);
+  };
+
+  // First: it needs manifests no other test has fetched yet.
+  it('audits a cold manifest GET as a cache miss and a warm one as a hit, by tag and by digest', async () => {
+    const image = seedImage(seed, 'acme/app', 'v1.1.0');
+    const child = seedManifestFor(image, 'arm64');
+    const rows = () => auditRows({ username: users.full.username, action: 'manifest.get' });
+
+    expect((await get('full', '/v2/acme/app/manifests/v1.1.0')).status).toBe(200);
+    expect((await rows()).map((r) => [r.reference, r.cache])).toEqual([['v1.1.0', 'miss']]);
+    expect((await get('full', '/v2/acme/app/manifests/v1.1.0')).status).toBe(200);
+    expect((await rows()).map((r) => r.cache).sort()).toEqual(['hit', 'miss']);
+
+    // The child manifest is fetched while its reachability is proven: still this request's miss.
+    expect((await get('full', `/v2/acme/app/manifests/${child.digest}`)).status).toBe(200);
+    expect((await get('full', `/v2/acme/app/manifests/${child.digest}`)).status).toBe(200);
+    const byDigest = (await rows()).filter((r) => r.reference === child.digest);
+    expect(byDigest.map((r) => r.cache).sort()).toEqual(['hit', 'miss']);
   });
 
   it('copies the multi-arch image with skopeo copy --all, both architectures, digests preserved', async () => {
@@ -278,7 +301,7 @@ describe('pull path through the gateway', () => {
       )
       .catch(() => 'failed');
     expect(broken).toBe('failed');
-    await gw.app.get(BlobFillCoordinator).whenIdle();
+    await gw.app.get(BlobSource).whenIdle();
     const hex = layer.digest.slice(7);
     const cacheDir = gw.config.cache.dir;
     await expect(readFile(join(cacheDir, 'sha256', hex.slice(0, 2), hex))).rejects.toThrow();
