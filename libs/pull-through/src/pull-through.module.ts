@@ -13,6 +13,7 @@ import { BlobSource } from './blob.source';
 import { ManifestSource } from './manifest.source';
 import { ManifestStore } from './manifest-store.service';
 import { PromBlobCacheMetrics } from './prom-blob-cache.metrics';
+import { PromPullThroughMetrics } from './prom-pull-through.metrics';
 import { PullThroughService } from './pull-through.service';
 import { UpstreamRegistrySource } from './upstream-registry.source';
 import { UPSTREAM_SOURCE, UpstreamSource } from './upstream-source.interface';
@@ -65,13 +66,26 @@ import { UPSTREAM_SOURCE, UpstreamSource } from './upstream-source.interface';
     },
     {
       provide: PullThroughService,
-      inject: [UPSTREAM_SOURCE, ManifestStore, Clock, GatewayConfig],
-      useFactory: (source: UpstreamSource, store: ManifestStore, clock: Clock, config: GatewayConfig) =>
-        new PullThroughService(source, store, clock, {
-          tagTtlMs: config.cache.tagTtlSeconds * 1000,
-          tagStaleMaxMs: config.cache.tagStaleMaxSeconds * 1000,
-          maxTagEntries: 100_000,
-        }),
+      inject: [UPSTREAM_SOURCE, ManifestStore, Clock, GatewayConfig, MetricsService, AppLogger],
+      useFactory: (
+        source: UpstreamSource,
+        store: ManifestStore,
+        clock: Clock,
+        config: GatewayConfig,
+        metrics: MetricsService,
+        logger: AppLogger,
+      ) =>
+        new PullThroughService(
+          source,
+          store,
+          clock,
+          {
+            tagTtlMs: config.cache.tagTtlSeconds * 1000,
+            tagStaleMaxMs: config.cache.tagStaleMaxSeconds * 1000,
+            maxTagEntries: 100_000,
+          },
+          new PromPullThroughMetrics(metrics, logger.child({ component: 'pull-through' })),
+        ),
     },
     {
       provide: ManifestSource,

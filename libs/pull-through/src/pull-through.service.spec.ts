@@ -6,6 +6,7 @@ import { computeDigest, MEDIA_TYPES } from '@gatehouse/oci';
 import { ManifestFetchTrace } from './manifest-fetch.trace';
 import { ManifestSource } from './manifest.source';
 import { ManifestStore } from './manifest-store.service';
+import { PullThroughMetrics } from './pull-through-metrics.interface';
 import { PullThroughService } from './pull-through.service';
 import { FetchedManifest, ManifestHead, UpstreamSource } from './upstream-source.interface';
 
@@ -13,6 +14,8 @@ import { FetchedManifest, ManifestHead, UpstreamSource } from './upstream-source
 class FakeUpstream implements UpstreamSource {
   manifests = new Map<string, FetchedManifest>();
   tagMap = new Map<string, string>();
+  /** Listed in tags/list on top of tagMap's keys, without a manifest (a broken upstream). */
+  extraListed: string[] = [];
   calls: string[] = [];
   down = false;
 
@@ -44,7 +47,7 @@ class FakeUpstream implements UpstreamSource {
   }
   async listTags(): Promise<string[]> {
     this.check('tags');
-    return [...this.tagMap.keys()].sort();
+    return [...this.extraListed, ...[...this.tagMap.keys()].sort()];
   }
 }
 
@@ -58,6 +61,7 @@ describe('PullThroughService', () => {
   let v1: string;
   let v1child: string;
   let v2: string;
+  let invalidTags: Array<{ repository: string; tags: string[] }>;
 
   beforeEach(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'gatehouse-pull-'));
@@ -95,11 +99,17 @@ describe('PullThroughService', () => {
     );
     const store = new ManifestStore({ dir, memoryMaxBytes: 1024 * 1024 });
     await store.init();
-    service = new PullThroughService(upstream, store, clock, {
-      tagTtlMs: 60_000,
-      tagStaleMaxMs: 3_600_000,
-      maxTagEntries: 1000,
-    });
+    invalidTags = [];
+    const metrics: PullThroughMetrics = {
+      invalidUpstreamTags: (repository, tags) => invalidTags.push({ repository, tags }),
+    };
+    service = new PullThroughService(
+      upstream,
+      store,
+      clock,
+      { tagTtlMs: 60_000, tagStaleMaxMs: 3_600_000, maxTagEntries: 1000 },
+      metrics,
+    );
   });
 
   afterEach(() => fs.rm(dir, { recursive: true, force: true }));
@@ -209,5 +219,16 @@ describe('PullThroughService', () => {
       expect(await serve(reach)).toBe('miss');
       expect(await serve(reach)).toBe('hit');
     });
+  });
+
+  it('skips tags upstream lists that are not valid OCI tags, reports them, and still finds digests', async () => {
+    upstream.extraListed = ['-not-a-tag', 'has space'];
+    expect((await service.listTags('acme/app'))?.tags).toEqual(['v1.0.0', 'v1.1.0']);
+    expect(invalidTags).toEqual([{ repository: 'acme/app', tags: ['-not-a-tag', 'has space'] }]);
+    expect(await service.findReachingTag('acme/app', blob('d'), () => true)).toEqual({
+      tag: 'v1.1.0',
+      size: 1,
+    });
+    expect(upstream.calls.filter((c) => c.includes('not-a-tag') || c.includes('space'))).toEqual([]);
   });
 });

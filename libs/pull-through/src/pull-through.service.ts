@@ -1,6 +1,8 @@
 import { Clock } from '@gatehouse/observability';
+import { isValidTag } from '@gatehouse/oci';
 import { ManifestFetchTrace } from './manifest-fetch.trace';
 import { ManifestStore, StoredManifest } from './manifest-store.service';
+import { NoopPullThroughMetrics, PullThroughMetrics } from './pull-through-metrics.interface';
 import { UpstreamSource } from './upstream-source.interface';
 
 export interface PullThroughOptions {
@@ -41,7 +43,9 @@ interface Inflight {
  * out from those manifests.
  *
  * This service never contacts upstream about a digest it has not found reachable first; the
- * only upstream questions it asks on its own are tag lists and tag manifests.
+ * only upstream questions it asks on its own are tag lists and tag manifests. Tags in an
+ * upstream list that are not valid OCI tags are skipped (and reported): no request could name
+ * them, and asking upstream for one would fail the whole lookup.
  *
  * Methods that may fetch manifests take the request's `ManifestFetchTrace`, so the request that
  * serves a manifest knows whether its own work (or work it joined) fetched it.
@@ -57,6 +61,7 @@ export class PullThroughService {
     private readonly manifests: ManifestStore,
     private readonly clock: Clock,
     private readonly options: PullThroughOptions,
+    private readonly metrics: PullThroughMetrics = new NoopPullThroughMetrics(),
   ) {}
 
   /** Tag → digest. Null when upstream says the tag (or repository) does not exist. */
@@ -191,7 +196,10 @@ export class PullThroughService {
     return (await this.closure(name, resolved.digest, trace)).get(digest) ?? null;
   }
 
-  /** Upstream tags of a repository (TTL-cached, stale on failure). Null: repository unknown. */
+  /**
+   * Upstream tags of a repository (TTL-cached, stale on failure), valid OCI tags only. Null:
+   * repository unknown.
+   */
   listTags(name: string): Promise<{ tags: string[]; stale?: { ageSeconds: number } } | null> {
     return this.once(`tags\u0000${name}`, undefined, async () => {
       const entry = this.tagLists.get(name);
@@ -203,7 +211,13 @@ export class PullThroughService {
           this.tagLists.delete(name);
           return null;
         }
-        const tags = listed;
+        const tags = listed.filter(isValidTag);
+        if (tags.length < listed.length) {
+          this.metrics.invalidUpstreamTags(
+            name,
+            listed.filter((t) => !isValidTag(t)),
+          );
+        }
         if (this.tagLists.size >= this.options.maxTagEntries) this.tagLists.clear();
         this.tagLists.set(name, { tags, checkedAt: this.clock.now() });
         return { tags };

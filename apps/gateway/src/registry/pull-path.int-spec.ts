@@ -79,6 +79,7 @@ describe('pull path through the gateway', () => {
     tools = await createContainerToolsSandbox();
     await member('full', { 'acme/app': ['*'], 'acme/big': ['*'], 'acme/tool': ['1.0.0'] });
     await member('pinned', { 'acme/app': ['v1.0.0'] });
+    await member('wild', { 'acme/tool': ['*'] });
   });
 
   afterAll(async () => {
@@ -107,6 +108,27 @@ describe('pull path through the gateway', () => {
     expect((await get('full', `/v2/acme/app/manifests/${child.digest}`)).status).toBe(200);
     const byDigest = (await rows()).filter((r) => r.reference === child.digest);
     expect(byDigest.map((r) => r.cache).sort()).toEqual(['hit', 'miss']);
+  });
+
+  // Before anything else lists acme/tool's tags.
+  it('skips and counts an invalid tag in the upstream tag list', async () => {
+    front.addListedTag('acme/tool', '-not-a-tag');
+    const tool = seedImage(seed, 'acme/tool', '1.0.0').manifests[0];
+
+    // A digest lookup walks the tag list; the invalid tag (tried first) must not make it a 400.
+    const config = await get('wild', `/v2/acme/tool/blobs/${tool.config.digest}`);
+    expect(config.status).toBe(200);
+    expect(sha256(Buffer.from(await config.arrayBuffer()))).toBe(tool.config.digest);
+    const unknown = await get('wild', `/v2/acme/tool/blobs/sha256:${'0'.repeat(64)}`);
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { errors: Array<{ code: string }> }).errors[0].code).toBe(
+      'BLOB_UNKNOWN',
+    );
+
+    const tags = await get('wild', '/v2/acme/tool/tags/list');
+    expect(await tags.json()).toEqual({ name: 'acme/tool', tags: ['1.0.0'] });
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).toMatch(/^gatehouse_upstream_invalid_tags_total [1-9]\d*$/m);
   });
 
   it('copies the multi-arch image with skopeo copy --all, both architectures, digests preserved', async () => {
