@@ -131,6 +131,28 @@ describe('pull path through the gateway', () => {
     expect(metrics).toMatch(/^gatehouse_upstream_invalid_tags_total [1-9]\d*$/m);
   });
 
+  it('answers a ranged request on a failing fill with an error that has no Content-Range', async () => {
+    const image = seedImage(seed, 'acme/app', 'v1.1.0');
+    const layer = seedLayersOnlyIn(seed, 'acme/app:v1.1.0', 'acme/app:v1.0.0')[0];
+    await get('full', `/v2/acme/app/manifests/${image.digest}`);
+    // The fill fails half-way; the one byte asked for is held until verification, so none is sent.
+    front.setBlobBehaviour(layer.digest, `cut-after:${Math.floor(layer.size / 2)}`);
+    try {
+      const res = await get('full', `/v2/acme/app/blobs/${layer.digest}`, {
+        headers: { range: 'bytes=0-0' },
+      });
+      const body = (await res.json()) as { errors: Array<{ code: string }> };
+      expect({ status: res.status, contentRange: res.headers.get('content-range') }).toEqual({
+        status: 502,
+        contentRange: null,
+      });
+      expect(body.errors).toHaveLength(1);
+      await gw.app.get(BlobSource).whenIdle();
+    } finally {
+      front.setBlobBehaviour(layer.digest, 'normal');
+    }
+  });
+
   it('copies the multi-arch image with skopeo copy --all, both architectures, digests preserved', async () => {
     const image = seedImage(seed, 'acme/app', 'v1.0.0');
     const dest = join(tools.dir, 'copy-all');
