@@ -1,7 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { GatewayConfig } from '@gatehouse/config';
-import { AppLogger, MetricsService } from '@gatehouse/observability';
+import { AppLogger, Clock, MetricsService } from '@gatehouse/observability';
 import { AdminModule } from './admin/admin.module';
 import { installAdminOpenApi } from './admin/admin-openapi';
 import { GatewayModule } from './gateway.module';
@@ -17,6 +17,7 @@ import { trustProxyList } from './http/trust-proxy';
 export async function createGatewayApp(
   config: GatewayConfig,
   logger: AppLogger,
+  options: { clock?: Clock } = {},
 ): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     trustProxy: trustProxyList(config.server.trustProxy),
@@ -34,7 +35,7 @@ export async function createGatewayApp(
     return503OnClosing: true,
   });
   const app = await NestFactory.create<NestFastifyApplication>(
-    GatewayModule.forRoot(config, logger),
+    GatewayModule.forRoot(config, logger, options.clock),
     adapter,
     {
       logger,

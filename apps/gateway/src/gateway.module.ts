@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule, GatewayConfig } from '@gatehouse/config';
-import { AppLogger, ObservabilityModule } from '@gatehouse/observability';
+import { AppLogger, Clock, ObservabilityModule } from '@gatehouse/observability';
 import { AuditRetentionModule } from '@gatehouse/audit';
 import { DatabaseModule } from '@gatehouse/database';
 import { UpstreamModule } from '@gatehouse/upstream';
@@ -14,12 +14,13 @@ import { TokenModule } from './token/token.module';
 /** Composition root: the libs, wired once. */
 @Module({})
 export class GatewayModule {
-  static forRoot(config: GatewayConfig, logger: AppLogger): DynamicModule {
+  /** `clock` replaces the system clock everywhere (tests that move time). */
+  static forRoot(config: GatewayConfig, logger: AppLogger, clock?: Clock): DynamicModule {
     return {
       module: GatewayModule,
       imports: [
         ConfigModule.forRoot(config),
-        ObservabilityModule.forRoot(logger),
+        ObservabilityModule.forRoot(logger, clock),
         DatabaseModule.forRoot(),
         UpstreamModule.forRoot({ selfCheckOnStart: config.upstream.enabled }),
         RateLimitModule.forRoot(),

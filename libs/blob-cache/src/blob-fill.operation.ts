@@ -29,20 +29,18 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import type { UpstreamBlob } from '@gatehouse/oci';
 import { BlobCacheException } from './blob-cache.exception';
 import { BlobCacheLogger } from './blob-cache-logger.interface';
 import { BlobCacheMetrics } from './blob-cache-metrics.interface';
 import { BlobCacheService, BlobTempFile } from './blob-cache.service';
 import { BlobByteSource } from './blob-read.stream';
 
-export interface UpstreamBlob {
-  body: Readable;
-  /** Content length announced by upstream. */
-  size: number;
-}
-
-/** Opens the blob upstream. It must honour the signal: the fill aborts it on timeout. */
-export type OpenUpstreamBlob = (signal: AbortSignal) => Promise<UpstreamBlob>;
+/**
+ * Opens the blob upstream: the whole blob, with its length known (the caller falls back to the
+ * descriptor's size). It must honour the signal: the fill aborts it on timeout.
+ */
+export type OpenUpstreamBlob = (signal: AbortSignal) => Promise<UpstreamBlob & { status: 200; size: number }>;
 
 export interface BlobFillContext {
   cache: BlobCacheService;

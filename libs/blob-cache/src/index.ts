@@ -8,7 +8,7 @@ export * from './blob-digest.util';
 export * from './blob-file-system.service';
 export { BlobFillCoordinator } from './blob-fill.coordinator';
 export type { BlobFillStats, BlobOpenOptions, BlobOpenResult, BlobOpenSource } from './blob-fill.coordinator';
-export type { OpenUpstreamBlob, UpstreamBlob } from './blob-fill.operation';
+export type { OpenUpstreamBlob } from './blob-fill.operation';
 export * from './blob-index-store.interface';
 export * from './blob-read.stream';
 export * from './in-memory-blob-index.store';

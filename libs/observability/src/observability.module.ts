@@ -7,13 +7,16 @@ import { MetricsService } from './metrics.service';
 @Global()
 @Module({})
 export class ObservabilityModule {
-  /** Pass a logger to share the one the app bootstrapped with; otherwise one is built from config. */
-  static forRoot(logger?: AppLogger): DynamicModule {
+  /**
+   * Pass a logger to share the one the app bootstrapped with; otherwise one is built from config.
+   * Pass a clock to control time (tests); otherwise the system clock.
+   */
+  static forRoot(logger?: AppLogger, clock?: Clock): DynamicModule {
     return {
       module: ObservabilityModule,
       providers: [
         MetricsService,
-        Clock,
+        clock ? { provide: Clock, useValue: clock } : Clock,
         logger
           ? { provide: AppLogger, useValue: logger }
           : {

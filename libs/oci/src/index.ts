@@ -4,3 +4,4 @@ export * from './oci-path';
 export * from './media-types';
 export * from './digest';
 export * from './manifest';
+export * from './upstream-blob.types';

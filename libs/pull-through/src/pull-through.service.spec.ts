@@ -3,7 +3,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ManualClock } from '@gatehouse/observability';
 import { computeDigest, MEDIA_TYPES } from '@gatehouse/oci';
+import { ManifestFetchTrace } from './manifest-fetch.trace';
+import { ManifestSource } from './manifest.source';
 import { ManifestStore } from './manifest-store.service';
+import { PullThroughMetrics } from './pull-through-metrics.interface';
 import { PullThroughService } from './pull-through.service';
 import { FetchedManifest, ManifestHead, UpstreamSource } from './upstream-source.interface';
 
@@ -11,6 +14,8 @@ import { FetchedManifest, ManifestHead, UpstreamSource } from './upstream-source
 class FakeUpstream implements UpstreamSource {
   manifests = new Map<string, FetchedManifest>();
   tagMap = new Map<string, string>();
+  /** Listed in tags/list on top of tagMap's keys, without a manifest (a broken upstream). */
+  extraListed: string[] = [];
   calls: string[] = [];
   down = false;
 
@@ -42,7 +47,7 @@ class FakeUpstream implements UpstreamSource {
   }
   async listTags(): Promise<string[]> {
     this.check('tags');
-    return [...this.tagMap.keys()].sort();
+    return [...this.extraListed, ...[...this.tagMap.keys()].sort()];
   }
 }
 
@@ -56,6 +61,7 @@ describe('PullThroughService', () => {
   let v1: string;
   let v1child: string;
   let v2: string;
+  let invalidTags: Array<{ repository: string; tags: string[] }>;
 
   beforeEach(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'gatehouse-pull-'));
@@ -93,11 +99,17 @@ describe('PullThroughService', () => {
     );
     const store = new ManifestStore({ dir, memoryMaxBytes: 1024 * 1024 });
     await store.init();
-    service = new PullThroughService(upstream, store, clock, {
-      tagTtlMs: 60_000,
-      tagStaleMaxMs: 3_600_000,
-      maxTagEntries: 1000,
-    });
+    invalidTags = [];
+    const metrics: PullThroughMetrics = {
+      invalidUpstreamTags: (repository, tags) => invalidTags.push({ repository, tags }),
+    };
+    service = new PullThroughService(
+      upstream,
+      store,
+      clock,
+      { tagTtlMs: 60_000, tagStaleMaxMs: 3_600_000, maxTagEntries: 1000 },
+      metrics,
+    );
   });
 
   afterEach(() => fs.rm(dir, { recursive: true, force: true }));
@@ -172,5 +184,51 @@ describe('PullThroughService', () => {
   it('shares one upstream round trip between concurrent resolutions of a tag', async () => {
     await Promise.all(Array.from({ length: 10 }, () => service.resolveTag('acme/app', 'v1.1.0')));
     expect(upstream.calls).toEqual(['GET manifest v1.1.0']);
+  });
+
+  describe('cache result of the served manifest', () => {
+    const serve = async (resolve: (trace: ManifestFetchTrace) => Promise<string>) => {
+      const trace = new ManifestFetchTrace();
+      const digest = await resolve(trace);
+      return (await new ManifestSource(service).get('acme/app', digest, trace)).source;
+    };
+    const byTag = (tag: string) => async (trace: ManifestFetchTrace) =>
+      (await service.resolveTag('acme/app', tag, trace))!.digest;
+
+    it('is a miss when resolving the tag fetched it, a hit once stored, a hit after a revalidating HEAD', async () => {
+      expect(await serve(byTag('v1.0.0'))).toBe('miss');
+      expect(await serve(byTag('v1.0.0'))).toBe('hit');
+      clock.advance(61_000);
+      expect(await serve(byTag('v1.0.0'))).toBe('hit');
+      expect(upstream.calls).toEqual(['GET manifest v1.0.0', 'HEAD manifest v1.0.0']);
+    });
+
+    it('is joined for requests that waited on another request fetch', async () => {
+      const results = await Promise.all([
+        serve(byTag('v1.1.0')),
+        serve(byTag('v1.1.0')),
+        serve(byTag('v1.1.0')),
+      ]);
+      expect(results).toEqual(['miss', 'joined', 'joined']);
+      expect(upstream.calls).toEqual(['GET manifest v1.1.0']);
+    });
+
+    it('is a miss for a child manifest fetched while its reachability was proven', async () => {
+      const reach = (trace: ManifestFetchTrace) =>
+        service.findReachingTag('acme/app', v1child, (t) => t === 'v1.0.0', trace).then(() => v1child);
+      expect(await serve(reach)).toBe('miss');
+      expect(await serve(reach)).toBe('hit');
+    });
+  });
+
+  it('skips tags upstream lists that are not valid OCI tags, reports them, and still finds digests', async () => {
+    upstream.extraListed = ['-not-a-tag', 'has space'];
+    expect((await service.listTags('acme/app'))?.tags).toEqual(['v1.0.0', 'v1.1.0']);
+    expect(invalidTags).toEqual([{ repository: 'acme/app', tags: ['-not-a-tag', 'has space'] }]);
+    expect(await service.findReachingTag('acme/app', blob('d'), () => true)).toEqual({
+      tag: 'v1.1.0',
+      size: 1,
+    });
+    expect(upstream.calls.filter((c) => c.includes('not-a-tag') || c.includes('space'))).toEqual([]);
   });
 });

@@ -1,5 +1,8 @@
 import { Clock } from '@gatehouse/observability';
+import { isValidTag } from '@gatehouse/oci';
+import { ManifestFetchTrace } from './manifest-fetch.trace';
 import { ManifestStore, StoredManifest } from './manifest-store.service';
+import { NoopPullThroughMetrics, PullThroughMetrics } from './pull-through-metrics.interface';
 import { UpstreamSource } from './upstream-source.interface';
 
 export interface PullThroughOptions {
@@ -27,6 +30,12 @@ interface TagListEntry {
   checkedAt: number;
 }
 
+interface Inflight {
+  result: Promise<unknown>;
+  /** What the running work fetched, for the requests that join it. */
+  trace: ManifestFetchTrace;
+}
+
 /**
  * The read side of the registry, upstream-backed: tags resolve to digests with a TTL (and a
  * bounded stale answer when upstream fails), manifests by digest are immutable and never asked
@@ -34,27 +43,37 @@ interface TagListEntry {
  * out from those manifests.
  *
  * This service never contacts upstream about a digest it has not found reachable first; the
- * only upstream questions it asks on its own are tag lists and tag manifests.
+ * only upstream questions it asks on its own are tag lists and tag manifests. Tags in an
+ * upstream list that are not valid OCI tags are skipped (and reported): no request could name
+ * them, and asking upstream for one would fail the whole lookup.
+ *
+ * Methods that may fetch manifests take the request's `ManifestFetchTrace`, so the request that
+ * serves a manifest knows whether its own work (or work it joined) fetched it.
  */
 export class PullThroughService {
   private readonly tags = new Map<string, TagEntry>();
   private readonly tagLists = new Map<string, TagListEntry>();
   private readonly closures = new Map<string, Map<string, number>>();
-  private readonly inflight = new Map<string, Promise<unknown>>();
+  private readonly inflight = new Map<string, Inflight>();
 
   constructor(
     private readonly upstream: UpstreamSource,
     private readonly manifests: ManifestStore,
     private readonly clock: Clock,
     private readonly options: PullThroughOptions,
+    private readonly metrics: PullThroughMetrics = new NoopPullThroughMetrics(),
   ) {}
 
   /** Tag → digest. Null when upstream says the tag (or repository) does not exist. */
-  resolveTag(name: string, tag: string): Promise<TagResolution | null> {
-    return this.once(`tag\u0000${name}\u0000${tag}`, () => this.resolveTagNow(name, tag));
+  resolveTag(name: string, tag: string, trace?: ManifestFetchTrace): Promise<TagResolution | null> {
+    return this.once(`tag\u0000${name}\u0000${tag}`, trace, (own) => this.resolveTagNow(name, tag, own));
   }
 
-  private async resolveTagNow(name: string, tag: string): Promise<TagResolution | null> {
+  private async resolveTagNow(
+    name: string,
+    tag: string,
+    trace: ManifestFetchTrace,
+  ): Promise<TagResolution | null> {
     const key = `${name}\u0000${tag}`;
     const entry = this.tags.get(key);
     const now = this.clock.now();
@@ -78,6 +97,7 @@ export class PullThroughService {
         return null;
       }
       await this.manifests.put(fetched.digest, fetched.mediaType, fetched.body);
+      trace.fetchedHere(fetched.digest);
       this.rememberTag(key, { digest: fetched.digest, checkedAt: this.clock.now() });
       return { digest: fetched.digest };
     } catch (cause) {
@@ -95,19 +115,16 @@ export class PullThroughService {
    * A manifest by digest: memory, disk, then upstream. Callers must have established that the
    * digest is reachable from an entitled tag before calling.
    */
-  getManifest(name: string, digest: string): Promise<StoredManifest | null> {
-    return this.once(`manifest\u0000${digest}`, async () => {
+  getManifest(name: string, digest: string, trace?: ManifestFetchTrace): Promise<StoredManifest | null> {
+    return this.once(`manifest\u0000${digest}`, trace, async (own) => {
       const cached = await this.manifests.get(digest);
       if (cached) return cached;
       const fetched = await this.upstream.getManifest(name, digest);
       if (!fetched) return null;
-      return this.manifests.put(fetched.digest, fetched.mediaType, fetched.body);
+      const stored = await this.manifests.put(fetched.digest, fetched.mediaType, fetched.body);
+      own.fetchedHere(stored.digest);
+      return stored;
     });
-  }
-
-  /** True when the manifest is available without asking upstream. */
-  async hasLocalManifest(digest: string): Promise<boolean> {
-    return (await this.manifests.get(digest)) !== null;
   }
 
   /**
@@ -115,18 +132,18 @@ export class PullThroughService {
    * unknown): itself, its child manifests (for an index) and the config and layer blobs of each
    * image manifest.
    */
-  async closure(name: string, digest: string): Promise<Map<string, number>> {
+  async closure(name: string, digest: string, trace?: ManifestFetchTrace): Promise<Map<string, number>> {
     const known = this.closures.get(digest);
     if (known) return known;
     const result = new Map<string, number>([[digest, -1]]);
-    const manifest = await this.getManifest(name, digest);
+    const manifest = await this.getManifest(name, digest, trace);
     if (manifest) {
       result.set(digest, manifest.body.length);
       for (const blob of manifest.parsed.blobs) result.set(blob.digest, blob.size);
       for (const child of manifest.parsed.manifests) {
         result.set(child.digest, child.size);
         // Indexes hold image manifests only (OCI and Forgejo both refuse nested indexes).
-        const childManifest = await this.getManifest(name, child.digest);
+        const childManifest = await this.getManifest(name, child.digest, trace);
         if (!childManifest) continue;
         for (const blob of childManifest.parsed.blobs) result.set(blob.digest, blob.size);
         for (const grandChild of childManifest.parsed.manifests)
@@ -147,6 +164,7 @@ export class PullThroughService {
     name: string,
     digest: string,
     admits: (tag: string) => boolean,
+    trace?: ManifestFetchTrace,
   ): Promise<{ tag: string; size: number } | null> {
     const tried = new Set<string>();
     const prefix = `${name}\u0000`;
@@ -155,35 +173,50 @@ export class PullThroughService {
       const tag = key.slice(prefix.length);
       if (!admits(tag)) continue;
       tried.add(tag);
-      const size = await this.sizeIfReaches(name, tag, digest);
+      const size = await this.sizeIfReaches(name, tag, digest, trace);
       if (size !== null) return { tag, size };
     }
     const listed = await this.listTags(name);
     for (const tag of listed?.tags ?? []) {
       if (tried.has(tag) || !admits(tag)) continue;
-      const size = await this.sizeIfReaches(name, tag, digest);
+      const size = await this.sizeIfReaches(name, tag, digest, trace);
       if (size !== null) return { tag, size };
     }
     return null;
   }
 
-  private async sizeIfReaches(name: string, tag: string, digest: string): Promise<number | null> {
-    const resolved = await this.resolveTag(name, tag);
+  private async sizeIfReaches(
+    name: string,
+    tag: string,
+    digest: string,
+    trace: ManifestFetchTrace | undefined,
+  ): Promise<number | null> {
+    const resolved = await this.resolveTag(name, tag, trace);
     if (!resolved) return null;
-    return (await this.closure(name, resolved.digest)).get(digest) ?? null;
+    return (await this.closure(name, resolved.digest, trace)).get(digest) ?? null;
   }
 
-  /** Upstream tags of a repository (TTL-cached, stale on failure). Null: repository unknown. */
+  /**
+   * Upstream tags of a repository (TTL-cached, stale on failure), valid OCI tags only. Null:
+   * repository unknown.
+   */
   listTags(name: string): Promise<{ tags: string[]; stale?: { ageSeconds: number } } | null> {
-    return this.once(`tags\u0000${name}`, async () => {
+    return this.once(`tags\u0000${name}`, undefined, async () => {
       const entry = this.tagLists.get(name);
       const now = this.clock.now();
       if (entry && now - entry.checkedAt < this.options.tagTtlMs) return { tags: entry.tags };
       try {
-        const tags = await this.upstream.listTags(name);
-        if (!tags) {
+        const listed = await this.upstream.listTags(name);
+        if (!listed) {
           this.tagLists.delete(name);
           return null;
+        }
+        const tags = listed.filter(isValidTag);
+        if (tags.length < listed.length) {
+          this.metrics.invalidUpstreamTags(
+            name,
+            listed.filter((t) => !isValidTag(t)),
+          );
         }
         if (this.tagLists.size >= this.options.maxTagEntries) this.tagLists.clear();
         this.tagLists.set(name, { tags, checkedAt: this.clock.now() });
@@ -205,12 +238,28 @@ export class PullThroughService {
     this.tags.set(key, entry);
   }
 
-  /** Concurrent identical questions share one upstream round trip. */
-  private once<T>(key: string, work: () => Promise<T>): Promise<T> {
+  /**
+   * Concurrent identical questions share one upstream round trip. The caller's trace learns what
+   * the work fetched: as its own (`miss`) when it started the work, as `joined` when it waited.
+   */
+  private once<T>(
+    key: string,
+    trace: ManifestFetchTrace | undefined,
+    work: (own: ManifestFetchTrace) => Promise<T>,
+  ): Promise<T> {
     const running = this.inflight.get(key);
-    if (running) return running as Promise<T>;
-    const p = work().finally(() => this.inflight.delete(key));
-    this.inflight.set(key, p);
-    return p;
+    if (running) {
+      return (running.result as Promise<T>).then((value) => {
+        trace?.joined(running.trace);
+        return value;
+      });
+    }
+    const own = new ManifestFetchTrace();
+    const result = work(own).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, { result, trace: own });
+    return result.then((value) => {
+      trace?.absorb(own);
+      return value;
+    });
   }
 }

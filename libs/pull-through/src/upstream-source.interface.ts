@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { UpstreamBlob } from '@gatehouse/oci';
 
 /** A manifest as fetched from upstream, digest already verified by the client. */
 export interface FetchedManifest {
@@ -13,19 +13,10 @@ export interface ManifestHead {
   size: number;
 }
 
-export interface UpstreamBlob {
-  status: 200 | 206;
-  body: Readable;
-  /** Size of the whole blob. */
-  size: number;
-  /** For 206: the range actually served. */
-  contentRange?: string;
-}
-
 /**
- * What the pull-through layer needs from the upstream registry. The upstream client satisfies
- * it through a small adapter, so this lib can be tested against the real client and reasoned
- * about without HTTP.
+ * What the pull path needs from the upstream registry (the port). `UpstreamRegistrySource`
+ * adapts the upstream client to it; the specs use an in-memory upstream, so this lib is reasoned
+ * about and tested without HTTP.
  * `null` means "does not exist upstream"; every other failure is thrown.
  */
 export interface UpstreamSource {
@@ -34,8 +25,15 @@ export interface UpstreamSource {
   getBlob(
     name: string,
     digest: string,
-    options: { range?: { start: number; end?: number }; expectedSize?: number; signal?: AbortSignal },
+    options: {
+      range?: { start: number; end?: number };
+      expectedSize?: number;
+      signal?: AbortSignal;
+      /** false only for a caller that verifies the digest itself (the blob cache's fill). */
+      verifyDigest?: boolean;
+    },
   ): Promise<UpstreamBlob | null>;
+  /** `size` is -1 when upstream did not announce it. */
   headBlob(name: string, digest: string, signal?: AbortSignal): Promise<{ size: number } | null>;
   listTags(name: string, signal?: AbortSignal): Promise<string[] | null>;
 }

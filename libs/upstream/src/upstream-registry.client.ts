@@ -1,5 +1,4 @@
 import { IncomingHttpHeaders } from 'node:http';
-import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable } from '@nestjs/common';
 import { Agent, Dispatcher, request as undiciRequest } from 'undici';
@@ -17,6 +16,7 @@ import {
   OciError,
   parseManifest,
 } from '@gatehouse/oci';
+import type { UpstreamBlob } from '@gatehouse/oci';
 import { AppLogger, MetricsService, scrubSecrets } from '@gatehouse/observability';
 import { CredentialOriginPolicy } from './credential-origin.policy';
 import { nextLinkUrl } from './link-header.parser';
@@ -62,16 +62,8 @@ export interface UpstreamNotFound {
   code?: string;
 }
 
-export interface UpstreamBlob {
-  found: true;
-  /** 200: the whole blob, digest-verified as it streams. 206: the requested range, length-checked. */
-  status: 200 | 206;
-  body: Readable;
-  /** Bytes in `body` (Content-Length), when the upstream said. */
-  size: number | undefined;
-  /** `bytes a-b/total` for 206. */
-  contentRange?: string;
-}
+/** The blob type lives in libs/oci (one shape for the client, the pull path and the cache). */
+export type { UpstreamBlob };
 
 export interface UpstreamBlobHead {
   found: true;
@@ -355,7 +347,7 @@ export class UpstreamRegistryClient {
        */
       verifyDigest?: boolean;
     } = {},
-  ): Promise<UpstreamBlob | UpstreamNotFound> {
+  ): Promise<(UpstreamBlob & { found: true }) | UpstreamNotFound> {
     assertName(name);
     assertDigest(digest);
     const path = `/v2/${name}/blobs/${digest}`;

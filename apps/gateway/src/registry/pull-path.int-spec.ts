@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AuditQueryService, AuditService } from '@gatehouse/audit';
-import { BlobFillCoordinator } from '@gatehouse/blob-cache';
+import { ManualClock } from '@gatehouse/observability';
+import { BlobSource } from '@gatehouse/pull-through';
 import {
   StackMember,
   startUpstreamGatewayStack,
@@ -33,6 +34,8 @@ describe('pull path through the gateway', () => {
   let gw: TestGateway;
   let pat: string;
   let tools: ContainerToolsSandbox;
+  // The whole gateway reads time from this clock: TTLs pass when the test says so.
+  const clock = new ManualClock(Date.now());
   const users: Record<string, StackMember> = {};
 
   async function member(name: string, grants: Record<string, string[]>) {
@@ -74,16 +77,84 @@ describe('pull path through the gateway', () => {
         OCI_TAG_STALE_MAX_SECONDS: '3600',
         UPSTREAM_BODY_TIMEOUT_MS: '5000',
       },
+      gateway: { clock },
     });
     ({ seed, front, gw, pat } = stack);
     tools = await createContainerToolsSandbox();
     await member('full', { 'acme/app': ['*'], 'acme/big': ['*'], 'acme/tool': ['1.0.0'] });
     await member('pinned', { 'acme/app': ['v1.0.0'] });
+    await member('wild', { 'acme/tool': ['*'] });
   });
 
   afterAll(async () => {
     await tools?.cleanup();
     await stack?.stop();
+  });
+
+  const auditRows = async (filter: { username: string; action: string }) => {
+    await gw.app.get(AuditService).flush(10_000);
+    return gw.app.get(AuditQueryService).find(filter);
+  };
+
+  // First: it needs manifests no other test has fetched yet.
+  it('audits a cold manifest GET as a cache miss and a warm one as a hit, by tag and by digest', async () => {
+    const image = seedImage(seed, 'acme/app', 'v1.1.0');
+    const child = seedManifestFor(image, 'arm64');
+    const rows = () => auditRows({ username: users.full.username, action: 'manifest.get' });
+
+    expect((await get('full', '/v2/acme/app/manifests/v1.1.0')).status).toBe(200);
+    expect((await rows()).map((r) => [r.reference, r.cache])).toEqual([['v1.1.0', 'miss']]);
+    expect((await get('full', '/v2/acme/app/manifests/v1.1.0')).status).toBe(200);
+    expect((await rows()).map((r) => r.cache).sort()).toEqual(['hit', 'miss']);
+
+    // The child manifest is fetched while its reachability is proven: still this request's miss.
+    expect((await get('full', `/v2/acme/app/manifests/${child.digest}`)).status).toBe(200);
+    expect((await get('full', `/v2/acme/app/manifests/${child.digest}`)).status).toBe(200);
+    const byDigest = (await rows()).filter((r) => r.reference === child.digest);
+    expect(byDigest.map((r) => r.cache).sort()).toEqual(['hit', 'miss']);
+  });
+
+  // Before anything else lists acme/tool's tags.
+  it('skips and counts an invalid tag in the upstream tag list', async () => {
+    front.addListedTag('acme/tool', '-not-a-tag');
+    const tool = seedImage(seed, 'acme/tool', '1.0.0').manifests[0];
+
+    // A digest lookup walks the tag list; the invalid tag (tried first) must not make it a 400.
+    const config = await get('wild', `/v2/acme/tool/blobs/${tool.config.digest}`);
+    expect(config.status).toBe(200);
+    expect(sha256(Buffer.from(await config.arrayBuffer()))).toBe(tool.config.digest);
+    const unknown = await get('wild', `/v2/acme/tool/blobs/sha256:${'0'.repeat(64)}`);
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { errors: Array<{ code: string }> }).errors[0].code).toBe(
+      'BLOB_UNKNOWN',
+    );
+
+    const tags = await get('wild', '/v2/acme/tool/tags/list');
+    expect(await tags.json()).toEqual({ name: 'acme/tool', tags: ['1.0.0'] });
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).toMatch(/^gatehouse_upstream_invalid_tags_total [1-9]\d*$/m);
+  });
+
+  it('answers a ranged request on a failing fill with an error that has no Content-Range', async () => {
+    const image = seedImage(seed, 'acme/app', 'v1.1.0');
+    const layer = seedLayersOnlyIn(seed, 'acme/app:v1.1.0', 'acme/app:v1.0.0')[0];
+    await get('full', `/v2/acme/app/manifests/${image.digest}`);
+    // The fill fails half-way; the one byte asked for is held until verification, so none is sent.
+    front.setBlobBehaviour(layer.digest, `cut-after:${Math.floor(layer.size / 2)}`);
+    try {
+      const res = await get('full', `/v2/acme/app/blobs/${layer.digest}`, {
+        headers: { range: 'bytes=0-0' },
+      });
+      const body = (await res.json()) as { errors: Array<{ code: string }> };
+      expect({ status: res.status, contentRange: res.headers.get('content-range') }).toEqual({
+        status: 502,
+        contentRange: null,
+      });
+      expect(body.errors).toHaveLength(1);
+      await gw.app.get(BlobSource).whenIdle();
+    } finally {
+      front.setBlobBehaviour(layer.digest, 'normal');
+    }
   });
 
   it('copies the multi-arch image with skopeo copy --all, both architectures, digests preserved', async () => {
@@ -278,7 +349,7 @@ describe('pull path through the gateway', () => {
       )
       .catch(() => 'failed');
     expect(broken).toBe('failed');
-    await gw.app.get(BlobFillCoordinator).whenIdle();
+    await gw.app.get(BlobSource).whenIdle();
     const hex = layer.digest.slice(7);
     const cacheDir = gw.config.cache.dir;
     await expect(readFile(join(cacheDir, 'sha256', hex.slice(0, 2), hex))).rejects.toThrow();
@@ -327,7 +398,7 @@ describe('pull path through the gateway', () => {
     const layer = seedManifestFor(image, 'amd64').layers[0];
     await get('full', '/v2/acme/app/manifests/v1.0.0');
     await front.stop();
-    await new Promise((r) => setTimeout(r, 1100)); // past OCI_TAG_TTL_SECONDS=1
+    clock.advance(1100); // past OCI_TAG_TTL_SECONDS=1
     const m = await get('full', '/v2/acme/app/manifests/v1.0.0');
     expect(m.status).toBe(200);
     expect(m.headers.get('docker-content-digest')).toBe(image.digest);

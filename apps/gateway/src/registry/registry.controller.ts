@@ -69,7 +69,19 @@ function send(reply: FastifyReply, result: RegistryReply): void {
   const body = result.body;
   if (body === undefined) {
     reply.send();
-  } else if (body instanceof Readable || Buffer.isBuffer(body)) {
+  } else if (body instanceof Readable) {
+    // Headers go out with the first byte. A body that fails before it is answered with an error
+    // instead, which must not carry this reply's headers (a 502 with a Content-Range).
+    body.once('error', () => {
+      if (reply.raw.headersSent) return;
+      // Fastify has copied them onto the raw response already, waiting for that first byte.
+      for (const name of Object.keys(result.headers)) {
+        reply.removeHeader(name);
+        reply.raw.removeHeader(name);
+      }
+    });
+    reply.send(body);
+  } else if (Buffer.isBuffer(body)) {
     reply.send(body);
   } else {
     reply.header('Content-Type', 'application/json; charset=utf-8').send(JSON.stringify(body));

@@ -2,17 +2,17 @@ import { pipeline, Readable, Transform, TransformCallback } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import { AuditCache, AuditEventInput, AuditService } from '@gatehouse/audit';
 import { CATALOG_SCOPE, RegistryAuthService, RegistryPrincipal, repositoryPullScope } from '@gatehouse/auth';
-import {
-  BlobCacheService,
-  BlobFillCoordinator,
-  isCacheableDigest,
-  parseRangeHeader,
-} from '@gatehouse/blob-cache';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
 import { OciError, OciReference, OciRoute } from '@gatehouse/oci';
-import { PullThroughService, StoredManifest } from '@gatehouse/pull-through';
+import {
+  BlobReply,
+  BlobSource,
+  ManifestFetchTrace,
+  ManifestReply,
+  ManifestSource,
+  PullThroughService,
+} from '@gatehouse/pull-through';
 import { knownOciError } from '../http/oci-exception.filter';
-import { UpstreamRegistrySource } from './upstream-registry.source';
 
 /** What a handler decided; the controller only writes it. */
 export interface RegistryReply {
@@ -47,10 +47,11 @@ interface AuditDraft {
 const OCTET_STREAM = 'application/octet-stream';
 
 /**
- * The pull path. Every request is authenticated, then authorised against the member's live
- * entitlement (repository, then tag rule, then digest reachability) BEFORE anything is asked of
- * upstream about it, then served from the caches or upstream. Refusals are indistinguishable from
- * absence for the member; the audit row carries the true reason.
+ * The registry surface. Every request is authenticated, then authorised against the member's
+ * live entitlement (repository, then tag rule, then digest reachability) BEFORE anything is asked
+ * of upstream about it, then served by libs/pull-through (`ManifestSource`, `BlobSource`), whose
+ * replies this class only maps to HTTP. Refusals are indistinguishable from absence for the
+ * member; the audit row carries the true reason.
  */
 @Injectable()
 export class RegistryService {
@@ -58,9 +59,8 @@ export class RegistryService {
     private readonly auth: RegistryAuthService,
     private readonly entitlements: EntitlementService,
     private readonly pull: PullThroughService,
-    private readonly blobs: BlobFillCoordinator,
-    private readonly blobCache: BlobCacheService,
-    private readonly upstream: UpstreamRegistrySource,
+    private readonly manifests: ManifestSource,
+    private readonly blobs: BlobSource,
     private readonly audit: AuditService,
   ) {}
 
@@ -121,12 +121,14 @@ export class RegistryService {
   ): Promise<RegistryReply> {
     const { entitlement } = await this.authorizeRepository(name, request, draft);
     const headers: Record<string, string> = {};
+    // Resolving a tag or proving reachability may fetch the very manifest served below.
+    const trace = new ManifestFetchTrace();
     let digest: string;
     if (reference.type === 'tag') {
       const match = this.entitlements.tagAllowed(entitlement, reference.tag);
       if (!match) throw new OciError('MANIFEST_UNKNOWN', { reason: 'tag_not_entitled' });
       draft.details = { rule: match.rule };
-      const resolved = await this.pull.resolveTag(name, reference.tag);
+      const resolved = await this.pull.resolveTag(name, reference.tag, trace);
       if (!resolved) throw new OciError('MANIFEST_UNKNOWN', { reason: 'tag_unknown_upstream' });
       digest = resolved.digest;
       if (resolved.stale) {
@@ -140,15 +142,14 @@ export class RegistryService {
         name,
         digest,
         (tag) => !!this.entitlements.tagAllowed(entitlement, tag),
+        trace,
       );
       if (!reach) throw new OciError('MANIFEST_UNKNOWN', { reason: 'digest_not_reachable' });
       draft.details = { viaTag: reach.tag };
     }
     draft.digest = digest;
-    const cachedLocally = await this.pull.hasLocalManifest(digest);
-    draft.cache = cachedLocally ? 'hit' : 'miss';
-    const manifest = await this.pull.getManifest(name, digest);
-    if (!manifest) throw new OciError('MANIFEST_UNKNOWN', { reason: 'manifest_unknown_upstream' });
+    const manifest = await this.manifests.get(name, digest, trace);
+    draft.cache = manifest.source;
     Object.assign(headers, manifestHeaders(manifest));
     if (request.ifNoneMatch && etagMatches(request.ifNoneMatch, manifest.digest)) {
       return { status: 304, headers };
@@ -173,83 +174,12 @@ export class RegistryService {
     if (!reach) throw new OciError('BLOB_UNKNOWN', { reason: 'digest_not_reachable' });
     draft.details = { viaTag: reach.tag };
     const declaredSize = reach.size >= 0 ? reach.size : undefined;
-    const cachedSize = isCacheableDigest(digest) ? this.blobCache.stat(digest) : null;
-
-    const headers: Record<string, string> = {
-      'Docker-Content-Digest': digest,
-      'Accept-Ranges': 'bytes',
-      'Content-Type': OCTET_STREAM,
-      ETag: `"${digest}"`,
-    };
-
-    if (request.method === 'HEAD') {
-      let size = cachedSize;
-      draft.cache = size !== null ? 'hit' : 'miss';
-      if (size === null) {
-        const head = await this.upstream.headBlob(name, digest, request.signal);
-        if (!head) throw new OciError('BLOB_UNKNOWN', { reason: 'blob_unknown_upstream' });
-        size = head.size >= 0 ? head.size : (declaredSize ?? null);
-      }
-      if (size !== null) headers['Content-Length'] = String(size);
-      return { status: 200, headers };
-    }
-
-    const knownSize = cachedSize ?? declaredSize;
-    let range: { start: number; end: number } | undefined;
-    if (request.range && knownSize !== undefined) {
-      const parsed = parseRangeHeader(request.range, knownSize);
-      if (parsed.kind === 'unsatisfiable') {
-        throw new OciError('RANGE_INVALID', {
-          headers: { 'Content-Range': `bytes */${knownSize}` },
-          reason: 'range_unsatisfiable',
-        });
-      }
-      if (parsed.kind === 'range') range = { start: parsed.start, end: parsed.end };
-    }
-
-    if (!isCacheableDigest(digest)) return this.blobPassThrough(name, digest, request, headers, range, draft);
-
-    const opened = await this.blobs.open(
-      digest,
-      declaredSize,
-      async (signal) => {
-        // The fill hashes every byte and commits or releases the last one only on a match, so
-        // the upstream client need not hash the same bytes a second time.
-        const b = await this.upstream.getBlob(name, digest, {
-          expectedSize: declaredSize,
-          signal,
-          verifyDigest: false,
-        });
-        if (!b) throw new OciError('BLOB_UNKNOWN', { reason: 'blob_unknown_upstream' });
-        return { body: b.body, size: b.size >= 0 ? b.size : (declaredSize ?? -1) };
-      },
-      range ? { range } : {},
-    );
-    draft.cache = opened.source === 'hit' ? 'hit' : opened.source === 'fill-joined' ? 'joined' : 'miss';
-    if (range) {
-      headers['Content-Range'] = `bytes ${range.start}-${range.end}/${opened.size}`;
-      headers['Content-Length'] = String(range.end - range.start + 1);
-      return { status: 206, headers, body: opened.body };
-    }
-    headers['Content-Length'] = String(opened.size);
-    return { status: 200, headers, body: opened.body };
-  }
-
-  /** Digests the cache does not store (sha512): streamed straight from upstream, still verified. */
-  private async blobPassThrough(
-    name: string,
-    digest: string,
-    request: RegistryRequest,
-    headers: Record<string, string>,
-    range: { start: number; end: number } | undefined,
-    draft: AuditDraft,
-  ): Promise<RegistryReply> {
-    draft.cache = 'bypass';
-    const b = await this.upstream.getBlob(name, digest, { range, signal: request.signal });
-    if (!b) throw new OciError('BLOB_UNKNOWN', { reason: 'blob_unknown_upstream' });
-    if (b.size >= 0) headers['Content-Length'] = String(b.size);
-    if (b.status === 206 && b.contentRange) headers['Content-Range'] = b.contentRange;
-    return { status: b.status, headers, body: b.body };
+    const blob =
+      request.method === 'HEAD'
+        ? await this.blobs.head(name, digest, { declaredSize, signal: request.signal })
+        : await this.blobs.open(name, digest, { declaredSize, range: request.range, signal: request.signal });
+    draft.cache = blob.source;
+    return blobReply(digest, blob);
   }
 
   // ------------------------------------------------------------------ listings
@@ -393,13 +323,25 @@ function referenceText(reference: OciReference): string {
   return reference.type === 'tag' ? reference.tag : reference.digest;
 }
 
-function manifestHeaders(m: StoredManifest): Record<string, string> {
+function manifestHeaders(m: ManifestReply): Record<string, string> {
   return {
     'Content-Type': m.mediaType,
     'Docker-Content-Digest': m.digest,
-    'Content-Length': String(m.body.length),
+    'Content-Length': String(m.size),
     ETag: `"${m.digest}"`,
   };
+}
+
+function blobReply(digest: string, blob: BlobReply): RegistryReply {
+  const headers: Record<string, string> = {
+    'Docker-Content-Digest': digest,
+    'Accept-Ranges': 'bytes',
+    'Content-Type': OCTET_STREAM,
+    ETag: `"${digest}"`,
+  };
+  if (blob.length !== undefined) headers['Content-Length'] = String(blob.length);
+  if (blob.contentRange) headers['Content-Range'] = blob.contentRange;
+  return { status: blob.contentRange ? 206 : 200, headers, body: blob.body };
 }
 
 function etagMatches(ifNoneMatch: string, digest: string): boolean {

@@ -112,7 +112,7 @@ export class FakeUpstream {
   readonly open: OpenUpstreamBlob = async (signal) => {
     this.opens++;
     this.signals.push(signal);
-    return { body: this.body(), size: this.options.announcedSize ?? this.data.length };
+    return { status: 200, body: this.body(), size: this.options.announcedSize ?? this.data.length };
   };
 
   hasReached(byte: number): boolean {

@@ -1,6 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { GatewayConfig, loadGatewayConfig } from '@gatehouse/config';
-import { createCapturingLogger } from '@gatehouse/observability';
+import { Clock, createCapturingLogger } from '@gatehouse/observability';
 // Test code may reach into the app: it must boot exactly what production boots.
 import { createGatewayApp } from '../../../../apps/gateway/src/bootstrap';
 import { createTestDatabase } from '../postgres';
@@ -31,6 +31,8 @@ export interface TestGatewayOptions {
   dataDir?: string;
   /** Keep the database when closing (for restart tests). */
   keepDatabase?: boolean;
+  /** The gateway's one clock (e.g. a ManualClock, so TTLs pass without waiting). */
+  clock?: Clock;
 }
 
 /**
@@ -58,7 +60,7 @@ export async function createTestGateway(options: TestGatewayOptions = {}): Promi
 
   const capture = createCapturingLogger(config.server.logLevel, process.env.GATEHOUSE_TEST_LOGS === '1');
   const logger = capture.logger;
-  const app = await createGatewayApp(config, logger);
+  const app = await createGatewayApp(config, logger, { clock: options.clock });
   await app.listen({ port, host: '127.0.0.1' });
 
   return {

@@ -102,6 +102,11 @@ export interface ForgejoFront {
   /** what GET /v2/token would return for this PAT */
   mintJwt(pat: string): Promise<string>;
   setBlobBehaviour(digest: string, behaviour: BlobBehaviour): void;
+  /**
+   * Lists `tag` in the repository's tags/list on top of what the registry holds, as a broken or
+   * lying upstream would (it need not be a valid tag, and no manifest answers to it).
+   */
+  addListedTag(repository: string, tag: string): void;
   setServeDirect(enabled: boolean): void;
   setRangeSupport(enabled: boolean): void;
   setPresignTtl(seconds: number): void;
@@ -157,6 +162,7 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
   let rangeSupport = options.rangeSupport ?? true;
   const requireSigninView = options.requireSigninView ?? true;
   const behaviours = new Map<string, BlobBehaviour>();
+  const listedTags = new Map<string, string[]>();
   const requests: FrontRequestRecord[] = [];
   const agent = new Agent({ keepAliveTimeout: 2000, connections: 32 });
   const upstreamAuth = options.upstreamCreds
@@ -583,7 +589,7 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
     }
     const body = (await up.body.json()) as { tags?: string[] | null };
     const page = paginateTags(
-      body.tags ?? [],
+      [...(body.tags ?? []), ...(listedTags.get(name) ?? [])],
       { n: parseN(url.searchParams.get('n')), last: url.searchParams.get('last') ?? undefined },
       `/v2/${name}/tags/list`,
     );
@@ -902,6 +908,9 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
     setBlobBehaviour: (digest, behaviour) => {
       if (behaviour === 'normal') behaviours.delete(digest);
       else behaviours.set(digest, behaviour);
+    },
+    addListedTag: (repository, tag) => {
+      listedTags.set(repository, [...(listedTags.get(repository) ?? []), tag]);
     },
     setServeDirect: (enabled) => {
       serveDirect = enabled;

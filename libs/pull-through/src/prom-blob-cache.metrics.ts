@@ -1,4 +1,4 @@
-import { BlobCacheMetrics } from '@gatehouse/blob-cache';
+import type { BlobCacheMetrics } from '@gatehouse/blob-cache';
 import { MetricsService } from '@gatehouse/observability';
 
 /** The blob cache's counters as Prometheus metrics. */

@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { FetchedManifest, ManifestHead, UpstreamBlob, UpstreamSource } from '@gatehouse/pull-through';
+import type { UpstreamBlob } from '@gatehouse/oci';
 import { UpstreamRegistryClient } from '@gatehouse/upstream';
+import { FetchedManifest, ManifestHead, UpstreamSource } from './upstream-source.interface';
 
-/** Adapts the upstream client to the narrow interface the pull-through layer needs. */
+/** The upstream client behind the pull path's `UpstreamSource` port. */
 @Injectable()
 export class UpstreamRegistrySource implements UpstreamSource {
   constructor(private readonly client: UpstreamRegistryClient) {}
@@ -25,7 +26,6 @@ export class UpstreamRegistrySource implements UpstreamSource {
       range?: { start: number; end?: number };
       expectedSize?: number;
       signal?: AbortSignal;
-      /** false only for a caller that verifies the digest itself (the blob cache's fill). */
       verifyDigest?: boolean;
     },
   ): Promise<UpstreamBlob | null> {
@@ -37,12 +37,8 @@ export class UpstreamRegistrySource implements UpstreamSource {
       verifyDigest: options.verifyDigest,
     });
     if (!b.found) return null;
-    return {
-      status: b.status,
-      body: b.body,
-      size: b.size ?? -1,
-      ...(b.contentRange ? { contentRange: b.contentRange } : {}),
-    };
+    const { found: _found, ...blob } = b;
+    return blob;
   }
 
   async headBlob(name: string, digest: string, signal?: AbortSignal): Promise<{ size: number } | null> {
