@@ -13,6 +13,7 @@ import { OciError, OciRoute, parseRegistryUrl } from '@gatehouse/oci';
 import { RateLimitGuard, rateLimitSkips } from '@gatehouse/rate-limit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { setMetricsRoute } from '../http/request-hooks';
+import { RegistryService } from './registry.service';
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
 
@@ -78,6 +79,7 @@ export class RegistryAccessGuard implements CanActivate {
   constructor(
     private readonly config: GatewayConfig,
     private readonly auth: RegistryAuthService,
+    private readonly registry: RegistryService,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -105,7 +107,13 @@ export class RegistryAccessGuard implements CanActivate {
     if (!route)
       throw new OciError('NAME_UNKNOWN', { message: 'not a registry API path', reason: 'unknown_path' });
     if (route.kind === 'upload') throw new OciError('UNSUPPORTED', { reason: 'write_method' });
-    gatehouse.access = await this.auth.authorizeRoute(gatehouse.identity, route, gatehouse.startedAt);
+    try {
+      gatehouse.access = await this.auth.authorizeRoute(gatehouse.identity, route, gatehouse.startedAt);
+    } catch (e) {
+      // 401s are audited by RegistryAuthService; anything else gets the handler's row.
+      this.registry.auditUnauthorised(request.method, route, gatehouse.startedAt, e);
+      throw e;
+    }
     return true;
   }
 }

@@ -9,7 +9,7 @@ import {
   parseRangeHeader,
 } from '@gatehouse/blob-cache';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
-import { OciError, OciReference } from '@gatehouse/oci';
+import { OciError, OciReference, OciRoute } from '@gatehouse/oci';
 import { PullThroughService, StoredManifest } from '@gatehouse/pull-through';
 import { knownOciError } from '../http/oci-exception.filter';
 import { UpstreamRegistrySource } from './upstream-registry.source';
@@ -99,6 +99,26 @@ export class RegistryService {
       case 'upload':
         throw new OciError('UNSUPPORTED', { reason: 'write_method' });
     }
+  }
+
+  /**
+   * Audits a request the pipeline could not authorise for a reason other than its token (e.g.
+   * member state unreadable while the database is down), as the handler would have: the routes
+   * the handler audits get their row, with no member (it could not be established).
+   */
+  auditUnauthorised(method: string, route: OciRoute, startedAt: number, err: unknown): void {
+    if (route.kind === 'ping' || route.kind === 'referrers' || route.kind === 'upload') return;
+    const facts = registryAuditFacts(method, route);
+    this.recordFailure(
+      {
+        action: facts.action,
+        startedAt,
+        repository: facts.repository ?? undefined,
+        reference: facts.reference ?? undefined,
+        digest: route.kind === 'blob' ? route.digest : undefined,
+      },
+      err,
+    );
   }
 
   // ------------------------------------------------------------------ manifests
