@@ -25,7 +25,9 @@ import { limitedRequestFacts } from './rate-limited-request.util';
  * named throttlers: `v2_member` counts /v2/ requests carrying a valid token against the member,
  * `anonymous_ip` counts /v2/ requests without one against the client IP, `token_ip` counts token
  * requests against the client IP. A limited request is a 429 TOOMANYREQUESTS OCI error with
- * Retry-After (through the one exception filter), an audit row and a metric.
+ * Retry-After (through the one exception filter), an audit row and a metric. On /v2/ it reads
+ * the identity and the route from the request's registry context (`request.gatehouse`, left by
+ * the registry pipeline's first guard): it neither verifies tokens nor parses paths itself.
  *
  * When the storage fails the request is let through (fail open), logged and counted in
  * `gatehouse_rate_limit_storage_failures_total`: the limits protect capacity, they are not an
