@@ -6,13 +6,17 @@ import { MembersModule } from '@gatehouse/members';
 import { LoginRateLimiter } from './login-rate-limiter.service';
 import { MemberStateCache } from './member-state.cache';
 import { RegistryAuthService } from './registry-auth.service';
+import { RegistryTokenStrategy } from './registry-token.strategy';
 import { RegistryTokenService } from './registry-token.service';
+import { TokenCredentialsStrategy } from './token-credentials.strategy';
 import { TokenSigningKey } from './token-signing-key';
 import { TokenService } from './token.service';
 
 /**
  * Token issuing and /v2/ authentication. Global so the registry controller can inject
  * RegistryAuthService and EntitlementService without importing the auth wiring itself.
+ * The passport strategies are providers: one instance per application, each registered under
+ * a name of its own (AppScopedStrategy), so two gateways in one process never share one.
  */
 @Global()
 @Module({
@@ -28,9 +32,13 @@ import { TokenService } from './token.service';
     LoginRateLimiter,
     TokenService,
     RegistryAuthService,
+    RegistryTokenStrategy,
+    TokenCredentialsStrategy,
   ],
   exports: [
     RegistryAuthService,
+    RegistryTokenStrategy,
+    TokenCredentialsStrategy,
     TokenService,
     RegistryTokenService,
     MemberStateCache,

@@ -1,12 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { AuditService } from '@gatehouse/audit';
 import { GatewayConfig } from '@gatehouse/config';
-import { EntitlementService } from '@gatehouse/entitlements';
-import { OciError } from '@gatehouse/oci';
+import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
+import { OciError, OciRoute } from '@gatehouse/oci';
 import { RequestContext } from '@gatehouse/observability';
 import { recordAuthEvent } from './auth-audit';
 import { buildBearerChallenge } from './challenge.util';
 import { MemberStateCache } from './member-state.cache';
+import { RegistryAccess, RegistryIdentity, requiredScopeOf } from './registry-request.context';
 import { RegistryTokenService, TokenVerificationError } from './registry-token.service';
 import { accessCovers, formatScope, RequiredScope, ScopeGrant } from './scope.util';
 
@@ -27,13 +28,20 @@ export interface RegistryPrincipal {
 }
 
 /**
- * Authenticates a request under /v2/. Verifies the Bearer JWT, then asks MemberStateCache whether
- * the member and key are still good and EntitlementService which repositories are still live, so
- * revocation bites within AUTH_STATE_CACHE_SECONDS even for tokens already issued.
+ * Authentication and authorisation of /v2/ requests, in two steps the request pipeline runs
+ * once each, with the rate limit between them:
  *
- * Throws OciError UNAUTHORIZED with a `Bearer realm,service,scope` challenge when there is no
- * usable token, or when the member is entitled to the required scope but the token predates it
- * (`error="insufficient_scope"`: the client fetches a new token and retries).
+ * 1. `identify`: the Bearer JWT verified (signature, issuer, audience, lifetime, use), or the
+ *    request is anonymous. Nothing is refused yet: the rate limit counts the request first,
+ *    against the member or the client IP.
+ * 2. `authorize`: MemberStateCache says whether the member and key are still good and
+ *    EntitlementService which repositories are still live (one load each), so revocation bites
+ *    within AUTH_STATE_CACHE_SECONDS even for tokens already issued.
+ *
+ * Refusals are OciError UNAUTHORIZED with a `Bearer realm,service,scope` challenge when there is
+ * no usable token, or when the member is entitled to the required scope but the token predates
+ * it (`error="insufficient_scope"`: the client fetches a new token and retries). A repository
+ * the member is not entitled to is not a 401: the handler answers 404 NAME_UNKNOWN.
  */
 @Injectable()
 export class RegistryAuthService {
@@ -54,23 +62,46 @@ export class RegistryAuthService {
     });
   }
 
-  async authenticate(authorization: string | undefined, required: RequiredScope): Promise<RegistryPrincipal> {
-    const startedAt = performance.now();
+  /** Step 1: the request's token, verified once; never throws for a bad or missing token. */
+  async identify(authorization: string | undefined): Promise<RegistryIdentity> {
     const match = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
-    if (!match) {
-      // The normal first step of every client (ping, then token): not audited.
-      throw this.unauthorized(required, undefined, 'token_missing');
-    }
-
-    let verified;
+    if (!match) return { kind: 'anonymous', refusal: 'token_missing' };
     try {
-      verified = await this.tokens.verify(match[1], 'access');
+      return { kind: 'token', token: await this.tokens.verify(match[1], 'access') };
     } catch (e) {
       if (!(e instanceof TokenVerificationError)) throw e;
-      this.refuse(startedAt, e.reason, required, {});
-      throw this.unauthorized(required, 'invalid_token', e.reason);
+      return { kind: 'anonymous', refusal: e.reason };
     }
+  }
 
+  /** Step 2 for a route: the principal, and the member's live entitlement to the route's repository. */
+  async authorizeRoute(
+    identity: RegistryIdentity,
+    route: OciRoute,
+    startedAt = performance.now(),
+  ): Promise<RegistryAccess> {
+    const { principal, entitlements } = await this.authorize(identity, requiredScopeOf(route), startedAt);
+    const name = 'name' in route ? route.name : null;
+    const entitlement =
+      name !== null && principal.requiredScopeGranted
+        ? (entitlements.find((e) => e.repository === name) ?? null)
+        : null;
+    return { route, principal, entitlement, entitlements };
+  }
+
+  /** Step 2: the member and key still good, the token's access cut to today's entitlements. */
+  async authorize(
+    identity: RegistryIdentity,
+    required: RequiredScope,
+    startedAt = performance.now(),
+  ): Promise<{ principal: RegistryPrincipal; entitlements: Entitlement[] }> {
+    if (identity.kind === 'anonymous') {
+      // No token is the normal first step of every client (ping, then token): not audited.
+      if (identity.refusal === 'token_missing') throw this.unauthorized(required, undefined, 'token_missing');
+      this.refuse(startedAt, identity.refusal, required, {});
+      throw this.unauthorized(required, 'invalid_token', identity.refusal);
+    }
+    const verified = identity.token;
     const who = { memberId: verified.memberId, username: verified.username };
     const state = await this.state.get(verified.memberId, verified.accessKeyId);
     if (!state.ok) {
@@ -83,9 +114,8 @@ export class RegistryAuthService {
     }
     RequestContext.patch({ memberId: state.member.id, username: state.member.username });
 
-    const live = new Set(
-      (await this.entitlements.liveEntitlements(verified.memberId)).map((e) => e.repository),
-    );
+    const entitlements = await this.entitlements.liveEntitlements(verified.memberId);
+    const live = new Set(entitlements.map((e) => e.repository));
     const access = verified.access.filter((g) => g.type !== 'repository' || live.has(g.name));
     let requiredScopeGranted = true;
     if (required && !accessCovers(access, required)) {
@@ -94,7 +124,7 @@ export class RegistryAuthService {
       if (grantable) throw this.unauthorized(required, 'insufficient_scope', 'insufficient_scope');
       requiredScopeGranted = false;
     }
-    return {
+    const principal: RegistryPrincipal = {
       memberId: state.member.id,
       username: state.member.username,
       accessKeyId: verified.accessKeyId,
@@ -102,6 +132,13 @@ export class RegistryAuthService {
       tokenId: verified.jti,
       requiredScopeGranted,
     };
+    return { principal, entitlements };
+  }
+
+  /** Both steps at once, for one Authorization header (tools and tests; the pipeline runs them apart). */
+  async authenticate(authorization: string | undefined, required: RequiredScope): Promise<RegistryPrincipal> {
+    const startedAt = performance.now();
+    return (await this.authorize(await this.identify(authorization), required, startedAt)).principal;
   }
 
   private unauthorized(

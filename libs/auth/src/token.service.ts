@@ -37,7 +37,8 @@ export interface TokenResponse {
 /** Query (GET) or form (POST) values as Fastify parses them. */
 export type TokenParams = Record<string, unknown>;
 
-interface TokenRequest {
+/** A token request as read from the wire: the grant, its credentials and the scopes asked for. */
+export interface TokenRequest {
   method: 'GET' | 'POST';
   grantType: 'password' | 'refresh_token';
   username?: string;
@@ -48,6 +49,17 @@ interface TokenRequest {
   scopeText: string;
   clientId?: string;
   offline: boolean;
+  /** performance.now() when the request was read, for the audit row's duration. */
+  startedAt: number;
+}
+
+/** A token request whose credentials were verified: what the token endpoint issues for. */
+export interface AuthenticatedTokenRequest {
+  request: TokenRequest;
+  member: Member;
+  accessKey: AccessKey;
+  /** The audit details gathered so far (grant, method, client, scopes). */
+  details: Record<string, unknown>;
 }
 
 type RefusalReason = CredentialFailureReason | 'credentials_missing' | 'rate_limited' | 'malformed_request';
@@ -70,56 +82,53 @@ export class TokenService {
     private readonly logger: AppLogger,
   ) {}
 
-  /** `GET /auth/token`: Basic credentials, repeated `scope`, `offline_token`, `client_id`, `account`, `service`. */
-  async handleGet(authorization: string | undefined, query: TokenParams): Promise<TokenResponse> {
+  /**
+   * Reads a token request: `GET` is the Docker token spec (Basic credentials, repeated `scope`,
+   * `offline_token`, `client_id`), `POST` its OAuth2 form with `grant_type` password (form
+   * fields, else Basic) or refresh_token. A malformed request is a 400, audited.
+   */
+  readRequest(method: 'GET' | 'POST', authorization: string | undefined, params: TokenParams): TokenRequest {
     const startedAt = performance.now();
-    const scopeValues = values(query, 'scope');
-    const basic = parseBasic(authorization);
-    const request = this.buildRequest(startedAt, {
-      method: 'GET',
-      grantType: 'password',
-      username: basic?.username,
-      password: basic?.password,
-      scopeValues,
-      clientId: single(query, 'client_id'),
-      offline: single(query, 'offline_token')?.toLowerCase() === 'true',
-    });
-    return this.issue(request, startedAt);
-  }
-
-  /** `POST /auth/token`: OAuth2 form with `grant_type` password or refresh_token. */
-  async handlePost(authorization: string | undefined, form: TokenParams): Promise<TokenResponse> {
-    const startedAt = performance.now();
-    const grantType = single(form, 'grant_type');
+    if (method === 'GET') {
+      const basic = parseBasic(authorization);
+      return this.buildRequest(startedAt, {
+        method: 'GET',
+        grantType: 'password',
+        username: basic?.username,
+        password: basic?.password,
+        scopeValues: values(params, 'scope'),
+        clientId: single(params, 'client_id'),
+        offline: single(params, 'offline_token')?.toLowerCase() === 'true',
+      });
+    }
+    const grantType = single(params, 'grant_type');
     const base = {
       method: 'POST' as const,
-      scopeValues: values(form, 'scope'),
-      clientId: single(form, 'client_id'),
-      offline: single(form, 'access_type') === 'offline',
+      scopeValues: values(params, 'scope'),
+      clientId: single(params, 'client_id'),
+      offline: single(params, 'access_type') === 'offline',
     };
     if (grantType === 'password') {
       const basic = parseBasic(authorization);
-      const request = this.buildRequest(startedAt, {
+      return this.buildRequest(startedAt, {
         ...base,
         grantType,
-        username: single(form, 'username') ?? basic?.username,
-        password: single(form, 'password') ?? basic?.password,
+        username: single(params, 'username') ?? basic?.username,
+        password: single(params, 'password') ?? basic?.password,
       });
-      return this.issue(request, startedAt);
     }
     if (grantType === 'refresh_token') {
-      const request = this.buildRequest(startedAt, {
+      return this.buildRequest(startedAt, {
         ...base,
         grantType,
-        refreshToken: single(form, 'refresh_token'),
+        refreshToken: single(params, 'refresh_token'),
       });
-      return this.issue(request, startedAt);
     }
     this.refuse(
       startedAt,
       'malformed_request',
       400,
-      { username: single(form, 'username') },
+      { username: single(params, 'username') },
       { grantType: grantType ?? null },
     );
     throw new OciError('UNSUPPORTED', {
@@ -134,11 +143,11 @@ export class TokenService {
 
   private buildRequest(
     startedAt: number,
-    input: Omit<TokenRequest, 'scopes' | 'scopeText'> & { scopeValues: string[] },
+    input: Omit<TokenRequest, 'scopes' | 'scopeText' | 'startedAt'> & { scopeValues: string[] },
   ): TokenRequest {
     try {
       const scopes = parseScopes(input.scopeValues);
-      return { ...input, scopes, scopeText: input.scopeValues.join(' ').trim() };
+      return { ...input, scopes, scopeText: input.scopeValues.join(' ').trim(), startedAt };
     } catch (e) {
       if (!(e instanceof ScopeParseError)) throw e;
       this.refuse(
@@ -152,7 +161,13 @@ export class TokenService {
     }
   }
 
-  private async issue(request: TokenRequest, startedAt: number): Promise<TokenResponse> {
+  /**
+   * Verifies a token request's credentials: failed logins are rate limited (checked before the
+   * credentials are looked at), then the access key or refresh token is checked. Every refusal
+   * is the same 401 with the Basic challenge whatever the true reason (which goes to the audit).
+   */
+  async authenticate(request: TokenRequest): Promise<AuthenticatedTokenRequest> {
+    const { startedAt } = request;
     const ctx = RequestContext.current();
     const attempted =
       request.username !== undefined ? normalizeUsername(request.username).slice(0, 128) : undefined;
@@ -181,11 +196,16 @@ export class TokenService {
       });
     }
 
-    const subject = await this.authenticate(request, attempted, details, startedAt);
-    const { member, accessKey } = subject;
+    const { member, accessKey } = await this.checkCredentials(request, attempted, details, startedAt);
     this.limiter.recordSuccess(member.username);
     RequestContext.patch({ memberId: member.id, username: member.username });
+    return { request, member, accessKey, details };
+  }
 
+  /** Scoped JWT (and a refresh token for offline access) for verified credentials. */
+  async issue(authenticated: AuthenticatedTokenRequest): Promise<TokenResponse> {
+    const { request, member, accessKey, details } = authenticated;
+    const { startedAt } = request;
     const live = new Set((await this.entitlements.liveEntitlements(member.id)).map((e) => e.repository));
     const access: ScopeGrant[] = grantScopes(request.scopes, (repository) => live.has(repository));
     const tokenSubject = { memberId: member.id, username: member.username, accessKeyId: accessKey.id };
@@ -224,7 +244,7 @@ export class TokenService {
     return response;
   }
 
-  private async authenticate(
+  private async checkCredentials(
     request: TokenRequest,
     attempted: string | undefined,
     details: Record<string, unknown>,
@@ -294,7 +314,8 @@ export class TokenService {
     return check;
   }
 
-  private unauthorized(reason: RefusalReason, message = GENERIC_UNAUTHORIZED): OciError {
+  /** The token endpoint's 401: one message whatever the reason, with the Basic challenge. */
+  unauthorized(reason: RefusalReason, message = GENERIC_UNAUTHORIZED): OciError {
     return new OciError('UNAUTHORIZED', {
       message,
       headers: { 'WWW-Authenticate': buildBasicChallenge(this.config.registry.service) },

@@ -13,11 +13,11 @@ import {
 import type { FastifyRequest } from 'fastify';
 import { Counter } from 'prom-client';
 import { AuditService } from '@gatehouse/audit';
+import { registryContextOf } from '@gatehouse/auth';
 import { MetricsService } from '@gatehouse/observability';
-import { OciError } from '@gatehouse/oci';
+import { isRegistryUrl, OciError } from '@gatehouse/oci';
 import { isRateLimitScope, RateLimitScope } from './rate-limit.constants';
 import { RateLimitFailures } from './rate-limit-failures.service';
-import { RateLimitIdentity, RateLimitIdentityService } from './rate-limit-identity.service';
 import { limitedRequestFacts } from './rate-limited-request.util';
 
 /**
@@ -25,7 +25,9 @@ import { limitedRequestFacts } from './rate-limited-request.util';
  * named throttlers: `v2_member` counts /v2/ requests carrying a valid token against the member,
  * `anonymous_ip` counts /v2/ requests without one against the client IP, `token_ip` counts token
  * requests against the client IP. A limited request is a 429 TOOMANYREQUESTS OCI error with
- * Retry-After (through the one exception filter), an audit row and a metric.
+ * Retry-After (through the one exception filter), an audit row and a metric. On /v2/ it reads
+ * the identity and the route from the request's registry context (`request.gatehouse`, left by
+ * the registry pipeline's first guard): it neither verifies tokens nor parses paths itself.
  *
  * When the storage fails the request is let through (fail open), logged and counted in
  * `gatehouse_rate_limit_storage_failures_total`: the limits protect capacity, they are not an
@@ -41,7 +43,6 @@ export class RateLimitGuard extends ThrottlerGuard {
     @InjectThrottlerOptions() options: ThrottlerModuleOptions,
     @InjectThrottlerStorage() storage: ThrottlerStorage,
     reflector: Reflector,
-    private readonly identity: RateLimitIdentityService,
     private readonly audit: AuditService,
     private readonly failures: RateLimitFailures,
     metrics: MetricsService,
@@ -57,11 +58,8 @@ export class RateLimitGuard extends ThrottlerGuard {
   override async canActivate(context: ExecutionContext): Promise<boolean> {
     const startedAt = performance.now();
     const request = context.switchToHttp().getRequest<FastifyRequest>();
+    if (isRegistryUrl(request.url)) this.identities.set(request, registryIdentity(request));
     try {
-      if (isRegistryPath(request.url)) {
-        const authorization = request.headers.authorization;
-        this.identities.set(request, await this.identity.identify(authorization, request.ip));
-      }
       (request as RequestWithStart)[STARTED_AT] = startedAt;
       return await super.canActivate(context);
     } catch (error) {
@@ -93,7 +91,7 @@ export class RateLimitGuard extends ThrottlerGuard {
     const scope = detail.key.slice(0, detail.key.indexOf(':')) as RateLimitScope;
     const retryAfterSeconds = Math.max(1, Math.ceil(detail.timeToBlockExpire));
     const who = this.identities.get(request);
-    const facts = limitedRequestFacts(request.method, request.url);
+    const facts = limitedRequestFacts(request.method, request.url, registryContextOf(request)?.route ?? null);
     this.limitedTotal.inc({ scope });
     this.audit.record({
       action: facts.action,
@@ -137,6 +135,22 @@ export class RateLimitGuard extends ThrottlerGuard {
 const STARTED_AT = Symbol('rateLimitStartedAt');
 type RequestWithStart = FastifyRequest & { [STARTED_AT]?: number };
 
-function isRegistryPath(url: string): boolean {
-  return url === '/v2' || url.startsWith('/v2/') || url.startsWith('/v2?');
+/** Whom a /v2/ request counts against: a member proven by a verified token, or else its client IP. */
+export type RateLimitIdentity =
+  { kind: 'member'; memberId: string; username: string } | { kind: 'anonymous'; ip: string };
+
+/**
+ * The identity the registry pipeline's first guard decided (the token verified once, there).
+ * A verified token counts against its member even when the member or key has since been
+ * revoked: that request is refused after the count, whichever bucket it was counted in. Keying
+ * on a token that failed verification would let anyone spend another member's budget (a forged
+ * `sub`) or escape the per-IP limit (a fresh `sub` per request), so those count per IP.
+ */
+function registryIdentity(request: FastifyRequest): RateLimitIdentity {
+  const gatehouse = registryContextOf(request);
+  if (!gatehouse) throw new Error('RateLimitGuard on /v2/ needs the registry authentication guard before it');
+  const identity = gatehouse.identity;
+  return identity.kind === 'token'
+    ? { kind: 'member', memberId: identity.token.memberId, username: identity.token.username }
+    : { kind: 'anonymous', ip: request.ip };
 }

@@ -4,7 +4,6 @@ import { GatewayConfig, RateLimitConfig } from '@gatehouse/config';
 import { RateLimitScope } from './rate-limit.constants';
 import { RateLimitFailures } from './rate-limit-failures.service';
 import { RateLimitGuard } from './rate-limit.guard';
-import { RateLimitIdentityService } from './rate-limit-identity.service';
 import { SlidingWindowCounterStorage } from './sliding-window-counter.storage';
 
 export interface RateLimitModuleOptions {
@@ -50,8 +49,8 @@ export class RateLimitModule {
             rateLimitThrottlerOptions(config.rateLimit, options.storage ?? new SlidingWindowCounterStorage()),
         }),
       ],
-      providers: [RateLimitIdentityService, RateLimitFailures, RateLimitGuard],
-      exports: [RateLimitIdentityService, RateLimitFailures, RateLimitGuard],
+      providers: [RateLimitFailures, RateLimitGuard],
+      exports: [RateLimitFailures, RateLimitGuard],
     };
   }
 }

@@ -1,6 +1,17 @@
 import { loadGatewayConfig } from '@gatehouse/config';
 import { rateLimitThrottlerOptions } from './rate-limit.module';
+import { OciRoute, parseRegistryUrl } from '@gatehouse/oci';
 import { limitedRequestFacts } from './rate-limited-request.util';
+
+/** The route the registry pipeline would have parsed (null when the path is refused or unknown). */
+function routeOf(url: string): OciRoute | null {
+  if (!url.startsWith('/v2')) return null;
+  try {
+    return parseRegistryUrl(url);
+  } catch {
+    return null;
+  }
+}
 
 describe('limitedRequestFacts', () => {
   const digest = 'sha256:' + 'b'.repeat(64);
@@ -14,11 +25,12 @@ describe('limitedRequestFacts', () => {
     ['GET', '/v2/a//b/manifests/x', 'registry.request', null],
     ['POST', '/auth/token', 'token.refuse', null],
   ])('%s %s is audited as %s', (method, url, action, repository) => {
-    expect(limitedRequestFacts(method, url)).toMatchObject({ action, repository });
+    expect(limitedRequestFacts(method, url, routeOf(url))).toMatchObject({ action, repository });
   });
 
   it('keeps the reference and digest of by-digest requests', () => {
-    expect(limitedRequestFacts('GET', `/v2/acme/app/manifests/${digest}`)).toEqual({
+    const url = `/v2/acme/app/manifests/${digest}`;
+    expect(limitedRequestFacts('GET', url, routeOf(url))).toEqual({
       action: 'manifest.get',
       repository: 'acme/app',
       reference: digest,

@@ -2,6 +2,7 @@ import { ExecutionContext, HttpException } from '@nestjs/common';
 import { AuditEventInput, AuditService } from '@gatehouse/audit';
 import { loadGatewayConfig } from '@gatehouse/config';
 import { AdminTokenGuard } from './admin-token.guard';
+import { AdminTokenStrategy } from './admin-token.strategy';
 
 const TOKEN = 'T'.repeat(40);
 
@@ -19,15 +20,20 @@ function context(authorization?: string) {
   return { ctx, headers };
 }
 
+const strategies: AdminTokenStrategy[] = [];
+
+/** The guard over a real passport strategy (registered under its own name, removed after each test). */
 function guard(env: Record<string, string>) {
   const rows: AuditEventInput[] = [];
   const audit = { record: (e: AuditEventInput) => rows.push(e) } as unknown as AuditService;
-  return { guard: new AdminTokenGuard(loadGatewayConfig(env), audit), rows };
+  const strategy = new AdminTokenStrategy(loadGatewayConfig(env));
+  strategies.push(strategy);
+  return { guard: new AdminTokenGuard(strategy, audit), rows };
 }
 
-function statusOf(fn: () => unknown): number | 'passed' {
+async function statusOf(fn: () => Promise<unknown>): Promise<number | 'passed'> {
   try {
-    fn();
+    await fn();
     return 'passed';
   } catch (e) {
     return (e as HttpException).getStatus();
@@ -35,11 +41,25 @@ function statusOf(fn: () => unknown): number | 'passed' {
 }
 
 describe('AdminTokenGuard', () => {
-  it('admits exactly `Bearer <ADMIN_TOKEN>`', () => {
+  afterEach(() => {
+    for (const s of strategies.splice(0)) s.onModuleDestroy();
+  });
+
+  it('admits exactly `Bearer <ADMIN_TOKEN>`', async () => {
     const { guard: g, rows } = guard({ ADMIN_TOKEN: TOKEN });
-    expect(g.canActivate(context(`Bearer ${TOKEN}`).ctx)).toBe(true);
-    expect(g.canActivate(context(`bearer   ${TOKEN} `).ctx)).toBe(true);
+    expect(await g.canActivate(context(`Bearer ${TOKEN}`).ctx)).toBe(true);
+    expect(await g.canActivate(context(`bearer   ${TOKEN} `).ctx)).toBe(true);
     expect(rows).toEqual([]);
+  });
+
+  it("two guards in one process each check their own application's ADMIN_TOKEN", async () => {
+    const first = guard({ ADMIN_TOKEN: TOKEN });
+    const other = 'O'.repeat(40);
+    const second = guard({ ADMIN_TOKEN: other });
+    expect(await statusOf(() => first.guard.canActivate(context(`Bearer ${other}`).ctx))).toBe(401);
+    expect(await statusOf(() => second.guard.canActivate(context(`Bearer ${TOKEN}`).ctx))).toBe(401);
+    expect(await first.guard.canActivate(context(`Bearer ${TOKEN}`).ctx)).toBe(true);
+    expect(await second.guard.canActivate(context(`Bearer ${other}`).ctx)).toBe(true);
   });
 
   it.each([
@@ -48,10 +68,10 @@ describe('AdminTokenGuard', () => {
     ['a prefix of the token', `Bearer ${TOKEN.slice(0, 39)}`, 'admin_token_invalid'],
     ['the token and more', `Bearer ${TOKEN}x`, 'admin_token_invalid'],
     ['a JWT', 'Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJtIn0.sig', 'admin_token_invalid'],
-  ])('refuses %s with 401, a challenge and an audit row', (_what, authorization, reason) => {
+  ])('refuses %s with 401, a challenge and an audit row', async (_what, authorization, reason) => {
     const { guard: g, rows } = guard({ ADMIN_TOKEN: TOKEN });
     const { ctx, headers } = context(authorization);
-    expect(statusOf(() => g.canActivate(ctx))).toBe(401);
+    expect(await statusOf(() => g.canActivate(ctx))).toBe(401);
     expect(headers['WWW-Authenticate']).toBe('Bearer realm="gatehouse-admin"');
     expect(rows).toEqual([
       expect.objectContaining({ action: 'admin.auth.refuse', outcome: 'denied', reason }),
@@ -59,9 +79,9 @@ describe('AdminTokenGuard', () => {
     expect(JSON.stringify(rows)).not.toContain(TOKEN);
   });
 
-  it('makes the API absent (404) without ADMIN_TOKEN, whatever is presented', () => {
+  it('makes the API absent (404) without ADMIN_TOKEN, whatever is presented', async () => {
     const { guard: g, rows } = guard({});
-    expect(statusOf(() => g.canActivate(context(`Bearer ${TOKEN}`).ctx))).toBe(404);
+    expect(await statusOf(async () => g.canActivate(context(`Bearer ${TOKEN}`).ctx))).toBe(404);
     expect(rows).toEqual([]);
   });
 

@@ -1,48 +1,43 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import {
-  CanActivate,
-  ExecutionContext,
-  Injectable,
-  NotFoundException,
-  UnauthorizedException,
-} from '@nestjs/common';
+import { ExecutionContext, Injectable, NotFoundException, UnauthorizedException } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppPassportGuard } from '@gatehouse/auth';
 import { AuditService } from '@gatehouse/audit';
-import { GatewayConfig } from '@gatehouse/config';
-
-const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+import { AdminPrincipal, AdminTokenRefusal, AdminTokenStrategy } from './admin-token.strategy';
 
 /**
- * The admin API's only credential is ADMIN_TOKEN, presented as `Authorization: Bearer <token>`.
- * Member tokens and access keys are never accepted, whatever they grant on /v2/. Both sides are
- * hashed before `timingSafeEqual`, so the comparison takes the same time whatever the length or
- * the matching prefix of a guess. Without ADMIN_TOKEN the API does not exist (404).
+ * The admin API's guard: this application's AdminTokenStrategy through passport. Without
+ * ADMIN_TOKEN the API does not exist (404). A refusal is audited and answered in the admin
+ * API's own JSON shape with `WWW-Authenticate: Bearer realm="gatehouse-admin"`, never with
+ * passport's default answer.
  */
 @Injectable()
-export class AdminTokenGuard implements CanActivate {
-  private readonly expected: Buffer | null;
-
+export class AdminTokenGuard extends AppPassportGuard<AdminPrincipal> {
   constructor(
-    config: GatewayConfig,
+    private readonly strategy: AdminTokenStrategy,
     private readonly audit: AuditService,
   ) {
-    this.expected = config.admin.token ? sha256(config.admin.token) : null;
+    super(strategy, 'gatehouseAdmin');
   }
 
-  canActivate(context: ExecutionContext): boolean {
-    if (!this.expected) {
+  override canActivate(context: ExecutionContext): Promise<boolean> {
+    if (!this.strategy.enabled) {
       throw new NotFoundException({
         statusCode: 404,
         error: 'Not Found',
         message: ['the admin API is disabled: the operator must set ADMIN_TOKEN to enable it'],
       });
     }
+    return super.canActivate(context) as Promise<boolean>;
+  }
+
+  protected accept(user: unknown): AdminPrincipal {
+    return user as AdminPrincipal;
+  }
+
+  protected refuse(info: unknown, context: ExecutionContext): never {
     const http = context.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
-    if (match && timingSafeEqual(sha256(match[1]), this.expected)) return true;
-
-    const reason = match ? 'admin_token_invalid' : 'admin_token_missing';
+    const reason: AdminTokenRefusal = info === 'admin_token_invalid' ? info : 'admin_token_missing';
     this.audit.record({
       action: 'admin.auth.refuse',
       outcome: 'denied',

@@ -8,6 +8,7 @@ import { AdminKeysController } from './admin-keys.controller';
 import { AdminMembersController } from './admin-members.controller';
 import { AdminOpenApiController, AdminOpenApiDocument } from './admin-openapi';
 import { AdminTokenGuard } from './admin-token.guard';
+import { AdminTokenStrategy } from './admin-token.strategy';
 
 /**
  * The admin REST API under /admin/: the CLI's member, key, entitlement, audit and explain
@@ -23,6 +24,12 @@ import { AdminTokenGuard } from './admin-token.guard';
     AdminExplainController,
     AdminOpenApiController,
   ],
-  providers: [AdminTokenGuard, AdminErrorsInterceptor, AdminAuditRecorder, AdminOpenApiDocument],
+  providers: [
+    AdminTokenStrategy,
+    AdminTokenGuard,
+    AdminErrorsInterceptor,
+    AdminAuditRecorder,
+    AdminOpenApiDocument,
+  ],
 })
 export class AdminModule {}

@@ -1,7 +1,7 @@
 import { pipeline, Readable, Transform, TransformCallback } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import { AuditCache, AuditEventInput, AuditService } from '@gatehouse/audit';
-import { CATALOG_SCOPE, RegistryAuthService, RegistryPrincipal, repositoryPullScope } from '@gatehouse/auth';
+import { RegistryAccess, registryAuditFacts, RegistryPrincipal } from '@gatehouse/auth';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
 import { OciError, OciReference, OciRoute } from '@gatehouse/oci';
 import {
@@ -24,7 +24,6 @@ export interface RegistryReply {
 
 export interface RegistryRequest {
   method: 'GET' | 'HEAD';
-  authorization?: string;
   query: Record<string, string | undefined>;
   ifNoneMatch?: string;
   range?: string;
@@ -47,16 +46,16 @@ interface AuditDraft {
 const OCTET_STREAM = 'application/octet-stream';
 
 /**
- * The registry surface. Every request is authenticated, then authorised against the member's
- * live entitlement (repository, then tag rule, then digest reachability) BEFORE anything is asked
- * of upstream about it, then served by libs/pull-through (`ManifestSource`, `BlobSource`), whose
- * replies this class only maps to HTTP. Refusals are indistinguishable from absence for the
- * member; the audit row carries the true reason.
+ * The registry surface. Every request arrives authenticated, with the member's live entitlement
+ * loaded once by the request pipeline (registry.guards.ts, `RegistryAccess`); it is authorised
+ * against that entitlement (repository, then tag rule, then digest reachability) BEFORE anything
+ * is asked of upstream about it, then served by libs/pull-through (`ManifestSource`,
+ * `BlobSource`), whose replies this class only maps to HTTP. Refusals are indistinguishable from
+ * absence for the member; the audit row carries the true reason.
  */
 @Injectable()
 export class RegistryService {
   constructor(
-    private readonly auth: RegistryAuthService,
     private readonly entitlements: EntitlementService,
     private readonly pull: PullThroughService,
     private readonly manifests: ManifestSource,
@@ -64,44 +63,35 @@ export class RegistryService {
     private readonly audit: AuditService,
   ) {}
 
-  async handle(route: OciRoute, request: RegistryRequest): Promise<RegistryReply> {
+  async handle(access: RegistryAccess, request: RegistryRequest): Promise<RegistryReply> {
+    const { route } = access;
+    // The audit row names the request as the rate limit's rows do, and the member the pipeline found.
+    const draft = (): AuditDraft => {
+      const facts = registryAuditFacts(request.method, route);
+      return {
+        action: facts.action,
+        startedAt: performance.now(),
+        principal: access.principal,
+        repository: facts.repository ?? undefined,
+        reference: facts.reference ?? undefined,
+      };
+    };
     switch (route.kind) {
       case 'ping':
-        await this.auth.authenticate(request.authorization, null);
         return { status: 200, headers: {}, body: {} };
       case 'catalog':
-        return this.audited({ action: 'catalog.list', startedAt: performance.now() }, (draft) =>
-          this.catalog(request, draft),
-        );
+        return this.audited(draft(), (d) => this.catalog(access, request, d));
       case 'tags':
-        return this.audited(
-          { action: 'tags.list', startedAt: performance.now(), repository: route.name },
-          (draft) => this.tags(route.name, request, draft),
-        );
+        return this.audited(draft(), (d) => this.tags(route.name, access, request, d));
       case 'manifest':
-        return this.audited(
-          {
-            action: request.method === 'HEAD' ? 'manifest.head' : 'manifest.get',
-            startedAt: performance.now(),
-            repository: route.name,
-            reference: referenceText(route.reference),
-          },
-          (draft) => this.manifest(route.name, route.reference, request, draft),
-        );
+        return this.audited(draft(), (d) => this.manifest(route.name, route.reference, access, request, d));
       case 'blob':
-        return this.audited(
-          {
-            action: request.method === 'HEAD' ? 'blob.head' : 'blob.get',
-            startedAt: performance.now(),
-            repository: route.name,
-            reference: route.digest,
-            digest: route.digest,
-          },
-          (draft) => this.blob(route.name, route.digest, request, draft),
+        return this.audited({ ...draft(), digest: route.digest }, (d) =>
+          this.blob(route.name, route.digest, access, request, d),
         );
       case 'referrers':
         // Not supported (nor by Forgejo): a 404 tells clients to fall back to the tag schema.
-        await this.authorizeRepository(route.name, request, { action: 'referrers', startedAt: 0 });
+        entitledRepository(access);
         throw new OciError('MANIFEST_UNKNOWN', {
           message: 'the referrers API is not supported',
           reason: 'referrers',
@@ -111,15 +101,36 @@ export class RegistryService {
     }
   }
 
+  /**
+   * Audits a request the pipeline could not authorise for a reason other than its token (e.g.
+   * member state unreadable while the database is down), as the handler would have: the routes
+   * the handler audits get their row, with no member (it could not be established).
+   */
+  auditUnauthorised(method: string, route: OciRoute, startedAt: number, err: unknown): void {
+    if (route.kind === 'ping' || route.kind === 'referrers' || route.kind === 'upload') return;
+    const facts = registryAuditFacts(method, route);
+    this.recordFailure(
+      {
+        action: facts.action,
+        startedAt,
+        repository: facts.repository ?? undefined,
+        reference: facts.reference ?? undefined,
+        digest: route.kind === 'blob' ? route.digest : undefined,
+      },
+      err,
+    );
+  }
+
   // ------------------------------------------------------------------ manifests
 
   private async manifest(
     name: string,
     reference: OciReference,
+    access: RegistryAccess,
     request: RegistryRequest,
     draft: AuditDraft,
   ): Promise<RegistryReply> {
-    const { entitlement } = await this.authorizeRepository(name, request, draft);
+    const entitlement = entitledRepository(access);
     const headers: Record<string, string> = {};
     // Resolving a tag or proving reachability may fetch the very manifest served below.
     const trace = new ManifestFetchTrace();
@@ -162,10 +173,11 @@ export class RegistryService {
   private async blob(
     name: string,
     digest: string,
+    access: RegistryAccess,
     request: RegistryRequest,
     draft: AuditDraft,
   ): Promise<RegistryReply> {
-    const { entitlement } = await this.authorizeRepository(name, request, draft);
+    const entitlement = entitledRepository(access);
     const reach = await this.pull.findReachingTag(
       name,
       digest,
@@ -184,8 +196,13 @@ export class RegistryService {
 
   // ------------------------------------------------------------------ listings
 
-  private async tags(name: string, request: RegistryRequest, draft: AuditDraft): Promise<RegistryReply> {
-    const { entitlement } = await this.authorizeRepository(name, request, draft);
+  private async tags(
+    name: string,
+    access: RegistryAccess,
+    request: RegistryRequest,
+    draft: AuditDraft,
+  ): Promise<RegistryReply> {
+    const entitlement = entitledRepository(access);
     const listed = await this.pull.listTags(name);
     if (!listed) throw new OciError('NAME_UNKNOWN', { reason: 'repository_unknown_upstream' });
     const entitled = listed.tags.filter((t) => !!this.entitlements.tagAllowed(entitlement, t)).sort(lexical);
@@ -196,30 +213,17 @@ export class RegistryService {
     return { status: 200, headers, body: { name, tags: page.items } };
   }
 
-  private async catalog(request: RegistryRequest, draft: AuditDraft): Promise<RegistryReply> {
-    draft.principal = await this.auth.authenticate(request.authorization, CATALOG_SCOPE);
-    const repositories = await this.entitlements.entitledRepositories(draft.principal.memberId);
+  private async catalog(
+    access: RegistryAccess,
+    request: RegistryRequest,
+    draft: AuditDraft,
+  ): Promise<RegistryReply> {
+    const repositories = [...new Set(access.entitlements.map((e) => e.repository))];
     const page = paginate(repositories.sort(lexical), request.query);
     const headers: Record<string, string> = {};
     if (page.next) headers['Link'] = `</v2/_catalog?${page.next}>; rel="next"`;
     draft.details = { count: page.items.length };
     return { status: 200, headers, body: { repositories: page.items } };
-  }
-
-  // ------------------------------------------------------------------ authorisation
-
-  private async authorizeRepository(
-    name: string,
-    request: RegistryRequest,
-    draft: AuditDraft,
-  ): Promise<{ principal: RegistryPrincipal; entitlement: Entitlement }> {
-    const principal = await this.auth.authenticate(request.authorization, repositoryPullScope(name));
-    draft.principal = principal;
-    if (!principal.requiredScopeGranted)
-      throw new OciError('NAME_UNKNOWN', { reason: 'repository_not_entitled' });
-    const entitlement = await this.entitlements.liveEntitlement(principal.memberId, name);
-    if (!entitlement) throw new OciError('NAME_UNKNOWN', { reason: 'repository_not_entitled' });
-    return { principal, entitlement };
   }
 
   // ------------------------------------------------------------------ audit
@@ -304,6 +308,15 @@ export class RegistryService {
   }
 }
 
+/**
+ * The member's live entitlement to the route's repository, loaded once by the pipeline; without
+ * one the repository is `404 NAME_UNKNOWN`, exactly as one that does not exist.
+ */
+function entitledRepository(access: RegistryAccess): Entitlement {
+  if (!access.entitlement) throw new OciError('NAME_UNKNOWN', { reason: 'repository_not_entitled' });
+  return access.entitlement;
+}
+
 class ClientAbort extends Error {
   constructor() {
     super('client went away before the body was sent');
@@ -317,10 +330,6 @@ class ByteCounter extends Transform {
     this.bytes += chunk.length;
     cb(null, chunk);
   }
-}
-
-function referenceText(reference: OciReference): string {
-  return reference.type === 'tag' ? reference.tag : reference.digest;
 }
 
 function manifestHeaders(m: ManifestReply): Record<string, string> {

@@ -1,0 +1,121 @@
+import { createParamDecorator, ExecutionContext } from '@nestjs/common';
+import type { Entitlement } from '@gatehouse/entitlements';
+import type { OciError, OciRoute } from '@gatehouse/oci';
+import type { RegistryPrincipal } from './registry-auth.service';
+import type { TokenRejection, VerifiedToken } from './registry-token.service';
+import { CATALOG_SCOPE, repositoryPullScope, RequiredScope } from './scope.util';
+
+/**
+ * Who a /v2/ request says it is, decided once from its bearer token: the verified token, or
+ * nobody (no token, or one that failed verification, with the reason for the audit).
+ */
+export type RegistryIdentity =
+  { kind: 'token'; token: VerifiedToken } | { kind: 'anonymous'; refusal: 'token_missing' | TokenRejection };
+
+/** The request, authorised: what the registry handlers and their audit rows read. */
+export interface RegistryAccess {
+  route: OciRoute;
+  principal: RegistryPrincipal;
+  /**
+   * The member's live entitlement to the route's repository; null when the member is not (or
+   * no longer) entitled to it (the handler answers 404 NAME_UNKNOWN and audits the refusal), or
+   * when the route names no repository (ping, catalog).
+   */
+  entitlement: Entitlement | null;
+  /** Every live entitlement of the member, loaded once for this request (the catalog lists them). */
+  entitlements: readonly Entitlement[];
+}
+
+/**
+ * The typed request-scoped context of a /v2/ request, at `request.gatehouse`. The registry
+ * authentication guard creates it (route parsed once, token verified once); the rate limit reads
+ * `identity`; the access guard adds `access` (member state and entitlements loaded once).
+ */
+export interface RegistryRequestContext {
+  /** performance.now() when the pipeline started, for audit durations. */
+  startedAt: number;
+  /** The parsed route; null for a path under /v2/ that is not an OCI route. */
+  route: OciRoute | null;
+  /** Why the path is malformed (refused after the rate limit, before authentication). */
+  routeRefusal: OciError | null;
+  identity: RegistryIdentity;
+  access?: RegistryAccess;
+}
+
+/** The request property the context lives under. */
+export const REGISTRY_CONTEXT_PROPERTY = 'gatehouse';
+
+export type RequestWithRegistryContext = { [REGISTRY_CONTEXT_PROPERTY]?: RegistryRequestContext };
+
+export function registryContextOf(request: object): RegistryRequestContext | undefined {
+  return (request as RequestWithRegistryContext)[REGISTRY_CONTEXT_PROPERTY];
+}
+
+/**
+ * Handler parameter: the authorised request (`{route, principal, entitlement}`), as the access
+ * guard left it. A handler reached without it is a wiring error, not a client's fault.
+ */
+export const AuthorisedRegistryRequest = createParamDecorator(
+  (_data: unknown, ctx: ExecutionContext): RegistryAccess => {
+    const access = registryContextOf(ctx.switchToHttp().getRequest<object>())?.access;
+    if (!access) throw new Error('the /v2/ handler ran without the registry access guard');
+    return access;
+  },
+);
+
+/** The scope a route needs: none for the ping, the catalog scope, or pull on its repository. */
+export function requiredScopeOf(route: OciRoute): RequiredScope {
+  switch (route.kind) {
+    case 'ping':
+      return null;
+    case 'catalog':
+      return CATALOG_SCOPE;
+    default:
+      return repositoryPullScope(route.name);
+  }
+}
+
+/** How a /v2/ request is named in its audit row (the action and the object it asked for). */
+export interface RegistryAuditFacts {
+  action: string;
+  repository: string | null;
+  reference: string | null;
+  digest: string | null;
+}
+
+const NONE = { repository: null, reference: null, digest: null };
+
+/**
+ * The one mapping from a route to its audit action and object, shared by the registry handlers'
+ * rows and the rows of requests refused before them (rate limits), so `gatehouse audit --action
+ * manifest.get` finds both. A path that is no OCI route is `registry.request`.
+ */
+export function registryAuditFacts(method: string, route: OciRoute | null): RegistryAuditFacts {
+  const head = method === 'HEAD';
+  switch (route?.kind) {
+    case 'ping':
+      return { action: 'registry.ping', ...NONE };
+    case 'catalog':
+      return { action: 'catalog.list', ...NONE };
+    case 'tags':
+      return { action: 'tags.list', ...NONE, repository: route.name };
+    case 'manifest':
+      return {
+        action: head ? 'manifest.head' : 'manifest.get',
+        repository: route.name,
+        reference: route.reference.type === 'tag' ? route.reference.tag : route.reference.digest,
+        digest: route.reference.type === 'digest' ? route.reference.digest : null,
+      };
+    case 'blob':
+      return {
+        action: head ? 'blob.head' : 'blob.get',
+        repository: route.name,
+        reference: route.digest,
+        digest: route.digest,
+      };
+    case 'referrers':
+      return { action: 'referrers', ...NONE, repository: route.name, digest: route.digest };
+    default:
+      return { action: 'registry.request', ...NONE };
+  }
+}
