@@ -4,3 +4,5 @@ export * from './oci-path';
 export * from './media-types';
 export * from './digest';
 export * from './manifest';
+export * from './canonical-tag';
+export * from './image-reference';
