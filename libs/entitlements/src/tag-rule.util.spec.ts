@@ -13,7 +13,9 @@ const SENSITIVE: TagCanonicalization = { caseInsensitive: false };
 
 /** Every spelling of `text` that differs only in the case of its letters (at most 2^10). */
 function caseVariants(text: string): string[] {
-  const letters = [...text].map((c, i) => (c.toLowerCase() !== c.toUpperCase() ? i : -1)).filter((i) => i >= 0);
+  const letters = [...text]
+    .map((c, i) => (c.toLowerCase() !== c.toUpperCase() ? i : -1))
+    .filter((i) => i >= 0);
   const picked = letters.slice(0, 10);
   const out = new Set<string>();
   for (let mask = 0; mask < 1 << picked.length; mask++) {

@@ -35,7 +35,10 @@ const show = (s: string) => JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}â
 export function parseImageReference(text: string): ImageReference {
   const value = text.trim();
   if (value === '')
-    throw new ImageReferenceError('empty', 'an image reference is empty: give <repository>:<tag>, e.g. acme/app:v1.2.3');
+    throw new ImageReferenceError(
+      'empty',
+      'an image reference is empty: give <repository>:<tag>, e.g. acme/app:v1.2.3',
+    );
   const at = value.indexOf('@');
   const named = at < 0 ? value : value.slice(0, at);
   const digest = at < 0 ? null : value.slice(at + 1);

@@ -125,7 +125,8 @@ export class RegistryService {
     if (reference.type === 'tag') {
       const match = this.entitlements.tagAllowed(entitlement, reference.tag);
       if (!match) throw new OciError('MANIFEST_UNKNOWN', { reason: 'tag_not_entitled' });
-      draft.details = match.tag === reference.tag ? { rule: match.rule } : { rule: match.rule, tag: match.tag };
+      draft.details =
+        match.tag === reference.tag ? { rule: match.rule } : { rule: match.rule, tag: match.tag };
       // The form the rules judged is the form asked for: what is served is what was admitted.
       const resolved = await this.pull.resolveTag(name, match.tag);
       if (!resolved) throw new OciError('MANIFEST_UNKNOWN', { reason: 'tag_unknown_upstream' });
