@@ -1,4 +1,4 @@
-import { OciRoute, parseOciPath } from '@gatehouse/oci';
+import { ociReferenceText, OciRoute, parseOciPath } from '@gatehouse/oci';
 
 /** What the audit row of a limited request says it was: the action its route is audited under. */
 export interface LimitedRequestFacts {
@@ -38,7 +38,7 @@ export function limitedRequestFacts(method: string, url: string): LimitedRequest
       return {
         action: head ? 'manifest.head' : 'manifest.get',
         repository: route.name,
-        reference: route.reference.type === 'tag' ? route.reference.tag : route.reference.digest,
+        reference: ociReferenceText(route.reference),
         digest: route.reference.type === 'digest' ? route.reference.digest : null,
       };
     case 'blob':

@@ -155,4 +155,58 @@ describe('canonical tags: case variants against the Forgejo front', () => {
     });
     expect(byDigest.status).toBe(404);
   });
+
+  describe('the error table on the wire', () => {
+    const code = async (res: Response) =>
+      ((await res.json()) as { errors: Array<{ code: string }> }).errors[0].code;
+    const invalidTags = ['-v1', '.hidden', 'v'.repeat(129), 'v1~x'];
+
+    it('answers an invalid tag with the auth challenge first, then 404 MANIFEST_UNKNOWN (GET and HEAD)', async () => {
+      for (const tag of invalidTags) {
+        const anonymous = await fetch(`${gw.url}/v2/acme/app/manifests/${tag}`);
+        expect({ tag, status: anonymous.status }).toEqual({ tag, status: 401 });
+        expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer realm=/);
+        const get = await pull('exact', tag);
+        expect({ tag, status: get.status, code: await code(get) }).toEqual({
+          tag,
+          status: 404,
+          code: 'MANIFEST_UNKNOWN',
+        });
+        expect({ tag, status: (await pull('exact', tag, 'HEAD')).status }).toEqual({ tag, status: 404 });
+      }
+      expect(
+        front.countRequests((r) => r.kind === 'manifest' && invalidTags.includes(r.reference ?? '')),
+      ).toBe(0);
+      await gw.app.get(AuditService).flush(10_000);
+      const rows = await gw.app
+        .get(AuditQueryService)
+        .find({ username: members.exact.username, reason: 'tag_invalid' });
+      expect(rows.length).toBe(invalidTags.length * 2);
+    });
+
+    it('refuses an invalid tag of an unentitled repository as the repository, not the tag', async () => {
+      const res = await fetch(`${gw.url}/v2/other/secret/manifests/-v1`, {
+        headers: { authorization: `Bearer ${tokens.exact}` },
+      });
+      expect({ status: res.status, code: await code(res) }).toEqual({ status: 404, code: 'NAME_UNKNOWN' });
+    });
+
+    it('answers a bad n on tags/list and _catalog with 400 PAGINATION_NUMBER_INVALID', async () => {
+      const tags = await fetch(`${gw.url}/v2/acme/app/tags/list?n=-1`, {
+        headers: { authorization: `Bearer ${tokens.exact}` },
+      });
+      expect({ status: tags.status, code: await code(tags) }).toEqual({
+        status: 400,
+        code: 'PAGINATION_NUMBER_INVALID',
+      });
+      const catalogToken = await stack.token(members.exact, ['registry:catalog:*']);
+      const catalog = await fetch(`${gw.url}/v2/_catalog?n=abc`, {
+        headers: { authorization: `Bearer ${catalogToken}` },
+      });
+      expect({ status: catalog.status, code: await code(catalog) }).toEqual({
+        status: 400,
+        code: 'PAGINATION_NUMBER_INVALID',
+      });
+    });
+  });
 });

@@ -9,7 +9,7 @@ import {
   parseRangeHeader,
 } from '@gatehouse/blob-cache';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
-import { OciError, OciReference, OciRoute } from '@gatehouse/oci';
+import { OciError, OciReference, ociReferenceText, OciRoute } from '@gatehouse/oci';
 import { PullThroughService, StoredManifest } from '@gatehouse/pull-through';
 import { knownOciError } from '../http/oci-exception.filter';
 import { UpstreamRegistrySource } from './upstream-registry.source';
@@ -84,7 +84,7 @@ export class RegistryService {
             action: request.method === 'HEAD' ? 'manifest.head' : 'manifest.get',
             startedAt: performance.now(),
             repository: route.name,
-            reference: referenceText(route.reference),
+            reference: ociReferenceText(route.reference),
           },
           (draft) => this.manifest(route.name, route.reference, request, draft),
         );
@@ -120,6 +120,8 @@ export class RegistryService {
     draft: AuditDraft,
   ): Promise<RegistryReply> {
     const { entitlement } = await this.authorizeRepository(name, request, draft);
+    // Neither tag nor digest: no manifest has that name (answered after the auth challenge).
+    if (reference.type === 'invalid') throw new OciError('MANIFEST_UNKNOWN', { reason: 'tag_invalid' });
     const headers: Record<string, string> = {};
     let digest: string;
     if (reference.type === 'tag') {
@@ -391,10 +393,6 @@ class ByteCounter extends Transform {
   }
 }
 
-function referenceText(reference: OciReference): string {
-  return reference.type === 'tag' ? reference.tag : reference.digest;
-}
-
 function manifestHeaders(m: StoredManifest): Record<string, string> {
   return {
     'Content-Type': m.mediaType,
@@ -424,10 +422,9 @@ export function paginate(
   let n: number | undefined;
   if (query.n !== undefined) {
     if (!/^\d{1,6}$/.test(query.n)) {
-      throw new OciError('MANIFEST_INVALID', {
-        status: 400,
+      throw new OciError('PAGINATION_NUMBER_INVALID', {
         message: 'n must be a non-negative integer',
-        reason: 'bad_pagination',
+        reason: 'pagination_number_invalid',
       });
     }
     n = Number(query.n);
