@@ -52,9 +52,9 @@ describe('loadGatewayConfig', () => {
 
   it('matches tags case-insensitively unless told the upstream is case-sensitive', () => {
     expect(loadGatewayConfig({}).upstream.tagsCaseInsensitive).toBe(true);
-    expect(
-      loadGatewayConfig({ UPSTREAM_TAGS_CASE_INSENSITIVE: 'false' }).upstream.tagsCaseInsensitive,
-    ).toBe(false);
+    expect(loadGatewayConfig({ UPSTREAM_TAGS_CASE_INSENSITIVE: 'false' }).upstream.tagsCaseInsensitive).toBe(
+      false,
+    );
     expect(problemsOf({ UPSTREAM_TAGS_CASE_INSENSITIVE: 'sometimes' })).toEqual([
       expect.stringMatching(/^UPSTREAM_TAGS_CASE_INSENSITIVE must be true or false\. Fix: true for Forgejo/),
     ]);
