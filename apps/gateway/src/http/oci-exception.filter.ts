@@ -73,11 +73,11 @@ export class OciExceptionFilter implements ExceptionFilter {
       if (known.reason === 'database_unavailable')
         this.logger.debug({ err: exception }, 'database unavailable');
       // Operator prose stays in the log; the audit row holds the reason code only.
-      else if (known.logDetail)
-        this.logger.warn(
-          { code: known.code, reason: known.reason, detail: known.logDetail, url: request.url },
-          'request refused',
-        );
+      else if (known.logDetail) {
+        const fields = { code: known.code, reason: known.reason, detail: known.logDetail, url: request.url };
+        if (known.status >= 500) this.logger.warn(fields, 'request failed');
+        else this.logger.debug(fields, 'request refused');
+      }
       return known;
     }
     if (exception instanceof HttpException) {
