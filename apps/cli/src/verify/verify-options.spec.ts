@@ -51,6 +51,7 @@ describe('verify-oci options', () => {
     [{ url: 'ftp://registry.example.com' }, /--url must be an http\(s\) URL/],
     [{ url: 'https://registry.example.com/v2/' }, /without a path/],
     [{ unentitledTag: 'v1.0.0' }, /must differ from the tag/],
+    [{ unentitledTag: 'V1.0.0' }, /must differ from the tag .*letter case/],
     [{ unknownRepository: 'acme/app' }, /must differ from the repository/],
     [{ adminUrl: 'http://127.0.0.1:9' }, /--admin-url and --admin-token go together/],
     [{ rateLimitMax: '0' }, /--rate-limit-max must be a positive integer/],

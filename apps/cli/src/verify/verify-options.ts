@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
+  canonicalTag,
+  FORGEJO_TAGS,
   ImageReference,
   ImageReferenceError,
   isValidRepositoryName,
@@ -104,8 +106,11 @@ export function resolveVerifyOptions(raw: RawVerifyOptions): VerifyOciOptions {
   const { repository, tag } = parseVerifyImage(raw.image!);
   if (!isValidTag(raw.unentitledTag!))
     throw new VerifyOptionsError(`--unentitled-tag: "${raw.unentitledTag}" is not a valid tag`);
-  if (raw.unentitledTag === tag)
-    throw new VerifyOptionsError('--unentitled-tag must differ from the tag of --image');
+  // Forgejo finds tags whatever their case: a case variant of the pinned tag is the same image.
+  if (canonicalTag(raw.unentitledTag!, FORGEJO_TAGS) === canonicalTag(tag, FORGEJO_TAGS))
+    throw new VerifyOptionsError(
+      '--unentitled-tag must differ from the tag of --image (in more than letter case: Forgejo finds tags whatever their case)',
+    );
   const unknownRepository =
     raw.unknownRepository ?? `${repository.split('/')[0]}/gatehouse-verify-oci-unknown`;
   if (!isValidRepositoryName(unknownRepository))
