@@ -1,5 +1,6 @@
 import { createParamDecorator, ExecutionContext } from '@nestjs/common';
 import type { Entitlement } from '@gatehouse/entitlements';
+import { ociReferenceText } from '@gatehouse/oci';
 import type { OciError, OciRoute } from '@gatehouse/oci';
 import type { RegistryPrincipal } from './registry-auth.service';
 import type { TokenRejection, VerifiedToken } from './registry-token.service';
@@ -103,7 +104,7 @@ export function registryAuditFacts(method: string, route: OciRoute | null): Regi
       return {
         action: head ? 'manifest.head' : 'manifest.get',
         repository: route.name,
-        reference: route.reference.type === 'tag' ? route.reference.tag : route.reference.digest,
+        reference: ociReferenceText(route.reference),
         digest: route.reference.type === 'digest' ? route.reference.digest : null,
       };
     case 'blob':

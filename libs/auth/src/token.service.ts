@@ -131,8 +131,7 @@ export class TokenService {
       { username: single(params, 'username') },
       { grantType: grantType ?? null },
     );
-    throw new OciError('UNSUPPORTED', {
-      status: 400,
+    throw new OciError('REQUEST_INVALID', {
       message:
         grantType === undefined
           ? 'grant_type is required: use password or refresh_token'
@@ -157,7 +156,7 @@ export class TokenService {
         { username: input.username },
         { scopesRequested: input.scopeValues },
       );
-      throw new OciError('UNSUPPORTED', { status: 400, message: e.message, reason: 'malformed_request' });
+      throw new OciError('REQUEST_INVALID', { message: e.message, reason: 'malformed_request' });
     }
   }
 
@@ -254,8 +253,7 @@ export class TokenService {
     if (request.grantType === 'refresh_token') {
       if (!request.refreshToken) {
         this.refuse(startedAt, 'malformed_request', 400, {}, details);
-        throw new OciError('UNSUPPORTED', {
-          status: 400,
+        throw new OciError('REQUEST_INVALID', {
           message: 'refresh_token is required for grant_type=refresh_token',
           reason: 'malformed_request',
         });

@@ -33,7 +33,8 @@ export class BlobCacheException extends OciError {
     detail: string,
     cause?: unknown,
   ) {
-    super(OCI_CODE_BY_FAILURE[failure], { reason: `${failure}: ${detail}`, cause });
+    // The audit gets the failure as a code; the prose detail is for the log line.
+    super(OCI_CODE_BY_FAILURE[failure], { reason: failure.toLowerCase(), logDetail: detail, cause });
     this.name = 'BlobCacheException';
   }
 }

@@ -166,6 +166,14 @@ export class EnvironmentVariables {
   @Max(10, { message: 'UPSTREAM_RETRIES must be 10 or less' })
   UPSTREAM_RETRIES?: number;
 
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean({
+    message:
+      'UPSTREAM_TAGS_CASE_INSENSITIVE must be true or false. Fix: true for Forgejo (it finds tags by their lowercase form); false only for an upstream whose tags are case-sensitive',
+  })
+  UPSTREAM_TAGS_CASE_INSENSITIVE?: boolean;
+
   // ── Database ─────────────────────────────────────────────────────────────
   @IsOptional()
   @Transform(trimmed)

@@ -50,6 +50,16 @@ describe('loadGatewayConfig', () => {
     expect(loadGatewayConfig({ PORT: '', OCI_REGISTRY_REALM: '' }).server.port).toBe(8080);
   });
 
+  it('matches tags case-insensitively unless told the upstream is case-sensitive', () => {
+    expect(loadGatewayConfig({}).upstream.tagsCaseInsensitive).toBe(true);
+    expect(loadGatewayConfig({ UPSTREAM_TAGS_CASE_INSENSITIVE: 'false' }).upstream.tagsCaseInsensitive).toBe(
+      false,
+    );
+    expect(problemsOf({ UPSTREAM_TAGS_CASE_INSENSITIVE: 'sometimes' })).toEqual([
+      expect.stringMatching(/^UPSTREAM_TAGS_CASE_INSENSITIVE must be true or false\. Fix: true for Forgejo/),
+    ]);
+  });
+
   it('parses cache sizes with units', () => {
     expect(loadGatewayConfig({ OCI_CACHE_MAX_BYTES: '2GiB' }).cache.maxBytes).toBe(2 * 1024 ** 3);
     expect(loadGatewayConfig({ OCI_CACHE_MAX_BYTES: '500MB' }).cache.maxBytes).toBe(500 * 1024 ** 2);

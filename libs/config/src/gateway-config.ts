@@ -34,6 +34,11 @@ export interface UpstreamConfig {
   bodyTimeoutMs: number;
   maxConnections: number;
   retries: number;
+  /**
+   * True when the upstream finds a tag whatever its case (Forgejo does): tag rules then judge
+   * the lowercase form, so a case variant of a refused tag is refused too.
+   */
+  tagsCaseInsensitive: boolean;
   /** Which variables are missing, for the 503 message, /readyz and the start log. */
   missing: string[];
 }
@@ -200,6 +205,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       bodyTimeoutMs: raw.UPSTREAM_BODY_TIMEOUT_MS ?? 30_000,
       maxConnections: raw.UPSTREAM_MAX_CONNECTIONS ?? 32,
       retries: raw.UPSTREAM_RETRIES ?? 2,
+      tagsCaseInsensitive: raw.UPSTREAM_TAGS_CASE_INSENSITIVE ?? true,
       missing,
     },
     {

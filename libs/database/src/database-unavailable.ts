@@ -1,3 +1,5 @@
+import { OciError, OciErrorTranslator } from '@gatehouse/oci';
+
 /**
  * Errors that mean "PostgreSQL cannot be reached right now" (refused, reset, shut down, pool
  * timeout), as opposed to a bad query. Requests that fail this way are answered 503 UNAVAILABLE
@@ -44,3 +46,16 @@ export function isDatabaseUnavailableError(err: unknown): boolean {
   }
   return false;
 }
+
+/** Long enough for a database restart or fail-over, short enough that pulls resume promptly. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/** The member-facing form of an unreachable database (an OciErrorTranslator for `toOciError`). */
+export const databaseUnavailableOciError: OciErrorTranslator = (err) =>
+  isDatabaseUnavailableError(err)
+    ? new OciError('UNAVAILABLE', {
+        headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) },
+        reason: 'database_unavailable',
+        cause: err,
+      })
+    : null;

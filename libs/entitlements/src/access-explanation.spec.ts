@@ -1,4 +1,5 @@
 import type { AccessKey, Member } from '@gatehouse/members';
+import { FORGEJO_TAGS } from '@gatehouse/oci';
 import { AccessExplanationInput, explainAccess, ExplainReason } from './access-explanation';
 import type { Entitlement } from './entitlement.entity';
 import type { EntitlementExplanation } from './entitlement.service';
@@ -24,7 +25,7 @@ const entitlement = (fields: Partial<Entitlement> = {}) =>
 const admits = (tag: string): EntitlementExplanation => ({
   allowed: true,
   entitlement: entitlement(),
-  match: matchTagRules(rules, tag),
+  match: matchTagRules(rules, tag, FORGEJO_TAGS),
 });
 const refused = (
   reason: 'repository_not_entitled' | 'entitlement_expired' | 'tag_not_entitled',
@@ -141,6 +142,14 @@ describe('explainAccess', () => {
     expect(verdict.checks.filter((c) => !c.ok).map((c) => c.check)).toEqual(failing);
     const deciding = verdict.checks.find((c) => !c.ok) ?? verdict.checks[verdict.checks.length - 1];
     expect(deciding.detail).toBe(detail);
+  });
+
+  it('names the canonical form a case variant was judged as', () => {
+    const verdict = explainAccess({ ...base, tag: 'V1.4.2', entitlement: admits('V1.4.2') });
+    expect(verdict.allowed).toBe(true);
+    expect(verdict.checks[2].detail).toBe(
+      'entitlement to acme/app admits V1.4.2 (judged as v1.4.2, the tag the upstream serves for it) by rule "v1.*" (glob); no expiry',
+    );
   });
 
   it('makes every check and names the first failure, with every fix in order', () => {

@@ -138,10 +138,14 @@ export function explainAccess(input: AccessExplanationInput): AccessVerdict {
       const rule = entitlement.match
         ? `rule "${entitlement.match.rule}" (${entitlement.match.kind})`
         : 'a rule';
+      const judged =
+        entitlement.match && entitlement.match.tag !== tag
+          ? ` (judged as ${entitlement.match.tag}, the tag the upstream serves for it)`
+          : '';
       checks.push({
         check: 'entitlement',
         ok: true,
-        detail: `entitlement to ${repository} admits ${tag} by ${rule}; ${expiry}`,
+        detail: `entitlement to ${repository} admits ${tag}${judged} by ${rule}; ${expiry}`,
       });
     }
   } else if (entitlement.reason === 'entitlement_expired') {

@@ -4,7 +4,7 @@ import { FindOptionsWhere, Repository } from 'typeorm';
 import { GatewayConfig } from '@gatehouse/config';
 import { MemberService } from '@gatehouse/members';
 import { Clock } from '@gatehouse/observability';
-import { isValidRepositoryName } from '@gatehouse/oci';
+import { isValidRepositoryName, TagCanonicalization } from '@gatehouse/oci';
 import { Entitlement, isEntitlementLive } from './entitlement.entity';
 import { EntitlementsError } from './entitlements.exception';
 import { matchTagRules, parseTagRules, TagMatch, TagRuleError } from './tag-rule.util';
@@ -42,6 +42,8 @@ interface CachedList {
 export class EntitlementService {
   private readonly cache = new Map<string, CachedList>();
   private readonly ttlMs: number;
+  /** How the upstream resolves tags; every tag decision is made on that form. */
+  readonly tagCanonicalization: TagCanonicalization;
 
   constructor(
     @InjectRepository(Entitlement) private readonly entitlements: Repository<Entitlement>,
@@ -50,6 +52,7 @@ export class EntitlementService {
     config: GatewayConfig,
   ) {
     this.ttlMs = config.auth.stateCacheSeconds * 1000;
+    this.tagCanonicalization = Object.freeze({ caseInsensitive: config.upstream.tagsCaseInsensitive });
   }
 
   /** Creates or replaces the member's entitlement to a repository (rules, expiry and note). */
@@ -124,9 +127,13 @@ export class EntitlementService {
     return (await this.liveEntitlements(memberId)).find((e) => e.repository === repository) ?? null;
   }
 
-  /** The rule that admits `tag`, or null. */
+  /**
+   * The rule that admits `tag`, or null: the one matcher of the registry (manifests, tag lists,
+   * reachability), `explain` and the admin API. The tag is judged in the form the upstream
+   * resolves it (`match.tag`), and that is the form to ask the upstream for.
+   */
   tagAllowed(entitlement: Pick<Entitlement, 'tagRules'>, tag: string): TagMatch | null {
-    return matchTagRules(entitlement.tagRules, tag);
+    return matchTagRules(entitlement.tagRules, tag, this.tagCanonicalization);
   }
 
   /** Names of the repositories the member may pull now, sorted (for the catalog). */

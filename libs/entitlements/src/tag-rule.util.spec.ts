@@ -1,4 +1,33 @@
-import { matchTagRules, parseTagRule, parseTagRules, splitTagRules, TagRuleError } from './tag-rule.util';
+import { TagCanonicalization } from '@gatehouse/oci';
+import {
+  compileTagRule,
+  matchTagRules,
+  parseTagRule,
+  parseTagRules,
+  splitTagRules,
+  TagRuleError,
+} from './tag-rule.util';
+
+const INSENSITIVE: TagCanonicalization = { caseInsensitive: true };
+const SENSITIVE: TagCanonicalization = { caseInsensitive: false };
+
+/** Every spelling of `text` that differs only in the case of its letters (at most 2^10). */
+function caseVariants(text: string): string[] {
+  const letters = [...text]
+    .map((c, i) => (c.toLowerCase() !== c.toUpperCase() ? i : -1))
+    .filter((i) => i >= 0);
+  const picked = letters.slice(0, 10);
+  const out = new Set<string>();
+  for (let mask = 0; mask < 1 << picked.length; mask++) {
+    const chars = [...text.toLowerCase()];
+    picked.forEach((at, bit) => {
+      if (mask & (1 << bit)) chars[at] = chars[at].toUpperCase();
+    });
+    out.add(chars.join(''));
+  }
+  out.add(text.toUpperCase());
+  return [...out];
+}
 
 describe('tag rules', () => {
   describe('matching', () => {
@@ -7,10 +36,10 @@ describe('tag rules', () => {
       ['*', 'latest', true],
       ['*', 'v1.2.3', true],
       ['*', '.hidden-looking', true],
-      // exact: case-sensitive equality
+      // exact: equality of the canonical (lowercase) forms
       ['v1.2.3', 'v1.2.3', true],
       ['v1.2.3', 'v1.2.4', false],
-      ['v1.2.3', 'V1.2.3', false],
+      ['v1.2.3', 'V1.2.3', true],
       ['latest', 'latest', true],
       ['latest', 'latest2', false],
       // glob: `.` is literal, `*` spans the rest, dotfiles too
@@ -49,23 +78,89 @@ describe('tag rules', () => {
     ];
     it.each(cases)('%s vs %s → %s', (rule, tag, expected) => {
       expect(parseTagRule(rule).matches(tag)).toBe(expected);
-      expect(matchTagRules([rule], tag) !== null).toBe(expected);
+      expect(matchTagRules([rule], tag, INSENSITIVE) !== null).toBe(expected);
     });
   });
 
-  it('reports which rule matched, first match wins', () => {
-    expect(matchTagRules(['v2.*', 'semver:^1.0.0', '*'], 'v1.4.0')).toEqual({
+  // The promise: with an upstream that finds tags whatever their case (Forgejo), every spelling
+  // of one upstream tag gets the verdict of its canonical form, for every rule kind and however
+  // the rule itself is spelled. `rC` sorts before `rc` in ASCII, which let v2.0.0-rC.1 into
+  // a range that refuses v2.0.0-rc.1, and Forgejo served the refused image for it.
+  describe('case variants of one upstream tag share one verdict (case-insensitive upstream)', () => {
+    const canonicalCases: Array<[rule: string, tag: string, admitted: boolean]> = [
+      ['v1.2.3', 'v1.2.3', true],
+      ['v1.2.3', 'v1.2.4', false],
+      ['latest', 'latest', true],
+      ['v2.0.0-rc.1', 'v2.0.0-rc.1', true],
+      ['v2.0.0-rc.1', 'v2.0.0-rc.2', false],
+      ['v1.2.*', 'v1.2.3-rc.1', true],
+      ['v1.2.*', 'v1.3.0-rc.1', false],
+      ['*-beta*', 'v2.0.0-beta.1', true],
+      ['*-beta*', 'v2.0.0-rc.1', false],
+      ['v1.[a-c]*', 'v1.beta', true],
+      ['v1.[a-c]*', 'v1.rc', false],
+      ['semver:>=2.0.0-beta <2.0.0-rc', 'v2.0.0-beta.2', true],
+      ['semver:>=2.0.0-beta <2.0.0-rc', 'v2.0.0-rc.1', false],
+      ['semver:>=2.0.0-beta <2.0.0-rc', 'v2.0.0-alpha.1', false],
+      ['semver:>=1.2.0 <2.0.0', 'v1.9.9', true],
+      ['semver:>=1.2.0 <2.0.0', 'v1.3.0-beta.1', false],
+      ['semver:~1.4.0', 'v1.4.9', true],
+      ['semver:~1.4.0', 'v1.5.0', false],
+    ];
+    it.each(canonicalCases)('%s vs every spelling of %s → %s', (rule, tag, admitted) => {
+      for (const ruleSpelling of [rule, rule.toUpperCase()]) {
+        const compiled = compileTagRule(ruleSpelling, INSENSITIVE);
+        const wrong = caseVariants(tag).filter((variant) => compiled.matches(variant) !== admitted);
+        expect({ rule: ruleSpelling, wrong }).toEqual({ rule: ruleSpelling, wrong: [] });
+        for (const variant of caseVariants(tag)) {
+          const match = matchTagRules([ruleSpelling], variant, INSENSITIVE);
+          expect(match?.tag ?? null).toBe(admitted ? tag : null);
+        }
+      }
+    });
+
+    it('tries more than a handful of spellings', () => {
+      expect(caseVariants('v2.0.0-rc.1')).toHaveLength(8);
+    });
+  });
+
+  describe('a case-sensitive upstream keeps spellings apart', () => {
+    it.each([
+      ['v1.2.3', 'V1.2.3', false],
+      ['v1.2.*', 'V1.2.3', false],
+      ['latest', 'LATEST', false],
+      // a distinct upstream tag, judged on its own spelling: ASCII order puts rC before rc
+      ['semver:>=2.0.0-beta <2.0.0-rc', 'v2.0.0-rC.1', true],
+      ['semver:>=2.0.0-beta <2.0.0-rc', 'v2.0.0-rc.1', false],
+      ['semver:>=1.2.0 <2.0.0', 'V1.9.9', true],
+    ])('%s vs %s → %s', (rule, tag, expected) => {
+      expect(compileTagRule(rule, SENSITIVE).matches(tag)).toBe(expected);
+      expect(matchTagRules([rule], tag, SENSITIVE)?.tag ?? null).toBe(expected ? tag : null);
+    });
+  });
+
+  it('reports which rule matched and the tag as judged, first match wins', () => {
+    expect(matchTagRules(['v2.*', 'semver:^1.0.0', '*'], 'V1.4.0', INSENSITIVE)).toEqual({
       rule: 'semver:^1.0.0',
       kind: 'semver',
+      tag: 'v1.4.0',
     });
-    expect(matchTagRules(['v1.2.3'], 'v1.2.3')).toEqual({ rule: 'v1.2.3', kind: 'exact' });
-    expect(matchTagRules(['v1.*'], 'v2.0')).toBeNull();
-    expect(matchTagRules([], 'v1')).toBeNull();
+    expect(matchTagRules(['v1.2.3'], 'v1.2.3', INSENSITIVE)).toEqual({
+      rule: 'v1.2.3',
+      kind: 'exact',
+      tag: 'v1.2.3',
+    });
+    expect(matchTagRules(['v1.*'], 'v2.0', INSENSITIVE)).toBeNull();
+    expect(matchTagRules([], 'v1', INSENSITIVE)).toBeNull();
   });
 
   it('ignores a corrupt stored rule instead of admitting everything', () => {
-    expect(matchTagRules(['semver:not a range'], '1.0.0')).toBeNull();
-    expect(matchTagRules(['semver:not a range', 'v1'], 'v1')).toEqual({ rule: 'v1', kind: 'exact' });
+    expect(matchTagRules(['semver:not a range'], '1.0.0', INSENSITIVE)).toBeNull();
+    expect(matchTagRules(['semver:not a range', 'v1'], 'v1', INSENSITIVE)).toEqual({
+      rule: 'v1',
+      kind: 'exact',
+      tag: 'v1',
+    });
   });
 
   describe('kinds', () => {
@@ -98,6 +193,7 @@ describe('tag rules', () => {
       ['+(a|b)*', /not a valid glob/],
       ['!v1*', /not a valid glob/],
       ['tag with space', /not a valid tag/],
+      ['semver:>=1.2.0+build.5', /build metadata/],
     ])('%j', (rule, message) => {
       expect(() => parseTagRule(rule)).toThrow(TagRuleError);
       expect(() => parseTagRule(rule)).toThrow(message);

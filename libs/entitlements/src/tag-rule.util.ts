@@ -1,16 +1,22 @@
 import picomatch from 'picomatch';
 import * as semver from 'semver';
-import { isValidTag } from '@gatehouse/oci';
+import { canonicalTag, FORGEJO_TAGS, isValidTag, TagCanonicalization } from '@gatehouse/oci';
 
 /**
  * Tag rules of an entitlement. One rule is:
  *   `*`                    every tag
- *   `v1.2.3`               that exact tag (case-sensitive, like the OCI spec's tags)
+ *   `v1.2.3`               that exact tag
  *   `v1.2.*`, `v1.{2,3}.?` a glob (picomatch, `.` is literal, no negation)
  *   `semver:>=1.2.0 <2.0.0` a semver range: a leading `v` on the tag is ignored, the tag must be
  *                          strict semver, and prereleases match only if the range opts in
  *                          (`semver:>=1.2.0-0`, or a comparator with a prerelease on the same
- *                          major.minor.patch), the `semver` package's default.
+ *                          major.minor.patch), the `semver` package's default. Build metadata
+ *                          (`+build`) is refused: it has no precedence, and tags cannot carry `+`.
+ *
+ * Every rule judges the tag in the form the upstream resolves it (`canonicalTag`): with a
+ * case-insensitive upstream (Forgejo) exact tags, globs and semver ranges all compare in lower
+ * case, so the spellings of one upstream tag share one verdict (`v2.0.0-rC.1` is judged as
+ * `v2.0.0-rc.1`, the image the upstream serves for it). dev-docs/decisions.md says why.
  */
 export type TagRuleKind = 'any' | 'exact' | 'glob' | 'semver';
 
@@ -18,6 +24,7 @@ export interface ParsedTagRule {
   /** The rule as stored (trimmed). */
   rule: string;
   kind: TagRuleKind;
+  /** Whether the rule admits `tag` (any spelling: it is canonicalised first). */
   matches(tag: string): boolean;
 }
 
@@ -36,21 +43,35 @@ const GLOB_CHARS = /[*?[\]{}]/;
 // Tag characters plus the glob syntax we accept; extglobs (`+(...)`, `@(...)`) and negation are not.
 const GLOB_ALLOWED = /^[A-Za-z0-9._\-*?[\]{},]+$/;
 
+/** Validates one rule (at grant time) and compiles it for Forgejo's case-insensitive tags. */
 export function parseTagRule(raw: string): ParsedTagRule {
+  return compileTagRule(raw, FORGEJO_TAGS);
+}
+
+/** Validates one rule and compiles it for an upstream that canonicalises tags as `how` says. */
+export function compileTagRule(raw: string, how: TagCanonicalization): ParsedTagRule {
+  const canon = (tag: string) => canonicalTag(tag, how);
   const rule = raw.trim();
   if (rule === '') throw new TagRuleError(raw, 'a tag rule is empty');
   if (rule === '*') return { rule, kind: 'any', matches: () => true };
 
   if (rule.toLowerCase().startsWith(SEMVER_RULE_PREFIX)) {
     const range = rule.slice(SEMVER_RULE_PREFIX.length).trim();
-    if (range === '' || semver.validRange(range) === null) {
+    const compared = how.caseInsensitive ? range.toLowerCase() : range;
+    if (range === '' || semver.validRange(range) === null || semver.validRange(compared) === null) {
       throw new TagRuleError(
         raw,
         `"${rule}" is not a valid semver range. Example: semver:>=1.2.0 <2.0.0 (or semver:^1.2, semver:~1.4.0)`,
       );
     }
+    if (range.includes('+')) {
+      throw new TagRuleError(
+        raw,
+        `"${rule}" names build metadata (+...): it never changes semver precedence and tags cannot carry "+"; leave it out, e.g. semver:>=1.2.0 <2.0.0`,
+      );
+    }
     const stored = SEMVER_RULE_PREFIX + range;
-    return { rule: stored, kind: 'semver', matches: (tag) => semverTagMatches(range, tag) };
+    return { rule: stored, kind: 'semver', matches: (tag) => semverTagMatches(compared, canon(tag)) };
   }
 
   if (GLOB_CHARS.test(rule)) {
@@ -62,11 +83,18 @@ export function parseTagRule(raw: string): ParsedTagRule {
     }
     let re: RegExp;
     try {
-      re = picomatch.makeRe(rule, { dot: true, strictBrackets: true, nonegate: true, noextglob: true });
+      // nocase: the glob means the same for every spelling of a tag the upstream treats as one.
+      re = picomatch.makeRe(rule, {
+        dot: true,
+        strictBrackets: true,
+        nonegate: true,
+        noextglob: true,
+        nocase: how.caseInsensitive,
+      });
     } catch (e) {
       throw new TagRuleError(raw, `"${rule}" is not a valid glob (${(e as Error).message})`);
     }
-    return { rule, kind: 'glob', matches: (tag) => re.test(tag) };
+    return { rule, kind: 'glob', matches: (tag) => re.test(canon(tag)) };
   }
 
   if (!isValidTag(rule)) {
@@ -75,9 +103,11 @@ export function parseTagRule(raw: string): ParsedTagRule {
       `"${rule}" is not a valid tag: tags are 1-128 characters of letters, digits, ".", "_" and "-", not starting with "." or "-"`,
     );
   }
-  return { rule, kind: 'exact', matches: (tag) => tag === rule };
+  const literal = canon(rule);
+  return { rule, kind: 'exact', matches: (tag) => canon(tag) === literal };
 }
 
+/** `tag` is already canonical; `range` is compared in the same form. */
 function semverTagMatches(range: string, tag: string): boolean {
   const bare = tag.replace(/^[vV]/, '');
   // semver.valid() itself forgives a `v` or `=`; one `v` is the documented allowance, no more.
@@ -127,13 +157,23 @@ export function splitTagRules(text: string): string[] {
 export interface TagMatch {
   rule: string;
   kind: TagRuleKind;
+  /** The tag as judged: its canonical form, the one the upstream is asked for. */
+  tag: string;
 }
 
-/** The first rule admitting `tag`, or null. Rules are stored validated; a bad one never matches. */
-export function matchTagRules(rules: readonly string[], tag: string): TagMatch | null {
+/**
+ * THE tag matcher: the first rule admitting `tag`, or null. The registry (manifests, tag lists,
+ * reachability), `explain` and the admin API all come here through EntitlementService, so they
+ * cannot disagree. Rules are stored validated; a bad one never matches.
+ */
+export function matchTagRules(
+  rules: readonly string[],
+  tag: string,
+  how: TagCanonicalization,
+): TagMatch | null {
   for (const raw of rules) {
-    const parsed = compiled(raw);
-    if (parsed?.matches(tag)) return { rule: parsed.rule, kind: parsed.kind };
+    const parsed = compiled(raw, how);
+    if (parsed?.matches(tag)) return { rule: parsed.rule, kind: parsed.kind, tag: canonicalTag(tag, how) };
   }
   return null;
 }
@@ -142,16 +182,17 @@ export function matchTagRules(rules: readonly string[], tag: string): TagMatch |
 const COMPILED_MAX = 2_000;
 const compiledRules = new Map<string, ParsedTagRule | null>();
 
-function compiled(raw: string): ParsedTagRule | null {
-  const hit = compiledRules.get(raw);
+function compiled(raw: string, how: TagCanonicalization): ParsedTagRule | null {
+  const key = `${how.caseInsensitive ? 'i' : 's'}:${raw}`;
+  const hit = compiledRules.get(key);
   if (hit !== undefined) return hit;
   let parsed: ParsedTagRule | null;
   try {
-    parsed = parseTagRule(raw);
+    parsed = compileTagRule(raw, how);
   } catch {
     parsed = null;
   }
   if (compiledRules.size >= COMPILED_MAX) compiledRules.clear();
-  compiledRules.set(raw, parsed);
+  compiledRules.set(key, parsed);
   return parsed;
 }

@@ -6,3 +6,5 @@ export * from './media-types';
 export * from './digest';
 export * from './manifest';
 export * from './upstream-blob.types';
+export * from './canonical-tag';
+export * from './image-reference';

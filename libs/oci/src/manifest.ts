@@ -24,7 +24,10 @@ export const MANIFEST_MAX_BYTES = 10 * 1024 * 1024;
 function descriptor(value: unknown, where: string): Descriptor {
   const d = value as Partial<Descriptor> | null;
   if (!d || typeof d !== 'object' || typeof d.digest !== 'string' || !isSupportedDigest(d.digest)) {
-    throw new OciError('MANIFEST_INVALID', { reason: `manifest ${where} has no valid digest` });
+    throw new OciError('MANIFEST_INVALID', {
+      reason: 'manifest_descriptor_invalid',
+      logDetail: `manifest ${where} has no valid digest`,
+    });
   }
   return {
     mediaType: typeof d.mediaType === 'string' ? d.mediaType : '',
@@ -44,10 +47,16 @@ export function parseManifest(body: Buffer | string, contentType?: string): Pars
   try {
     json = JSON.parse(typeof body === 'string' ? body : body.toString('utf8')) as Record<string, unknown>;
   } catch {
-    throw new OciError('MANIFEST_INVALID', { reason: 'manifest is not JSON' });
+    throw new OciError('MANIFEST_INVALID', {
+      reason: 'manifest_not_json',
+      logDetail: 'manifest is not JSON',
+    });
   }
   if (!json || typeof json !== 'object' || Array.isArray(json))
-    throw new OciError('MANIFEST_INVALID', { reason: 'manifest is not an object' });
+    throw new OciError('MANIFEST_INVALID', {
+      reason: 'manifest_not_object',
+      logDetail: 'manifest is not an object',
+    });
   const declared = typeof json.mediaType === 'string' ? json.mediaType : undefined;
   const header = contentType?.split(';')[0].trim();
   let mediaType = header && isManifestMediaType(header) ? header : declared;

@@ -10,13 +10,21 @@ export type OciRoute =
   | { kind: 'referrers'; name: string; digest: string }
   | { kind: 'upload'; name: string };
 
-export type OciReference = { type: 'tag'; tag: string } | { type: 'digest'; digest: string };
+/**
+ * A manifest reference. `invalid` is neither a tag nor a digest by the grammar: on GET/HEAD it
+ * names no manifest, so the handler answers 404 MANIFEST_UNKNOWN, after authentication like any
+ * other unknown manifest (the spec: a manifest that is not found is 404; MANIFEST_INVALID is for
+ * uploads). `text` is what the client sent, cut to 200 characters, for the audit row.
+ */
+export type OciReference =
+  { type: 'tag'; tag: string } | { type: 'digest'; digest: string } | { type: 'invalid'; text: string };
 
 /**
  * Parses the part of a /v2/ path after "/v2/" into a route. One parser for every route, so
  * nested names ("owner/group/image") and the spec's grammar are handled in one place.
- * Throws OciError with the contract's 400 codes for malformed input, and returns null for a
- * path that is not an OCI route at all (the caller answers 404).
+ * Throws OciError with the contract's 400 codes for a malformed name or digest, and returns null
+ * for a path that is not an OCI route at all (the caller answers 404). A malformed tag is not
+ * thrown: it is a reference of type `invalid` (see OciReference).
  */
 export function parseOciPath(rest: string): OciRoute | null {
   if (rest === '' || rest === '/') return { kind: 'ping' };
@@ -35,11 +43,11 @@ export function parseOciPath(rest: string): OciRoute | null {
   }
   if (n >= 3 && segments[n - 2] === 'blobs') {
     const name = checkName(segments.slice(0, n - 2).join('/'));
-    return { kind: 'blob', name, digest: checkDigest(segments[n - 1], 'DIGEST_INVALID') };
+    return { kind: 'blob', name, digest: checkDigest(segments[n - 1]) };
   }
   if (n >= 3 && segments[n - 2] === 'referrers') {
     const name = checkName(segments.slice(0, n - 2).join('/'));
-    return { kind: 'referrers', name, digest: checkDigest(segments[n - 1], 'DIGEST_INVALID') };
+    return { kind: 'referrers', name, digest: checkDigest(segments[n - 1]) };
   }
   const uploads = segments.indexOf('uploads');
   if (uploads >= 2 && segments[uploads - 1] === 'blobs') {
@@ -55,22 +63,29 @@ function checkName(name: string): string {
   return name;
 }
 
-function checkDigest(digest: string, code: 'DIGEST_INVALID' | 'MANIFEST_INVALID'): string {
+function checkDigest(digest: string): string {
   if (!isSupportedDigest(digest)) {
-    throw new OciError(code, { message: 'invalid digest', detail: { digest: digest.slice(0, 200) } });
+    throw new OciError('DIGEST_INVALID', {
+      message: 'invalid digest',
+      detail: { digest: digest.slice(0, 200) },
+    });
   }
   return digest;
 }
 
 export function parseReference(reference: string): OciReference {
   if (looksLikeDigest(reference)) {
-    return { type: 'digest', digest: checkDigest(reference, 'DIGEST_INVALID') };
+    return { type: 'digest', digest: checkDigest(reference) };
   }
-  if (!isValidTag(reference)) {
-    throw new OciError('MANIFEST_INVALID', {
-      message: 'invalid tag',
-      detail: { tag: reference.slice(0, 200) },
-    });
-  }
+  if (!isValidTag(reference)) return { type: 'invalid', text: reference.slice(0, 200) };
   return { type: 'tag', tag: reference };
+}
+
+/** The reference as the client sent it (the audit row's `reference`). */
+export function ociReferenceText(reference: OciReference): string {
+  return reference.type === 'tag'
+    ? reference.tag
+    : reference.type === 'digest'
+      ? reference.digest
+      : reference.text;
 }

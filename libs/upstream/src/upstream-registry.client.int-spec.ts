@@ -61,6 +61,7 @@ function harness(baseUrl: string, token: string, over: Partial<UpstreamConfig> =
     bodyTimeoutMs: 5000,
     maxConnections: 8,
     retries: 1,
+    tagsCaseInsensitive: true,
     missing: [],
     ...over,
   };

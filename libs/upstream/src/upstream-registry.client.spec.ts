@@ -79,6 +79,7 @@ function config(baseUrl: string, over: Partial<UpstreamConfig> = {}): UpstreamCo
     bodyTimeoutMs: 2000,
     maxConnections: 4,
     retries: 2,
+    tagsCaseInsensitive: true,
     missing: [],
     ...over,
   };

@@ -247,7 +247,7 @@ export class UpstreamRegistryClient {
     assertName(name);
     const byDigest = reference.includes(':');
     if (byDigest ? !isSupportedDigest(reference) : !isValidTag(reference)) {
-      throw new OciError(byDigest ? 'DIGEST_INVALID' : 'MANIFEST_INVALID', { reason: 'malformed reference' });
+      throw new OciError(byDigest ? 'DIGEST_INVALID' : 'MANIFEST_UNKNOWN', { reason: 'reference_invalid' });
     }
     const method = options.method ?? 'GET';
     const path = `/v2/${name}/manifests/${reference}`;
@@ -1172,10 +1172,9 @@ function describeCause(cause: unknown): string {
 }
 
 function assertName(name: string): void {
-  if (!isValidRepositoryName(name))
-    throw new OciError('NAME_INVALID', { reason: 'malformed repository name' });
+  if (!isValidRepositoryName(name)) throw new OciError('NAME_INVALID', { reason: 'name_invalid' });
 }
 
 function assertDigest(digest: string): void {
-  if (!isSupportedDigest(digest)) throw new OciError('DIGEST_INVALID', { reason: 'malformed digest' });
+  if (!isSupportedDigest(digest)) throw new OciError('DIGEST_INVALID', { reason: 'digest_invalid' });
 }

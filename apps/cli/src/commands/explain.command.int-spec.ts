@@ -112,6 +112,25 @@ describe('gatehouse explain', () => {
     });
   });
 
+  it('judges a case variant as the tag Forgejo serves for it: the reported rC hole stays shut', async () => {
+    await ok('member', 'create', 'carol');
+    await ok('key', 'create', 'carol');
+    await ok('grant', 'carol', 'acme/app', '--tags', 'semver:>=2.0.0-beta <2.0.0-rc');
+    for (const ref of ['acme/app:v2.0.0-rc.1', 'acme/app:v2.0.0-rC.1', 'acme/app:V2.0.0-RC.1']) {
+      const r = await json('explain', 'carol', ref);
+      expect({ ref, code: r.code, reason: r.body.reason }).toEqual({
+        ref,
+        code: 1,
+        reason: 'tag_not_entitled',
+      });
+    }
+    const variant = await run('explain', 'carol', 'acme/app:v2.0.0-BETA.2');
+    expect(variant.code).toBe(0);
+    expect(variant.out).toContain(
+      'ok  entitlement to acme/app admits v2.0.0-BETA.2 (judged as v2.0.0-beta.2, the tag the upstream serves for it) by rule "semver:>=2.0.0-beta <2.0.0-rc" (semver)',
+    );
+  });
+
   it('refuses an expired entitlement', async () => {
     const r = await json('explain', 'bob', 'acme/app:v1.0');
     expect(r.code).toBe(1);

@@ -2,25 +2,31 @@ import { Command, Option } from 'commander';
 import { AuditQueryService } from '@gatehouse/audit';
 import { AccessExplainService, normalizeRepository } from '@gatehouse/entitlements';
 import { accessKeyStatus } from '@gatehouse/members';
-import { isValidTag } from '@gatehouse/oci';
+import { ImageReference, ImageReferenceError, parseImageReference } from '@gatehouse/oci';
 import { CliContext } from '../cli-context';
 import { CliError } from '../cli-error';
 import { auditJson } from './audit.command';
 import { asCliErrors } from './member-errors.util';
 
-/** `acme/app:v1.2.3` → repository and tag. A digest cannot be judged without the upstream. */
-export function parseImageRef(ref: string): { repository: string; tag: string } {
-  if (ref.includes('@'))
+/**
+ * `acme/app:v1.2.3` → repository and tag, by the one image-reference parser (libs/oci). A digest
+ * cannot be judged without the upstream, so explain works on tags.
+ */
+export function parseExplainImage(ref: string): { repository: string; tag: string } {
+  let parsed: ImageReference;
+  try {
+    parsed = parseImageReference(ref);
+  } catch (e) {
+    if (e instanceof ImageReferenceError) throw new CliError(e.message, 2);
+    throw e;
+  }
+  if (parsed.digest !== null)
     throw new CliError(
       `"${ref}" names a digest; explain works on tags (a digest is allowed when an entitled tag references it). Give <repository>:<tag>`,
       2,
     );
-  const colon = ref.lastIndexOf(':');
-  if (colon <= 0 || colon === ref.length - 1)
-    throw new CliError(`"${ref}" is not <repository>:<tag>, e.g. acme/app:v1.2.3`, 2);
-  const tag = ref.slice(colon + 1);
-  if (!isValidTag(tag)) throw new CliError(`"${tag}" is not a valid tag`, 2);
-  return { repository: ref.slice(0, colon), tag };
+  if (parsed.tag === null) throw new CliError(`"${ref}" is not <repository>:<tag>, e.g. acme/app:v1.2.3`, 2);
+  return { repository: parsed.repository, tag: parsed.tag };
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -31,7 +37,7 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(async (username: string, image: string, opts: { format: 'text' | 'json' }) => {
-      const parsed = parseImageRef(image);
+      const parsed = parseExplainImage(image);
       const result = await ctx.withApp((app) =>
         asCliErrors(async () => {
           const repository = normalizeRepository(parsed.repository);

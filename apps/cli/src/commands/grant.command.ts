@@ -37,9 +37,11 @@ export function register(program: Command, ctx: CliContext): void {
               .grant(username, repository, rules, { expiresAt, note: opts.note ?? null });
             const upper = entitlement.tagRules.filter((r) => !r.startsWith('semver:') && /[A-Z]/.test(r));
             if (upper.length > 0) {
-              // Forgejo stores and lists tags lowercase; a rule with capitals only matches clients asking that exact case.
+              // Rules judge a tag in the form the upstream resolves it (UPSTREAM_TAGS_CASE_INSENSITIVE).
               ctx.out.error(
-                `note: tag rules are case-sensitive and Forgejo lists tags in lowercase: ${upper.join(', ')}`,
+                app.get(EntitlementService).tagCanonicalization.caseInsensitive
+                  ? `note: the upstream finds tags whatever their case, so tag rules compare in lower case: ${upper.join(', ')}`
+                  : `note: tag rules are case-sensitive (UPSTREAM_TAGS_CASE_INSENSITIVE=false): ${upper.join(', ')}`,
               );
             }
             if (commandFormat(cmd) === 'json')

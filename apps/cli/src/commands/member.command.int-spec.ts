@@ -168,7 +168,7 @@ describe('gatehouse member / key / grant / revoke / entitlements', () => {
     });
     expect((await run('grant', 'carol', 'acme/app')).code).toBe(2);
     const upper = await run('grant', 'carol', 'acme/app', '--tags', 'V1.0');
-    expect(upper.err).toMatch(/case-sensitive and Forgejo lists tags in lowercase: V1.0/);
+    expect(upper.err).toMatch(/tag rules compare in lower case: V1.0/);
 
     expect((await run('revoke', 'carol', 'acme/tools/cli')).out).toBe(
       'Revoked: carol may no longer pull acme/tools/cli.\n',

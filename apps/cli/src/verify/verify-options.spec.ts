@@ -1,4 +1,4 @@
-import { parseImageReference, RawVerifyOptions, resolveVerifyOptions } from './verify-options';
+import { parseVerifyImage, RawVerifyOptions, resolveVerifyOptions } from './verify-options';
 
 const base: RawVerifyOptions = {
   url: 'https://registry.example.com',
@@ -10,11 +10,12 @@ const base: RawVerifyOptions = {
 
 describe('verify-oci options', () => {
   it('splits repository and tag, nested names and registry ports included', () => {
-    expect(parseImageReference('acme/app:v1.0.0')).toEqual({ repository: 'acme/app', tag: 'v1.0.0' });
-    expect(parseImageReference('acme/group/app:1.2')).toEqual({ repository: 'acme/group/app', tag: '1.2' });
-    expect(() => parseImageReference('acme/app')).toThrow(/<repository>:<tag>/);
-    expect(() => parseImageReference('Acme/App:v1')).toThrow(/not a valid repository name/);
-    expect(() => parseImageReference('acme/app:-bad')).toThrow(/not a valid tag/);
+    expect(parseVerifyImage('acme/app:v1.0.0')).toEqual({ repository: 'acme/app', tag: 'v1.0.0' });
+    expect(parseVerifyImage('acme/group/app:1.2')).toEqual({ repository: 'acme/group/app', tag: '1.2' });
+    expect(() => parseVerifyImage('acme/app')).toThrow(/<repository>:<tag>/);
+    expect(() => parseVerifyImage(`acme/app:v1@sha256:${'a'.repeat(64)}`)).toThrow(/<repository>:<tag>/);
+    expect(() => parseVerifyImage('Acme/App:v1')).toThrow(/not a valid repository name/);
+    expect(() => parseVerifyImage('acme/app:-bad')).toThrow(/not a valid tag/);
   });
 
   it('resolves defaults: metrics at <url>/metrics, an unknown repository under the same owner, the real client on', () => {
@@ -50,6 +51,7 @@ describe('verify-oci options', () => {
     [{ url: 'ftp://registry.example.com' }, /--url must be an http\(s\) URL/],
     [{ url: 'https://registry.example.com/v2/' }, /without a path/],
     [{ unentitledTag: 'v1.0.0' }, /must differ from the tag/],
+    [{ unentitledTag: 'V1.0.0' }, /must differ from the tag .*letter case/],
     [{ unknownRepository: 'acme/app' }, /must differ from the repository/],
     [{ adminUrl: 'http://127.0.0.1:9' }, /--admin-url and --admin-token go together/],
     [{ rateLimitMax: '0' }, /--rate-limit-max must be a positive integer/],

@@ -1,5 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { isValidRepositoryName, isValidTag } from '@gatehouse/oci';
+import {
+  canonicalTag,
+  FORGEJO_TAGS,
+  ImageReference,
+  ImageReferenceError,
+  isValidRepositoryName,
+  isValidTag,
+  parseImageReference,
+} from '@gatehouse/oci';
 
 /** Everything one verification run needs; secrets stay in here and never reach the output. */
 export interface VerifyOciOptions {
@@ -44,18 +52,18 @@ export interface RawVerifyOptions {
   timeout?: string;
 }
 
-/** `owner/image:tag` (a digest reference cannot be "the pinned tag"). */
-export function parseImageReference(image: string): { repository: string; tag: string } {
-  const at = image.lastIndexOf(':');
-  const slash = image.lastIndexOf('/');
-  if (at <= slash || at < 0)
+/** `owner/image:tag` by the one image-reference parser (libs/oci); a digest cannot be "the pinned tag". */
+export function parseVerifyImage(image: string): { repository: string; tag: string } {
+  let parsed: ImageReference;
+  try {
+    parsed = parseImageReference(image);
+  } catch (e) {
+    if (e instanceof ImageReferenceError) throw new VerifyOptionsError(`--image: ${e.message}`);
+    throw e;
+  }
+  if (parsed.tag === null || parsed.digest !== null)
     throw new VerifyOptionsError(`--image must be <repository>:<tag>, e.g. acme/app:v1.0.0 (got "${image}")`);
-  const repository = image.slice(0, at);
-  const tag = image.slice(at + 1);
-  if (!isValidRepositoryName(repository))
-    throw new VerifyOptionsError(`--image: "${repository}" is not a valid repository name`);
-  if (!isValidTag(tag)) throw new VerifyOptionsError(`--image: "${tag}" is not a valid tag`);
-  return { repository, tag };
+  return { repository: parsed.repository, tag: parsed.tag };
 }
 
 function parseHttpUrl(value: string, flag: string): URL {
@@ -95,11 +103,14 @@ export function resolveVerifyOptions(raw: RawVerifyOptions): VerifyOciOptions {
     throw new VerifyOptionsError(
       `--url is the registry's origin, without a path (got "${raw.url}"); clients pull <host>/<repository>`,
     );
-  const { repository, tag } = parseImageReference(raw.image!);
+  const { repository, tag } = parseVerifyImage(raw.image!);
   if (!isValidTag(raw.unentitledTag!))
     throw new VerifyOptionsError(`--unentitled-tag: "${raw.unentitledTag}" is not a valid tag`);
-  if (raw.unentitledTag === tag)
-    throw new VerifyOptionsError('--unentitled-tag must differ from the tag of --image');
+  // Forgejo finds tags whatever their case: a case variant of the pinned tag is the same image.
+  if (canonicalTag(raw.unentitledTag!, FORGEJO_TAGS) === canonicalTag(tag, FORGEJO_TAGS))
+    throw new VerifyOptionsError(
+      '--unentitled-tag must differ from the tag of --image (in more than letter case: Forgejo finds tags whatever their case)',
+    );
   const unknownRepository =
     raw.unknownRepository ?? `${repository.split('/')[0]}/gatehouse-verify-oci-unknown`;
   if (!isValidRepositoryName(unknownRepository))

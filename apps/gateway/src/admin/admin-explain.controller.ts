@@ -1,26 +1,29 @@
 import { Get, HttpStatus, Query } from '@nestjs/common';
 import { ApiOkResponse } from '@nestjs/swagger';
-import { AccessExplainService, normalizeRepository } from '@gatehouse/entitlements';
-import { isValidTag } from '@gatehouse/oci';
+import { AccessExplainService } from '@gatehouse/entitlements';
+import { ImageReference, ImageReferenceError, parseImageReference } from '@gatehouse/oci';
 import { AdminController } from './admin-controller.decorator';
 import { adminHttpError } from './admin-errors.interceptor';
 import { ExplainQueryDto } from './admin.dto';
 import { explainView } from './admin-views';
 
-/** `acme/app:v1.2.3` → repository and tag; the tag is after the last colon of the last component. */
+/** `acme/app:v1.2.3` or `acme/app` → repository and tag, by the one image-reference parser (libs/oci). */
 export function splitImage(image: string): { repository: string; tag: string | null } {
-  const value = image.trim();
-  const slash = value.lastIndexOf('/');
-  const colon = value.indexOf(':', slash + 1);
-  if (colon < 0) return { repository: normalizeRepository(value), tag: null };
-  const tag = value.slice(colon + 1);
-  if (!isValidTag(tag)) {
+  let parsed: ImageReference;
+  try {
+    parsed = parseImageReference(image);
+  } catch (e) {
+    if (e instanceof ImageReferenceError) throw adminHttpError(HttpStatus.BAD_REQUEST, e.message, e.problem);
+    throw e;
+  }
+  if (parsed.digest !== null) {
     throw adminHttpError(
       HttpStatus.BAD_REQUEST,
-      `"${tag}" is not a tag (letters, digits, "_", "." and "-"; up to 128)`,
+      `"${image}" names a digest; explain works on tags (a digest is allowed when an entitled tag references it)`,
+      'digest_not_explainable',
     );
   }
-  return { repository: normalizeRepository(value.slice(0, colon)), tag };
+  return { repository: parsed.repository, tag: parsed.tag };
 }
 
 @AdminController('explain', 'support')

@@ -1,5 +1,4 @@
 import { HttpException } from '@nestjs/common';
-import { EntitlementsError } from '@gatehouse/entitlements';
 import { decodeAuditCursor, encodeAuditCursor } from './admin-audit.controller';
 import { splitImage } from './admin-explain.controller';
 
@@ -12,10 +11,21 @@ describe('splitImage', () => {
     expect(splitImage(image)).toEqual({ repository, tag });
   });
 
-  it('refuses a bad tag, a bad repository, or a host:port prefix', () => {
-    expect(() => splitImage('acme/app:bad tag')).toThrow(HttpException);
-    expect(() => splitImage('Acme/App:v1')).toThrow(EntitlementsError);
-    expect(() => splitImage('registry.example.com:5000/acme/app')).toThrow(EntitlementsError);
+  it.each([
+    ['acme/app:bad tag', 'tag_invalid'],
+    ['Acme/App:v1', 'repository_invalid'],
+    ['registry.example.com:5000/acme/app', 'repository_invalid'],
+    [`acme/app@sha256:${'a'.repeat(64)}`, 'digest_not_explainable'],
+  ])('refuses %j with a 400 (%s)', (image, code) => {
+    let error: unknown;
+    try {
+      splitImage(image);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(HttpException);
+    expect((error as HttpException).getStatus()).toBe(400);
+    expect((error as HttpException).getResponse()).toMatchObject({ code });
   });
 });
 

@@ -14,11 +14,11 @@ export function ociClientErrorHandler(err: NodeJS.ErrnoException, socket: Socket
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   let error: OciError;
   if (err.code === 'HPE_HEADER_OVERFLOW') {
-    error = new OciError('SIZE_INVALID', { status: 431, message: 'request headers too large' });
+    error = new OciError('HEADERS_TOO_LARGE');
   } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    error = new OciError('UNSUPPORTED', { status: 408, message: 'request not received in time' });
+    error = new OciError('REQUEST_TIMEOUT');
   } else {
-    error = new OciError('UNSUPPORTED', { status: 400, message: 'malformed HTTP request' });
+    error = new OciError('REQUEST_INVALID', { message: 'malformed HTTP request' });
   }
   if (socket.writable) {
     const body = JSON.stringify(error.toEnvelope());
@@ -40,7 +40,7 @@ export function ociFrameworkErrors(error: Error, request: FastifyRequest, reply:
   const oci =
     code === 'FST_ERR_BAD_URL' || code === 'FST_ERR_MAX_PARAM_LENGTH'
       ? new OciError('NAME_INVALID', { message: 'malformed request path' })
-      : new OciError('UNSUPPORTED', { status: 400, message: 'malformed request' });
+      : new OciError('REQUEST_INVALID');
   void reply
     .status(oci.status)
     .header('Docker-Distribution-API-Version', 'registry/2.0')

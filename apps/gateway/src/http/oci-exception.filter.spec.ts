@@ -1,4 +1,4 @@
-import { ArgumentsHost, NotFoundException } from '@nestjs/common';
+import { ArgumentsHost, HttpException, NotFoundException } from '@nestjs/common';
 import { AppLogger } from '@gatehouse/observability';
 import { OciError } from '@gatehouse/oci';
 import { OciExceptionFilter } from './oci-exception.filter';
@@ -44,6 +44,7 @@ describe('OciExceptionFilter', () => {
   const logger = {
     error: (obj: unknown) => logged.push({ level: 'error', obj }),
     debug: (obj: unknown) => logged.push({ level: 'debug', obj }),
+    warn: (obj: unknown) => logged.push({ level: 'warn', obj }),
   } as unknown as AppLogger;
   const filter = new OciExceptionFilter(logger);
   beforeEach(() => (logged.length = 0));
@@ -102,6 +103,37 @@ describe('OciExceptionFilter', () => {
     );
     expect(reply.raw.destroyed).toBe(true);
     expect(logged).toEqual([]);
+  });
+
+  it('keeps operator prose in the log: never in the body, the status from the table', () => {
+    const reply = fakeReply();
+    filter.catch(
+      new OciError('UPSTREAM_ERROR', { reason: 'fill_timeout', logDetail: 'sha256:abc after 1800000 ms' }),
+      host('/v2/acme/app/blobs/sha256:abc', reply),
+    );
+    expect(reply.statusCode).toBe(502);
+    expect(JSON.stringify(reply.payload)).not.toMatch(/1800000|fill_timeout/);
+    expect(logged).toEqual([
+      {
+        level: 'warn',
+        obj: expect.objectContaining({
+          code: 'UPSTREAM_ERROR',
+          reason: 'fill_timeout',
+          detail: 'sha256:abc after 1800000 ms',
+        }),
+      },
+    ]);
+  });
+
+  it('answers a framework 400 with REQUEST_INVALID and a 415 with the same row, not a status of its own', () => {
+    for (const status of [400, 415]) {
+      const reply = fakeReply();
+      filter.catch(new HttpException('bad', status), host('/auth/token', reply));
+      expect({ status: reply.statusCode, payload: reply.payload }).toEqual({
+        status: 400,
+        payload: { errors: [{ code: 'REQUEST_INVALID', message: 'bad' }] },
+      });
+    }
   });
 
   it('sends no body for HEAD', () => {

@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
-import { isDatabaseUnavailableError } from '@gatehouse/database';
+import { databaseUnavailableOciError } from '@gatehouse/database';
 import { AppLogger, RequestContext } from '@gatehouse/observability';
-import { isConvertibleToOciError, OciError, OciErrorCode } from '@gatehouse/oci';
+import { ociCodeForHttpStatus, OciError, OciErrorTranslator, toOciError } from '@gatehouse/oci';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 const CLIENT_ABORT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNABORTED']);
@@ -14,48 +14,17 @@ export function isClientAbort(err: unknown): boolean {
   );
 }
 
+/** The translators of errors that cannot convert themselves, for every caller in the gateway. */
+const GATEWAY_ERROR_TRANSLATORS: readonly OciErrorTranslator[] = [databaseUnavailableOciError];
+
 /**
- * The member-facing form of an error whose meaning is known: OciErrors, errors of other libs that
- * convert themselves, and an unreachable database, which is 503 UNAVAILABLE with Retry-After
- * (fail closed: nothing is decided without the member's current state). Null for anything else.
+ * The member-facing form of an error whose meaning is known (libs/oci `toOciError`, with an
+ * unreachable database as 503 UNAVAILABLE: fail closed, nothing is decided without the member's
+ * current state). Null for anything else.
  */
 export function knownOciError(exception: unknown): OciError | null {
-  if (exception instanceof OciError) return exception;
   // The lib that raised it has already logged the operator's side (cause and fix).
-  if (isConvertibleToOciError(exception)) return exception.toOciError();
-  if (isDatabaseUnavailableError(exception)) {
-    return new OciError('UNAVAILABLE', {
-      headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) },
-      reason: 'database_unavailable',
-      cause: exception,
-    });
-  }
-  return null;
-}
-
-/** Long enough for a database restart or fail-over, short enough that pulls resume promptly. */
-const DATABASE_RETRY_AFTER_SECONDS = 5;
-
-/** Nest's own HttpExceptions (unknown route, bad form) expressed in the registry's vocabulary. */
-function codeForStatus(status: number): OciErrorCode {
-  switch (status) {
-    case 400:
-      return 'MANIFEST_INVALID';
-    case 401:
-      return 'UNAUTHORIZED';
-    case 403:
-      return 'DENIED';
-    case 404:
-      return 'NAME_UNKNOWN';
-    case 405:
-      return 'UNSUPPORTED';
-    case 413:
-      return 'SIZE_INVALID';
-    case 429:
-      return 'TOOMANYREQUESTS';
-    default:
-      return status >= 500 ? 'INTERNAL_ERROR' : 'MANIFEST_INVALID';
-  }
+  return toOciError(exception, GATEWAY_ERROR_TRANSLATORS);
 }
 
 /**
@@ -103,6 +72,12 @@ export class OciExceptionFilter implements ExceptionFilter {
       // Readiness and the "request failed" line already tell the operator; the cause goes to debug.
       if (known.reason === 'database_unavailable')
         this.logger.debug({ err: exception }, 'database unavailable');
+      // Operator prose stays in the log; the audit row holds the reason code only.
+      else if (known.logDetail) {
+        const fields = { code: known.code, reason: known.reason, detail: known.logDetail, url: request.url };
+        if (known.status >= 500) this.logger.warn(fields, 'request failed');
+        else this.logger.debug(fields, 'request refused');
+      }
       return known;
     }
     if (exception instanceof HttpException) {
@@ -112,7 +87,7 @@ export class OciExceptionFilter implements ExceptionFilter {
         typeof body === 'object' && body && 'message' in body
           ? [body.message].flat().join('; ')
           : exception.message;
-      return new OciError(codeForStatus(status), { status, message });
+      return new OciError(ociCodeForHttpStatus(status), { message });
     }
     const requestId = RequestContext.current()?.requestId ?? String(request.id);
     if (isClientAbort(exception)) {

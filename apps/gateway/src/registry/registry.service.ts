@@ -131,6 +131,8 @@ export class RegistryService {
     draft: AuditDraft,
   ): Promise<RegistryReply> {
     const entitlement = entitledRepository(access);
+    // Neither tag nor digest: no manifest has that name (answered after the auth challenge).
+    if (reference.type === 'invalid') throw new OciError('MANIFEST_UNKNOWN', { reason: 'tag_invalid' });
     const headers: Record<string, string> = {};
     // Resolving a tag or proving reachability may fetch the very manifest served below.
     const trace = new ManifestFetchTrace();
@@ -138,8 +140,10 @@ export class RegistryService {
     if (reference.type === 'tag') {
       const match = this.entitlements.tagAllowed(entitlement, reference.tag);
       if (!match) throw new OciError('MANIFEST_UNKNOWN', { reason: 'tag_not_entitled' });
-      draft.details = { rule: match.rule };
-      const resolved = await this.pull.resolveTag(name, reference.tag, trace);
+      draft.details =
+        match.tag === reference.tag ? { rule: match.rule } : { rule: match.rule, tag: match.tag };
+      // The form the rules judged is the form asked for: what is served is what was admitted.
+      const resolved = await this.pull.resolveTag(name, match.tag, trace);
       if (!resolved) throw new OciError('MANIFEST_UNKNOWN', { reason: 'tag_unknown_upstream' });
       digest = resolved.digest;
       if (resolved.stale) {
@@ -373,10 +377,9 @@ export function paginate(
   let n: number | undefined;
   if (query.n !== undefined) {
     if (!/^\d{1,6}$/.test(query.n)) {
-      throw new OciError('MANIFEST_INVALID', {
-        status: 400,
+      throw new OciError('PAGINATION_NUMBER_INVALID', {
         message: 'n must be a non-negative integer',
-        reason: 'bad_pagination',
+        reason: 'pagination_number_invalid',
       });
     }
     n = Number(query.n);

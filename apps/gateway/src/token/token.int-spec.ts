@@ -170,7 +170,10 @@ describe('token endpoint and registry authentication', () => {
       expect(res.status).toBe(400);
       expect(body).toEqual({
         errors: [
-          expect.objectContaining({ code: 'UNSUPPORTED', message: expect.stringMatching(/malformed scope/) }),
+          expect.objectContaining({
+            code: 'REQUEST_INVALID',
+            message: expect.stringMatching(/malformed scope/),
+          }),
         ],
       });
     });
@@ -342,7 +345,10 @@ describe('token endpoint and registry authentication', () => {
         expect(res.status).toBe(400);
         expect(body).toEqual({
           errors: [
-            expect.objectContaining({ code: 'UNSUPPORTED', message: expect.stringMatching(/grant_type/) }),
+            expect.objectContaining({
+              code: 'REQUEST_INVALID',
+              message: expect.stringMatching(/grant_type/),
+            }),
           ],
         });
       }

@@ -118,6 +118,23 @@ describe('hostile input', () => {
       }
     });
 
+    it.each([
+      ['overlong tag', `/v2/acme/app/manifests/${'v'.repeat(129)}`],
+      ['tag with a dash first', '/v2/acme/app/manifests/-v1'],
+      ['tag with a dot first', '/v2/acme/app/manifests/.v1'],
+    ])('answers an invalid tag (%s) like an unknown one: 404 MANIFEST_UNKNOWN', async (what, path) => {
+      for (const method of ['GET', 'HEAD']) {
+        const res = await rawRequest(s.gw.port, { method, path, headers: [bearer()] });
+        const body = expectOciClientError(res, `${method} ${what}`, method);
+        expect({ what, method, status: res.status, code: body?.errors[0].code ?? null }).toEqual({
+          what,
+          method,
+          status: 404,
+          code: method === 'GET' ? 'MANIFEST_UNKNOWN' : null,
+        });
+      }
+    });
+
     it('treats an odd `last` as a position in the entitled list, never as a path', async () => {
       for (const last of ['z'.repeat(4000), '%00', '..%2F..%2Fother%2Fsecret', `%2F${MARKER}`]) {
         const res = await rawRequest(s.gw.port, {
