@@ -20,7 +20,8 @@ import {
 import { Clock } from '@gatehouse/observability';
 import { UpstreamError } from './upstream.error';
 import { UpstreamHealth } from './upstream-health.service';
-import { UpstreamBlob, UpstreamManifest, UpstreamRegistryClient } from './upstream-registry.client';
+import { UpstreamRegistryClient } from './upstream-registry.client';
+import { UpstreamBlob, UpstreamManifest } from './upstream.types';
 
 // The client against the real test upstream: a CNCF distribution registry (Basic, htpasswd)
 // and the Forgejo front in front of it (Bearer challenge, {"token"} answers, Forgejo's text

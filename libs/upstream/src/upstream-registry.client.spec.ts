@@ -7,7 +7,8 @@ import type { UpstreamConfig } from '@gatehouse/config';
 import { Clock, createCapturingLogger, MetricsService } from '@gatehouse/observability';
 import { UpstreamError } from './upstream.error';
 import { UpstreamHealth } from './upstream-health.service';
-import { UpstreamBlob, UpstreamRegistryClient } from './upstream-registry.client';
+import { UpstreamRegistryClient } from './upstream-registry.client';
+import { UpstreamBlob } from './upstream.types';
 
 // Local HTTP fakes for edge cases the real test upstream cannot produce on demand
 // (exact expiry instants, a 5xx followed by a 200, a body cut at a chosen byte).

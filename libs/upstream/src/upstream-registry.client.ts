@@ -1,5 +1,4 @@
 import { IncomingHttpHeaders } from 'node:http';
-import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable } from '@nestjs/common';
 import { Agent, Dispatcher, request as undiciRequest } from 'undici';
@@ -28,9 +27,17 @@ import {
   UpstreamIntegrityError,
   UpstreamProtocolError,
   UpstreamUnavailableError,
-  UpstreamFailureReason,
 } from './upstream.error';
 import { classifyNetworkError, classifyUpstreamAnswer, UpstreamTarget } from './upstream-failure.classifier';
+import {
+  AccessCheckResult,
+  UpstreamBlob,
+  UpstreamClientOptions,
+  UpstreamBlobHead,
+  UpstreamManifest,
+  UpstreamNotFound,
+  UpstreamTagPage,
+} from './upstream.types';
 import { LengthCheckedStream, VerifiedBlobStream } from './verified-blob.stream';
 import {
   BearerChallenge,
@@ -38,58 +45,6 @@ import {
   findBearerChallenge,
   parseWwwAuthenticate,
 } from './www-authenticate.parser';
-
-export interface UpstreamClientOptions {
-  /** Backoff base for retries; tests shorten it. */
-  retryBaseDelayMs?: number;
-  retryMaxDelayMs?: number;
-  /** Largest tags/list or _catalog page accepted. */
-  maxListBytes?: number;
-}
-
-export interface UpstreamManifest {
-  found: true;
-  /** Absent for HEAD. */
-  body?: Buffer;
-  mediaType: string;
-  digest: string;
-  size: number;
-}
-
-export interface UpstreamNotFound {
-  found: false;
-  /** The upstream's OCI code (MANIFEST_UNKNOWN, BLOB_UNKNOWN, NAME_UNKNOWN) when it sent one. */
-  code?: string;
-}
-
-export interface UpstreamBlob {
-  found: true;
-  /** 200: the whole blob, digest-verified as it streams. 206: the requested range, length-checked. */
-  status: 200 | 206;
-  body: Readable;
-  /** Bytes in `body` (Content-Length), when the upstream said. */
-  size: number | undefined;
-  /** `bytes a-b/total` for 206. */
-  contentRange?: string;
-}
-
-export interface UpstreamBlobHead {
-  found: true;
-  size: number | undefined;
-  digest: string;
-}
-
-export interface UpstreamTagPage {
-  found: true;
-  name: string;
-  tags: string[];
-  /** Parameters of the `rel="next"` page, when the upstream announced one. */
-  next?: { last?: string; n?: number };
-}
-
-export type AccessCheckResult =
-  | { ok: true; authScheme: 'bearer' | 'basic' | 'none'; probedRepository?: string }
-  | { ok: false; reason: UpstreamFailureReason; message: string; error: UpstreamError };
 
 interface RequestSpec {
   method: 'GET' | 'HEAD';
