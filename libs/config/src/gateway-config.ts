@@ -32,6 +32,8 @@ export interface UpstreamConfig {
   connectTimeoutMs: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
+  /** The whole of one manifest request (headers, retries and body), however it trickles. */
+  manifestDeadlineMs: number;
   maxConnections: number;
   retries: number;
   /** Which variables are missing, for the 503 message, /readyz and the start log. */
@@ -198,6 +200,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       connectTimeoutMs: raw.UPSTREAM_CONNECT_TIMEOUT_MS ?? 5_000,
       headersTimeoutMs: raw.UPSTREAM_HEADERS_TIMEOUT_MS ?? 30_000,
       bodyTimeoutMs: raw.UPSTREAM_BODY_TIMEOUT_MS ?? 30_000,
+      manifestDeadlineMs: raw.UPSTREAM_MANIFEST_DEADLINE_MS ?? 60_000,
       maxConnections: raw.UPSTREAM_MAX_CONNECTIONS ?? 32,
       retries: raw.UPSTREAM_RETRIES ?? 2,
       missing,

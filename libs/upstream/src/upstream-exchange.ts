@@ -84,3 +84,33 @@ export function assertName(name: string): void {
 export function assertDigest(digest: string): void {
   if (!isSupportedDigest(digest)) throw new OciError('DIGEST_INVALID', { reason: 'malformed digest' });
 }
+
+/** The abort reason when one request's overall deadline passes (a trickling upstream). */
+export class UpstreamDeadlineError extends Error {
+  constructor(readonly ms: number) {
+    super(`the upstream request did not finish within ${ms} ms`);
+    this.name = 'UpstreamDeadlineError';
+  }
+}
+
+export interface Deadline {
+  /** Aborts at the deadline (reason: UpstreamDeadlineError) or when the caller's signal does. */
+  readonly signal: AbortSignal;
+  readonly expired: boolean;
+  clear(): void;
+}
+
+/** An overall deadline for one request, on top of the caller's own signal. */
+export function startDeadline(ms: number, callerSignal: AbortSignal | undefined): Deadline {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new UpstreamDeadlineError(ms)), ms);
+  timer.unref();
+  const signal = callerSignal ? AbortSignal.any([controller.signal, callerSignal]) : controller.signal;
+  return {
+    signal,
+    get expired() {
+      return controller.signal.aborted;
+    },
+    clear: () => clearTimeout(timer),
+  };
+}

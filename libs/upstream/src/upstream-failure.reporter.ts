@@ -2,7 +2,7 @@ import type { UpstreamConfig } from '@gatehouse/config';
 import { DigestMismatchError } from '@gatehouse/oci';
 import { AppLogger, MetricsService, scrubSecrets } from '@gatehouse/observability';
 import { errorCode } from './retry.policy';
-import { Exchange } from './upstream-exchange';
+import { Exchange, UpstreamDeadlineError } from './upstream-exchange';
 import { classifyUpstreamAnswer, UpstreamAnswer } from './upstream-failure.classifier';
 import {
   UpstreamError,
@@ -74,6 +74,7 @@ export class UpstreamFailureReporter {
     expected: number | undefined,
     request: string,
   ): UpstreamError {
+    if (err instanceof UpstreamDeadlineError) return this.deadlineFailure(request, err, seen);
     if (errorCode(err) === 'UND_ERR_BODY_TIMEOUT') {
       return new UpstreamUnavailableError(
         'timeout',
@@ -85,6 +86,16 @@ export class UpstreamFailureReporter {
     return new UpstreamIntegrityError(
       'truncated',
       `The upstream body of ${what} ended after ${seen}${expected !== undefined ? ` of ${expected}` : ''} bytes (${code}): the connection to the upstream was cut. Nothing was cached. Fix: check the network between the gateway and FORGEJO_BASE_URL and the upstream's logs.`,
+      { request, cause: err },
+    );
+  }
+
+  /** A request that passed its overall deadline (UPSTREAM_MANIFEST_DEADLINE_MS): an upstream timeout. */
+  deadlineFailure(request: string, err: UpstreamDeadlineError, seen?: number): UpstreamError {
+    const after = seen !== undefined ? ` (${seen} bytes received)` : '';
+    return new UpstreamUnavailableError(
+      'timeout',
+      `The upstream did not finish ${request} within ${err.ms} ms${after}: it answers too slowly. Fix: check the upstream's load and the network, or raise UPSTREAM_MANIFEST_DEADLINE_MS.`,
       { request, cause: err },
     );
   }

@@ -11,20 +11,50 @@ import {
 } from '@gatehouse/oci';
 import { UpstreamAuthSession } from './upstream-auth.session';
 import { UpstreamBodyReader } from './upstream-body.reader';
-import { assertName, contentLength, first } from './upstream-exchange';
+import { assertName, contentLength, first, startDeadline, UpstreamDeadlineError } from './upstream-exchange';
 import { UpstreamFailureReporter } from './upstream-failure.reporter';
-import { UpstreamIntegrityError, UpstreamProtocolError } from './upstream.error';
+import { UpstreamError, UpstreamIntegrityError, UpstreamProtocolError } from './upstream.error';
 import { UpstreamManifest, UpstreamNotFound } from './upstream.types';
 
-/** Manifests by tag or digest: bounded, digest-checked, typed. */
+/**
+ * Manifests by tag or digest: bounded, digest-checked, typed. Each request has an overall
+ * deadline (UPSTREAM_MANIFEST_DEADLINE_MS) besides the idle body timeout, so an upstream that
+ * trickles a manifest byte by byte cannot hold a request (and its client) for ever.
+ */
 export class UpstreamManifestFetcher {
   constructor(
     private readonly session: UpstreamAuthSession,
     private readonly body: UpstreamBodyReader,
     private readonly failures: UpstreamFailureReporter,
+    private readonly deadlineMs: number,
   ) {}
 
   async getManifest(
+    name: string,
+    reference: string,
+    options: { method?: 'GET' | 'HEAD'; signal?: AbortSignal } = {},
+  ): Promise<UpstreamManifest | UpstreamNotFound> {
+    const deadline = startDeadline(this.deadlineMs, options.signal);
+    try {
+      return await this.fetch(name, reference, { ...options, signal: deadline.signal });
+    } catch (err) {
+      // Aborted by the deadline before a body was being read (connecting, headers, a retry pause).
+      if (deadline.expired && !options.signal?.aborted && !(err instanceof UpstreamError)) {
+        const method = options.method ?? 'GET';
+        throw this.failures.fail(
+          this.failures.deadlineFailure(
+            `${method} /v2/${name}/manifests/${reference}`,
+            new UpstreamDeadlineError(this.deadlineMs),
+          ),
+        );
+      }
+      throw err;
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  private async fetch(
     name: string,
     reference: string,
     options: { method?: 'GET' | 'HEAD'; signal?: AbortSignal } = {},
@@ -58,7 +88,7 @@ export class UpstreamManifestFetcher {
       const digest = byDigest ? reference : headerDigest;
       if (!digest || !isSupportedDigest(digest)) {
         // A registry that does not announce the digest on HEAD: resolve it from the bytes instead.
-        const full = await this.getManifest(name, reference, { method: 'GET', signal: options.signal });
+        const full = await this.fetch(name, reference, { method: 'GET', signal: options.signal });
         if (!full.found) return full;
         return { found: true, mediaType: full.mediaType, digest: full.digest, size: full.size };
       }

@@ -78,6 +78,7 @@ function config(baseUrl: string, over: Partial<UpstreamConfig> = {}): UpstreamCo
     connectTimeoutMs: 2000,
     headersTimeoutMs: 2000,
     bodyTimeoutMs: 2000,
+    manifestDeadlineMs: 60_000,
     maxConnections: 4,
     retries: 2,
     missing: [],

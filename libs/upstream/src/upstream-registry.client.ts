@@ -72,7 +72,7 @@ export class UpstreamRegistryClient {
       metrics,
     );
     this.session = new UpstreamAuthSession(config, baseUrl, policy, this.transport, tokens, failures, log);
-    this.manifests = new UpstreamManifestFetcher(this.session, body, failures);
+    this.manifests = new UpstreamManifestFetcher(this.session, body, failures, config.manifestDeadlineMs);
     this.blobs = new UpstreamBlobFetcher(this.session, body, failures);
     this.tags = new UpstreamTagLister(this.session, body, failures, policy, log, maxListBytes);
     this.readiness = new UpstreamReadinessProbe(this.session, body, failures, this.tags, maxListBytes);

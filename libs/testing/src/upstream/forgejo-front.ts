@@ -101,6 +101,7 @@ export interface ForgejoFront {
   setJwtTtl(seconds: number): void;
   /** what GET /v2/token would return for this PAT */
   mintJwt(pat: string): Promise<string>;
+  /** How the blob, or the manifest (GET by tag or digest), with this digest is served. */
   setBlobBehaviour(digest: string, behaviour: BlobBehaviour): void;
   setServeDirect(enabled: boolean): void;
   setRangeSupport(enabled: boolean): void;
@@ -475,6 +476,18 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
     if (!m) return ociError(res, 404, 'MANIFEST_UNKNOWN');
     if (req.method === 'GET' && serveDirect)
       return redirect(res, presign('manifest', name, m.digest, m.mediaType));
+    const behaviour = behaviours.get(m.digest) ?? 'normal';
+    if (req.method === 'GET' && behaviour !== 'normal') {
+      // A misbehaving upstream for this manifest (by tag or digest): hang, fail, trickle, cut.
+      if (preempt(m.digest, res)) return;
+      res.writeHead(200, {
+        ...DIST_HEADER,
+        'content-type': m.mediaType,
+        'docker-content-digest': m.digest,
+        'content-length': String(m.body.length),
+      });
+      return deliver(Readable.from([m.body]), res, behaviour);
+    }
     serveManifestBuffer(req, res, m);
   };
 
