@@ -2,7 +2,7 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { loadGatewayConfig } from '@gatehouse/config';
 import { createDataSourceOptions } from '@gatehouse/database';
-import { AppLogger, createPinoLogger, MetricsService } from '@gatehouse/observability';
+import { AppLogger, createPinoLogger, ManualClock, MetricsService } from '@gatehouse/observability';
 import { createTestDatabase, TestDatabase } from '@gatehouse/testing';
 import { AuditRetentionScheduler, AuditRetentionService } from '@gatehouse/audit';
 
@@ -55,11 +55,27 @@ describe('audit retention', () => {
       metrics,
     );
     await scheduler.runOnce();
-    const [left] = await query(
+    let [left] = await query(
       `SELECT count(*)::int AS n, count(*) FILTER (WHERE request_id = 'keep')::int AS kept FROM audit_events`,
     );
-    // 10..14 days old and the recent five remain.
+    // 15..29 days old are gone; 10..14 days old and the recent five remain.
     expect(left).toEqual({ n: 10, kept: 5 });
+
+    // The cutoff is read on the injected clock: two days later the 13- and 14-day-old rows are past 15 days.
+    const later = new ManualClock(Date.now() + 2 * 86_400_000 + 3_600_000);
+    const laterScheduler = new AuditRetentionScheduler(
+      retention,
+      loadGatewayConfig({ AUDIT_RETENTION_DAYS: '15' }),
+      new AppLogger(createPinoLogger('silent')),
+      new MetricsService(),
+      later,
+    );
+    await laterScheduler.runOnce();
+    [left] = await query(
+      `SELECT count(*)::int AS n, count(*) FILTER (WHERE request_id = 'keep')::int AS kept FROM audit_events`,
+    );
+    expect(left).toEqual({ n: 8, kept: 5 });
+    await laterScheduler.onApplicationShutdown();
     const pruned = await metrics.registry.getSingleMetric('gatehouse_audit_events_pruned_total')!.get();
     expect(pruned.values[0].value).toBe(15);
 

@@ -1,7 +1,7 @@
-import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
 import { Counter } from 'prom-client';
 import { GatewayConfig } from '@gatehouse/config';
-import { AppLogger, MetricsService } from '@gatehouse/observability';
+import { AppLogger, Clock, MetricsService } from '@gatehouse/observability';
 import { AuditRetentionService } from './audit-retention.service';
 
 /** First run shortly after start (not during it), then hourly. */
@@ -24,6 +24,7 @@ export class AuditRetentionScheduler implements OnApplicationBootstrap, OnApplic
     private readonly config: GatewayConfig,
     private readonly logger: AppLogger,
     metrics: MetricsService,
+    @Optional() private readonly clock: Clock = new Clock(),
   ) {
     this.pruned = metrics.counter(
       'gatehouse_audit_events_pruned_total',
@@ -44,7 +45,7 @@ export class AuditRetentionScheduler implements OnApplicationBootstrap, OnApplic
   }
 
   /** One scheduled run (also what the timer calls). */
-  runOnce(now = new Date()): Promise<void> {
+  runOnce(now = this.clock.date()): Promise<void> {
     if (this.running) return this.running;
     const cutoff = new Date(now.getTime() - this.config.audit.retentionDays * 86_400_000);
     this.running = this.retention

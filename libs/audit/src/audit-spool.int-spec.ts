@@ -15,10 +15,23 @@ import {
   runMigrations,
 } from '@gatehouse/database';
 import { AppLogger, createPinoLogger, MetricsService, ObservabilityModule } from '@gatehouse/observability';
-import { AuditEvent, AuditModule, AuditService, spoolLine } from '@gatehouse/audit';
+import { AuditEvent, AuditModule, AuditService, createAuditSpool, spoolLine } from '@gatehouse/audit';
 
 const logger = new AppLogger(createPinoLogger('silent'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits for something real to happen (a write, a spool file): polls instead of guessing a delay. */
+async function waitFor(
+  what: string,
+  done: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
 
 async function metricValue(metrics: MetricsService, name: string): Promise<number> {
   const m = await metrics.registry.getSingleMetric(name)!.get();
@@ -100,13 +113,15 @@ describe('audit spool while PostgreSQL goes away and comes back', () => {
       extra: { max: 2, connectionTimeoutMillis: 1_000 },
     }).initialize();
     const metrics = new MetricsService();
-    const audit = new AuditService(dataSource, metrics, logger, {
-      flushIntervalMs: 20,
-      batchSize: 50,
-      retryMinMs: 50,
-      retryMaxMs: 200,
-      spoolDir,
-    });
+    const options = { flushIntervalMs: 20, batchSize: 50, retryMinMs: 50, retryMaxMs: 200, spoolDir };
+    const audit = new AuditService(
+      dataSource,
+      metrics,
+      logger,
+      options,
+      undefined,
+      createAuditSpool(options),
+    );
     let recorded = 0;
     const recordSome = (k: number) => {
       for (let i = 0; i < k; i++)
@@ -115,15 +130,28 @@ describe('audit spool while PostgreSQL goes away and comes back', () => {
     // Requests keep coming the whole time, as they would in a running gateway.
     const traffic = setInterval(() => recordSome(7), 5);
     try {
-      await sleep(150);
+      // Some events stored before the outage.
+      await waitFor(
+        'events stored before the outage',
+        async () => (await metricValue(metrics, 'gatehouse_audit_events_written_total')) > 50,
+      );
       await cluster.stop();
-      await sleep(600);
-      expect(segments(spoolDir).length).toBeGreaterThan(0);
+      await waitFor(
+        'events spooled during the outage',
+        async () =>
+          segments(spoolDir).length > 0 &&
+          (await metricValue(metrics, 'gatehouse_audit_events_spooled_total')) > 100,
+      );
       expect(await metricValue(metrics, 'gatehouse_audit_events_spooled_total')).toBeGreaterThan(0);
       // The memory queue does not grow with the outage: the writer moves it to disk.
       expect(audit.pending).toBeLessThan(200);
       await cluster.start();
-      await sleep(300);
+      // Traffic goes on while the spool is replayed into the returned server.
+      const before = await metricValue(metrics, 'gatehouse_audit_events_written_total');
+      await waitFor(
+        'writes after the restart',
+        async () => (await metricValue(metrics, 'gatehouse_audit_events_written_total')) > before + 50,
+      );
     } finally {
       clearInterval(traffic);
     }
@@ -146,14 +174,22 @@ describe('audit spool while PostgreSQL goes away and comes back', () => {
       ...createDataSourceOptions(cluster.url('postgres'), 4, [AuditEvent]),
     }).initialize();
     const metrics = new MetricsService();
-    const audit = new AuditService(dataSource, metrics, logger, {
+    const options = {
       flushIntervalMs: 20,
       batchSize: 50,
       retryMinMs: 50,
       retryMaxMs: 200,
       writeTimeoutMs: 300,
       spoolDir,
-    });
+    };
+    const audit = new AuditService(
+      dataSource,
+      metrics,
+      logger,
+      options,
+      undefined,
+      createAuditSpool(options),
+    );
     // A lock held by another session makes every INSERT wait: the server answers nothing.
     const locker = new Client({ connectionString: cluster.url('postgres') });
     await locker.connect();
@@ -162,7 +198,11 @@ describe('audit spool while PostgreSQL goes away and comes back', () => {
     try {
       for (let i = 0; i < 120; i++)
         audit.record({ action: 'blob.get', outcome: 'allowed', requestId: 'hung-db', bytes: i });
-      await sleep(1_000);
+      await waitFor(
+        'the queue spooled after the write timeout',
+        async () =>
+          audit.pending === 0 && (await metricValue(metrics, 'gatehouse_audit_events_spooled_total')) > 0,
+      );
       expect(await metricValue(metrics, 'gatehouse_audit_events_spooled_total')).toBeGreaterThan(0);
       expect(audit.pending).toBe(0);
     } finally {

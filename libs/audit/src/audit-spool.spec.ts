@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ManualClock } from '@gatehouse/observability';
 import { AuditEvent } from './audit-event.entity';
 import { AuditSpool, parseSpoolText, spoolLine } from './audit-spool';
 
@@ -89,12 +90,31 @@ describe('AuditSpool', () => {
       path.join(dir, 'owner.lock'),
       JSON.stringify({ pid: 1, host: 'elsewhere', instance: 'x' }),
     );
-    expect(new AuditSpool(options(dir)).acquire()).toBe(false);
-    const old = new Date(Date.now() - 120_000);
-    fs.utimesSync(path.join(dir, 'owner.lock'), old, old);
-    const d = new AuditSpool(options(dir));
+    // The lock's age is read on the spool's clock: nobody waits a minute for it to go stale.
+    const clock = new ManualClock(fs.statSync(path.join(dir, 'owner.lock')).mtimeMs);
+    const d = new AuditSpool(options(dir), clock);
+    expect(d.acquire()).toBe(false);
+    clock.advance(59_000);
+    expect(d.acquire()).toBe(false);
+    clock.advance(2_000);
     expect(d.acquire()).toBe(true);
     d.release();
+  });
+
+  it('names segments by the time on its clock, so a name sort is a time sort', async () => {
+    const clock = new ManualClock(Date.UTC(2030, 0, 1));
+    const spool = new AuditSpool({ ...options(dir), segmentMaxBytes: 10 }, clock);
+    spool.acquire();
+    await spool.append([spoolLine(event(1))]);
+    clock.advance(1_000);
+    spool.seal();
+    await spool.append([spoolLine(event(2))]);
+    spool.seal();
+    const names = spool.segments().map((s) => path.basename(s.file).split('-')[0]);
+    expect(names).toEqual(
+      [String(Date.UTC(2030, 0, 1)), String(Date.UTC(2030, 0, 1) + 1_000)].map((n) => n.padStart(15, '0')),
+    );
+    spool.release();
   });
 
   it('reports when lines would pass the byte bound', () => {

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { Clock } from '@gatehouse/observability';
 import { AuditEvent } from './audit-event.entity';
 
 /** Segment files: `<ms since epoch, 15 digits>-<instance>-<n>.jsonl`, so a name sort is a time sort. */
@@ -54,7 +55,10 @@ export class AuditSpool {
   private knownBytes = 0;
   private lockTimer: NodeJS.Timeout | null = null;
 
-  constructor(readonly options: SpoolOptions) {}
+  constructor(
+    readonly options: SpoolOptions,
+    private readonly clock: Clock = new Clock(),
+  ) {}
 
   get isOwner(): boolean {
     return this.owned;
@@ -219,7 +223,7 @@ export class AuditSpool {
   private open(): NonNullable<AuditSpool['current']> {
     if (!this.owned) throw new Error('the audit spool is owned by another process');
     if (this.current) return this.current;
-    const name = `${String(Date.now()).padStart(15, '0')}-${this.instance}-${this.segmentCounter++}.jsonl`;
+    const name = `${String(this.clock.now()).padStart(15, '0')}-${this.instance}-${this.segmentCounter++}.jsonl`;
     const file = path.join(this.options.dir, name);
     const fd = fs.openSync(file, 'a', 0o600);
     this.current = { fd, file, bytes: 0, dirty: false };
@@ -236,7 +240,7 @@ export class AuditSpool {
       // Vanished (the owner released it) or half-written by a crash: try again / take it over.
       return (e as NodeJS.ErrnoException).code === 'ENOENT' || e instanceof SyntaxError;
     }
-    if (Date.now() - mtimeMs > this.options.lockStaleMs) return true;
+    if (this.clock.now() - mtimeMs > this.options.lockStaleMs) return true;
     if (held.host !== os.hostname()) return false;
     if (held.pid === process.pid) return held.process !== PROCESS_TOKEN;
     try {

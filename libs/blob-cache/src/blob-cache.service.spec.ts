@@ -1,4 +1,4 @@
-import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { BlobFileSystem } from './blob-file-system.service';
@@ -215,6 +215,27 @@ describe('BlobCacheService', () => {
       await flushed;
       expect(store.rows.has(digest)).toBe(true);
     });
+  });
+
+  it('creates its directories 0700 and its files 0600 even under umask 000', async () => {
+    const cacheDir = join(dir, 'cache');
+    const previous = process.umask(0);
+    try {
+      t = await createCache(cacheDir);
+      const data = blobOf(1000, 3);
+      const digest = await fill(t, data);
+      const mode = async (p: string) => (await stat(p)).mode & 0o777;
+      for (const d of ['', 'sha256', 'tmp', join('sha256', digest.slice(7, 9))])
+        expect([d, (await mode(join(cacheDir, d))).toString(8)]).toEqual([d, '700']);
+      expect((await mode(join(cacheDir, blobFile(digest)))).toString(8)).toBe('600');
+      // A temp file of a fill in progress too.
+      const temp = await t.cache.createTempFile(sha256(blobOf(10, 4)));
+      expect((await mode(temp.path)).toString(8)).toBe('600');
+      await temp.handle.close();
+      await t.cache.discardTempFile(temp.path);
+    } finally {
+      process.umask(previous);
+    }
   });
 
   it('answers stat from memory, without touching the disk', async () => {

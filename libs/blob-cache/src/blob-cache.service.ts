@@ -2,6 +2,9 @@ import { Inject, Injectable, OnApplicationShutdown, OnModuleInit, Optional } fro
 import { createHash, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { BlobCacheException } from './blob-cache.exception';
+import { BlobCacheEvictor } from './blob-cache.evictor';
+import { BlobCachePaths } from './blob-cache.paths';
+import { assertRange, errorCode } from './blob-cache.util';
 import { BlobCacheLogger } from './blob-cache-logger.interface';
 import { BlobCacheMetrics } from './blob-cache-metrics.interface';
 import {
@@ -13,18 +16,17 @@ import {
   ResolvedBlobCacheOptions,
   resolveBlobCacheOptions,
 } from './blob-cache.options';
-import {
-  assertCacheableDigest,
-  blobShardAndName,
-  isBlobFileName,
-  isCacheableDigest,
-  isShardName,
-} from './blob-digest.util';
+import { assertCacheableDigest, blobShardAndName, isCacheableDigest } from './blob-digest.util';
 import { BlobFileHandle, BlobFileSystem } from './blob-file-system.service';
-import { BlobIndexRow, BlobIndexStore } from './blob-index-store.interface';
+import { BlobIndexStore } from './blob-index-store.interface';
+import { BlobIndexFlusher } from './blob-index.flusher';
+import { BlobIndexReconciler } from './blob-index.reconciler';
 import { BlobLruIndex } from './blob-lru.index';
-import { BlobByteSource, BlobReadStream } from './blob-read.stream';
+import { BlobReadStream } from './blob-read.stream';
+import { CommittedFileSource } from './committed-file.source';
 import { NoopBlobCacheMetrics } from './noop-blob-cache.metrics';
+
+export { assertRange, errorCode } from './blob-cache.util';
 
 export interface BlobCacheStats {
   blobs: number;
@@ -50,8 +52,9 @@ export interface BlobTempFile {
 /**
  * The committed side of the blob cache: files under `<cacheDir>/sha256/<2 hex>/<64 hex>`, the
  * in-memory index that answers `stat` without touching the disk, range reads of committed blobs,
- * LRU eviction under `maxBytes`, and batched persistence of the index. Fills (upstream fetches) are
- * run by BlobFillCoordinator, which uses the temp-file and commit methods below.
+ * LRU eviction under `maxBytes` (BlobCacheEvictor), and batched persistence of the index
+ * (BlobIndexFlusher; BlobIndexReconciler at start). Fills (upstream fetches) are run by
+ * BlobFillCoordinator, which uses the temp-file and commit methods below.
  *
  * A blob with an open reader or a running fill is never evicted. Unlinking a file that a reader has
  * open would be harmless on POSIX, but the rule keeps a hot blob from being fetched twice.
@@ -59,21 +62,16 @@ export interface BlobTempFile {
 @Injectable()
 export class BlobCacheService implements OnModuleInit, OnApplicationShutdown {
   private readonly options: ResolvedBlobCacheOptions;
-  private readonly blobsDir: string;
-  private readonly tmpDir: string;
+  private readonly paths: BlobCachePaths;
   private readonly index = new BlobLruIndex();
-  private readonly readers = new Map<string, number>();
-  private readonly pins = new Map<string, number>();
-  /** Unlinks in progress, so a commit of the same digest waits instead of racing them. */
-  private readonly deleting = new Map<string, Promise<void>>();
-  private flushChain: Promise<void> = Promise.resolve();
-  private flushTimer: NodeJS.Timeout | undefined;
-  private evictions = 0;
+  private readonly evictor: BlobCacheEvictor;
+  private readonly flusher: BlobIndexFlusher;
+  private readonly reconciler: BlobIndexReconciler;
   private writeFailures = 0;
 
   constructor(
     @Inject(BLOB_CACHE_OPTIONS) options: BlobCacheOptions,
-    @Inject(BLOB_INDEX_STORE) private readonly indexStore: BlobIndexStore,
+    @Inject(BLOB_INDEX_STORE) indexStore: BlobIndexStore,
     @Inject(BLOB_CACHE_LOGGER) private readonly logger: BlobCacheLogger,
     @Optional()
     @Inject(BLOB_CACHE_METRICS)
@@ -81,8 +79,29 @@ export class BlobCacheService implements OnModuleInit, OnApplicationShutdown {
     @Optional() private readonly fileSystem: BlobFileSystem = new BlobFileSystem(),
   ) {
     this.options = resolveBlobCacheOptions(options);
-    this.blobsDir = join(this.options.cacheDir, 'sha256');
-    this.tmpDir = join(this.options.cacheDir, 'tmp');
+    this.paths = new BlobCachePaths(this.options.cacheDir);
+    this.evictor = new BlobCacheEvictor(
+      this.index,
+      this.paths,
+      fileSystem,
+      metrics,
+      logger,
+      this.options.maxBytes,
+    );
+    this.flusher = new BlobIndexFlusher(
+      this.index,
+      indexStore,
+      logger,
+      this.options.flushBatchSize,
+      this.options.flushIntervalMs,
+    );
+    this.reconciler = new BlobIndexReconciler(
+      this.paths,
+      fileSystem,
+      indexStore,
+      logger,
+      this.options.flushBatchSize,
+    );
   }
 
   get settings(): ResolvedBlobCacheOptions {
@@ -102,67 +121,19 @@ export class BlobCacheService implements OnModuleInit, OnApplicationShutdown {
    * size, without re-hashing) and reconciles the index store with what is on disk.
    */
   async init(): Promise<void> {
-    await this.fileSystem.mkdirp(this.blobsDir);
-    await this.fileSystem.mkdirp(this.tmpDir);
-    for (const entry of await this.fileSystem.readdir(this.tmpDir)) {
-      await this.fileSystem.remove(join(this.tmpDir, entry.name));
+    await this.fileSystem.mkdirp(this.paths.blobsDir);
+    await this.fileSystem.mkdirp(this.paths.tmpDir);
+    for (const entry of await this.fileSystem.readdir(this.paths.tmpDir)) {
+      await this.fileSystem.remove(join(this.paths.tmpDir, entry.name));
     }
-
-    const onDisk = await this.scanBlobFiles();
-    const rows = await this.indexStore.loadAll();
-    const known = new Map(rows.map((r) => [r.digest, r]));
-    const staleRows: string[] = [];
-    const merged: BlobIndexRow[] = [];
-    const discovered: BlobIndexRow[] = [];
-    for (const row of rows) {
-      const file = onDisk.get(row.digest);
-      if (!file) staleRows.push(row.digest);
-      else if (file.size !== row.sizeBytes) {
-        // A file whose length disagrees with what was verified at commit time is damaged.
-        this.logger.warn(
-          { digest: row.digest, expected: row.sizeBytes, actual: file.size },
-          'cached blob has the wrong size; removing it',
-        );
-        await this.fileSystem.remove(this.blobPath(row.digest));
-        onDisk.delete(row.digest);
-        staleRows.push(row.digest);
-      } else merged.push(row);
-    }
-    for (const [digest, file] of onDisk) {
-      if (known.has(digest)) continue;
-      discovered.push({
-        digest,
-        sizeBytes: file.size,
-        createdAt: file.mtime,
-        lastAccessedAt: file.mtime,
-        hitCount: 0,
-      });
-    }
-    for (const row of [...merged, ...discovered].sort(
-      (a, b) => a.lastAccessedAt.getTime() - b.lastAccessedAt.getTime(),
-    )) {
-      this.index.add(row, false);
-    }
-    for (let i = 0; i < staleRows.length; i += this.options.flushBatchSize) {
-      await this.indexStore.delete(staleRows.slice(i, i + this.options.flushBatchSize));
-    }
-    for (let i = 0; i < discovered.length; i += this.options.flushBatchSize) {
-      await this.indexStore.saveAdded(discovered.slice(i, i + this.options.flushBatchSize));
-    }
-
-    if (this.options.flushIntervalMs > 0 && !this.flushTimer) {
-      this.flushTimer = setInterval(() => {
-        this.flush().catch(() => undefined);
-      }, this.options.flushIntervalMs);
-      this.flushTimer.unref();
-    }
-    await this.evictOverCap();
+    await this.reconciler.reconcile(this.index);
+    this.flusher.start();
+    await this.evictor.evictOverCap();
   }
 
   /** Stops the periodic flush and writes what is still dirty. */
   async close(): Promise<void> {
-    if (this.flushTimer) clearInterval(this.flushTimer);
-    this.flushTimer = undefined;
+    this.flusher.stop();
     await this.flush().catch(() => undefined);
   }
 
@@ -190,7 +161,7 @@ export class BlobCacheService implements OnModuleInit, OnApplicationShutdown {
     this.acquireReader(digest);
     let handle: BlobFileHandle;
     try {
-      handle = await this.fileSystem.openForRead(this.blobPath(digest));
+      handle = await this.fileSystem.openForRead(this.paths.blob(digest));
     } catch (error) {
       this.releaseReader(digest);
       if (errorCode(error) !== 'ENOENT')
@@ -214,7 +185,7 @@ export class BlobCacheService implements OnModuleInit, OnApplicationShutdown {
     if (!this.index.get(digest)) return { digest, status: 'missing' };
     let handle: BlobFileHandle;
     try {
-      handle = await this.fileSystem.openForRead(this.blobPath(digest));
+      handle = await this.fileSystem.openForRead(this.paths.blob(digest));
     } catch (error) {
       if (errorCode(error) !== 'ENOENT') throw error;
       this.index.remove(digest);
@@ -238,15 +209,13 @@ export class BlobCacheService implements OnModuleInit, OnApplicationShutdown {
     if (actualDigest === digest && size === expectedSize) return { digest, status: 'ok' };
     this.logger.error({ digest, actualDigest, actualSizeBytes: size }, 'cached blob is corrupt; removing it');
     this.index.remove(digest);
-    await this.deleteBlobFile(digest);
+    await this.evictor.deleteBlobFile(digest);
     return { digest, status: 'corrupt', actualDigest, actualSizeBytes: size };
   }
 
   /** Writes dirty index entries to the store in batches. Rejects (after keeping them dirty) on failure. */
   flush(): Promise<void> {
-    const run = this.flushChain.then(() => this.flushOnce());
-    this.flushChain = run.catch(() => undefined);
-    return run;
+    return this.flusher.flush();
   }
 
   stats(): BlobCacheStats {
@@ -254,20 +223,23 @@ export class BlobCacheService implements OnModuleInit, OnApplicationShutdown {
       blobs: this.index.count,
       bytes: this.index.totalBytes,
       maxBytes: this.options.maxBytes,
-      evictions: this.evictions,
+      evictions: this.evictor.evictions,
       writeFailures: this.writeFailures,
     };
   }
 
   /** Blobs currently being read from disk (hits and fills), for tests and diagnostics. */
   activeReaders(digest: string): number {
-    return this.readers.get(digest) ?? 0;
+    return this.evictor.activeReaders(digest);
   }
 
   // ---- used by BlobFillCoordinator ----
 
   async createTempFile(digest: string): Promise<BlobTempFile> {
-    const path = join(this.tmpDir, `${blobShardAndName(digest).name.slice(0, 16)}-${randomUUID()}.partial`);
+    const path = join(
+      this.paths.tmpDir,
+      `${blobShardAndName(digest).name.slice(0, 16)}-${randomUUID()}.partial`,
+    );
     return { path, handle: await this.fileSystem.createExclusive(path) };
   }
 
@@ -282,13 +254,12 @@ export class BlobCacheService implements OnModuleInit, OnApplicationShutdown {
 
   /** Makes a verified temp file visible under its digest, then evicts down to the cap. */
   async commitTempFile(tempPath: string, digest: string, sizeBytes: number): Promise<void> {
-    const { shard } = blobShardAndName(digest);
-    await this.deleting.get(digest);
-    await this.fileSystem.mkdirp(join(this.blobsDir, shard));
-    await this.fileSystem.rename(tempPath, this.blobPath(digest));
+    await this.evictor.deleted(digest);
+    await this.fileSystem.mkdirp(this.paths.shardDir(digest));
+    await this.fileSystem.rename(tempPath, this.paths.blob(digest));
     const now = this.options.now();
     this.index.add({ digest, sizeBytes, createdAt: now, lastAccessedAt: now, hitCount: 0 });
-    await this.evictOverCap();
+    await this.evictor.evictOverCap();
   }
 
   recordWriteFailure(digest: string, error: unknown): void {
@@ -301,163 +272,18 @@ export class BlobCacheService implements OnModuleInit, OnApplicationShutdown {
   }
 
   pin(digest: string): void {
-    this.pins.set(digest, (this.pins.get(digest) ?? 0) + 1);
+    this.evictor.pin(digest);
   }
 
   unpin(digest: string): void {
-    decrement(this.pins, digest);
+    this.evictor.unpin(digest);
   }
 
   acquireReader(digest: string): void {
-    this.readers.set(digest, (this.readers.get(digest) ?? 0) + 1);
+    this.evictor.acquireReader(digest);
   }
 
   releaseReader(digest: string): void {
-    decrement(this.readers, digest);
+    this.evictor.releaseReader(digest);
   }
-
-  // ---- internals ----
-
-  private blobPath(digest: string): string {
-    const { shard, name } = blobShardAndName(digest);
-    return join(this.blobsDir, shard, name);
-  }
-
-  private async scanBlobFiles(): Promise<Map<string, { size: number; mtime: Date }>> {
-    const found = new Map<string, { size: number; mtime: Date }>();
-    for (const shard of await this.fileSystem.readdir(this.blobsDir)) {
-      const shardPath = join(this.blobsDir, shard.name);
-      if (!shard.isDirectory || !isShardName(shard.name)) {
-        this.logger.warn({ path: shardPath }, 'removing an unexpected entry from the blob cache');
-        await this.fileSystem.remove(shardPath);
-        continue;
-      }
-      for (const file of await this.fileSystem.readdir(shardPath)) {
-        const filePath = join(shardPath, file.name);
-        if (!file.isFile || !isBlobFileName(file.name) || !file.name.startsWith(shard.name)) {
-          this.logger.warn({ path: filePath }, 'removing an unexpected entry from the blob cache');
-          await this.fileSystem.remove(filePath);
-          continue;
-        }
-        const stat = await this.fileSystem.stat(filePath);
-        found.set(`sha256:${file.name}`, { size: stat.size, mtime: stat.mtime });
-      }
-    }
-    return found;
-  }
-
-  private isBusy(digest: string): boolean {
-    return (this.readers.get(digest) ?? 0) > 0 || (this.pins.get(digest) ?? 0) > 0;
-  }
-
-  /**
-   * Picks and unindexes victims synchronously (so a concurrent open either sees a blob with its
-   * file or does not see it at all), then unlinks them.
-   */
-  private async evictOverCap(): Promise<void> {
-    const cap = this.options.maxBytes;
-    if (cap <= 0 || this.index.totalBytes <= cap) return;
-    let excess = this.index.totalBytes - cap;
-    const victims: BlobIndexRow[] = [];
-    for (const entry of this.index.lruOrder()) {
-      if (excess <= 0) break;
-      if (this.isBusy(entry.digest)) continue;
-      victims.push(entry);
-      excess -= entry.sizeBytes;
-    }
-    if (victims.length === 0) return;
-    let bytes = 0;
-    for (const victim of victims) {
-      this.index.remove(victim.digest);
-      bytes += victim.sizeBytes;
-    }
-    this.evictions += victims.length;
-    this.metrics.evicted(victims.length, bytes);
-    await Promise.all(victims.map((v) => this.deleteBlobFile(v.digest)));
-  }
-
-  private deleteBlobFile(digest: string): Promise<void> {
-    const run = this.fileSystem.remove(this.blobPath(digest)).catch((error: unknown) => {
-      this.logger.error({ digest, err: error }, 'could not delete a cached blob file');
-    });
-    const tracked = run.finally(() => {
-      if (this.deleting.get(digest) === tracked) this.deleting.delete(digest);
-    });
-    this.deleting.set(digest, tracked);
-    return tracked;
-  }
-
-  private async flushOnce(): Promise<void> {
-    const dirty = this.index.takeDirty();
-    if (dirty.added.length + dirty.touched.length + dirty.deleted.length === 0) return;
-    const size = this.options.flushBatchSize;
-    try {
-      for (let i = 0; i < dirty.added.length; i += size)
-        await this.indexStore.saveAdded(dirty.added.slice(i, i + size));
-      for (let i = 0; i < dirty.touched.length; i += size) {
-        await this.indexStore.saveTouched(dirty.touched.slice(i, i + size));
-      }
-      for (let i = 0; i < dirty.deleted.length; i += size)
-        await this.indexStore.delete(dirty.deleted.slice(i, i + size));
-    } catch (error) {
-      this.index.restoreDirty(dirty);
-      this.logger.warn({ err: error }, 'could not save the blob cache index; will retry');
-      throw error;
-    }
-  }
-}
-
-class CommittedFileSource implements BlobByteSource {
-  private inFlight: Promise<unknown> = Promise.resolve();
-  private released = false;
-
-  constructor(
-    private readonly digest: string,
-    private readonly handle: BlobFileHandle,
-    private readonly metrics: BlobCacheMetrics,
-    private readonly onRelease: () => void,
-  ) {}
-
-  async next(position: number, maxLength: number, endExclusive: number): Promise<Buffer | null> {
-    if (position >= endExclusive) return null;
-    const buffer = Buffer.allocUnsafe(Math.min(maxLength, endExclusive - position));
-    const read = this.handle.read(buffer, 0, buffer.length, position);
-    this.inFlight = read.catch(() => undefined);
-    const n = await read;
-    if (n === 0) throw new BlobCacheException('CACHE_READ_FAILED', `${this.digest} is shorter than indexed`);
-    this.metrics.bytesFromCache(n);
-    return buffer.subarray(0, n);
-  }
-
-  release(): void {
-    if (this.released) return;
-    this.released = true;
-    this.onRelease();
-    void this.inFlight.then(() => this.handle.close()).catch(() => undefined);
-  }
-}
-
-export function assertRange(start: number, endInclusive: number, size: number): void {
-  const wholeEmptyBlob = size === 0 && start === 0 && endInclusive === -1;
-  const valid =
-    Number.isSafeInteger(start) &&
-    Number.isSafeInteger(endInclusive) &&
-    start >= 0 &&
-    start <= endInclusive &&
-    endInclusive < size;
-  if (!valid && !wholeEmptyBlob) {
-    throw new BlobCacheException('RANGE_NOT_SATISFIABLE', `bytes ${start}-${endInclusive} of ${size}`);
-  }
-}
-
-export function errorCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
-    ? error.code
-    : undefined;
-}
-
-function decrement(map: Map<string, number>, key: string): void {
-  const n = (map.get(key) ?? 0) - 1;
-  if (n > 0) map.set(key, n);
-  else map.delete(key);
 }

@@ -24,13 +24,20 @@ export interface BlobFileStat {
 }
 
 /**
+ * Modes of what the cache creates, set explicitly so a permissive umask (000) cannot make cached
+ * images readable by other users of the host: the gateway is their only reader.
+ */
+export const CACHE_DIR_MODE = 0o700;
+export const CACHE_FILE_MODE = 0o600;
+
+/**
  * The few file-system calls the blob cache makes. The cache never touches node:fs directly, so
  * tests can make the disk fail (ENOSPC, EACCES) even when they run as root.
  */
 @Injectable()
 export class BlobFileSystem {
   async mkdirp(path: string): Promise<void> {
-    await mkdir(path, { recursive: true });
+    await mkdir(path, { recursive: true, mode: CACHE_DIR_MODE });
   }
 
   async readdir(path: string): Promise<BlobDirEntry[]> {
@@ -46,7 +53,7 @@ export class BlobFileSystem {
   /** Creates a new file for reading and writing; fails if it exists. */
   async createExclusive(path: string): Promise<BlobFileHandle> {
     const flags = fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL;
-    return new NodeBlobFileHandle(await open(path, flags, 0o644));
+    return new NodeBlobFileHandle(await open(path, flags, CACHE_FILE_MODE));
   }
 
   async openForRead(path: string): Promise<BlobFileHandle> {

@@ -29,35 +29,22 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { UpstreamBlob } from '@gatehouse/oci';
 import { BlobCacheException } from './blob-cache.exception';
-import { BlobCacheLogger } from './blob-cache-logger.interface';
-import { BlobCacheMetrics } from './blob-cache-metrics.interface';
-import { BlobCacheService, BlobTempFile } from './blob-cache.service';
-import { BlobByteSource } from './blob-read.stream';
+import { BlobTempFile } from './blob-cache.service';
+import { BlobFillMemory } from './blob-fill.memory';
+import { describe, untilAborted } from './blob-fill.util';
+import { BlobFillContext, OpenUpstreamBlob } from './blob-fill.types';
+import { ClaimedFill, FillReaderClaim } from './fill-reader.claim';
 
-/**
- * Opens the blob upstream: the whole blob, with its length known (the caller falls back to the
- * descriptor's size). It must honour the signal: the fill aborts it on timeout.
- */
-export type OpenUpstreamBlob = (signal: AbortSignal) => Promise<UpstreamBlob & { status: 200; size: number }>;
-
-export interface BlobFillContext {
-  cache: BlobCacheService;
-  logger: BlobCacheLogger;
-  metrics: BlobCacheMetrics;
-  fillTimeoutMs: number;
-  passThroughBufferBytes: number;
-  /** Called once the fill must no longer be joined (degraded, or settled). */
-  detach(fill: BlobFillOperation): void;
-}
+export type { BlobFillContext, OpenUpstreamBlob } from './blob-fill.types';
+export { FillReaderClaim } from './fill-reader.claim';
 
 type FillState = 'starting' | 'streaming' | 'verified' | 'failed';
 
 /** Upstream bytes received but not yet written that a fill holds before it waits for the disk. */
 export const WRITE_BEHIND_BYTES = 4 * 1024 * 1024;
 
-export class BlobFillOperation {
+export class BlobFillOperation implements ClaimedFill {
   /** Resolves with the blob size once upstream answered; rejects with upstream's own error otherwise. */
   readonly ready: Promise<number>;
   private resolveReady!: (size: number) => void;
@@ -72,7 +59,7 @@ export class BlobFillOperation {
    * Bytes at or past `diskWritten` (not yet written, or past a disk failure), in order. Readers
    * beyond `diskWritten` read from here.
    */
-  private memory: Array<{ start: number; chunk: Buffer }> = [];
+  private readonly memory: BlobFillMemory;
   /** Chunks waiting for the writer, in order; `writing` drains them. */
   private unwritten: Buffer[] = [];
   private unwrittenBytes = 0;
@@ -93,6 +80,7 @@ export class BlobFillOperation {
     private readonly openUpstream: OpenUpstreamBlob,
     private readonly context: BlobFillContext,
   ) {
+    this.memory = new BlobFillMemory(digest);
     this.ready = new Promise<number>((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -142,7 +130,7 @@ export class BlobFillOperation {
           const chunk =
             position < this.diskWritten
               ? await claim.track(this.readDisk(position, Math.min(want, this.diskWritten - position)))
-              : this.readMemory(position, want);
+              : this.memory.read(position, want);
           claim.position = position + chunk.length;
           this.onReaderProgress();
           return chunk;
@@ -249,7 +237,7 @@ export class BlobFillOperation {
    * write-behind queue is full (the disk is slower than upstream).
    */
   private store(chunk: Buffer): Promise<void> | undefined {
-    this.memory.push({ start: this.received, chunk });
+    this.memory.push(this.received, chunk);
     if (this.degraded || !this.temp) return undefined;
     this.unwritten.push(chunk);
     this.unwrittenBytes += chunk.length;
@@ -319,7 +307,7 @@ export class BlobFillOperation {
         ? error
         : new BlobCacheException('UPSTREAM_FAILED', `${this.digest}: ${describe(error)}`, error);
     body?.destroy();
-    this.memory = [];
+    this.memory.clear();
     this.unwritten = [];
     this.unwrittenBytes = 0;
     if (wasStarting) this.rejectReady(error);
@@ -349,20 +337,6 @@ export class BlobFillOperation {
     return buffer.subarray(0, n);
   }
 
-  private readMemory(position: number, length: number): Buffer {
-    for (const { start, chunk } of this.memory) {
-      if (position < start) break;
-      if (position < start + chunk.length) {
-        const offset = position - start;
-        return chunk.subarray(offset, offset + Math.min(length, chunk.length - offset));
-      }
-    }
-    throw new BlobCacheException(
-      'CACHE_READ_FAILED',
-      `${this.digest}: byte ${position} is no longer buffered`,
-    );
-  }
-
   /**
    * Drops chunks no reader can need any more, and lets a paused pass-through continue. While the
    * disk works that is what is on disk (a reader joining later reads it there); once degraded,
@@ -370,8 +344,7 @@ export class BlobFillOperation {
    */
   private onReaderProgress(): void {
     const droppable = this.degraded ? this.slowestPosition() : this.diskWritten;
-    while (this.memory.length > 0 && this.memory[0].start + this.memory[0].chunk.length <= droppable)
-      this.memory.shift();
+    this.memory.dropBefore(droppable);
     if (this.spaceWaiter && this.hasSpace()) {
       const wake = this.spaceWaiter;
       this.spaceWaiter = undefined;
@@ -418,58 +391,4 @@ export class BlobFillOperation {
       this.context.logger.warn({ digest: this.digest, err: error }, 'could not close a blob cache temp file');
     });
   }
-}
-
-/** One reader's hold on a fill: its position (so buffered bytes are kept for it) and its reads. */
-export class FillReaderClaim implements BlobByteSource {
-  private diskRead: Promise<unknown> = Promise.resolve();
-  private released = false;
-
-  constructor(
-    private readonly fill: BlobFillOperation,
-    public position: number,
-  ) {}
-
-  get isReleased(): boolean {
-    return this.released;
-  }
-
-  next(position: number, maxLength: number, endExclusive: number): Promise<Buffer | null> {
-    return this.fill.readFor(this, position, maxLength, endExclusive);
-  }
-
-  track<T>(read: Promise<T>): Promise<T> {
-    this.diskRead = read.catch(() => undefined);
-    return read;
-  }
-
-  /** Waits for a disk read in progress, so the shared descriptor is never closed under it. */
-  release(): void {
-    if (this.released) return;
-    this.released = true;
-    void this.diskRead.then(() => this.fill.releaseClaim(this));
-  }
-}
-
-function untilAborted<T extends UpstreamBlob>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    pending.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        if (signal.aborted) value.body.destroy();
-        else resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -155,6 +155,12 @@ export class EnvironmentVariables {
 
   @IsOptional()
   @Transform(toInt)
+  @IsInt({ message: 'UPSTREAM_MANIFEST_DEADLINE_MS must be a whole number of milliseconds' })
+  @Min(100, { message: 'UPSTREAM_MANIFEST_DEADLINE_MS must be at least 100' })
+  UPSTREAM_MANIFEST_DEADLINE_MS?: number;
+
+  @IsOptional()
+  @Transform(toInt)
   @IsInt({ message: 'UPSTREAM_MAX_CONNECTIONS must be a whole number' })
   @Min(1, { message: 'UPSTREAM_MAX_CONNECTIONS must be at least 1' })
   UPSTREAM_MAX_CONNECTIONS?: number;

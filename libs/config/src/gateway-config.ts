@@ -32,6 +32,8 @@ export interface UpstreamConfig {
   connectTimeoutMs: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
+  /** The whole of one manifest request (headers, retries and body), however it trickles. */
+  manifestDeadlineMs: number;
   maxConnections: number;
   retries: number;
   /**
@@ -203,6 +205,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       connectTimeoutMs: raw.UPSTREAM_CONNECT_TIMEOUT_MS ?? 5_000,
       headersTimeoutMs: raw.UPSTREAM_HEADERS_TIMEOUT_MS ?? 30_000,
       bodyTimeoutMs: raw.UPSTREAM_BODY_TIMEOUT_MS ?? 30_000,
+      manifestDeadlineMs: raw.UPSTREAM_MANIFEST_DEADLINE_MS ?? 60_000,
       maxConnections: raw.UPSTREAM_MAX_CONNECTIONS ?? 32,
       retries: raw.UPSTREAM_RETRIES ?? 2,
       tagsCaseInsensitive: raw.UPSTREAM_TAGS_CASE_INSENSITIVE ?? true,

@@ -6,6 +6,7 @@ export * from './retry.policy';
 export * from './credential-origin.policy';
 export * from './upstream-failure.classifier';
 export * from './verified-blob.stream';
+export * from './upstream.types';
 export * from './upstream-registry.client';
 export * from './upstream-health.service';
 export * from './upstream.module';

@@ -20,7 +20,8 @@ import {
 import { Clock } from '@gatehouse/observability';
 import { UpstreamError } from './upstream.error';
 import { UpstreamHealth } from './upstream-health.service';
-import { UpstreamBlob, UpstreamManifest, UpstreamRegistryClient } from './upstream-registry.client';
+import { UpstreamRegistryClient } from './upstream-registry.client';
+import { UpstreamBlob, UpstreamManifest } from './upstream.types';
 
 // The client against the real test upstream: a CNCF distribution registry (Basic, htpasswd)
 // and the Forgejo front in front of it (Bearer challenge, {"token"} answers, Forgejo's text
@@ -59,6 +60,7 @@ function harness(baseUrl: string, token: string, over: Partial<UpstreamConfig> =
     connectTimeoutMs: 2000,
     headersTimeoutMs: 5000,
     bodyTimeoutMs: 5000,
+    manifestDeadlineMs: 60_000,
     maxConnections: 8,
     retries: 1,
     tagsCaseInsensitive: true,
@@ -362,6 +364,31 @@ describe('UpstreamRegistryClient against the Forgejo front (Bearer)', () => {
       front.setBlobBehaviour(layer.digest, 'normal');
     }
   });
+
+  it('ends a manifest the upstream trickles at 1 byte/s at the overall deadline, as an upstream timeout', async () => {
+    // The idle body timeout never fires (a byte comes every second): only the deadline ends it.
+    const h = harness(front.url, readPat, { bodyTimeoutMs: 5_000, manifestDeadlineMs: 1_500 });
+    const manifest = (await h.client.getManifest('acme/app', 'v1.0.0')) as UpstreamManifest;
+    front.setBlobBehaviour(manifest.digest, 'trickle:1');
+    const started = Date.now();
+    try {
+      await expect(h.client.getManifest('acme/app', 'v1.0.0')).rejects.toMatchObject({ reason: 'timeout' });
+      await expect(h.client.getManifest('acme/app', manifest.digest)).rejects.toMatchObject({
+        reason: 'timeout',
+      });
+    } finally {
+      front.setBlobBehaviour(manifest.digest, 'normal');
+    }
+    // Each gave up near its deadline, not after the ~${manifest.size} s the trickle would take.
+    expect(Date.now() - started).toBeLessThan(manifest.size * 1_000);
+    expect(await h.failures('timeout')).toBe(2);
+    const lines = h.errorLines().map((l) => String(l.msg));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toContain('within 1500 ms');
+    expect(lines[0]).toContain('raise UPSTREAM_MANIFEST_DEADLINE_MS');
+    // The upstream is fine again once it stops trickling.
+    await expect(h.client.getManifest('acme/app', 'v1.0.0')).resolves.toMatchObject({ found: true });
+  }, 30_000);
 
   it("lists every tag, following Forgejo's Link to the extra empty page", async () => {
     const h = harness(front.url, readPat);

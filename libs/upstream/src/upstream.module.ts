@@ -2,7 +2,8 @@ import { DynamicModule, Inject, Module, OnApplicationBootstrap, OnModuleDestroy 
 import { GatewayConfig } from '@gatehouse/config';
 import { AppLogger, Clock, MetricsService } from '@gatehouse/observability';
 import { UpstreamHealth } from './upstream-health.service';
-import { UpstreamClientOptions, UpstreamRegistryClient } from './upstream-registry.client';
+import { UpstreamRegistryClient } from './upstream-registry.client';
+import { UpstreamClientOptions } from './upstream.types';
 
 export interface UpstreamModuleOptions {
   /** Run the self-check (and log its diagnostic) when the application starts. Default true. */

@@ -19,6 +19,7 @@ import {
 
 const run = promisify(execFile);
 const BODY_TIMEOUT_MS = 500;
+const MANIFEST_DEADLINE_MS = 3000;
 
 /** Downloads a blob through the gateway; 'failed' when the body did not arrive whole. */
 async function download(
@@ -58,7 +59,12 @@ describe('upstream faults: cuts, trickles, a killed registry', () => {
   let token: (repo: string) => Promise<string>;
 
   beforeAll(async () => {
-    s = await startHardeningStack({ env: { UPSTREAM_BODY_TIMEOUT_MS: String(BODY_TIMEOUT_MS) } });
+    s = await startHardeningStack({
+      env: {
+        UPSTREAM_BODY_TIMEOUT_MS: String(BODY_TIMEOUT_MS),
+        UPSTREAM_MANIFEST_DEADLINE_MS: String(MANIFEST_DEADLINE_MS),
+      },
+    });
     m = await s.member({ 'acme/app': ['*'], 'acme/big': ['*'], 'acme/tool': ['*'] });
     token = (repo) => s.token(m, [`repository:${repo}:pull`]);
     // Resolve the manifests first: the faults below are about blob bodies.
@@ -101,6 +107,40 @@ describe('upstream faults: cuts, trickles, a killed registry', () => {
     const again = await download(`${s.gw.url}/v2/acme/app/blobs/${layer.digest}`, await token('acme/app'));
     expect(again).toMatchObject({ outcome: 'ok', digest: layer.digest });
   });
+
+  it('ends a manifest request whose upstream trickles it, never idle, at the manifest deadline: 503 and an upstream timeout', async () => {
+    // 10 bytes/s: a byte every 100 ms never trips the 500 ms idle timeout; only the deadline ends it.
+    const image = seedImage(s.seed, 'acme/app', 'v2.0.0-rc.1');
+    const timeouts = async () => {
+      const text = await (await fetch(`${s.gw.url}/metrics`)).text();
+      const line = text
+        .split('\n')
+        .find((l) => l.startsWith('gatehouse_upstream_failures_total{reason="timeout"}'));
+      return line ? Number(line.split(' ').pop()) : 0;
+    };
+    const before = await timeouts();
+    s.front.setBlobBehaviour(image.digest, 'trickle:10');
+    const started = Date.now();
+    let status: number;
+    try {
+      const res = await fetch(`${s.gw.url}/v2/acme/app/manifests/v2.0.0-rc.1`, {
+        headers: { authorization: `Bearer ${await token('acme/app')}` },
+      });
+      status = res.status;
+      await res.arrayBuffer();
+    } finally {
+      s.front.setBlobBehaviour(image.digest, 'normal');
+    }
+    expect(status).toBe(503);
+    // The deadline plus scheduling slack, far below the ~${image.size / 10} s the trickle would take.
+    expect(Date.now() - started).toBeLessThan(MANIFEST_DEADLINE_MS + 4000);
+    expect(await timeouts()).toBe(before + 1);
+    const again = await fetch(`${s.gw.url}/v2/acme/app/manifests/v2.0.0-rc.1`, {
+      headers: { authorization: `Bearer ${await token('acme/app')}` },
+    });
+    expect(again.status).toBe(200);
+    expect(again.headers.get('docker-content-digest')).toBe(image.digest);
+  }, 60_000);
 
   it('ends a download that stalls after some bytes within the body timeout', async () => {
     const tool = seedImage(s.seed, 'acme/tool', '1.0.0').manifests[0];
