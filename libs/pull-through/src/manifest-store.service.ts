@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { computeDigest, parseManifest, ParsedManifest, SHA256_DIGEST_REGEXP } from '@gatehouse/oci';
+import { CACHE_DIR_MODE, CACHE_FILE_MODE } from '@gatehouse/blob-cache';
 
 export interface StoredManifest {
   digest: string;
@@ -31,7 +32,7 @@ export class ManifestStore {
   constructor(private readonly options: ManifestStoreOptions) {}
 
   async init(): Promise<void> {
-    await fs.mkdir(path.join(this.options.dir, 'tmp'), { recursive: true });
+    await fs.mkdir(path.join(this.options.dir, 'tmp'), { recursive: true, mode: CACHE_DIR_MODE });
     for (const entry of await fs.readdir(path.join(this.options.dir, 'tmp'))) {
       await fs.rm(path.join(this.options.dir, 'tmp', entry), { force: true });
     }
@@ -70,8 +71,10 @@ export class ManifestStore {
     if (file) {
       const tmp = path.join(this.options.dir, 'tmp', randomUUID());
       try {
-        await fs.mkdir(path.dirname(file), { recursive: true });
-        await fs.writeFile(tmp, Buffer.concat([Buffer.from(`${stored.mediaType}\n`), body]));
+        await fs.mkdir(path.dirname(file), { recursive: true, mode: CACHE_DIR_MODE });
+        await fs.writeFile(tmp, Buffer.concat([Buffer.from(`${stored.mediaType}\n`), body]), {
+          mode: CACHE_FILE_MODE,
+        });
         await fs.rename(tmp, file);
       } catch {
         // The disk copy is an optimisation; the memory copy still serves this process. A write
