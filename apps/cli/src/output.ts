@@ -1,24 +1,31 @@
 import { Command, Option } from 'commander';
 import Table from 'cli-table3';
+import { visible } from './terminal-text';
 
 export type OutputFormat = 'table' | 'json';
 
 export interface Column<T> {
   header: string;
   value: (row: T) => unknown;
+  /** Never wrapped when the table is fitted to the terminal (ids support copies whole). */
+  keep?: boolean;
 }
 
 /** Where a command writes. Injected so commands can be run and checked in-process. */
 export interface CliIo {
-  stdout: { write(chunk: string): unknown };
+  stdout: { write(chunk: string): unknown; isTTY?: boolean; columns?: number };
   stderr: { write(chunk: string): unknown };
 }
+
+/** Width of a table when stdout is not a terminal and COLUMNS is unset. */
+export const DEFAULT_TABLE_WIDTH = 100;
 
 /** `--format table|json` for commands that print records. */
 export function formatOption(): Option {
   return new Option('--format <format>', 'output format').choices(['table', 'json']).default('table');
 }
 
+/** A value as plain text (CSV cells, table cells before escaping). */
 export function cell(value: unknown): string {
   if (value === null || value === undefined) return '';
   if (value instanceof Date) return value.toISOString();
@@ -27,10 +34,101 @@ export function cell(value: unknown): string {
   return String(value);
 }
 
-/** Plain-bordered table; the same rows as JSON with `--format json`. */
-export function renderTable<T>(rows: readonly T[], columns: readonly Column<T>[]): string {
-  const table = new Table({ head: columns.map((c) => c.header), style: { head: [], border: [] } });
-  for (const row of rows) table.push(columns.map((c) => cell(c.value(row))));
+/**
+ * The width tables must fit: COLUMNS when set (as shells export it), the terminal's width when
+ * stdout is one, otherwise DEFAULT_TABLE_WIDTH.
+ */
+export function terminalWidth(io: CliIo, env: NodeJS.ProcessEnv): number {
+  const fromEnv = Number(env.COLUMNS);
+  if (Number.isInteger(fromEnv) && fromEnv >= 20) return fromEnv;
+  if (io.stdout.isTTY && io.stdout.columns && io.stdout.columns >= 20) return io.stdout.columns;
+  return DEFAULT_TABLE_WIDTH;
+}
+
+/** Cell widths (content only) that fit `width` with the borders, shrinking the widest columns first. */
+export function fitWidths(natural: number[], minimum: number[], keep: boolean[], width: number): number[] {
+  const widths = [...natural];
+  // Each column costs its content plus one space either side and one border; plus the last border.
+  const budget = width - (3 * widths.length + 1);
+  let total = widths.reduce((a, b) => a + b, 0);
+  while (total > budget) {
+    let widest = -1;
+    for (let i = 0; i < widths.length; i++) {
+      if (keep[i] || widths[i] <= minimum[i]) continue;
+      if (widest < 0 || widths[i] > widths[widest]) widest = i;
+    }
+    if (widest < 0) break; // Nothing left to shrink: the table is as narrow as it can be.
+    widths[widest]--;
+    total--;
+  }
+  return widths;
+}
+
+export interface TableOptions {
+  /** null: no limit (`--wide`). */
+  width?: number | null;
+}
+
+/** Lines of at most `width` characters: broken at spaces where possible, long words split. */
+export function wrapText(text: string, width: number): string {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    let current = '';
+    for (const word of line.split(' ')) {
+      let rest = word;
+      const joined = current ? `${current} ${rest}` : rest;
+      if (joined.length <= width) {
+        current = joined;
+        continue;
+      }
+      if (current) out.push(current);
+      while (rest.length > width) {
+        out.push(rest.slice(0, width));
+        rest = rest.slice(width);
+      }
+      current = rest;
+    }
+    out.push(current);
+  }
+  return out.join('\n');
+}
+
+/**
+ * Plain-bordered table; the same rows as JSON with `--format json`. Control characters in the
+ * values are shown escaped (a stored user agent must not drive support's terminal). Fitted to
+ * `width` by wrapping the widest columns (nothing is cut off); with no width nothing is wrapped.
+ */
+export function renderTable<T>(
+  rows: readonly T[],
+  columns: readonly Column<T>[],
+  options: TableOptions = {},
+): string {
+  const width = options.width ?? null;
+  const head = columns.map((c) => c.header);
+  const body = rows.map((row) => columns.map((c) => visible(cell(c.value(row)))));
+  const style = { head: [], border: [] };
+  if (width === null) {
+    const table = new Table({ head, style });
+    table.push(...body);
+    return table.toString() + '\n';
+  }
+  const longestLine = (s: string) => Math.max(0, ...s.split('\n').map((l) => l.length));
+  const natural = head.map((h, i) => Math.max(h.length, ...body.map((r) => longestLine(r[i]))));
+  const minimum = head.map((h, i) =>
+    Math.min(natural[i], Math.max(4, Math.min(10, Math.max(...h.split(' ').map((w) => w.length))))),
+  );
+  const widths = fitWidths(
+    natural,
+    minimum,
+    columns.map((c) => !!c.keep),
+    width,
+  );
+  const table = new Table({
+    head: head.map((h, i) => wrapText(h, widths[i])),
+    style,
+    colWidths: widths.map((w) => w + 2),
+  });
+  table.push(...body.map((r) => r.map((v, i) => wrapText(v, widths[i]))));
   return table.toString() + '\n';
 }
 
@@ -39,7 +137,18 @@ export function renderJson(value: unknown): string {
 }
 
 export class Output {
-  constructor(readonly io: CliIo) {}
+  /** Set from `--wide` before a command runs. */
+  wide = false;
+
+  constructor(
+    readonly io: CliIo,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
+
+  /** The table width for this invocation; null with `--wide`. */
+  get width(): number | null {
+    return this.wide ? null : terminalWidth(this.io, this.env);
+  }
 
   line(text = ''): void {
     this.io.stdout.write(text + '\n');
@@ -62,7 +171,7 @@ export class Output {
   ): void {
     if (format === 'json') return this.json(rows);
     if (rows.length === 0) return this.line(emptyText);
-    this.io.stdout.write(renderTable(rows, columns));
+    this.io.stdout.write(renderTable(rows, columns, { width: this.width }));
   }
 }
 

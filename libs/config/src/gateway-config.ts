@@ -53,6 +53,11 @@ export interface AuthConfig {
   signingKeyFileFromEnv: boolean;
   accessKeySecretFile: string;
   accessKeySecretFileFromEnv: boolean;
+  /**
+   * Never create a missing secret file (the CLI's read-only commands set it: a new access-key
+   * secret there would be a secret no key was made with). Not an environment variable.
+   */
+  secretFilesReadOnly?: boolean;
   stateCacheSeconds: number;
   failedLoginsPerIp: number;
   failedLoginsPerUsername: number;
