@@ -17,6 +17,8 @@ export interface AppOptions {
    * an empty database would read "no events" as "the customer never tried".
    */
   readOnly?: boolean;
+  /** Writes the database but never hashes a key (migrate): a missing secret is not created. */
+  noSecret?: boolean;
 }
 
 /** What every command gets: the configuration, the output, and a Nest context on demand. */
@@ -43,7 +45,7 @@ export class CliContext {
    * events are written and an embedded PostgreSQL started by this process is stopped.
    */
   async withApp<T>(fn: (app: INestApplicationContext) => Promise<T>, options: AppOptions = {}): Promise<T> {
-    const config = this.prepareState(this.config, !!options.readOnly);
+    const config = this.prepareState(this.config, options);
     // Logs go to stderr so stdout stays parseable (`--format json`).
     const logger = new AppLogger(
       createPinoLogger(this.verbose ? 'info' : 'warn', { write: (s: string) => this.io.stderr.write(s) }),
@@ -63,29 +65,29 @@ export class CliContext {
    * Read-only commands refuse to run on state that does not exist; write commands say (one line
    * on stderr) where they create it, the first time.
    */
-  private prepareState(config: GatewayConfig, readOnly: boolean): GatewayConfig {
+  private prepareState(config: GatewayConfig, options: AppOptions): GatewayConfig {
     const { dataDir } = config.server;
+    const where = this.env.DATA_DIR ? `DATA_DIR ${dataDir}` : `DATA_DIR (unset, so ${dataDir})`;
     const embeddedDir = config.database.embeddedDir;
     const noCluster =
       config.database.url === null &&
       !new PostgresCluster({ dataDir: embeddedDir, password: '' }).isInitialised();
     const secret = config.auth.accessKeySecretFile;
     const noSecret = !config.auth.accessKeySecretFileFromEnv && !fs.existsSync(secret);
-    if (readOnly) {
-      if (noCluster)
-        throw new CliError(
-          `No Gatehouse data to read: DATABASE_URL is not set and DATA_DIR ${dataDir} holds no embedded PostgreSQL (looked for ${embeddedDir}). Fix: set DATA_DIR to the gateway's data directory, or DATABASE_URL to its database.`,
-          2,
-        );
-      return withAuth(config, { ...config.auth, secretFilesReadOnly: true });
-    }
+    if (options.readOnly && noCluster)
+      throw new CliError(
+        `No Gatehouse data to read: DATABASE_URL is not set and ${where} holds no embedded PostgreSQL (looked for ${embeddedDir}). Fix: set DATA_DIR to the gateway's data directory, or DATABASE_URL to its database.`,
+        2,
+      );
     if (noCluster)
       this.out.error(
-        `Creating a new embedded PostgreSQL in ${embeddedDir} (DATA_DIR=${dataDir}, DATABASE_URL unset). If the gateway keeps its data elsewhere, stop and set DATA_DIR or DATABASE_URL.`,
+        `Creating a new embedded PostgreSQL in ${embeddedDir}: DATABASE_URL is unset, ${where}. If the gateway keeps its data elsewhere, stop and set DATA_DIR or DATABASE_URL.`,
       );
+    if (options.readOnly || options.noSecret)
+      return withAuth(config, { ...config.auth, secretFilesReadOnly: true });
     if (noSecret)
       this.out.error(
-        `Creating a new access-key secret at ${secret} (DATA_DIR=${dataDir}). Keys made with it work only on a gateway that reads this file.`,
+        `Creating a new access-key secret at ${secret} under ${where}. Keys made with it work only on a gateway that reads this file.`,
       );
     return config;
   }

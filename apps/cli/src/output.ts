@@ -9,6 +9,8 @@ export interface Column<T> {
   value: (row: T) => unknown;
   /** Never wrapped when the table is fitted to the terminal (ids support copies whole). */
   keep?: boolean;
+  /** Wrapped before the other columns (free text, addresses), so short codes stay on one line. */
+  wrapFirst?: boolean;
 }
 
 /** Where a command writes. Injected so commands can be run and checked in-process. */
@@ -45,21 +47,32 @@ export function terminalWidth(io: CliIo, env: NodeJS.ProcessEnv): number {
   return DEFAULT_TABLE_WIDTH;
 }
 
-/** Cell widths (content only) that fit `width` with the borders, shrinking the widest columns first. */
-export function fitWidths(natural: number[], minimum: number[], keep: boolean[], width: number): number[] {
+/**
+ * Cell widths (content only) that fit `width` with the borders: the widest of the `first`
+ * columns shrink first, then the widest of the others; `keep` columns never shrink.
+ */
+export function fitWidths(
+  natural: number[],
+  minimum: number[],
+  keep: boolean[],
+  width: number,
+  first: boolean[] = natural.map(() => false),
+): number[] {
   const widths = [...natural];
   // Each column costs its content plus one space either side and one border; plus the last border.
   const budget = width - (3 * widths.length + 1);
   let total = widths.reduce((a, b) => a + b, 0);
-  while (total > budget) {
-    let widest = -1;
-    for (let i = 0; i < widths.length; i++) {
-      if (keep[i] || widths[i] <= minimum[i]) continue;
-      if (widest < 0 || widths[i] > widths[widest]) widest = i;
+  for (const round of [true, false]) {
+    while (total > budget) {
+      let widest = -1;
+      for (let i = 0; i < widths.length; i++) {
+        if (keep[i] || widths[i] <= minimum[i] || (round && !first[i])) continue;
+        if (widest < 0 || widths[i] > widths[widest]) widest = i;
+      }
+      if (widest < 0) break; // Nothing left to shrink in this round.
+      widths[widest]--;
+      total--;
     }
-    if (widest < 0) break; // Nothing left to shrink: the table is as narrow as it can be.
-    widths[widest]--;
-    total--;
   }
   return widths;
 }
@@ -122,6 +135,7 @@ export function renderTable<T>(
     minimum,
     columns.map((c) => !!c.keep),
     width,
+    columns.map((c) => !!c.wrapFirst),
   );
   const table = new Table({
     head: head.map((h, i) => wrapText(h, widths[i])),

@@ -70,15 +70,14 @@ const shortId = (id: string | null) =>
  */
 const TABLE_COLUMNS: Column<AuditEvent>[] = [
   { header: 'time (UTC)', value: (e) => shortTime(e.occurredAt), keep: true },
-  { header: 'user', value: (e) => e.username },
-  { header: 'ip', value: (e) => e.clientIp },
+  { header: 'user', value: (e) => e.username, wrapFirst: true },
+  { header: 'ip', value: (e) => e.clientIp, wrapFirst: true },
   { header: 'action', value: (e) => e.action },
-  { header: 'repository', value: (e) => e.repository },
-  { header: 'reference', value: (e) => e.reference ?? (e.digest ? shortDigest(e.digest) : null) },
-  { header: 'outcome', value: (e) => e.outcome },
+  { header: 'repository', value: (e) => e.repository, wrapFirst: true },
+  { header: 'ref', value: (e) => e.reference ?? (e.digest ? shortDigest(e.digest) : null), wrapFirst: true },
+  { header: 'result', value: (e) => [e.outcome, e.httpStatus].filter((v) => v !== null).join(' ') },
   { header: 'reason', value: (e) => e.reason },
-  { header: 'status', value: (e) => e.httpStatus },
-  { header: 'request id', value: (e) => shortId(e.requestId), keep: true },
+  { header: 'request', value: (e) => shortId(e.requestId), keep: true },
 ];
 
 const WIDE_COLUMNS: Column<AuditEvent>[] = [
