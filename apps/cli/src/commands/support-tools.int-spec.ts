@@ -96,6 +96,27 @@ describe('the built CLI on state it did not create', () => {
     ]);
   });
 
+  it('runs as a plain `gatehouse` command with bin/ on PATH (as in the image), no npx', async () => {
+    const cwd = tempDir('cli-path');
+    const r = await new Promise<Run>((done, fail) => {
+      const child = spawn('gatehouse', ['--help'], {
+        cwd,
+        env: { PATH: `${path.join(root, 'bin')}:${process.env.PATH ?? ''}`, HOME: process.env.HOME ?? '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => (out += String(d)));
+      child.stderr.on('data', (d) => (err += String(d)));
+      child.once('error', fail);
+      child.once('close', (code) => done({ code, out, err }));
+    });
+    expect(r).toMatchObject({ code: 0, err: '' });
+    expect(r.out).toMatch(/^Usage: gatehouse /);
+    expect(r.out).toMatch(/--wide/);
+    expect(fs.readdirSync(cwd)).toEqual([]);
+  });
+
   it('reads an external database without creating an access-key secret under DATA_DIR', async () => {
     const db = await createTestDatabase();
     try {
