@@ -11,6 +11,8 @@ export interface Column<T> {
   keep?: boolean;
   /** Wrapped before the other columns (free text, addresses), so short codes stay on one line. */
   wrapFirst?: boolean;
+  /** Left out when the table would not fit unwrapped (`--wide` shows it). */
+  optional?: boolean;
 }
 
 /** Where a command writes. Injected so commands can be run and checked in-process. */
@@ -113,20 +115,25 @@ export function wrapText(text: string, width: number): string {
  */
 export function renderTable<T>(
   rows: readonly T[],
-  columns: readonly Column<T>[],
+  allColumns: readonly Column<T>[],
   options: TableOptions = {},
 ): string {
   const width = options.width ?? null;
-  const head = columns.map((c) => c.header);
-  const body = rows.map((row) => columns.map((c) => visible(cell(c.value(row)))));
+  let columns = allColumns;
+  let head = columns.map((c) => c.header);
+  let body = rows.map((row) => columns.map((c) => visible(cell(c.value(row)))));
+  if (width !== null && columns.some((c) => c.optional) && naturalWidth(head, body) > width) {
+    columns = columns.filter((c) => !c.optional);
+    head = columns.map((c) => c.header);
+    body = rows.map((row) => columns.map((c) => visible(cell(c.value(row)))));
+  }
   const style = { head: [], border: [] };
   if (width === null) {
     const table = new Table({ head, style });
     table.push(...body);
     return table.toString() + '\n';
   }
-  const longestLine = (s: string) => Math.max(0, ...s.split('\n').map((l) => l.length));
-  const natural = head.map((h, i) => Math.max(h.length, ...body.map((r) => longestLine(r[i]))));
+  const natural = naturalWidths(head, body);
   const minimum = head.map((h, i) =>
     Math.min(natural[i], Math.max(4, Math.min(10, Math.max(...h.split(' ').map((w) => w.length))))),
   );
@@ -144,6 +151,17 @@ export function renderTable<T>(
   });
   table.push(...body.map((r) => r.map((v, i) => wrapText(v, widths[i]))));
   return table.toString() + '\n';
+}
+
+const longestLine = (s: string) => Math.max(0, ...s.split('\n').map((l) => l.length));
+
+function naturalWidths(head: string[], body: string[][]): number[] {
+  return head.map((h, i) => Math.max(h.length, ...body.map((r) => longestLine(r[i]))));
+}
+
+/** The line length of the table unwrapped: contents, one space either side, the borders. */
+function naturalWidth(head: string[], body: string[][]): number {
+  return naturalWidths(head, body).reduce((a, b) => a + b + 3, 1);
 }
 
 export function renderJson(value: unknown): string {

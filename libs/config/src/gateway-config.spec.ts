@@ -130,6 +130,7 @@ describe('realm rules', () => {
     ],
     [
       {
+        HOST: '127.0.0.1',
         PORT: '8080',
         OCI_REGISTRY_SERVICE: 'localhost:9000',
         OCI_REGISTRY_REALM: 'http://localhost:9000/auth/token',

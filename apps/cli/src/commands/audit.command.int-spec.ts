@@ -174,7 +174,8 @@ describe('gatehouse audit', () => {
       expect(rows[i]).toContain((e.occurredAt as string).slice(0, 19).replace('T', ' '));
       expect(rows[i]).toContain(e.outcome as string);
     }
-    expect(rows[1]).toMatch(/acme\/app\s*│\s*v2\.0\.0\s*│\s*denied 404\s*│\s*tag_not_entitled\s*│\s*req-1/);
+    expect(rows[1]).toMatch(/│ acme\/app:v2\.0\.0\s*│\s*denied 404\s*│\s*tag_not_entitled\s*│\s*req-1/);
+    expect(rows[0]).toMatch(/│ acme\/app@sha256:bbbbbbbbbbbb…?\s*│ allowed 200 /);
     // --wide: every field support may need, unwrapped, with the full times and digests.
     const wideRows = wideTable.out.split('\n').filter((l) => /req-\d/.test(l));
     for (const [i, e] of events.entries()) {

@@ -64,17 +64,27 @@ export const SHORT_REQUEST_ID = 8;
 const shortId = (id: string | null) =>
   id && id.length > SHORT_REQUEST_ID + 1 ? `${id.slice(0, SHORT_REQUEST_ID)}…` : id;
 
+const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-f0-9]{32,}$/i;
+
+/** `acme/app:v1.0.0`, `acme/app@sha256:0123456789ab…`: what was asked for, in one short cell. */
+export function imageCell(e: Pick<AuditEvent, 'repository' | 'reference' | 'digest'>): string {
+  const ref = e.reference ?? e.digest;
+  if (!ref) return e.repository ?? '';
+  const part = DIGEST.test(ref) ? `@${shortDigest(ref)}` : `:${ref}`;
+  return `${e.repository ?? ''}${part}`;
+}
+
 /**
- * The table keeps what support reads first, short enough for a terminal (`--wide` shows full
- * times, ids and digests and the client's user agent); JSON and CSV carry every field.
+ * The table keeps what support reads first, short enough for a terminal: times to the second,
+ * short request ids and digests, the client IP only where it fits. `--wide` shows every column
+ * in full (the user agent too); JSON and CSV carry every field.
  */
 const TABLE_COLUMNS: Column<AuditEvent>[] = [
   { header: 'time (UTC)', value: (e) => shortTime(e.occurredAt), keep: true },
   { header: 'user', value: (e) => e.username, wrapFirst: true },
-  { header: 'ip', value: (e) => e.clientIp, wrapFirst: true },
+  { header: 'ip', value: (e) => e.clientIp, optional: true },
   { header: 'action', value: (e) => e.action },
-  { header: 'repository', value: (e) => e.repository, wrapFirst: true },
-  { header: 'ref', value: (e) => e.reference ?? (e.digest ? shortDigest(e.digest) : null), wrapFirst: true },
+  { header: 'image', value: imageCell, wrapFirst: true },
   { header: 'result', value: (e) => [e.outcome, e.httpStatus].filter((v) => v !== null).join(' ') },
   { header: 'reason', value: (e) => e.reason },
   { header: 'request', value: (e) => shortId(e.requestId), keep: true },
