@@ -97,9 +97,12 @@ describe('output', () => {
   });
 
   it('shrinks the wrap-first columns before the others, and keeps what must stay whole', () => {
-    expect(
-      fitWidths([10, 30, 20], [4, 4, 4], [false, false, true], 3 * 3 + 1 + 40, [true, false, false]),
-    ).toEqual([4, 16, 20]);
+    // The wrap-first column gives way down to 20 characters, then every column to 20, then it to 8.
+    const keepLast = [false, false, true];
+    const firstFirst = [true, false, false];
+    expect(fitWidths([40, 10, 20], [4, 4, 4], keepLast, 3 * 3 + 1 + 55, firstFirst)).toEqual([25, 10, 20]);
+    expect(fitWidths([40, 30, 20], [4, 4, 4], keepLast, 3 * 3 + 1 + 60, firstFirst)).toEqual([20, 20, 20]);
+    expect(fitWidths([10, 30, 20], [4, 4, 4], keepLast, 3 * 3 + 1 + 40, firstFirst)).toEqual([8, 12, 20]);
     expect(wrapText('a bb ccccccc', 4)).toBe('a bb\ncccc\nccc');
   });
 

@@ -50,8 +50,20 @@ export function terminalWidth(io: CliIo, env: NodeJS.ProcessEnv): number {
 }
 
 /**
- * Cell widths (content only) that fit `width` with the borders: the widest of the `first`
- * columns shrink first, then the widest of the others; `keep` columns never shrink.
+ * The order in which columns give way: wrap-first columns down to 20 characters, then every
+ * column down to 20, then wrap-first columns down to 8, then every column down to its minimum.
+ */
+const SHRINK_ROUNDS: Array<{ onlyFirst: boolean; floor: number }> = [
+  { onlyFirst: true, floor: 20 },
+  { onlyFirst: false, floor: 20 },
+  { onlyFirst: true, floor: 8 },
+  { onlyFirst: false, floor: 0 },
+];
+
+/**
+ * Cell widths (content only) that fit `width` with the borders, shrinking the widest column of
+ * each round (SHRINK_ROUNDS) first; `keep` columns never shrink, and no column goes below its
+ * minimum. When even that does not fit, the table is as narrow as it can be.
  */
 export function fitWidths(
   natural: number[],
@@ -64,11 +76,12 @@ export function fitWidths(
   // Each column costs its content plus one space either side and one border; plus the last border.
   const budget = width - (3 * widths.length + 1);
   let total = widths.reduce((a, b) => a + b, 0);
-  for (const round of [true, false]) {
+  for (const round of SHRINK_ROUNDS) {
     while (total > budget) {
       let widest = -1;
       for (let i = 0; i < widths.length; i++) {
-        if (keep[i] || widths[i] <= minimum[i] || (round && !first[i])) continue;
+        if (keep[i] || (round.onlyFirst && !first[i])) continue;
+        if (widths[i] <= Math.max(minimum[i], round.floor)) continue;
         if (widest < 0 || widths[i] > widths[widest]) widest = i;
       }
       if (widest < 0) break; // Nothing left to shrink in this round.
