@@ -28,19 +28,23 @@ lint:
 
 # Apply pending database migrations (DATABASE_URL, or the embedded PostgreSQL under DATA_DIR).
 migrate: build
-    node bin/gatehouse.js migrate
+    bin/gatehouse migrate
+
+# Run the built CLI with the settings in .env, e.g. `just gatehouse audit --member alice`.
+gatehouse *ARGS:
+    set -a; [ -f .env ] && . ./.env; set +a; bin/gatehouse {{ARGS}}
 
 # Run the gateway from a fresh build with the settings in .env (if present).
 dev: build
     set -a; [ -f .env ] && . ./.env; set +a; npm start
 
-# The demo stack: local upstream registry with sample images, gateway on embedded PostgreSQL.
 # Runs in the background (DEMO_PORT, default 8080) until `just demo-stop`.
+# The demo stack: local upstream registry with sample images, gateway on embedded PostgreSQL.
 demo:
     bash scripts/demo.sh
 
-# Side-by-side benchmarks against the distribution registry and nginx (dev-docs/performance.md).
 # Installs wrk and nginx-light when missing; about 5 minutes; loopback only.
+# Side-by-side benchmarks against the distribution registry and nginx (dev-docs/performance.md).
 bench:
     bash bench/bench.sh
 
@@ -53,10 +57,10 @@ demo-stop:
 # See dev-docs/oci-registry-verification.md.
 # Verify a RUNNING stack end to end: a PASS/FAIL/SKIP table, exit 1 on any FAIL.
 verify-oci *ARGS: build
-    set -a; [ -f .env ] && . ./.env; set +a; node bin/gatehouse.js verify-oci {{ARGS}}
+    set -a; [ -f .env ] && . ./.env; set +a; bin/gatehouse verify-oci {{ARGS}}
 
-# Load run (not part of `just test`): 200 clients pull the multi-arch image through the built
-# gateway for 60 s; prints errors, latency, descriptors and RSS, and writes .tmp/load-report.json.
-# LOAD_CLIENTS / LOAD_SECONDS change the shape.
+# Prints errors, latency, descriptors and RSS, and writes .tmp/load-report.json;
+# LOAD_CLIENTS / LOAD_SECONDS change the shape. Not part of `just test`.
+# Load run: 200 clients pull the multi-arch image through the built gateway for 60 s.
 load: build
     npx jest -c bench/load/jest.config.js --ci

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -22,6 +23,8 @@ import { DemoStepError, Progress } from './progress';
 
 const REPOSITORY = 'acme/app';
 const TAG = 'v1.0.0';
+/** A tag of the same repository the demo member is not entitled to. */
+const UNENTITLED_TAG = 'v1.1.0';
 const MEMBER = 'demo';
 
 const { values: args } = parseArgs({
@@ -33,6 +36,8 @@ const service = `localhost:${port}`;
 const gatewayUrl = `http://127.0.0.1:${port}`;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** The admin API's bearer token for this demo (verify-oci's audit row reads /admin/audit). */
+const adminToken = randomBytes(24).toString('hex');
 
 function pidAlive(pid: number): boolean {
   try {
@@ -66,6 +71,7 @@ function demoEnvironment(registry: RegistryInfo): NodeJS.ProcessEnv {
     OCI_REGISTRY_REALM: `http://${service}/auth/token`,
     // Sample tags change never; the demo does not need to re-check them often.
     OCI_TAG_TTL_SECONDS: '60',
+    ADMIN_TOKEN: adminToken,
   };
 }
 
@@ -117,11 +123,22 @@ async function startUpstream(): Promise<RegistryInfo> {
   throw new DemoStepError('the registry did not come up within 60 s', demoPaths.registryLog);
 }
 
+const portBusy = () =>
+  `port ${port} is already in use on 127.0.0.1. Fix: stop what listens there, or run DEMO_PORT=<free port> bash scripts/demo.sh`;
+
+/** Stops what this run started (scripts/demo-stop.sh signals only the processes of its pid files). */
+async function stopStarted(): Promise<void> {
+  await runCommand('bash', [join(REPO_ROOT, 'scripts/demo-stop.sh')], { timeoutMs: 60_000 }).catch(
+    () => undefined,
+  );
+}
+
 async function startGateway(env: NodeJS.ProcessEnv): Promise<number> {
+  // Checked before anything starts too; the port may have been taken while the registry started.
+  // Nothing is left to inspect then: the registry is stopped again.
   if (!(await portIsFree(port))) {
-    throw new DemoStepError(
-      `port ${port} is already in use on 127.0.0.1. Fix: stop what listens there, or run DEMO_PORT=<free port> bash scripts/demo.sh`,
-    );
+    await stopStarted();
+    throw new DemoStepError(`${portBusy()} (the registry this run started was stopped again)`);
   }
   const main = join(REPO_ROOT, 'dist/apps/gateway/src/main.js');
   if (!existsSync(main)) throw new DemoStepError(`${main} is missing: the build did not produce the gateway`);
@@ -186,6 +203,7 @@ async function enrol(env: NodeJS.ProcessEnv): Promise<Enrolment> {
   const key = parseAccessKey(await cli(env, ['key', 'create', MEMBER, '--format', 'json']));
   await cli(env, ['grant', MEMBER, REPOSITORY, '--tags', TAG]);
   writeFileSync(demoPaths.accessKey, `${key}\n`, { mode: 0o600 });
+  writeFileSync(demoPaths.adminToken, `${adminToken}\n`, { mode: 0o600 });
   return { key };
 }
 
@@ -274,6 +292,10 @@ async function auditTrail(env: NodeJS.ProcessEnv): Promise<AuditView> {
 
 async function main(): Promise<void> {
   mkdirSync(demoPaths.dataDir, { recursive: true });
+  if (!(await portIsFree(port))) {
+    process.stderr.write(`\n${portBusy()}\nNothing was started.\n`);
+    process.exit(1);
+  }
 
   const seed = await progress.step('preparing the sample images', prepareSamples, (s) =>
     Object.keys(s.tags).join(', '),
@@ -310,18 +332,38 @@ async function main(): Promise<void> {
   log(audit.text.trimEnd());
   log();
   log(`Gatehouse is running at http://${service} (log: ${demoPaths.gatewayLog}).`);
-  log(`Upstream registry: ${registry.url} (log: ${demoPaths.registryLog}).`);
+  log(`Upstream registry: ${registry.url} (access log: ${demoPaths.registryAccessLog}).`);
   log();
   log(`Try it with docker (localhost registries may use plain HTTP):`);
   log(`  docker login ${service} -u ${MEMBER} -p ${key}`);
   log(`  docker pull ${service}/${REPOSITORY}:${TAG}`);
-  log(`  docker pull ${service}/${REPOSITORY}:v1.1.0     # refused: not entitled (MANIFEST_UNKNOWN)`);
+  log(
+    `  docker pull ${service}/${REPOSITORY}:${UNENTITLED_TAG}     # refused: not entitled (MANIFEST_UNKNOWN)`,
+  );
   log(`or with podman / skopeo: add --tls-verify=false.`);
   log(`The operator CLI against this instance:`);
-  log(`  DATA_DIR=${demoPaths.dataDir} node bin/gatehouse.js --help`);
+  log(`  DATA_DIR=${demoPaths.dataDir} bin/gatehouse --help`);
+  log();
+  log(`Verify it end to end as a member would (every row, the audit row included):`);
+  log(`  ${verifyOciLine()}`);
   log();
   log('Stop it with: bash scripts/demo-stop.sh   (or: npx just demo-stop)');
-  log(`(The access key is also in ${demoPaths.accessKey}.)`);
+  log(`(The access key is also in ${demoPaths.accessKey}, the ADMIN_TOKEN in ${demoPaths.adminToken}.)`);
+}
+
+/** The exact `just verify-oci` command for this demo; the secrets are read from their files. */
+function verifyOciLine(): string {
+  const rel = (p: string) => p.slice(REPO_ROOT.length + 1);
+  return [
+    `VERIFY_OCI_URL=http://${service}`,
+    `VERIFY_OCI_USERNAME=${MEMBER}`,
+    `VERIFY_OCI_PASSWORD="$(cat ${rel(demoPaths.accessKey)})"`,
+    `VERIFY_OCI_IMAGE=${REPOSITORY}:${TAG}`,
+    `VERIFY_OCI_UNENTITLED_TAG=${UNENTITLED_TAG}`,
+    `VERIFY_OCI_ADMIN_URL=http://${service}`,
+    `VERIFY_OCI_ADMIN_TOKEN="$(cat ${rel(demoPaths.adminToken)})"`,
+    'npx just verify-oci',
+  ].join(' ');
 }
 
 main().catch((err: unknown) => {

@@ -10,6 +10,8 @@ export const demoPaths = {
   gatewayPid: join(DEMO_DIR, 'gateway.pid'),
   registryLog: join(DEMO_DIR, 'registry.log'),
   registryPid: join(DEMO_DIR, 'registry.pid'),
+  /** The upstream registry's own access log (a link while it runs, a copy after it stopped). */
+  registryAccessLog: join(DEMO_DIR, 'registry-access.log'),
   /** Written by upstream-registry.ts once its registry answers. */
   registryInfo: join(DEMO_DIR, 'registry.json'),
   cliLog: join(DEMO_DIR, 'cli.log'),
@@ -17,6 +19,8 @@ export const demoPaths = {
   pulled: join(DEMO_DIR, 'pulled'),
   /** The demo member's access key, for trying docker/podman by hand afterwards. */
   accessKey: join(DEMO_DIR, 'access-key'),
+  /** The demo gateway's ADMIN_TOKEN, so `just verify-oci` can check the audit rows. */
+  adminToken: join(DEMO_DIR, 'admin-token'),
 };
 
 export interface RegistryInfo {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 // The seeded registry comes from the test harness; importing its upstream module directly avoids
 // loading the whole harness (test PostgreSQL, test gateway) into a long-running process.
 // eslint-disable-next-line no-restricted-imports
@@ -26,6 +26,13 @@ async function main(): Promise<void> {
     stopping = true;
     console.log(`${new Date().toISOString()} ${signal}: stopping the registry`);
     rmSync(demoPaths.registryInfo, { force: true });
+    // The access log lives in the registry's working directory, removed when it stops: keep a copy.
+    rmSync(demoPaths.registryAccessLog, { force: true });
+    try {
+      copyFileSync(registry.logFile, demoPaths.registryAccessLog);
+    } catch {
+      // Nothing logged yet.
+    }
     await registry.stop();
     process.exit(0);
   };
@@ -43,7 +50,9 @@ async function main(): Promise<void> {
   };
   writeFileSync(demoPaths.registryInfo, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
   console.log(`${new Date().toISOString()} registry ${registry.url} serving ${seed.storageDir}`);
-  console.log(`${new Date().toISOString()} registry access log: ${registry.logFile}`);
+  rmSync(demoPaths.registryAccessLog, { force: true });
+  symlinkSync(registry.logFile, demoPaths.registryAccessLog);
+  console.log(`${new Date().toISOString()} registry access log: ${demoPaths.registryAccessLog}`);
 
   // If the registry dies on its own, exit too, so the pid file never names a useless keeper.
   const watch = setInterval(() => {

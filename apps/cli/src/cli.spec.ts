@@ -1,7 +1,7 @@
 import { ConfigValidationError } from '@gatehouse/config';
 import { runCli } from './cli';
 import { describeError } from './cli-error';
-import { Output, renderTable } from './output';
+import { fitWidths, Output, renderTable, terminalWidth, wrapText } from './output';
 import { captureIo } from './test/capture-io';
 
 describe('gatehouse CLI', () => {
@@ -79,5 +79,47 @@ describe('output', () => {
     const io = captureIo();
     new Output(io).records([], columns, 'table', 'No members.');
     expect(io.out()).toBe('No members.\n');
+  });
+
+  it('fits a table in the width by wrapping the widest columns, and never cuts text off', () => {
+    const long = [{ name: 'alice', note: 'word '.repeat(30).trim(), id: 'x'.repeat(36) }];
+    const cols = [
+      { header: 'name', value: (r: (typeof long)[number]) => r.name },
+      { header: 'note', value: (r: (typeof long)[number]) => r.note, wrapFirst: true },
+      { header: 'id', value: (r: (typeof long)[number]) => r.id, keep: true },
+    ];
+    const text = renderTable(long, cols, { width: 60 });
+    for (const line of text.trimEnd().split('\n')) expect(line.length).toBeLessThanOrEqual(60);
+    expect(text).toContain('x'.repeat(36));
+    expect(text.match(/word/g)).toHaveLength(30);
+    // Unlimited: one line per row.
+    expect(renderTable(long, cols).trimEnd().split('\n')).toHaveLength(5);
+  });
+
+  it('shrinks the wrap-first columns before the others, and keeps what must stay whole', () => {
+    // The wrap-first column gives way down to 20 characters, then every column to 20, then it to 8.
+    const keepLast = [false, false, true];
+    const firstFirst = [true, false, false];
+    expect(fitWidths([40, 10, 20], [4, 4, 4], keepLast, 3 * 3 + 1 + 55, firstFirst)).toEqual([25, 10, 20]);
+    expect(fitWidths([40, 30, 20], [4, 4, 4], keepLast, 3 * 3 + 1 + 60, firstFirst)).toEqual([20, 20, 20]);
+    expect(fitWidths([10, 30, 20], [4, 4, 4], keepLast, 3 * 3 + 1 + 40, firstFirst)).toEqual([8, 12, 20]);
+    expect(wrapText('a bb ccccccc', 4)).toBe('a bb\ncccc\nccc');
+  });
+
+  it('takes the width from COLUMNS, then the terminal, else 100', () => {
+    const io = captureIo();
+    expect(terminalWidth(io, { COLUMNS: '120' })).toBe(120);
+    expect(terminalWidth(io, {})).toBe(100);
+    expect(terminalWidth({ ...io, stdout: { write: () => true, isTTY: true, columns: 90 } }, {})).toBe(90);
+  });
+
+  it('escapes control characters in table cells', () => {
+    const text = renderTable(
+      [{ u: 'a\u001b]0;x\u0007b\nc' }],
+      [{ header: 'u', value: (r: { u: string }) => r.u }],
+    );
+    expect(text).toContain('a\\x1b]0;x\\x07b\\nc');
+    // eslint-disable-next-line no-control-regex
+    expect(/[\u0000-\u0009\u000b-\u001f]/.test(text)).toBe(false);
   });
 });

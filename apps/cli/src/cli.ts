@@ -9,6 +9,7 @@ export function buildProgram(ctx: CliContext): Command {
   const program = new Command('gatehouse')
     .description('Gatehouse operator and support CLI (reads the same environment as the gateway)')
     .option('-v, --verbose', 'log progress and show stack traces on errors')
+    .option('--wide', 'tables show every column at full width instead of fitting the terminal (COLUMNS)')
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({
@@ -17,6 +18,7 @@ export function buildProgram(ctx: CliContext): Command {
     })
     .hook('preAction', (cmd) => {
       ctx.verbose = !!cmd.opts().verbose;
+      ctx.out.wide = !!cmd.opts().wide;
     });
   // Registered after the settings above, so every subcommand inherits exitOverride and the output.
   for (const command of COMMANDS) command.register(program, ctx);

@@ -1,24 +1,35 @@
 import { Command, Option } from 'commander';
 import Table from 'cli-table3';
+import { visible } from './terminal-text';
 
 export type OutputFormat = 'table' | 'json';
 
 export interface Column<T> {
   header: string;
   value: (row: T) => unknown;
+  /** Never wrapped when the table is fitted to the terminal (ids support copies whole). */
+  keep?: boolean;
+  /** Wrapped before the other columns (free text, addresses), so short codes stay on one line. */
+  wrapFirst?: boolean;
+  /** Left out when the table would not fit unwrapped (`--wide` shows it). */
+  optional?: boolean;
 }
 
 /** Where a command writes. Injected so commands can be run and checked in-process. */
 export interface CliIo {
-  stdout: { write(chunk: string): unknown };
+  stdout: { write(chunk: string): unknown; isTTY?: boolean; columns?: number };
   stderr: { write(chunk: string): unknown };
 }
+
+/** Width of a table when stdout is not a terminal and COLUMNS is unset. */
+export const DEFAULT_TABLE_WIDTH = 100;
 
 /** `--format table|json` for commands that print records. */
 export function formatOption(): Option {
   return new Option('--format <format>', 'output format').choices(['table', 'json']).default('table');
 }
 
+/** A value as plain text (CSV cells, table cells before escaping). */
 export function cell(value: unknown): string {
   if (value === null || value === undefined) return '';
   if (value instanceof Date) return value.toISOString();
@@ -27,11 +38,143 @@ export function cell(value: unknown): string {
   return String(value);
 }
 
-/** Plain-bordered table; the same rows as JSON with `--format json`. */
-export function renderTable<T>(rows: readonly T[], columns: readonly Column<T>[]): string {
-  const table = new Table({ head: columns.map((c) => c.header), style: { head: [], border: [] } });
-  for (const row of rows) table.push(columns.map((c) => cell(c.value(row))));
+/**
+ * The width tables must fit: COLUMNS when set (as shells export it), the terminal's width when
+ * stdout is one, otherwise DEFAULT_TABLE_WIDTH.
+ */
+export function terminalWidth(io: CliIo, env: NodeJS.ProcessEnv): number {
+  const fromEnv = Number(env.COLUMNS);
+  if (Number.isInteger(fromEnv) && fromEnv >= 20) return fromEnv;
+  if (io.stdout.isTTY && io.stdout.columns && io.stdout.columns >= 20) return io.stdout.columns;
+  return DEFAULT_TABLE_WIDTH;
+}
+
+/**
+ * The order in which columns give way: wrap-first columns down to 20 characters, then every
+ * column down to 20, then wrap-first columns down to 8, then every column down to its minimum.
+ */
+const SHRINK_ROUNDS: Array<{ onlyFirst: boolean; floor: number }> = [
+  { onlyFirst: true, floor: 20 },
+  { onlyFirst: false, floor: 20 },
+  { onlyFirst: true, floor: 8 },
+  { onlyFirst: false, floor: 0 },
+];
+
+/**
+ * Cell widths (content only) that fit `width` with the borders, shrinking the widest column of
+ * each round (SHRINK_ROUNDS) first; `keep` columns never shrink, and no column goes below its
+ * minimum. When even that does not fit, the table is as narrow as it can be.
+ */
+export function fitWidths(
+  natural: number[],
+  minimum: number[],
+  keep: boolean[],
+  width: number,
+  first: boolean[] = natural.map(() => false),
+): number[] {
+  const widths = [...natural];
+  // Each column costs its content plus one space either side and one border; plus the last border.
+  const budget = width - (3 * widths.length + 1);
+  let total = widths.reduce((a, b) => a + b, 0);
+  for (const round of SHRINK_ROUNDS) {
+    while (total > budget) {
+      let widest = -1;
+      for (let i = 0; i < widths.length; i++) {
+        if (keep[i] || (round.onlyFirst && !first[i])) continue;
+        if (widths[i] <= Math.max(minimum[i], round.floor)) continue;
+        if (widest < 0 || widths[i] > widths[widest]) widest = i;
+      }
+      if (widest < 0) break; // Nothing left to shrink in this round.
+      widths[widest]--;
+      total--;
+    }
+  }
+  return widths;
+}
+
+export interface TableOptions {
+  /** null: no limit (`--wide`). */
+  width?: number | null;
+}
+
+/** Lines of at most `width` characters: broken at spaces where possible, long words split. */
+export function wrapText(text: string, width: number): string {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    let current = '';
+    for (const word of line.split(' ')) {
+      let rest = word;
+      const joined = current ? `${current} ${rest}` : rest;
+      if (joined.length <= width) {
+        current = joined;
+        continue;
+      }
+      if (current) out.push(current);
+      while (rest.length > width) {
+        out.push(rest.slice(0, width));
+        rest = rest.slice(width);
+      }
+      current = rest;
+    }
+    out.push(current);
+  }
+  return out.join('\n');
+}
+
+/**
+ * Plain-bordered table; the same rows as JSON with `--format json`. Control characters in the
+ * values are shown escaped (a stored user agent must not drive support's terminal). Fitted to
+ * `width` by wrapping the widest columns (nothing is cut off); with no width nothing is wrapped.
+ */
+export function renderTable<T>(
+  rows: readonly T[],
+  allColumns: readonly Column<T>[],
+  options: TableOptions = {},
+): string {
+  const width = options.width ?? null;
+  let columns = allColumns;
+  let head = columns.map((c) => c.header);
+  let body = rows.map((row) => columns.map((c) => visible(cell(c.value(row)))));
+  if (width !== null && columns.some((c) => c.optional) && naturalWidth(head, body) > width) {
+    columns = columns.filter((c) => !c.optional);
+    head = columns.map((c) => c.header);
+    body = rows.map((row) => columns.map((c) => visible(cell(c.value(row)))));
+  }
+  const style = { head: [], border: [] };
+  if (width === null) {
+    const table = new Table({ head, style });
+    table.push(...body);
+    return table.toString() + '\n';
+  }
+  const natural = naturalWidths(head, body);
+  const minimum = head.map((h, i) =>
+    Math.min(natural[i], Math.max(4, Math.min(10, Math.max(...h.split(' ').map((w) => w.length))))),
+  );
+  const widths = fitWidths(
+    natural,
+    minimum,
+    columns.map((c) => !!c.keep),
+    width,
+    columns.map((c) => !!c.wrapFirst),
+  );
+  const table = new Table({
+    head: head.map((h, i) => wrapText(h, widths[i])),
+    style,
+    colWidths: widths.map((w) => w + 2),
+  });
+  table.push(...body.map((r) => r.map((v, i) => wrapText(v, widths[i]))));
   return table.toString() + '\n';
+}
+
+const longestLine = (s: string) => Math.max(0, ...s.split('\n').map((l) => l.length));
+
+function naturalWidths(head: string[], body: string[][]): number[] {
+  return head.map((h, i) => Math.max(h.length, ...body.map((r) => longestLine(r[i]))));
+}
+
+/** The line length of the table unwrapped: contents, one space either side, the borders. */
+function naturalWidth(head: string[], body: string[][]): number {
+  return naturalWidths(head, body).reduce((a, b) => a + b + 3, 1);
 }
 
 export function renderJson(value: unknown): string {
@@ -39,7 +182,18 @@ export function renderJson(value: unknown): string {
 }
 
 export class Output {
-  constructor(readonly io: CliIo) {}
+  /** Set from `--wide` before a command runs. */
+  wide = false;
+
+  constructor(
+    readonly io: CliIo,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
+
+  /** The table width for this invocation; null with `--wide`. */
+  get width(): number | null {
+    return this.wide ? null : terminalWidth(this.io, this.env);
+  }
 
   line(text = ''): void {
     this.io.stdout.write(text + '\n');
@@ -62,7 +216,7 @@ export class Output {
   ): void {
     if (format === 'json') return this.json(rows);
     if (rows.length === 0) return this.line(emptyText);
-    this.io.stdout.write(renderTable(rows, columns));
+    this.io.stdout.write(renderTable(rows, columns, { width: this.width }));
   }
 }
 

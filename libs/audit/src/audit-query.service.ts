@@ -15,6 +15,8 @@ export interface AuditQueryFilters {
   outcome?: string;
   reason?: string;
   requestId?: string;
+  /** Request ids starting with this text (the short ids the CLI table shows). Not indexed. */
+  requestIdPrefix?: string;
   /** Client IP as recorded (X-Forwarded-For only from trusted proxies). */
   clientIp?: string;
   /** Inclusive lower bound on occurredAt. */
@@ -44,10 +46,51 @@ export class AuditQueryService {
     if (filters.reason !== undefined) q.andWhere('e.reason = :reason', { reason: filters.reason });
     if (filters.requestId !== undefined)
       q.andWhere('e.request_id = :requestId', { requestId: filters.requestId });
+    if (filters.requestIdPrefix !== undefined)
+      q.andWhere("e.request_id LIKE :requestIdPrefix ESCAPE '\\'", {
+        requestIdPrefix: filters.requestIdPrefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%',
+      });
     if (filters.clientIp !== undefined) q.andWhere('e.client_ip = :clientIp', { clientIp: filters.clientIp });
     if (filters.since !== undefined) q.andWhere('e.occurred_at >= :since', { since: filters.since });
     if (filters.until !== undefined) q.andWhere('e.occurred_at < :until', { until: filters.until });
     const limit = Math.min(Math.max(1, Math.floor(filters.limit ?? 100)), AUDIT_QUERY_MAX_LIMIT);
     return q.orderBy('e.occurred_at', 'DESC').addOrderBy('e.id', 'DESC').limit(limit).getMany();
+  }
+
+  /**
+   * The events that explain a member's access to one repository (`gatehouse explain`): its
+   * refusals (denied or error, with their reason codes) first, newest first, counting the
+   * username's refused logins, which name no repository; then its latest allowed events there.
+   */
+  async explainEvents(
+    who: { username: string; memberId?: string | null },
+    repository: string,
+    limits: { refusals?: number; allowed?: number } = {},
+  ): Promise<AuditEvent[]> {
+    const base = () => {
+      const q = this.dataSource.getRepository(AuditEvent).createQueryBuilder('e');
+      if (who.memberId)
+        q.where('(e.username = :username OR e.member_id = :memberId)', {
+          username: who.username.toLowerCase(),
+          memberId: who.memberId,
+        });
+      else q.where('e.username = :username', { username: who.username.toLowerCase() });
+      return q;
+    };
+    const newest = (q: ReturnType<typeof base>, limit: number) =>
+      q.orderBy('e.occurred_at', 'DESC').addOrderBy('e.id', 'DESC').limit(limit).getMany();
+    const refusals = await newest(
+      base()
+        .andWhere("e.outcome <> 'allowed'")
+        .andWhere("(e.repository = :repository OR (e.repository IS NULL AND e.action LIKE 'token.%'))", {
+          repository,
+        }),
+      limits.refusals ?? 5,
+    );
+    const allowed = await newest(
+      base().andWhere("e.outcome = 'allowed'").andWhere('e.repository = :repository', { repository }),
+      limits.allowed ?? 3,
+    );
+    return [...refusals, ...allowed];
   }
 }

@@ -75,7 +75,7 @@ describe('loadGatewayConfig', () => {
 
 describe('realm rules', () => {
   it('defaults the realm to https://<service>/auth/token when the service is set', () => {
-    const c = loadGatewayConfig({ OCI_REGISTRY_SERVICE: 'registry.example.com' });
+    const c = loadGatewayConfig({ OCI_REGISTRY_SERVICE: 'registry.example.com', TRUST_PROXY: 'private' });
     expect(c.registry.realm).toBe('https://registry.example.com/auth/token');
     expect(c.warnings).toEqual([]);
   });
@@ -89,6 +89,7 @@ describe('realm rules', () => {
 
   it('accepts an http realm override (local verification without TLS)', () => {
     const c = loadGatewayConfig({
+      PORT: '18081',
       OCI_REGISTRY_SERVICE: 'localhost:18081',
       OCI_REGISTRY_REALM: 'http://localhost:18081/auth/token',
     });
@@ -116,6 +117,7 @@ describe('realm rules', () => {
     const c = loadGatewayConfig({
       OCI_REGISTRY_SERVICE: 'registry.example.com',
       OCI_REGISTRY_REALM: 'https://auth.other.com/token',
+      TRUST_PROXY: '10.0.0.0/8',
     });
     expect(c.warnings).toHaveLength(1);
     expect(c.warnings[0]).toMatch(/auth\.other\.com.*differs.*registry\.example\.com/);
@@ -125,8 +127,44 @@ describe('realm rules', () => {
     const c = loadGatewayConfig({
       OCI_REGISTRY_SERVICE: 'registry.example.com:5000',
       OCI_REGISTRY_REALM: 'https://registry.example.com/auth/token',
+      TRUST_PROXY: 'private',
     });
     expect(c.warnings).toEqual([]);
+  });
+
+  it.each([
+    // The verification doc's local check: an http gateway advertising the https default realm.
+    [
+      { PORT: '18097', OCI_REGISTRY_SERVICE: 'localhost:18097' },
+      /it is https but this gateway serves plain http/,
+    ],
+    [
+      {
+        HOST: '127.0.0.1',
+        PORT: '8080',
+        OCI_REGISTRY_SERVICE: 'localhost:9000',
+        OCI_REGISTRY_REALM: 'http://localhost:9000/auth/token',
+      },
+      /its port 9000 is not this gateway's PORT 8080/,
+    ],
+    [
+      {
+        HOST: '127.0.0.1',
+        OCI_REGISTRY_SERVICE: 'registry.example.com:8080',
+        OCI_REGISTRY_REALM: 'http://registry.example.com:8080/auth/token',
+      },
+      /listens on 127\.0\.0\.1 only/,
+    ],
+  ])('warns when the realm cannot be this gateway without a proxy: %j', (env, why) => {
+    const c = loadGatewayConfig(env);
+    const w = c.warnings.find((x) => x.includes("cannot be this gateway's own listener"));
+    expect(w).toMatch(why);
+    expect(w).toMatch(/OCI_REGISTRY_REALM.*OCI_REGISTRY_SERVICE.*TRUST_PROXY.*Fix:/);
+    expect(w).toContain('OCI_REGISTRY_REALM=http://');
+    // Behind a proxy (TRUST_PROXY set) the same realm is the proxy's business.
+    expect(loadGatewayConfig({ ...env, TRUST_PROXY: 'loopback' }).warnings.join()).not.toMatch(
+      /own listener/,
+    );
   });
 
   it('rejects a service with a scheme', () => {

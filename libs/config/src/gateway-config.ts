@@ -3,7 +3,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 import { parseByteSize } from './byte-size';
 import { EnvironmentVariables } from './environment-variables';
-import { realmHostWarning } from './realm-rules';
+import { realmHostWarning, realmListenerWarning } from './realm-rules';
 
 export interface ServerConfig {
   port: number;
@@ -60,6 +60,11 @@ export interface AuthConfig {
   signingKeyFileFromEnv: boolean;
   accessKeySecretFile: string;
   accessKeySecretFileFromEnv: boolean;
+  /**
+   * Never create a missing secret file (the CLI's read-only commands set it: a new access-key
+   * secret there would be a secret no key was made with). Not an environment variable.
+   */
+  secretFilesReadOnly?: boolean;
   stateCacheSeconds: number;
   failedLoginsPerIp: number;
   failedLoginsPerUsername: number;
@@ -163,9 +168,17 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     warnings.push(
       `OCI_REGISTRY_SERVICE is not set: advertising ${service} and realm ${realm}, which only works on this machine. Fix: set OCI_REGISTRY_SERVICE to the public host name clients use.`,
     );
-  } else if (raw.OCI_REGISTRY_REALM && !problems.some((p) => p.startsWith('OCI_REGISTRY_'))) {
-    const w = realmHostWarning(realm, service);
+  } else if (!problems.some((p) => p.startsWith('OCI_REGISTRY_') || p.startsWith('PORT'))) {
+    const w = raw.OCI_REGISTRY_REALM ? realmHostWarning(realm, service) : null;
     if (w) warnings.push(w);
+    const listener = realmListenerWarning({
+      realm,
+      service,
+      host: raw.HOST ?? '0.0.0.0',
+      port,
+      behindProxy: !!raw.TRUST_PROXY?.trim(),
+    });
+    if (listener) warnings.push(listener);
   }
 
   const missing: string[] = [];

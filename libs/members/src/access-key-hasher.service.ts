@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { access } from 'node:fs/promises';
 import { Injectable } from '@nestjs/common';
 import { AuthConfig } from '@gatehouse/config';
 import { generateHexSecret, readOrCreateSecretFile, SecretFileError } from './secret-file.util';
@@ -11,11 +12,25 @@ import { generateHexSecret, readOrCreateSecretFile, SecretFileError } from './se
  */
 @Injectable()
 export class AccessKeyHasher {
-  constructor(private readonly secret: Buffer) {
-    if (secret.length < 32) throw new SecretFileError('the access key secret must hold at least 32 bytes');
+  constructor(
+    private readonly secret: Buffer,
+    /** Why there is no secret, for a hasher that may not hash (see `unavailable`). */
+    private readonly missing: string | null = null,
+  ) {
+    if (!missing && secret.length < 32)
+      throw new SecretFileError('the access key secret must hold at least 32 bytes');
+  }
+
+  /** A hasher for processes that only read (no key is created or checked): hashing throws `why`. */
+  static unavailable(why: string): AccessKeyHasher {
+    return new AccessKeyHasher(Buffer.alloc(0), why);
   }
 
   static async fromConfig(auth: AuthConfig): Promise<AccessKeyHasher> {
+    if (auth.secretFilesReadOnly && !(await fileExists(auth.accessKeySecretFile)))
+      return AccessKeyHasher.unavailable(
+        `ACCESS_KEY_SECRET_FILE ${auth.accessKeySecretFile} does not exist and this command does not create it`,
+      );
     const text = await readOrCreateSecretFile({
       path: auth.accessKeySecretFile,
       envName: 'ACCESS_KEY_SECRET_FILE',
@@ -32,6 +47,7 @@ export class AccessKeyHasher {
   }
 
   hash(key: string): string {
+    if (this.missing) throw new SecretFileError(this.missing);
     return createHmac('sha256', this.secret).update(key, 'utf8').digest('hex');
   }
 
@@ -40,5 +56,14 @@ export class AccessKeyHasher {
     const ba = Buffer.from(a, 'utf8');
     const bb = Buffer.from(b, 'utf8');
     return ba.length === bb.length && timingSafeEqual(ba, bb);
+  }
+}
+
+async function fileExists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
   }
 }

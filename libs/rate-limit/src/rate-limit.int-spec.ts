@@ -120,7 +120,14 @@ describe('rate limits through the gateway', () => {
       expect(retryAfter).toBeLessThanOrEqual(30);
       expect(limited!.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
       expect(await limited!.json()).toEqual({
-        errors: [{ code: 'TOOMANYREQUESTS', message: `too many requests: retry after ${retryAfter} s` }],
+        errors: [
+          {
+            code: 'TOOMANYREQUESTS',
+            message: `too many requests: retry after ${retryAfter} s`,
+            // Every error names its request id for support (apps/gateway oci-exception.filter).
+            detail: { requestId: limited!.headers.get('x-request-id'), help: expect.any(String) },
+          },
+        ],
       });
 
       await gw.app.get(AuditService).flush(10_000);

@@ -8,6 +8,7 @@ import { Client } from 'pg';
 import { createTestDatabase, TestDatabase } from '@gatehouse/testing';
 import { runCli } from '../cli';
 import { cell } from '../output';
+import { csvSafe } from '../terminal-text';
 import { captureIo } from '../test/capture-io';
 import { AUDIT_FIELDS } from './audit.command';
 
@@ -65,7 +66,8 @@ describe('gatehouse audit', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-cli-audit-'));
-    env = { DATABASE_URL: db.url, DATA_DIR: dataDir };
+    // Tables fit COLUMNS (100 without it, stdout not being a terminal).
+    env = { DATABASE_URL: db.url, DATA_DIR: dataDir, COLUMNS: '120' };
     const memberId = '11111111-2222-4333-8444-555555555555';
     await insert([
       {
@@ -141,7 +143,8 @@ describe('gatehouse audit', () => {
     const json = await run(...args, '--format', 'json');
     const csv = await run(...args, '--format', 'csv');
     const table = await run(...args);
-    for (const r of [json, csv, table]) expect(r).toMatchObject({ code: 0, err: '' });
+    const wideTable = await run(...args, '--wide');
+    for (const r of [json, csv, table, wideTable]) expect(r).toMatchObject({ code: 0, err: '' });
 
     const events = JSON.parse(json.out) as Array<Record<string, unknown>>;
     expect(events.map((e) => e.requestId)).toEqual(['req-2', 'req-1', 'req-3']);
@@ -155,20 +158,33 @@ describe('gatehouse audit', () => {
     });
 
     const records = parse(csv.out, { columns: true }) as Array<Record<string, string>>;
+    expect(csv.out.startsWith('"id","occurredAt",')).toBe(true);
     expect(Object.keys(records[0])).toEqual([...AUDIT_FIELDS]);
     // Every CSV field is the JSON value as text: nothing lost to commas, quotes or newlines.
-    expect(records).toEqual(events.map((e) => Object.fromEntries(AUDIT_FIELDS.map((f) => [f, cell(e[f])]))));
+    expect(records).toEqual(
+      events.map((e) => Object.fromEntries(AUDIT_FIELDS.map((f) => [f, csvSafe(cell(e[f]))]))),
+    );
     expect(JSON.parse(records[1].details)).toEqual({ note: 'a, b; "c"\nnext line' });
 
     // The table: one row per event in the same order, with the fields support reads first.
     const rows = table.out.split('\n').filter((l) => /req-\d/.test(l));
     expect(rows.map((l) => /req-\d/.exec(l)![0])).toEqual(['req-2', 'req-1', 'req-3']);
     for (const [i, e] of events.entries()) {
-      expect(rows[i]).toContain(e.occurredAt as string);
-      expect(rows[i]).toContain(e.action as string);
+      // The table's times are UTC to the second.
+      expect(rows[i]).toContain((e.occurredAt as string).slice(0, 19).replace('T', ' '));
       expect(rows[i]).toContain(e.outcome as string);
     }
-    expect(rows[1]).toMatch(/acme\/app\s*│\s*v2\.0\.0\s*│\s*denied\s*│\s*tag_not_entitled\s*│\s*404/);
+    expect(rows[1]).toMatch(/│ acme\/app:v2\.0\.0\s*│\s*denied 404\s*│\s*tag_not_entitled\s*│\s*req-1/);
+    expect(rows[0]).toMatch(/│ acme\/app@sha256:bbbbbbbbbbbb…?\s*│ allowed 200 /);
+    // --wide: every field support may need, unwrapped, with the full times and digests.
+    const wideRows = wideTable.out.split('\n').filter((l) => /req-\d/.test(l));
+    for (const [i, e] of events.entries()) {
+      expect(wideRows[i]).toContain(e.occurredAt as string);
+      expect(wideRows[i]).toContain(e.action as string);
+    }
+    expect(wideRows[0]).toContain('sha256:' + 'b'.repeat(64));
+    expect(wideRows[1]).toMatch(/acme\/app\s*│\s*v2\.0\.0\s*│\s*denied\s*│\s*tag_not_entitled\s*│\s*404/);
+    expect(wideRows[1]).toContain('docker/27.0 go/1.22, "quoted"');
   });
 
   it('narrows by every filter', async () => {
@@ -206,7 +222,7 @@ describe('gatehouse audit', () => {
     });
     expect(await run('audit', '--format', 'json', '--member', 'nobody')).toMatchObject({ out: '[]\n' });
     expect(await run('audit', '--format', 'csv', '--member', 'nobody')).toMatchObject({
-      out: AUDIT_FIELDS.join(',') + '\n',
+      out: AUDIT_FIELDS.map((f) => `"${f}"`).join(',') + '\n',
     });
     const bad = await run('audit', '--since', 'yesterday');
     expect(bad.code).toBe(2);

@@ -12,6 +12,8 @@ import {
 import { CliContext } from '../cli-context';
 import { CliError } from '../cli-error';
 import { cell, Column } from '../output';
+import { csvSafe, visible } from '../terminal-text';
+import { shortDigest } from '../verify/verify-result';
 
 type AuditFormat = 'table' | 'json' | 'csv';
 
@@ -54,8 +56,41 @@ export const AUDIT_FIELDS = [
   'details',
 ] as const satisfies ReadonlyArray<keyof AuditEvent>;
 
-/** The table keeps what support reads first; JSON and CSV carry every field. */
+/** `2026-03-01 12:00:05`: the table's times are UTC, to the second. */
+const shortTime = (d: Date) => d.toISOString().slice(0, 19).replace('T', ' ');
+
+/** Enough of a request id to tell rows apart; `--request-id` accepts it as a prefix. */
+export const SHORT_REQUEST_ID = 8;
+const shortId = (id: string | null) =>
+  id && id.length > SHORT_REQUEST_ID + 1 ? `${id.slice(0, SHORT_REQUEST_ID)}…` : id;
+
+const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-f0-9]{32,}$/i;
+
+/** `acme/app:v1.0.0`, `acme/app@sha256:0123456789ab…`: what was asked for, in one short cell. */
+export function imageCell(e: Pick<AuditEvent, 'repository' | 'reference' | 'digest'>): string {
+  const ref = e.reference ?? e.digest;
+  if (!ref) return e.repository ?? '';
+  const part = DIGEST.test(ref) ? `@${shortDigest(ref)}` : `:${ref}`;
+  return `${e.repository ?? ''}${part}`;
+}
+
+/**
+ * The table keeps what support reads first, short enough for a terminal: times to the second,
+ * short request ids and digests, the client IP only where it fits. `--wide` shows every column
+ * in full (the user agent too); JSON and CSV carry every field.
+ */
 const TABLE_COLUMNS: Column<AuditEvent>[] = [
+  { header: 'time (UTC)', value: (e) => shortTime(e.occurredAt), keep: true },
+  { header: 'user', value: (e) => e.username, wrapFirst: true },
+  { header: 'ip', value: (e) => e.clientIp, optional: true },
+  { header: 'action', value: (e) => e.action },
+  { header: 'image', value: imageCell, wrapFirst: true },
+  { header: 'result', value: (e) => [e.outcome, e.httpStatus].filter((v) => v !== null).join(' ') },
+  { header: 'reason', value: (e) => e.reason },
+  { header: 'request', value: (e) => shortId(e.requestId), keep: true },
+];
+
+const WIDE_COLUMNS: Column<AuditEvent>[] = [
   { header: 'time', value: (e) => e.occurredAt },
   { header: 'user', value: (e) => e.username },
   { header: 'ip', value: (e) => e.clientIp },
@@ -65,6 +100,10 @@ const TABLE_COLUMNS: Column<AuditEvent>[] = [
   { header: 'outcome', value: (e) => e.outcome },
   { header: 'reason', value: (e) => e.reason },
   { header: 'status', value: (e) => e.httpStatus },
+  { header: 'bytes', value: (e) => e.bytes },
+  { header: 'cache', value: (e) => e.cache },
+  { header: 'ms', value: (e) => e.durationMs },
+  { header: 'user agent', value: (e) => e.userAgent },
   { header: 'request id', value: (e) => e.requestId },
 ];
 
@@ -75,11 +114,33 @@ export function auditJson(e: AuditEvent): Record<(typeof AUDIT_FIELDS)[number], 
   >;
 }
 
+/**
+ * Every field as text, every cell quoted; a cell a spreadsheet would evaluate as a formula
+ * (`=cmd|...`, `@SUM(...)`, `+1`) is prefixed with a single quote (csvSafe).
+ */
 export function auditCsv(events: readonly AuditEvent[]): string {
   return stringify(
-    events.map((e) => AUDIT_FIELDS.map((f) => cell(e[f]))),
-    { header: true, columns: [...AUDIT_FIELDS] },
+    events.map((e) => AUDIT_FIELDS.map((f) => csvSafe(cell(e[f])))),
+    { header: true, columns: [...AUDIT_FIELDS], quoted: true, quoted_empty: false },
   );
+}
+
+/** Fewer characters than this would match rows of unrelated requests. */
+export const MIN_REQUEST_ID_PREFIX = 4;
+
+/**
+ * `--request-id`: a whole id, or its first characters as the table and the docs show them
+ * (`5f0c1a2b…`; a trailing ellipsis is ignored). The whole id is looked up first (indexed);
+ * only when no row has it is it taken as a prefix.
+ */
+export function requestIdValue(value: string): string {
+  const id = value.trim().replace(/(…|\.\.\.)$/, '');
+  if (id.length < MIN_REQUEST_ID_PREFIX)
+    throw new CliError(
+      `--request-id needs at least ${MIN_REQUEST_ID_PREFIX} characters of the id (got "${visible(value)}")`,
+      2,
+    );
+  return id;
 }
 
 function time(value: string | undefined, option: string, now: Date): Date | undefined {
@@ -103,7 +164,7 @@ export function auditFilters(opts: AuditOptions, now = new Date()): AuditQueryFi
     outcome: opts.outcome,
     reason: opts.reason,
     clientIp: opts.ip,
-    requestId: opts.requestId,
+    requestId: opts.requestId === undefined ? undefined : requestIdValue(opts.requestId),
     since: time(opts.since, '--since', now),
     until: time(opts.until, '--until', now),
     limit,
@@ -130,17 +191,29 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--since <when>', 'from this time: 30m, 6h, 1d, 2w back, or an ISO date/date-time (UTC)')
     .option('--until <when>', 'before this time (same forms as --since)')
     .option('--ip <address>', 'client IP')
-    .option('--request-id <id>', 'request id (the X-Request-Id a client or log line shows)')
+    .option(
+      '--request-id <id>',
+      'request id (the X-Request-Id a client, an error or a log line shows), or its first 4+ characters',
+    )
     .option('--limit <n>', `at most this many events (1..${AUDIT_QUERY_MAX_LIMIT})`, '100')
     .addOption(
       new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'),
     )
     .action(async (opts: AuditOptions) => {
       const filters = auditFilters(opts);
-      const events = await ctx.withApp((app) => app.get(AuditQueryService).find(filters));
+      const events = await ctx.withApp(
+        async (app) => {
+          const query = app.get(AuditQueryService);
+          const exact = await query.find(filters);
+          if (exact.length > 0 || filters.requestId === undefined) return exact;
+          const { requestId, ...rest } = filters;
+          return query.find({ ...rest, requestIdPrefix: requestId });
+        },
+        { readOnly: true },
+      );
       if (opts.format === 'json') return ctx.out.json(events.map(auditJson));
       if (opts.format === 'csv') return void ctx.io.stdout.write(auditCsv(events));
-      ctx.out.records(events, TABLE_COLUMNS, 'table', 'No audit events match.');
+      ctx.out.records(events, ctx.out.wide ? WIDE_COLUMNS : TABLE_COLUMNS, 'table', 'No audit events match.');
       if (events.length === filters.limit)
         ctx.out.error(`(showing the newest ${events.length}; narrow the filters or raise --limit for more)`);
     });
@@ -171,11 +244,14 @@ export function register(program: Command, ctx: CliContext): void {
       const batchSize = Number(opts.batchSize);
       if (!Number.isInteger(batchSize) || batchSize < 1)
         throw new CliError('--batch-size must be a whole number of rows, at least 1', 2);
-      const result = await ctx.withApp(async (app) => {
-        const retention = app.get(AuditRetentionService);
-        if (opts.dryRun) return { wouldDelete: await retention.countOlderThan(cutoff) };
-        return retention.prune(cutoff, { batchSize });
-      });
+      const result = await ctx.withApp(
+        async (app) => {
+          const retention = app.get(AuditRetentionService);
+          if (opts.dryRun) return { wouldDelete: await retention.countOlderThan(cutoff) };
+          return retention.prune(cutoff, { batchSize });
+        },
+        { readOnly: true },
+      );
       const olderThan = cutoff.toISOString();
       if (format === 'json') return ctx.out.json({ olderThan, dryRun: !!opts.dryRun, ...result });
       if ('wouldDelete' in result)

@@ -13,20 +13,22 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--repository <name>', 'only entitlements to this repository')
     .addOption(formatOption())
     .action(async (opts: { member?: string; repository?: string }, cmd: Command) => {
-      await ctx.withApp((app) =>
-        asCliErrors(async () => {
-          const rows = await app
-            .get(EntitlementService)
-            .list({ username: opts.member, repository: opts.repository });
-          const now = new Date();
-          if (commandFormat(cmd) === 'json') return ctx.out.json(rows.map((e) => entitlementView(e, now)));
-          ctx.out.records(
-            rows,
-            [{ header: 'member', value: (e) => e.member?.username }, ...entitlementColumns(now)],
-            'table',
-            'No entitlements.',
-          );
-        }),
+      await ctx.withApp(
+        (app) =>
+          asCliErrors(async () => {
+            const rows = await app
+              .get(EntitlementService)
+              .list({ username: opts.member, repository: opts.repository });
+            const now = new Date();
+            if (commandFormat(cmd) === 'json') return ctx.out.json(rows.map((e) => entitlementView(e, now)));
+            ctx.out.records(
+              rows,
+              [{ header: 'member', value: (e) => e.member?.username }, ...entitlementColumns(now)],
+              'table',
+              'No entitlements.',
+            );
+          }),
+        { readOnly: true },
       );
     });
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -40,6 +41,11 @@ describe('gatehouse explain', () => {
     db = await createTestDatabase();
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-cli-explain-'));
     env = { DATABASE_URL: db.url, DATA_DIR: dataDir };
+    // The access-key secret a deployed gateway already has (creating one is announced on stderr,
+    // see support-tools.int-spec.ts).
+    fs.writeFileSync(path.join(dataDir, 'access-key-secret'), randomBytes(32).toString('hex') + '\n', {
+      mode: 0o600,
+    });
     for (const name of ['alice', 'bob', 'dave', 'erin']) {
       await ok('member', 'create', name);
       await ok('grant', name, 'acme/app', '--tags', 'v1.*,semver:>=2.0.0 <3.0.0');
@@ -76,7 +82,7 @@ describe('gatehouse explain', () => {
     expect(text.out).toMatch(/ok {2}1 usable access key: ghk_\S+ "laptop" active/);
     expect(text.out).toContain('ok  entitlement to acme/app admits v1.4.2 by rule "v1.*" (glob); no expiry');
     expect(text.out).toMatch(
-      /Latest audit events of alice for acme\/app:\n.*manifest\.get {2}v9 {2}denied \(tag_not_entitled\) {2}req-seen/,
+      /Latest audit events of alice for acme\/app \(refusals first.*\):\n.*manifest\.get {2}v9 {2}denied \(tag_not_entitled\) 404 {2}req-seen/,
     );
 
     const semver = await json('explain', 'alice', 'acme/app:v2.5.0');

@@ -5,6 +5,7 @@ import { accessKeyStatus } from '@gatehouse/members';
 import { ImageReference, ImageReferenceError, parseImageReference } from '@gatehouse/oci';
 import { CliContext } from '../cli-context';
 import { CliError } from '../cli-error';
+import { visible } from '../terminal-text';
 import { auditJson } from './audit.command';
 import { asCliErrors } from './member-errors.util';
 
@@ -38,24 +39,30 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(async (username: string, image: string, opts: { format: 'text' | 'json' }) => {
       const parsed = parseExplainImage(image);
-      const result = await ctx.withApp((app) =>
-        asCliErrors(async () => {
-          const repository = normalizeRepository(parsed.repository);
-          const explained = await app.get(AccessExplainService).explain(username, repository, parsed.tag);
-          const recent = await app
-            .get(AuditQueryService)
-            .find({ username: explained.member?.username ?? username, repository, limit: 5 });
-          return { repository, recent, ...explained };
-        }),
+      const result = await ctx.withApp(
+        (app) =>
+          asCliErrors(async () => {
+            const repository = normalizeRepository(parsed.repository);
+            const explained = await app.get(AccessExplainService).explain(username, repository, parsed.tag);
+            const recent = await app
+              .get(AuditQueryService)
+              .explainEvents(
+                { username: explained.member?.username ?? username, memberId: explained.member?.id },
+                repository,
+              );
+            return { repository, recent, ...explained };
+          }),
+        { readOnly: true },
       );
       const { repository, member, keys, entitlement, recent, verdict, checkedAt: now } = result;
-      const ref = `${repository}:${parsed.tag}`;
-      const who = member?.username ?? username;
+      // Printed, so shown escaped: what was typed or stored must not drive the terminal.
+      const ref = visible(`${repository}:${parsed.tag}`);
+      const who = visible(member?.username ?? username);
 
       if (opts.format === 'json') {
         const e = entitlement?.entitlement ?? null;
         ctx.out.json({
-          username: who,
+          username: member?.username ?? username,
           repository,
           tag: parsed.tag,
           allowed: verdict.allowed,
@@ -91,23 +98,26 @@ export function register(program: Command, ctx: CliContext): void {
             : `NOT ALLOWED: ${who} cannot pull ${ref} (reason: ${verdict.reason}).`,
         );
         ctx.out.line('');
-        for (const c of verdict.checks) ctx.out.line(`  ${c.ok ? 'ok' : 'NO'}  ${c.detail}`);
+        for (const c of verdict.checks) ctx.out.line(`  ${c.ok ? 'ok' : 'NO'}  ${visible(c.detail)}`);
         ctx.out.line('');
-        ctx.out.line(`What the member sees: ${verdict.memberSees}.`);
-        if (verdict.fix) ctx.out.line(`To allow it: ${verdict.fix}`);
+        ctx.out.line(`What the member sees: ${visible(verdict.memberSees)}.`);
+        if (verdict.fix) ctx.out.line(`To allow it: ${visible(verdict.fix)}`);
         else
           ctx.out.line(
             '(Whether the tag exists upstream is not checked: a missing tag is a 404 MANIFEST_UNKNOWN.)',
           );
         ctx.out.line('');
         if (recent.length === 0) {
-          ctx.out.line(`No audit events of ${who} for ${repository}.`);
+          ctx.out.line(`No audit events of ${who} for ${visible(repository)}.`);
         } else {
-          ctx.out.line(`Latest audit events of ${who} for ${repository}:`);
-          for (const e of recent)
-            ctx.out.line(
-              `  ${e.occurredAt.toISOString()}  ${e.action}  ${e.reference ?? e.digest ?? ''}  ${e.outcome}${e.reason ? ` (${e.reason})` : ''}  ${e.requestId ?? ''}`.trimEnd(),
-            );
+          ctx.out.line(
+            `Latest audit events of ${who} for ${visible(repository)} (refusals first; \`gatehouse audit --request-id <id>\` shows one):`,
+          );
+          for (const e of recent) {
+            const what = e.repository ? (e.reference ?? e.digest ?? '') : '(login)';
+            const line = `  ${e.occurredAt.toISOString()}  ${e.action}  ${what}  ${e.outcome}${e.reason ? ` (${e.reason})` : ''}${e.httpStatus ? ` ${e.httpStatus}` : ''}  ${e.requestId ?? ''}`;
+            ctx.out.line(visible(line.trimEnd()));
+          }
         }
       }
       // Exit 1 with one line on stderr; stdout keeps the explanation (and stays valid JSON).

@@ -45,18 +45,21 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--member <username>', "only this member's keys")
     .addOption(formatOption())
     .action(async (opts: { member?: string }, cmd: Command) => {
-      await ctx.withApp((app) =>
-        asCliErrors(async () => {
-          const rows = await app.get(AccessKeyService).list(opts.member);
-          const now = new Date();
-          if (commandFormat(cmd) === 'json') return ctx.out.json(rows.map((k) => accessKeyView(k, now)));
-          ctx.out.records(
-            rows,
-            [{ header: 'member', value: (k) => k.member?.username }, ...accessKeyColumns(now)],
-            'table',
-            'No access keys.',
-          );
-        }),
+      await ctx.withApp(
+        (app) =>
+          asCliErrors(async () => {
+            const rows = await app.get(AccessKeyService).list(opts.member);
+            const now = new Date();
+            if (commandFormat(cmd) === 'json') return ctx.out.json(rows.map((k) => accessKeyView(k, now)));
+            ctx.out.records(
+              rows,
+              [{ header: 'member', value: (k) => k.member?.username }, ...accessKeyColumns(now)],
+              'table',
+              'No access keys.',
+            );
+          }),
+
+        { readOnly: true },
       );
     });
 

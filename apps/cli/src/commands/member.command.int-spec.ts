@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { createTestDatabase, TestDatabase } from '@gatehouse/testing';
 import { runCli } from '../cli';
@@ -16,6 +17,11 @@ describe('gatehouse member / key / grant / revoke / entitlements', () => {
     db = await createTestDatabase();
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-cli-members-'));
     env = { DATABASE_URL: db.url, DATA_DIR: dataDir };
+    // The access-key secret a deployed gateway already has (creating one is announced on stderr,
+    // see support-tools.int-spec.ts).
+    fs.writeFileSync(path.join(dataDir, 'access-key-secret'), randomBytes(32).toString('hex') + '\n', {
+      mode: 0o600,
+    });
   });
   afterAll(async () => {
     await db?.drop();

@@ -39,16 +39,19 @@ export function register(program: Command, ctx: CliContext): void {
     .description('list members')
     .addOption(formatOption())
     .action(async (_opts: unknown, cmd: Command) => {
-      await ctx.withApp(async (app) => {
-        const rows = await app.get(MemberService).list();
-        if (commandFormat(cmd) === 'json') return ctx.out.json(rows.map(memberView));
-        ctx.out.records(
-          rows,
-          MEMBER_COLUMNS,
-          'table',
-          'No members yet: create one with `gatehouse member create <username>`.',
-        );
-      });
+      await ctx.withApp(
+        async (app) => {
+          const rows = await app.get(MemberService).list();
+          if (commandFormat(cmd) === 'json') return ctx.out.json(rows.map(memberView));
+          ctx.out.records(
+            rows,
+            MEMBER_COLUMNS,
+            'table',
+            'No members yet: create one with `gatehouse member create <username>`.',
+          );
+        },
+        { readOnly: true },
+      );
     });
 
   member
@@ -56,39 +59,41 @@ export function register(program: Command, ctx: CliContext): void {
     .description('show a member with their access keys and entitlements')
     .addOption(formatOption())
     .action(async (username: string, _opts: unknown, cmd: Command) => {
-      await ctx.withApp((app) =>
-        asCliErrors(async () => {
-          const m = await app.get(MemberService).get(username);
-          const keys = await app.get(AccessKeyService).list(m.username);
-          const grants = await app.get(EntitlementService).list({ username: m.username });
-          const now = new Date();
-          if (commandFormat(cmd) === 'json') {
-            return ctx.out.json({
-              ...memberView(m),
-              // Nested under the member, so without the member name each row would repeat.
-              accessKeys: keys.map((k) => {
-                const { member: _member, ...key } = accessKeyView(k, now);
-                return key;
-              }),
-              entitlements: grants.map((e) => {
-                const { repository, tagRules, expiresAt, live, note } = entitlementView(e, now);
-                return { repository, tagRules, expiresAt, live, note };
-              }),
-            });
-          }
-          ctx.out.line(`member    ${m.username}`);
-          ctx.out.line(`id        ${m.id}`);
-          ctx.out.line(
-            `status    ${m.status}${m.disabledAt ? ` (since ${m.disabledAt.toISOString()})` : ''}`,
-          );
-          ctx.out.line(`created   ${m.createdAt.toISOString()}`);
-          if (m.note) ctx.out.line(`note      ${m.note}`);
-          ctx.out.line('');
-          ctx.out.line('access keys:');
-          ctx.out.records(keys, accessKeyColumns(now), 'table', '  none');
-          ctx.out.line('entitlements:');
-          ctx.out.records(grants, entitlementColumns(now), 'table', '  none');
-        }),
+      await ctx.withApp(
+        (app) =>
+          asCliErrors(async () => {
+            const m = await app.get(MemberService).get(username);
+            const keys = await app.get(AccessKeyService).list(m.username);
+            const grants = await app.get(EntitlementService).list({ username: m.username });
+            const now = new Date();
+            if (commandFormat(cmd) === 'json') {
+              return ctx.out.json({
+                ...memberView(m),
+                // Nested under the member, so without the member name each row would repeat.
+                accessKeys: keys.map((k) => {
+                  const { member: _member, ...key } = accessKeyView(k, now);
+                  return key;
+                }),
+                entitlements: grants.map((e) => {
+                  const { repository, tagRules, expiresAt, live, note } = entitlementView(e, now);
+                  return { repository, tagRules, expiresAt, live, note };
+                }),
+              });
+            }
+            ctx.out.line(`member    ${m.username}`);
+            ctx.out.line(`id        ${m.id}`);
+            ctx.out.line(
+              `status    ${m.status}${m.disabledAt ? ` (since ${m.disabledAt.toISOString()})` : ''}`,
+            );
+            ctx.out.line(`created   ${m.createdAt.toISOString()}`);
+            if (m.note) ctx.out.line(`note      ${m.note}`);
+            ctx.out.line('');
+            ctx.out.line('access keys:');
+            ctx.out.records(keys, accessKeyColumns(now), 'table', '  none');
+            ctx.out.line('entitlements:');
+            ctx.out.records(grants, entitlementColumns(now), 'table', '  none');
+          }),
+        { readOnly: true },
       );
     });
 

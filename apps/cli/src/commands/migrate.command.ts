@@ -32,7 +32,7 @@ export function register(program: Command, ctx: CliContext): void {
           for (const name of applied) ctx.out.line(`applied ${name}`);
           ctx.out.line(`Applied ${applied.length} migration${applied.length === 1 ? '' : 's'}.`);
         },
-        { migrate: false },
+        { migrate: false, noSecret: true },
       );
     });
 }

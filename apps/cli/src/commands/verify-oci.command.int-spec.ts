@@ -156,7 +156,9 @@ describe('gatehouse verify-oci against a running stack', () => {
     // Its own member: the wrong key counts against that username's failed-login budget.
     const who = await enrol(gw, 'wrong-key', { 'acme/app': ['v1.0.0'] });
     const io = captureIo();
-    const code = await runCli(args(gw, who, ['--password', 'not-the-key']), io, {});
+    // --wide: one line per row, so the evidence can be matched whole (the fitted table is checked
+    // at COLUMNS=120 in support-tools.int-spec.ts).
+    const code = await runCli([...args(gw, who, ['--password', 'not-the-key']), '--wide'], io, {});
     expect(code).toBe(1);
     expect(io.out()).toMatch(/check\s+│ result │ evidence/);
     expect(io.out()).toMatch(/login\s+│ FAIL\s+│ GET .*\/auth\/token .*→ 401 UNAUTHORIZED/);

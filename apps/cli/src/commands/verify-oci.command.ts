@@ -9,7 +9,7 @@ import { hasFailure, RowResult, summarize } from '../verify/verify-result';
 const COLUMNS: Column<RowResult>[] = [
   { header: 'check', value: (r) => r.row },
   { header: 'result', value: (r) => r.status },
-  { header: 'evidence', value: (r) => r.evidence },
+  { header: 'evidence', value: (r) => r.evidence, wrapFirst: true },
 ];
 
 const envOption = (flags: string, description: string, env: string) =>

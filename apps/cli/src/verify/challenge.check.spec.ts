@@ -1,4 +1,4 @@
-import { evaluateChallenge } from './challenge.check';
+import { unreachableRealm, evaluateChallenge } from './challenge.check';
 
 const headers = (h: Record<string, string>) => ({ get: (name: string) => h[name.toLowerCase()] ?? null });
 const OK = {
@@ -49,5 +49,26 @@ describe('evaluateChallenge', () => {
     const v = evaluateChallenge(status, headers(h));
     expect(v.ok).toBe(false);
     expect(v.evidence).toMatch(evidence);
+  });
+});
+
+describe('unreachableRealm', () => {
+  it('says in words that an https realm answers plain HTTP', () => {
+    const text = unreachableRealm(
+      new URL('https://localhost:18097/auth/token'),
+      'ERR_SSL_WRONG_VERSION_NUMBER 80EBB8C5A27F0000:error:0A00010B:SSL routines:ssl3_get_record:wrong version number',
+    );
+    expect(text).toMatch(/is https, but the server at localhost:18097 answers plain HTTP/);
+    expect(text).toContain('OCI_REGISTRY_REALM=http://localhost:18097/auth/token');
+    expect(text).not.toMatch(/SSL routines|0A00010B/);
+  });
+
+  it('names an untrusted certificate, and passes other failures through', () => {
+    expect(
+      unreachableRealm(new URL('https://r.example/t'), 'DEPTH_ZERO_SELF_SIGNED_CERT self-signed certificate'),
+    ).toMatch(/certificate this machine does not trust/);
+    expect(unreachableRealm(new URL('https://r.example/t'), 'ECONNREFUSED connect ECONNREFUSED')).toBe(
+      'realm https://r.example/t is not reachable from here: ECONNREFUSED connect ECONNREFUSED',
+    );
   });
 });

@@ -71,7 +71,7 @@ export async function checkRealm(s: VerifySession): Promise<RowResult> {
     reply = await s.http.text(url);
   } catch (e) {
     const reason = e instanceof HttpUnreachableError ? e.reason : (e as Error).message;
-    return fail(REALM_ROW, `realm ${realm.href} is not reachable from here: ${reason}`);
+    return fail(REALM_ROW, unreachableRealm(realm, reason));
   }
   const basic = parseWwwAuthenticate(reply.headers.get('www-authenticate')).some((c) => c.scheme === 'basic');
   const envelope = parseEnvelope(reply.body);
@@ -95,4 +95,21 @@ export async function checkRealm(s: VerifySession): Promise<RowResult> {
       `${answered}, but over http:// while the registry is https://: credentials travel in clear text`,
     );
   return pass(REALM_ROW, answered);
+}
+
+/**
+ * Why a realm could not be reached, in words: the TLS failures of an https realm in front of a
+ * plain-http gateway (OpenSSL's "wrong version number") or an untrusted certificate are the
+ * common ones, and the raw OpenSSL text does not say what to change.
+ */
+export function unreachableRealm(realm: URL, reason: string): string {
+  const plain = `http://${realm.host}${realm.pathname}`;
+  if (
+    realm.protocol === 'https:' &&
+    /wrong version number|WRONG_VERSION_NUMBER|packet length too long|EPROTO/i.test(reason)
+  )
+    return `realm ${realm.href} is https, but the server at ${realm.host} answers plain HTTP (no TLS): clients fail with "server gave HTTP response to HTTPS client". Fix: put a TLS proxy in front, or for a local check set OCI_REGISTRY_REALM=${plain} on the gateway`;
+  if (/certificate|CERT_|SELF_SIGNED/i.test(reason))
+    return `realm ${realm.href} presents a TLS certificate this machine does not trust (${reason.split('\n')[0].slice(0, 120)}): clients will refuse it too. Fix: use a certificate from a trusted CA, or trust its CA on every client`;
+  return `realm ${realm.href} is not reachable from here: ${reason}`;
 }

@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { OciError } from '@gatehouse/oci';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { envelopeWithRequestId } from './oci-exception.filter';
 
 /**
  * Requests that never reach a route: bytes the HTTP parser refuses (a raw NUL, a broken request
@@ -45,5 +46,7 @@ export function ociFrameworkErrors(error: Error, request: FastifyRequest, reply:
     .status(oci.status)
     .header('Docker-Distribution-API-Version', 'registry/2.0')
     .header('Content-Type', 'application/json; charset=utf-8')
-    .send(request.method === 'HEAD' ? undefined : JSON.stringify(oci.toEnvelope()));
+    .send(
+      request.method === 'HEAD' ? undefined : JSON.stringify(envelopeWithRequestId(oci, String(request.id))),
+    );
 }

@@ -58,7 +58,39 @@ describe('OciExceptionFilter', () => {
     expect(reply.statusCode).toBe(401);
     expect(reply.headersOut['www-authenticate']).toBe('Bearer realm="x"');
     expect(reply.headersOut['docker-distribution-api-version']).toBe('registry/2.0');
-    expect(reply.payload).toEqual({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] });
+    expect(reply.payload).toEqual({
+      errors: [
+        {
+          code: 'UNAUTHORIZED',
+          message: 'authentication required',
+          detail: { requestId: 'req-7', help: expect.stringContaining('gatehouse audit --request-id req-7') },
+        },
+      ],
+    });
+  });
+
+  it("puts the request id and the vendor's look-up next to an error's own detail", () => {
+    const reply = fakeReply();
+    filter.catch(
+      new OciError('NAME_INVALID', { detail: { name: 'a//b' } }),
+      host('/v2/a//b/tags/list', reply),
+    );
+    expect(reply.payload).toEqual({
+      errors: [
+        {
+          code: 'NAME_INVALID',
+          message: 'invalid repository name',
+          detail: {
+            name: 'a//b',
+            requestId: 'req-7',
+            help: 'quote this request id to your registry provider; they can look it up with: gatehouse audit --request-id req-7',
+          },
+        },
+      ],
+    });
+    const plain = fakeReply();
+    filter.catch(new OciError('DENIED', { detail: 'text' }), host('/v2/x/manifests/y', plain));
+    expect(plain.payload).toMatchObject({ errors: [{ detail: { info: 'text', requestId: 'req-7' } }] });
   });
 
   it('turns an unknown error into a 500 that names only the request id, and logs it', () => {

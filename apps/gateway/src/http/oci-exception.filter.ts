@@ -28,6 +28,35 @@ export function knownOciError(exception: unknown): OciError | null {
 }
 
 /**
+ * An error's `detail` as the member receives it: what the error carries, plus the request id and
+ * one line saying the vendor can look it up, so the row a customer pastes is found at once. The
+ * same for every refusal: "not entitled" and "does not exist" still differ only in the id.
+ */
+export function supportDetail(detail: unknown, requestId: string): Record<string, unknown> {
+  const own =
+    detail === undefined || detail === null
+      ? {}
+      : typeof detail === 'object' && !Array.isArray(detail)
+        ? (detail as Record<string, unknown>)
+        : { info: detail };
+  return {
+    ...own,
+    requestId,
+    help: `quote this request id to your registry provider; they can look it up with: gatehouse audit --request-id ${requestId}`,
+  };
+}
+
+/** The envelope of `error` with the request id in its detail. */
+export function envelopeWithRequestId(
+  error: OciError,
+  requestId: string,
+): ReturnType<OciError['toEnvelope']> {
+  const envelope = error.toEnvelope();
+  for (const entry of envelope.errors) entry.detail = supportDetail(entry.detail, requestId);
+  return envelope;
+}
+
+/**
  * The one place where errors become responses. OciErrors carry their code, status and headers;
  * registry and token routes always answer with the OCI envelope; anything unexpected is a 500
  * that names the request id and nothing else. Client aborts while streaming are not errors.
@@ -60,10 +89,11 @@ export class OciExceptionFilter implements ExceptionFilter {
       reply.status(exception.getStatus()).send(exception.getResponse());
       return;
     }
+    const requestId = RequestContext.current()?.requestId ?? String(request.id);
     reply
       .status(error.status)
       .header('Content-Type', 'application/json; charset=utf-8')
-      .send(request.method === 'HEAD' ? undefined : error.toEnvelope());
+      .send(request.method === 'HEAD' ? undefined : envelopeWithRequestId(error, requestId));
   }
 
   private toOciError(exception: unknown, request: FastifyRequest): OciError {
@@ -97,7 +127,6 @@ export class OciExceptionFilter implements ExceptionFilter {
     }
     return new OciError('INTERNAL_ERROR', {
       message: `internal error; quote request id ${requestId} to support`,
-      detail: { requestId },
     });
   }
 }
