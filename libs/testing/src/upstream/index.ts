@@ -9,3 +9,4 @@ export * from './forgejo-front';
 export * from './clients';
 export * from './http-probe';
 export * from './artifacts';
+export * from './sigstore';
