@@ -95,6 +95,15 @@ export function referrerDescriptorsOfIndex(body: Buffer): ReferrerDescriptor[] {
   return out;
 }
 
+/**
+ * The digest a manifest names in its `subject` field, or null when it has none (cosign's
+ * tag-scheme signatures have none: their tag names the subject).
+ */
+export function manifestSubject(body: Buffer): string | null {
+  const subject = parseObject(body)?.subject as { digest?: unknown } | undefined;
+  return typeof subject?.digest === 'string' ? subject.digest : null;
+}
+
 /** The `artifactType` filter of the spec: only descriptors of that artifact type. */
 export function filterReferrers(
   list: ReferrerDescriptor[],

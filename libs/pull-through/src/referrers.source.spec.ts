@@ -133,6 +133,27 @@ describe('ReferrersSource', () => {
     await expect(source.list('acme/app', subject, new ManifestFetchTrace())).rejects.toThrow('ECONNREFUSED');
   });
 
+  it('leaves out a manifest at an artifact tag that names another subject', async () => {
+    const upstream = new Upstream();
+    upstream.add(
+      {
+        ...sig,
+        subject: { mediaType: MEDIA_TYPES.OCI_MANIFEST, digest: `sha256:${'9'.repeat(64)}`, size: 1 },
+      },
+      `sha256-${hex}.sig`,
+    );
+    const att = upstream.add(
+      {
+        ...sig,
+        artifactType: 'application/vnd.dsse.envelope.v1+json',
+        subject: { mediaType: MEDIA_TYPES.OCI_MANIFEST, digest: subject, size: 1 },
+      },
+      `sha256-${hex}.att`,
+    );
+    const list = await (await make(upstream)).list('acme/app', subject, new ManifestFetchTrace());
+    expect(list.manifests.map((m) => m.digest)).toEqual([att.digest]);
+  });
+
   it('answers a sha512 subject with no referrers, asking nothing', async () => {
     const upstream = new Upstream();
     const list = await (

@@ -3,6 +3,7 @@ import {
   ARTIFACT_SUFFIXES,
   artifactTagOf,
   isIndexMediaType,
+  manifestSubject,
   ReferrerDescriptor,
   referrerDescriptor,
   referrerDescriptorsOfIndex,
@@ -38,7 +39,8 @@ interface Entry {
  * The referrers of a subject digest, for the gateway's referrers API (OCI distribution-spec 1.1),
  * in this order of preference: the upstream's referrers API when it has one; else the tag-schema
  * index at `sha256-<hex>`; else one descriptor per manifest at the cosign-style tags
- * `sha256-<hex>.sig`, `.att`, `.sbom`. Answers are kept for the tag TTL (and served stale for the
+ * `sha256-<hex>.sig`, `.att`, `.sbom` (those without a `subject` field count, as cosign's tag
+ * scheme writes none; one naming another subject does not). Answers are kept for the tag TTL (and served stale for the
  * tag stale bound while upstream fails), exactly as tags are.
  *
  * The caller must have established that the subject is reachable for the member: this class asks
@@ -85,7 +87,9 @@ export class ReferrersSource {
     const manifests: ReferrerDescriptor[] = [];
     for (const suffix of ARTIFACT_SUFFIXES) {
       const m = await this.manifestAt(name, artifactTagOf(subject, suffix)!, trace);
-      if (m) manifests.push(referrerDescriptor(m));
+      // A manifest that names another subject is not this digest's referrer, whatever its tag.
+      const names = m ? manifestSubject(m.body) : null;
+      if (m && (names === null || names === subject)) manifests.push(referrerDescriptor(m));
     }
     return { manifests, origin: manifests.length > 0 ? 'artifact_tags' : 'none' };
   }
