@@ -140,6 +140,14 @@ describe('signatures and referrers of entitled images (against the Forgejo front
       });
       const byDigest = await get(pinnedToken, `manifests/${sig100.digest}`, sig100.mediaType);
       expect(byDigest.status).toBe(200);
+      // Forgejo folds tag case: an upper-case spelling is the same artifact tag, judged the same.
+      const upper = await get(pinnedToken, `manifests/${artifactTag(v100.digest, '.sig').toUpperCase()}`);
+      expect([upper.status, upper.headers.get('docker-content-digest')]).toEqual([200, sig100.digest]);
+      const upperRefused = await get(
+        pinnedToken,
+        `manifests/${artifactTag(v110.digest, '.sig').toUpperCase()}`,
+      );
+      expect(upperRefused.status).toBe(404);
     });
 
     it("answers an unentitled or unknown subject's artifact tags as unknown tags, asking upstream nothing about them", async () => {
