@@ -115,7 +115,7 @@ export function registryAuditFacts(method: string, route: OciRoute | null): Regi
         digest: route.digest,
       };
     case 'referrers':
-      return { action: 'referrers', ...NONE, repository: route.name, digest: route.digest };
+      return { action: 'referrers.list', ...NONE, repository: route.name, digest: route.digest };
     default:
       return { action: 'registry.request', ...NONE };
   }

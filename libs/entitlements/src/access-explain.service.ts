@@ -3,6 +3,7 @@ import { AccessKey, AccessKeyService, Member, MemberService } from '@gatehouse/m
 import { Clock } from '@gatehouse/observability';
 import { AccessVerdict, explainAccess } from './access-explanation';
 import { EntitlementExplanation, EntitlementService, normalizeRepository } from './entitlement.service';
+import { Reachability } from './tag-admission';
 
 export interface AccessExplanation {
   member: Member | null;
@@ -30,12 +31,24 @@ export class AccessExplainService {
   ) {}
 
   /** `memberRef` is a username or a member id; without a tag the question is about the repository. */
-  async explain(memberRef: string, repository: string, tag?: string | null): Promise<AccessExplanation> {
+  /**
+   * `reach` is the pull path's reachability (the gateway passes `PullThroughService`): with it an
+   * artifact tag is judged as the registry judges it ("signature of v1.0.0"); without it (the
+   * CLI, which has no upstream) the answer says the subject was not checked.
+   */
+  async explain(
+    memberRef: string,
+    repository: string,
+    tag?: string | null,
+    reach?: Reachability,
+  ): Promise<AccessExplanation> {
     const name = normalizeRepository(repository);
     const checkedAt = this.clock.date();
     const member = await this.findMember(memberRef);
     const keys = member ? await this.keys.list(member.username) : [];
-    const entitlement = member ? await this.entitlements.explain(member.id, name, tag ?? undefined) : null;
+    const entitlement = member
+      ? await this.entitlements.explain(member.id, name, tag ?? undefined, reach)
+      : null;
     const verdict = explainAccess({
       memberRef,
       repository: name,

@@ -202,3 +202,53 @@ describe('explainAccess', () => {
     expect(none.memberSees).toMatch(/^docker pull acme\/app fails: 404 NAME_UNKNOWN/);
   });
 });
+
+describe('explainAccess of artifact tags', () => {
+  const hex = 'ab'.repeat(32);
+  const sig = `sha256-${hex}.sig`;
+  const detail = (v: ReturnType<typeof explainAccess>) =>
+    v.checks.find((c) => c.check === 'entitlement')!.detail;
+
+  it('names what an admitted artifact tag is: "signature of v1.4.2"', () => {
+    const v = explainAccess({
+      ...base,
+      tag: sig,
+      entitlement: {
+        allowed: true,
+        entitlement: entitlement(),
+        match: null,
+        admission: {
+          via: 'subject',
+          tag: sig,
+          artifact: { tag: sig, subject: `sha256:${hex}`, kind: 'signature' },
+          subjectTag: 'v1.4.2',
+          rule: 'v1.*',
+        },
+      },
+    });
+    expect(v.allowed).toBe(true);
+    expect(detail(v)).toBe(
+      `entitlement to acme/app admits ${sig}: the signature of v1.4.2 (sha256:${hex} is reachable from v1.4.2, admitted by rule "v1.*"); no expiry`,
+    );
+  });
+
+  it.each([
+    [true, 'which no tag the rules admit (v1.*, semver:>=2.0.0 <3.0.0) reaches'],
+    [false, 'not checked here'],
+  ])('refuses an artifact of an unreachable subject as an unknown tag (checked: %s)', (checked, says) => {
+    const v = explainAccess({
+      ...base,
+      tag: sig,
+      entitlement: {
+        allowed: false,
+        reason: 'subject_not_reachable',
+        entitlement: entitlement(),
+        artifact: { subject: `sha256:${hex}`, kind: 'signature', checked },
+      },
+    });
+    expect([v.allowed, v.reason]).toEqual([false, 'subject_not_reachable']);
+    expect(detail(v)).toContain(`the signature of sha256:${hex}`);
+    expect(detail(v)).toContain(says);
+    expect(v.memberSees).toContain('404 MANIFEST_UNKNOWN');
+  });
+});

@@ -1,11 +1,13 @@
 import { AccessKey, accessKeyStatus, Member } from '@gatehouse/members';
+import { ArtifactKind, describeArtifact } from '@gatehouse/oci';
 import type { EntitlementExplanation } from './entitlement.service';
 
 /**
  * Why a member can or cannot pull, in the audit log's reason vocabulary where one exists:
  * `member_unknown` (the audit shows `bad_credentials`), `member_disabled`, `no_access_key`,
  * `key_revoked`, `key_expired`, `no_usable_key` (some revoked, some expired),
- * `repository_not_entitled`, `entitlement_expired`, `tag_not_entitled`.
+ * `repository_not_entitled`, `entitlement_expired`, `tag_not_entitled`, `subject_not_reachable`
+ * (an artifact tag `sha256-<hex>[.sig|.att|.sbom]` whose subject digest no admitted tag reaches).
  */
 export type ExplainReason =
   | 'member_unknown'
@@ -16,7 +18,8 @@ export type ExplainReason =
   | 'no_usable_key'
   | 'repository_not_entitled'
   | 'entitlement_expired'
-  | 'tag_not_entitled';
+  | 'tag_not_entitled'
+  | 'subject_not_reachable';
 
 export interface ExplainCheck {
   check: 'member' | 'access_keys' | 'entitlement';
@@ -134,6 +137,14 @@ export function explainAccess(input: AccessExplanationInput): AccessVerdict {
         ok: true,
         detail: `entitlement to ${repository} admits the tags its rules match: ${e.tagRules.join(', ')}; ${expiry}`,
       });
+    } else if (entitlement.admission?.via === 'subject') {
+      const a = entitlement.admission;
+      const what = describeArtifact(a.artifact.kind, a.subjectTag);
+      checks.push({
+        check: 'entitlement',
+        ok: true,
+        detail: `entitlement to ${repository} admits ${tag}: the ${what} (${a.artifact.subject} is reachable from ${a.subjectTag}, admitted by rule "${a.rule}"); ${expiry}`,
+      });
     } else {
       const rule = entitlement.match
         ? `rule "${entitlement.match.rule}" (${entitlement.match.kind})`
@@ -158,6 +169,21 @@ export function explainAccess(input: AccessExplanationInput): AccessVerdict {
     failures.push({
       reason: 'entitlement_expired',
       fix: `renew it: gatehouse grant ${member.username} ${repository} --tags '${e.tagRules.join(',')}' --expires <date>`,
+    });
+  } else if (entitlement.reason === 'subject_not_reachable') {
+    const e = entitlement.entitlement!;
+    const a = entitlement.artifact!;
+    const what = describeArtifact(a.kind as ArtifactKind, a.subject);
+    checks.push({
+      check: 'entitlement',
+      ok: false,
+      detail: a.checked
+        ? `${tag} is the ${what}, which no tag the rules admit (${e.tagRules.join(', ')}) reaches`
+        : `${tag} is the ${what}: admitted exactly when that digest is reachable from a tag the rules admit (${e.tagRules.join(', ')}); not checked here, as that needs the upstream (GET /admin/explain checks it)`,
+    });
+    failures.push({
+      reason: 'subject_not_reachable',
+      fix: `grant a tag that points at ${a.subject}: gatehouse grant ${member.username} ${repository} --tags '${[...e.tagRules, '<tag>'].join(',')}'`,
     });
   } else {
     const e = entitlement.entitlement!;
@@ -199,6 +225,7 @@ function memberSees(reason: ExplainReason, ref: string): string {
     case 'entitlement_expired':
       return `docker pull ${ref} fails: 404 NAME_UNKNOWN (the same answer as for a repository that does not exist)`;
     case 'tag_not_entitled':
+    case 'subject_not_reachable':
       return `docker pull ${ref} fails: 404 MANIFEST_UNKNOWN (the same answer as for a tag that does not exist)`;
   }
 }

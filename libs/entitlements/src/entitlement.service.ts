@@ -4,9 +4,10 @@ import { FindOptionsWhere, Repository } from 'typeorm';
 import { GatewayConfig } from '@gatehouse/config';
 import { MemberService } from '@gatehouse/members';
 import { Clock } from '@gatehouse/observability';
-import { isValidRepositoryName, TagCanonicalization } from '@gatehouse/oci';
+import { canonicalTag, isValidRepositoryName, parseArtifactTag, TagCanonicalization } from '@gatehouse/oci';
 import { Entitlement, isEntitlementLive } from './entitlement.entity';
 import { EntitlementsError } from './entitlements.exception';
+import { DigestReach, Reachability, TagAdmission } from './tag-admission';
 import { matchTagRules, parseTagRules, TagMatch, TagRuleError } from './tag-rule.util';
 
 export interface GrantOptions {
@@ -21,11 +22,14 @@ export interface GrantResult {
 
 /** Why a member may or may not pull a repository/tag, for support answers and the audit. */
 export type EntitlementExplanation =
-  | { allowed: true; entitlement: Entitlement; match: TagMatch | null }
+  | { allowed: true; entitlement: Entitlement; match: TagMatch | null; admission?: TagAdmission }
   | {
       allowed: false;
-      reason: 'repository_not_entitled' | 'entitlement_expired' | 'tag_not_entitled';
+      reason:
+        'repository_not_entitled' | 'entitlement_expired' | 'tag_not_entitled' | 'subject_not_reachable';
       entitlement: Entitlement | null;
+      /** For an artifact tag: the subject it names, and whether reachability could be checked. */
+      artifact?: { subject: string; kind: string; checked: boolean };
     };
 
 interface CachedList {
@@ -136,13 +140,82 @@ export class EntitlementService {
     return matchTagRules(entitlement.tagRules, tag, this.tagCanonicalization);
   }
 
+  /**
+   * Whether `tag` of `name` is admitted, and why: by a rule (`tagAllowed`), or as an artifact tag
+   * (`sha256-<hex>[.sig|.att|.sbom]`, libs/oci `parseArtifactTag`) whose subject digest is
+   * reachable from a rule-admitted tag. The one admission decision of the registry's tag route,
+   * `tags/list` and `explain`. For an artifact of an unreachable subject nothing about the
+   * artifact or the subject is asked upstream (reachability resolves admitted tags only).
+   */
+  async admitTag(
+    entitlement: Pick<Entitlement, 'tagRules' | 'repository'>,
+    tag: string,
+    reach: Reachability,
+  ): Promise<TagAdmission | null> {
+    const match = this.tagAllowed(entitlement, tag);
+    if (match) return { via: 'rule', tag: match.tag, match };
+    const artifact = parseArtifactTag(canonicalTag(tag, this.tagCanonicalization));
+    if (!artifact) return null;
+    const subject = await reach.findReachingTag(entitlement.repository, artifact.subject, (t) =>
+      this.ruleAdmits(entitlement, t),
+    );
+    if (!subject) return null;
+    const rule = this.tagAllowed(entitlement, subject.tag)!.rule;
+    return { via: 'subject', tag: artifact.tag, artifact, subjectTag: subject.tag, rule };
+  }
+
+  /**
+   * The tag through which `digest` is reachable for this entitlement, or null: first from the
+   * tags its rules admit, then through artifact tags whose subject is reachable (a signature's
+   * manifest and blobs are pullable exactly when the signed image is). An artifact tag is
+   * resolved only after its subject has been found reachable.
+   */
+  async findReachingTag(
+    entitlement: Pick<Entitlement, 'tagRules' | 'repository'>,
+    digest: string,
+    reach: Reachability,
+  ): Promise<DigestReach | null> {
+    const name = entitlement.repository;
+    const rules = (t: string) => this.ruleAdmits(entitlement, t);
+    const direct = await reach.findReachingTag(name, digest, rules);
+    if (direct) return direct;
+    const subjects = new Map<string, string | null>();
+    const viaArtifact = await reach.findReachingTag(name, digest, async (t) => {
+      const artifact = parseArtifactTag(canonicalTag(t, this.tagCanonicalization));
+      if (!artifact) return false;
+      if (!subjects.has(artifact.subject)) {
+        subjects.set(
+          artifact.subject,
+          (await reach.findReachingTag(name, artifact.subject, rules))?.tag ?? null,
+        );
+      }
+      return subjects.get(artifact.subject) !== null;
+    });
+    if (!viaArtifact) return null;
+    const artifact = parseArtifactTag(canonicalTag(viaArtifact.tag, this.tagCanonicalization))!;
+    return { ...viaArtifact, subjectTag: subjects.get(artifact.subject) ?? undefined };
+  }
+
+  private ruleAdmits(entitlement: Pick<Entitlement, 'tagRules'>, tag: string): boolean {
+    return !!this.tagAllowed(entitlement, tag);
+  }
+
   /** Names of the repositories the member may pull now, sorted (for the catalog). */
   async entitledRepositories(memberId: string): Promise<string[]> {
     return [...new Set((await this.liveEntitlements(memberId)).map((e) => e.repository))].sort();
   }
 
-  /** Reads the database (no cache): what support needs to answer "why can't X pull Y?". */
-  async explain(memberId: string, repository: string, tag?: string): Promise<EntitlementExplanation> {
+  /**
+   * Reads the database (no cache): what support needs to answer "why can't X pull Y?". An
+   * artifact tag is judged by `admitTag` when the pull path's reachability is given (the
+   * gateway), and reported as not checked without it (the CLI has no upstream).
+   */
+  async explain(
+    memberId: string,
+    repository: string,
+    tag?: string,
+    reach?: Reachability,
+  ): Promise<EntitlementExplanation> {
     const entitlement = await this.entitlements.findOne({ where: { memberId, repository } });
     if (!entitlement) return { allowed: false, reason: 'repository_not_entitled', entitlement: null };
     if (!isEntitlementLive(entitlement, this.clock.date())) {
@@ -150,9 +223,17 @@ export class EntitlementService {
     }
     if (tag === undefined) return { allowed: true, entitlement, match: null };
     const match = this.tagAllowed(entitlement, tag);
-    return match
-      ? { allowed: true, entitlement, match }
-      : { allowed: false, reason: 'tag_not_entitled', entitlement };
+    if (match) return { allowed: true, entitlement, match };
+    const artifact = parseArtifactTag(canonicalTag(tag, this.tagCanonicalization));
+    if (!artifact) return { allowed: false, reason: 'tag_not_entitled', entitlement };
+    const admission = reach ? await this.admitTag(entitlement, tag, reach) : null;
+    if (admission) return { allowed: true, entitlement, match: null, admission };
+    return {
+      allowed: false,
+      reason: 'subject_not_reachable',
+      entitlement,
+      artifact: { subject: artifact.subject, kind: artifact.kind, checked: !!reach },
+    };
   }
 
   /** Forgets cached lists (all, or one member's); changes made through this service do it themselves. */

@@ -6,3 +6,4 @@ export * from './entitlement.view';
 export * from './entitlements.exception';
 export * from './entitlements.module';
 export * from './tag-rule.util';
+export * from './tag-admission';

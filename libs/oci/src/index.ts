@@ -8,3 +8,5 @@ export * from './manifest';
 export * from './upstream-blob.types';
 export * from './canonical-tag';
 export * from './image-reference';
+export * from './artifact-tag';
+export * from './referrers';

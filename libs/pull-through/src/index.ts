@@ -7,3 +7,4 @@ export * from './pull-through.service';
 export * from './manifest.source';
 export * from './blob.source';
 export * from './pull-through.module';
+export * from './referrers.source';

@@ -15,6 +15,7 @@ import { ManifestStore } from './manifest-store.service';
 import { PromBlobCacheMetrics } from './prom-blob-cache.metrics';
 import { PromPullThroughMetrics } from './prom-pull-through.metrics';
 import { PullThroughService } from './pull-through.service';
+import { ReferrersSource } from './referrers.source';
 import { UpstreamRegistrySource } from './upstream-registry.source';
 import { UPSTREAM_SOURCE, UpstreamSource } from './upstream-source.interface';
 
@@ -98,7 +99,17 @@ import { UPSTREAM_SOURCE, UpstreamSource } from './upstream-source.interface';
       useFactory: (fills: BlobFillCoordinator, cache: BlobCacheService, source: UpstreamSource) =>
         new BlobSource(fills, cache, source),
     },
+    {
+      provide: ReferrersSource,
+      inject: [PullThroughService, UPSTREAM_SOURCE, Clock, GatewayConfig],
+      useFactory: (pull: PullThroughService, source: UpstreamSource, clock: Clock, config: GatewayConfig) =>
+        new ReferrersSource(pull, source, clock, {
+          tagTtlMs: config.cache.tagTtlSeconds * 1000,
+          tagStaleMaxMs: config.cache.tagStaleMaxSeconds * 1000,
+          maxEntries: 100_000,
+        }),
+    },
   ],
-  exports: [PullThroughService, ManifestSource, BlobSource],
+  exports: [PullThroughService, ManifestSource, BlobSource, ReferrersSource],
 })
 export class PullThroughModule {}

@@ -158,12 +158,13 @@ export class PullThroughService {
   /**
    * Finds an entitled tag from which `digest` is reachable, or null. Tags already resolved are
    * tried first (the usual case: the client fetched the manifest a moment ago); then the
-   * upstream tag list, in order, until one reaches the digest.
+   * upstream tag list, in order, until one reaches the digest. `admits` is asked before a tag
+   * is resolved (it may itself ask about reachability, as artifact tags do of their subject).
    */
   async findReachingTag(
     name: string,
     digest: string,
-    admits: (tag: string) => boolean,
+    admits: (tag: string) => boolean | Promise<boolean>,
     trace?: ManifestFetchTrace,
   ): Promise<{ tag: string; size: number } | null> {
     const tried = new Set<string>();
@@ -171,14 +172,14 @@ export class PullThroughService {
     for (const key of [...this.tags.keys()]) {
       if (!key.startsWith(prefix)) continue;
       const tag = key.slice(prefix.length);
-      if (!admits(tag)) continue;
+      if (!(await admits(tag))) continue;
       tried.add(tag);
       const size = await this.sizeIfReaches(name, tag, digest, trace);
       if (size !== null) return { tag, size };
     }
     const listed = await this.listTags(name);
     for (const tag of listed?.tags ?? []) {
-      if (tried.has(tag) || !admits(tag)) continue;
+      if (tried.has(tag) || !(await admits(tag))) continue;
       const size = await this.sizeIfReaches(name, tag, digest, trace);
       if (size !== null) return { tag, size };
     }

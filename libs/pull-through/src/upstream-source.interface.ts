@@ -36,6 +36,12 @@ export interface UpstreamSource {
   /** `size` is -1 when upstream did not announce it. */
   headBlob(name: string, digest: string, signal?: AbortSignal): Promise<{ size: number } | null>;
   listTags(name: string, signal?: AbortSignal): Promise<string[] | null>;
+  /**
+   * The upstream's own referrers API (`GET /v2/<name>/referrers/<digest>`, the index bytes), for
+   * an upstream that has one; absent or `null` when it has none (Forgejo: a 404 with an empty
+   * body), and `ReferrersSource` falls back to the tag schema.
+   */
+  listReferrers?(name: string, digest: string, signal?: AbortSignal): Promise<Buffer | null>;
 }
 
 export const UPSTREAM_SOURCE = Symbol('UPSTREAM_SOURCE');

@@ -1,6 +1,7 @@
 import { Get, HttpStatus, Query } from '@nestjs/common';
 import { ApiOkResponse } from '@nestjs/swagger';
 import { AccessExplainService } from '@gatehouse/entitlements';
+import { PullThroughService } from '@gatehouse/pull-through';
 import { ImageReference, ImageReferenceError, parseImageReference } from '@gatehouse/oci';
 import { AdminController } from './admin-controller.decorator';
 import { adminHttpError } from './admin-errors.interceptor';
@@ -28,15 +29,18 @@ export function splitImage(image: string): { repository: string; tag: string | n
 
 @AdminController('explain', 'support')
 export class AdminExplainController {
-  constructor(private readonly access: AccessExplainService) {}
+  constructor(
+    private readonly access: AccessExplainService,
+    private readonly pull: PullThroughService,
+  ) {}
 
   @Get()
   @ApiOkResponse({
     description:
-      'whether the member may pull repository[:tag] now, the first obstacle as `reason` (null when allowed; member_unknown, member_disabled, no_access_key, key_revoked, key_expired, no_usable_key, repository_not_entitled, entitlement_expired, tag_not_entitled) and the facts behind it',
+      'whether the member may pull repository[:tag] now, the first obstacle as `reason` (null when allowed; member_unknown, member_disabled, no_access_key, key_revoked, key_expired, no_usable_key, repository_not_entitled, entitlement_expired, tag_not_entitled, subject_not_reachable) and the facts behind it',
   })
   async explain(@Query() q: ExplainQueryDto) {
     const { repository, tag } = splitImage(q.image);
-    return explainView(await this.access.explain(q.member, repository, tag), repository, tag);
+    return explainView(await this.access.explain(q.member, repository, tag, this.pull), repository, tag);
   }
 }

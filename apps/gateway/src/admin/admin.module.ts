@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { PullThroughModule } from '@gatehouse/pull-through';
 import { AdminAuditController } from './admin-audit.controller';
 import { AdminAuditRecorder } from './admin-audit.recorder';
 import { AdminEntitlementsController } from './admin-entitlements.controller';
@@ -16,6 +17,8 @@ import { AdminTokenStrategy } from './admin-token.strategy';
  * (members, entitlements) and AuditModule.
  */
 @Module({
+  // The pull path's reachability, so explain judges artifact tags as the registry does.
+  imports: [PullThroughModule],
   controllers: [
     AdminMembersController,
     AdminKeysController,

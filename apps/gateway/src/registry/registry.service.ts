@@ -13,6 +13,8 @@ import {
   PullThroughService,
 } from '@gatehouse/pull-through';
 import { knownOciError } from '../http/oci-exception.filter';
+import { reachability } from './reachability';
+import { ReferrersHandler } from './referrers.handler';
 
 /** What a handler decided; the controller only writes it. */
 export interface RegistryReply {
@@ -32,7 +34,7 @@ export interface RegistryRequest {
 }
 
 /** Facts gathered while handling one request, written as one audit row at the end. */
-interface AuditDraft {
+export interface AuditDraft {
   action: string;
   startedAt: number;
   principal?: RegistryPrincipal;
@@ -61,6 +63,7 @@ export class RegistryService {
     private readonly manifests: ManifestSource,
     private readonly blobs: BlobSource,
     private readonly audit: AuditService,
+    private readonly referrers: ReferrersHandler,
   ) {}
 
   async handle(access: RegistryAccess, request: RegistryRequest): Promise<RegistryReply> {
@@ -90,12 +93,9 @@ export class RegistryService {
           this.blob(route.name, route.digest, access, request, d),
         );
       case 'referrers':
-        // Not supported (nor by Forgejo): a 404 tells clients to fall back to the tag schema.
-        entitledRepository(access);
-        throw new OciError('MANIFEST_UNKNOWN', {
-          message: 'the referrers API is not supported',
-          reason: 'referrers',
-        });
+        return this.audited({ ...draft(), digest: route.digest }, (d) =>
+          this.referrers.handle(route.name, route.digest, entitledRepository(access), request, d),
+        );
       case 'upload':
         throw new OciError('UNSUPPORTED', { reason: 'write_method' });
     }
@@ -107,7 +107,7 @@ export class RegistryService {
    * the handler audits get their row, with no member (it could not be established).
    */
   auditUnauthorised(method: string, route: OciRoute, startedAt: number, err: unknown): void {
-    if (route.kind === 'ping' || route.kind === 'referrers' || route.kind === 'upload') return;
+    if (route.kind === 'ping' || route.kind === 'upload') return;
     const facts = registryAuditFacts(method, route);
     this.recordFailure(
       {
@@ -115,7 +115,7 @@ export class RegistryService {
         startedAt,
         repository: facts.repository ?? undefined,
         reference: facts.reference ?? undefined,
-        digest: route.kind === 'blob' ? route.digest : undefined,
+        digest: route.kind === 'blob' || route.kind === 'referrers' ? route.digest : undefined,
       },
       err,
     );
@@ -137,13 +137,18 @@ export class RegistryService {
     // Resolving a tag or proving reachability may fetch the very manifest served below.
     const trace = new ManifestFetchTrace();
     let digest: string;
+    const reach = reachability(this.pull, trace);
     if (reference.type === 'tag') {
-      const match = this.entitlements.tagAllowed(entitlement, reference.tag);
-      if (!match) throw new OciError('MANIFEST_UNKNOWN', { reason: 'tag_not_entitled' });
+      // A rule admits the tag, or it is an artifact tag of a reachable subject (sha256-<hex>.sig).
+      const admitted = await this.entitlements.admitTag(entitlement, reference.tag, reach);
+      if (!admitted) throw new OciError('MANIFEST_UNKNOWN', { reason: 'tag_not_entitled' });
       draft.details =
-        match.tag === reference.tag ? { rule: match.rule } : { rule: match.rule, tag: match.tag };
+        admitted.via === 'rule'
+          ? { rule: admitted.match.rule }
+          : { rule: admitted.rule, artifactOf: admitted.subjectTag, artifact: admitted.artifact.kind };
+      if (admitted.tag !== reference.tag) draft.details.tag = admitted.tag;
       // The form the rules judged is the form asked for: what is served is what was admitted.
-      const resolved = await this.pull.resolveTag(name, match.tag, trace);
+      const resolved = await this.pull.resolveTag(name, admitted.tag, trace);
       if (!resolved) throw new OciError('MANIFEST_UNKNOWN', { reason: 'tag_unknown_upstream' });
       digest = resolved.digest;
       if (resolved.stale) {
@@ -153,14 +158,9 @@ export class RegistryService {
       }
     } else {
       digest = reference.digest;
-      const reach = await this.pull.findReachingTag(
-        name,
-        digest,
-        (tag) => !!this.entitlements.tagAllowed(entitlement, tag),
-        trace,
-      );
-      if (!reach) throw new OciError('MANIFEST_UNKNOWN', { reason: 'digest_not_reachable' });
-      draft.details = { viaTag: reach.tag };
+      const via = await this.entitlements.findReachingTag(entitlement, digest, reach);
+      if (!via) throw new OciError('MANIFEST_UNKNOWN', { reason: 'digest_not_reachable' });
+      draft.details = viaDetails(via);
     }
     draft.digest = digest;
     const manifest = await this.manifests.get(name, digest, trace);
@@ -182,13 +182,9 @@ export class RegistryService {
     draft: AuditDraft,
   ): Promise<RegistryReply> {
     const entitlement = entitledRepository(access);
-    const reach = await this.pull.findReachingTag(
-      name,
-      digest,
-      (tag) => !!this.entitlements.tagAllowed(entitlement, tag),
-    );
+    const reach = await this.entitlements.findReachingTag(entitlement, digest, reachability(this.pull));
     if (!reach) throw new OciError('BLOB_UNKNOWN', { reason: 'digest_not_reachable' });
-    draft.details = { viaTag: reach.tag };
+    draft.details = viaDetails(reach);
     const declaredSize = reach.size >= 0 ? reach.size : undefined;
     const blob =
       request.method === 'HEAD'
@@ -209,7 +205,12 @@ export class RegistryService {
     const entitlement = entitledRepository(access);
     const listed = await this.pull.listTags(name);
     if (!listed) throw new OciError('NAME_UNKNOWN', { reason: 'repository_unknown_upstream' });
-    const entitled = listed.tags.filter((t) => !!this.entitlements.tagAllowed(entitlement, t)).sort(lexical);
+    // What the manifest route admits, artifact tags of reachable subjects included (decisions.md).
+    const reach = reachability(this.pull);
+    const entitled: string[] = [];
+    for (const t of listed.tags)
+      if (await this.entitlements.admitTag(entitlement, t, reach)) entitled.push(t);
+    entitled.sort(lexical);
     const page = paginate(entitled, request.query);
     const headers: Record<string, string> = {};
     if (page.next) headers['Link'] = `</v2/${name}/tags/list?${page.next}>; rel="next"`;
@@ -319,6 +320,10 @@ export class RegistryService {
 function entitledRepository(access: RegistryAccess): Entitlement {
   if (!access.entitlement) throw new OciError('NAME_UNKNOWN', { reason: 'repository_not_entitled' });
   return access.entitlement;
+}
+
+function viaDetails(via: { tag: string; subjectTag?: string }): Record<string, unknown> {
+  return via.subjectTag ? { viaTag: via.tag, artifactOf: via.subjectTag } : { viaTag: via.tag };
 }
 
 class ClientAbort extends Error {

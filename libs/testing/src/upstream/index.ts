@@ -8,3 +8,5 @@ export * from './forgejo-pagination';
 export * from './forgejo-front';
 export * from './clients';
 export * from './http-probe';
+export * from './artifacts';
+export * from './sigstore';

@@ -1,0 +1,101 @@
+import { Clock } from '@gatehouse/observability';
+import {
+  ARTIFACT_SUFFIXES,
+  artifactTagOf,
+  isIndexMediaType,
+  manifestSubject,
+  ReferrerDescriptor,
+  referrerDescriptor,
+  referrerDescriptorsOfIndex,
+} from '@gatehouse/oci';
+import { ManifestFetchTrace } from './manifest-fetch.trace';
+import { PullThroughService } from './pull-through.service';
+import { UpstreamSource } from './upstream-source.interface';
+
+export interface ReferrersOptions {
+  /** The tag TTL: a subject's referrers are re-read after it, as tags are. */
+  tagTtlMs: number;
+  /** How long past its check a list may still be served while upstream fails. */
+  tagStaleMaxMs: number;
+  maxEntries: number;
+}
+
+/** Where a referrers list came from (for the audit row). */
+export type ReferrersOrigin = 'upstream_api' | 'tag_schema_index' | 'artifact_tags' | 'none';
+
+export interface ReferrersList {
+  manifests: ReferrerDescriptor[];
+  origin: ReferrersOrigin;
+  /** Set when upstream failed and the last known list is served. */
+  stale?: { ageSeconds: number };
+}
+
+interface Entry {
+  list: ReferrersList;
+  checkedAt: number;
+}
+
+/**
+ * The referrers of a subject digest, for the gateway's referrers API (OCI distribution-spec 1.1),
+ * in this order of preference: the upstream's referrers API when it has one; else the tag-schema
+ * index at `sha256-<hex>`; else one descriptor per manifest at the cosign-style tags
+ * `sha256-<hex>.sig`, `.att`, `.sbom` (those without a `subject` field count, as cosign's tag
+ * scheme writes none; one naming another subject does not). Answers are kept for the tag TTL (and served stale for the
+ * tag stale bound while upstream fails), exactly as tags are.
+ *
+ * The caller must have established that the subject is reachable for the member: this class asks
+ * upstream about the subject's artifact tags.
+ */
+export class ReferrersSource {
+  private readonly lists = new Map<string, Entry>();
+
+  constructor(
+    private readonly pull: PullThroughService,
+    private readonly upstream: UpstreamSource,
+    private readonly clock: Clock,
+    private readonly options: ReferrersOptions,
+  ) {}
+
+  async list(name: string, subject: string, trace: ManifestFetchTrace): Promise<ReferrersList> {
+    const key = `${name}\u0000${subject}`;
+    const entry = this.lists.get(key);
+    const now = this.clock.now();
+    if (entry && now - entry.checkedAt < this.options.tagTtlMs) return entry.list;
+    try {
+      const list = await this.read(name, subject, trace);
+      if (!entry && this.lists.size >= this.options.maxEntries) this.lists.clear();
+      this.lists.set(key, { list, checkedAt: this.clock.now() });
+      return list;
+    } catch (cause) {
+      if (entry && now - entry.checkedAt <= this.options.tagTtlMs + this.options.tagStaleMaxMs) {
+        return { ...entry.list, stale: { ageSeconds: Math.round((now - entry.checkedAt) / 1000) } };
+      }
+      throw cause;
+    }
+  }
+
+  private async read(name: string, subject: string, trace: ManifestFetchTrace): Promise<ReferrersList> {
+    const fromApi = await this.upstream.listReferrers?.(name, subject);
+    if (fromApi) return { manifests: referrerDescriptorsOfIndex(fromApi), origin: 'upstream_api' };
+    const indexTag = artifactTagOf(subject);
+    // The tag schema names sha256 subjects only.
+    if (!indexTag) return { manifests: [], origin: 'none' };
+    const index = await this.manifestAt(name, indexTag, trace);
+    if (index && isIndexMediaType(index.mediaType)) {
+      return { manifests: referrerDescriptorsOfIndex(index.body), origin: 'tag_schema_index' };
+    }
+    const manifests: ReferrerDescriptor[] = [];
+    for (const suffix of ARTIFACT_SUFFIXES) {
+      const m = await this.manifestAt(name, artifactTagOf(subject, suffix)!, trace);
+      // A manifest that names another subject is not this digest's referrer, whatever its tag.
+      const names = m ? manifestSubject(m.body) : null;
+      if (m && (names === null || names === subject)) manifests.push(referrerDescriptor(m));
+    }
+    return { manifests, origin: manifests.length > 0 ? 'artifact_tags' : 'none' };
+  }
+
+  private async manifestAt(name: string, tag: string, trace: ManifestFetchTrace) {
+    const resolved = await this.pull.resolveTag(name, tag, trace);
+    return resolved ? this.pull.getManifest(name, resolved.digest, trace) : null;
+  }
+}
