@@ -3,7 +3,6 @@ import { AuditModule } from '@gatehouse/audit';
 import { GatewayConfig } from '@gatehouse/config';
 import { EntitlementsModule } from '@gatehouse/entitlements';
 import { MembersModule } from '@gatehouse/members';
-import { LoginRateLimiter } from './login-rate-limiter.service';
 import { MemberStateCache } from './member-state.cache';
 import { RegistryAuthService } from './registry-auth.service';
 import { RegistryTokenService } from './registry-token.service';
@@ -13,6 +12,7 @@ import { TokenService } from './token.service';
 /**
  * Token issuing and /v2/ authentication. Global so the registry controller can inject
  * RegistryAuthService and EntitlementService without importing the auth wiring itself.
+ * `LoginRateLimiter` (used by TokenService) is provided by the global RateLimitModule.
  */
 @Global()
 @Module({
@@ -25,7 +25,6 @@ import { TokenService } from './token.service';
     },
     RegistryTokenService,
     MemberStateCache,
-    LoginRateLimiter,
     TokenService,
     RegistryAuthService,
   ],

@@ -56,7 +56,8 @@ const GENERIC_UNAUTHORIZED = 'invalid username or access key';
 
 /**
  * Credentials in, scoped JWT out. Every refusal of credentials is the same 401 whatever the true
- * reason (which goes to the audit row); failed logins are rate limited per IP and username.
+ * reason (which goes to the audit row); failed logins are rate limited per (username, client IP)
+ * and per client IP, never per username alone (`LoginRateLimiter`).
  */
 @Injectable()
 export class TokenService {
@@ -183,7 +184,7 @@ export class TokenService {
 
     const subject = await this.authenticate(request, attempted, details, startedAt);
     const { member, accessKey } = subject;
-    this.limiter.recordSuccess(member.username);
+    this.limiter.recordSuccess(ctx?.clientIp, member.username);
     RequestContext.patch({ memberId: member.id, username: member.username });
 
     const live = new Set((await this.entitlements.liveEntitlements(member.id)).map((e) => e.repository));

@@ -1,3 +1,4 @@
+export * from './failed-login.limiter';
 export * from './rate-limit.constants';
 export * from './rate-limit.guard';
 export * from './rate-limit.module';

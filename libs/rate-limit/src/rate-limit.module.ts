@@ -1,6 +1,8 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
 import { ThrottlerModule, ThrottlerModuleOptions, ThrottlerStorage } from '@nestjs/throttler';
+import { LoginRateLimiter } from '@gatehouse/auth';
 import { GatewayConfig, RateLimitConfig } from '@gatehouse/config';
+import { FailedLoginLimiter } from './failed-login.limiter';
 import { RateLimitScope } from './rate-limit.constants';
 import { RateLimitFailures } from './rate-limit-failures.service';
 import { RateLimitGuard } from './rate-limit.guard';
@@ -36,7 +38,10 @@ export function rateLimitThrottlerOptions(
   };
 }
 
-/** The request limits (RateLimitGuard, applied with @RateLimited on a controller). */
+/**
+ * The request limits (RateLimitGuard, applied with @RateLimited on a controller) and the
+ * failed-login limits the token endpoint asks (`LoginRateLimiter`, implemented by FailedLoginLimiter).
+ */
 @Global()
 @Module({})
 export class RateLimitModule {
@@ -50,8 +55,14 @@ export class RateLimitModule {
             rateLimitThrottlerOptions(config.rateLimit, options.storage ?? new SlidingWindowCounterStorage()),
         }),
       ],
-      providers: [RateLimitIdentityService, RateLimitFailures, RateLimitGuard],
-      exports: [RateLimitIdentityService, RateLimitFailures, RateLimitGuard],
+      providers: [
+        RateLimitIdentityService,
+        RateLimitFailures,
+        RateLimitGuard,
+        FailedLoginLimiter,
+        { provide: LoginRateLimiter, useExisting: FailedLoginLimiter },
+      ],
+      exports: [RateLimitIdentityService, RateLimitFailures, RateLimitGuard, FailedLoginLimiter, LoginRateLimiter],
     };
   }
 }
