@@ -2,6 +2,8 @@ import { DynamicModule, Global, Module } from '@nestjs/common';
 import { ThrottlerModule, ThrottlerModuleOptions, ThrottlerStorage } from '@nestjs/throttler';
 import { LoginRateLimiter } from '@gatehouse/auth';
 import { GatewayConfig, RateLimitConfig } from '@gatehouse/config';
+import { BlobStreamSlotInterceptor } from './blob-stream-slot.interceptor';
+import { BlobStreamSlots } from './blob-stream-slots';
 import { FailedLoginLimiter } from './failed-login.limiter';
 import { RateLimitScope } from './rate-limit.constants';
 import { RateLimitFailures } from './rate-limit-failures.service';
@@ -61,8 +63,18 @@ export class RateLimitModule {
         RateLimitGuard,
         FailedLoginLimiter,
         { provide: LoginRateLimiter, useExisting: FailedLoginLimiter },
+        BlobStreamSlots,
+        BlobStreamSlotInterceptor,
       ],
-      exports: [RateLimitIdentityService, RateLimitFailures, RateLimitGuard, FailedLoginLimiter, LoginRateLimiter],
+      exports: [
+        RateLimitIdentityService,
+        RateLimitFailures,
+        RateLimitGuard,
+        FailedLoginLimiter,
+        LoginRateLimiter,
+        BlobStreamSlots,
+        BlobStreamSlotInterceptor,
+      ],
     };
   }
 }
