@@ -5,7 +5,7 @@ import { samplePeak, settle, startLoadStack } from './load-scenario';
 import { footprint, ProcessFootprint, runPullLoad } from './pull-load';
 
 const STALLED = Number(process.env.LOAD_STALLED ?? 1000);
-const STALL_SECONDS = 10;
+const STALL_SECONDS = 30;
 
 /**
  * `just load`, second scenario (security.md, "Stalled downloads"): one member opens STALLED GETs
@@ -79,8 +79,14 @@ describe('stalled downloads', () => {
         durationMs: 5000,
       });
       const health = (await fetch(`${url}/healthz`)).status;
+      // Still stalled, seconds later: what each stalled stream holds must not grow with time.
+      const duringLate = await footprint(pid, gw.inspector, { collect: true });
+      const streamingLate = await metric('gatehouse_blob_streams_active');
       // The stall timeout closes the stalled streams; then the attacker's sockets go away.
-      await new Promise((r) => setTimeout(r, (STALL_SECONDS + 3) * 1000));
+      await waitFor(
+        async () => (await metric('gatehouse_blob_streams_active')) === 0,
+        (STALL_SECONDS + 10) * 1000,
+      );
       const stallsClosed = await metric('gatehouse_http_send_stalls_total');
       const streamingAfter = await metric('gatehouse_blob_streams_active');
       clearInterval(sampler);
@@ -104,6 +110,8 @@ describe('stalled downloads', () => {
         },
         baseline,
         during,
+        duringLate,
+        streamingLate,
         peak,
         after,
         // The live memory the stalled streams held (garbage collected), per stream.
@@ -122,6 +130,7 @@ describe('stalled downloads', () => {
           `others: ${others.pulls} pulls, ${others.requests} requests, ${others.errors} errors, p95 ${others.pullMs.p95} ms; /healthz ${health}`,
           `fds baseline ${baseline.fds}, during ${during.fds}, peak ${peak.fds}, after ${after.fds}`,
           `RSS baseline ${mib(baseline.rssBytes)}, during ${mib(during.rssBytes)}, peak ${mib(peak.rssBytes)}, after ${mib(after.rssBytes)}`,
+          `arrayBuffers baseline ${mib(baseline.arrayBuffersBytes)}, during ${mib(during.arrayBuffersBytes)}, ${Math.round((duringLate.arrayBuffersBytes - baseline.arrayBuffersBytes) / Math.max(1, streamingLate) / 1024)} KiB per stream ${streamingLate} streams later`,
           `heap+external baseline ${mib(baseline.heapUsedBytes + baseline.externalBytes)}, during ${mib(during.heapUsedBytes + during.externalBytes)}; per stalled stream ${report.bytesPerStalledStream} bytes`,
           `report: ${out}`,
           '',
@@ -140,3 +149,8 @@ describe('stalled downloads', () => {
     }
   }, 600_000);
 });
+
+async function waitFor(check: () => Promise<boolean>, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check()) && Date.now() < until) await new Promise((r) => setTimeout(r, 500));
+}
