@@ -61,7 +61,11 @@ export class BlobStreamSlotInterceptor implements NestInterceptor {
         reference: facts.reference,
         digest: facts.digest,
         durationMs: performance.now() - startedAt,
-        details: { limiter: 'blob_streams', limit: this.slots.perKey, retryAfterSeconds: RETRY_AFTER_SECONDS },
+        details: {
+          limiter: 'blob_streams',
+          limit: this.slots.perKey,
+          retryAfterSeconds: RETRY_AFTER_SECONDS,
+        },
       });
       throw new OciError('TOOMANYREQUESTS', {
         message: `too many blob downloads at once (${this.slots.perKey}): retry after ${RETRY_AFTER_SECONDS} s`,

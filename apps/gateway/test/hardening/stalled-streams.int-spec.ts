@@ -139,7 +139,11 @@ describe('stalled blob streams (built gateway)', () => {
 
   it('refuses streams beyond the cap with 429, keeps health and other members served, and closes stalled streams', async () => {
     const stalled = Array.from({ length: CAP }, () => stalledGet('mallory'));
-    await waitUntil(async () => (await metric('gatehouse_blob_streams_active')) === CAP, 15_000, 'the slots taken');
+    await waitUntil(
+      async () => (await metric('gatehouse_blob_streams_active')) === CAP,
+      15_000,
+      'the slots taken',
+    );
 
     const refused = await rawRequest(port, {
       path: bigPath,
@@ -165,7 +169,11 @@ describe('stalled blob streams (built gateway)', () => {
       20_000,
       'the stalled streams to be closed',
     );
-    await waitUntil(async () => (await metric('gatehouse_blob_streams_active')) === 0, 10_000, 'slots released');
+    await waitUntil(
+      async () => (await metric('gatehouse_blob_streams_active')) === 0,
+      10_000,
+      'slots released',
+    );
     for (const s of stalled) s.destroy();
   }, 120_000);
 
@@ -174,9 +182,17 @@ describe('stalled blob streams (built gateway)', () => {
     // Clients that go away mid-stream.
     for (let i = 0; i < CAP + 2; i++) {
       const s = stalledGet('mallory');
-      await waitUntil(async () => (await metric('gatehouse_blob_streams_active')) >= 1, 10_000, 'a slot taken');
+      await waitUntil(
+        async () => (await metric('gatehouse_blob_streams_active')) >= 1,
+        10_000,
+        'a slot taken',
+      );
       s.destroy();
-      await waitUntil(async () => (await metric('gatehouse_blob_streams_active')) === 0, 10_000, 'the slot back');
+      await waitUntil(
+        async () => (await metric('gatehouse_blob_streams_active')) === 0,
+        10_000,
+        'the slot back',
+      );
     }
 
     // A slow reader: 1 MiB every 500 ms for 8 s, four times the stall timeout. The gateway sees its
@@ -206,6 +222,10 @@ describe('stalled blob streams (built gateway)', () => {
     expect(received).toBeLessThan(big.size);
     expect(await metric('gatehouse_http_send_stalls_total')).toBe(stallsBefore);
     slow.destroy();
-    await waitUntil(async () => (await metric('gatehouse_blob_streams_active')) === 0, 10_000, 'the slot back');
+    await waitUntil(
+      async () => (await metric('gatehouse_blob_streams_active')) === 0,
+      10_000,
+      'the slot back',
+    );
   }, 120_000);
 });
