@@ -14,7 +14,9 @@ import {
   startForgejoFront,
   startRegistry,
 } from '@gatehouse/testing/upstream';
+import { InspectorSession } from './inspector-session';
 import {
+  BuiltGateway,
   descriptors,
   footprint,
   LoadResult,
@@ -39,11 +41,22 @@ export interface LoadReport {
   exitCode: number | null;
 }
 
-/**
- * The whole load scenario: seeded registry, Forgejo front, a database, the built gateway, members
- * enrolled, a warm-up pull, then `clients` clients for `durationMs`, then the footprint again.
- */
-export async function runLoadScenario(clients: number, durationMs: number): Promise<LoadReport> {
+/** The stack a load scenario runs against: the built gateway on a seeded upstream, members enrolled. */
+export interface LoadStack {
+  gw: BuiltGateway;
+  url: string;
+  port: number;
+  pid: number;
+  /** Basic credentials of members `load-0` … `load-9`, each entitled to acme/app v1.* and acme/big. */
+  credentials: string[];
+  target: PullTarget;
+  /** The 100 MB layer of acme/big:1.0. */
+  big: { digest: string; size: number };
+  stop(): Promise<void>;
+}
+
+/** Seeded registry, Forgejo front, a database, members enrolled, the built gateway with `env` on top. */
+export async function startLoadStack(env: Record<string, string> = {}): Promise<LoadStack> {
   const seed = await prepareSeededStorage();
   const registry = await startRegistry({ copyFrom: seed.storageDir });
   const pat = generatePat(`load-${randomUUID()}`);
@@ -54,9 +67,15 @@ export async function runLoadScenario(clients: number, durationMs: number): Prom
   });
   const db = await createTestDatabase();
   const tmp = await makeTempDir('load');
-  await chmod(tmp.path, 0o755);
-  const dataDir = join(tmp.path, 'data');
+  const cleanup = async () => {
+    await front.stop();
+    await registry.stop();
+    await db.drop();
+    await tmp.cleanup();
+  };
   try {
+    await chmod(tmp.path, 0o755);
+    const dataDir = join(tmp.path, 'data');
     // Members enrolled through the libraries on the same database and DATA_DIR (key secret).
     const setup = await createTestGateway({ databaseUrl: db.url, dataDir });
     const credentials: string[] = [];
@@ -65,6 +84,7 @@ export async function runLoadScenario(clients: number, durationMs: number): Prom
       await setup.app.get(MemberService).create(username);
       const { key } = await setup.app.get(AccessKeyService).create(username, { name: 'load' });
       await setup.app.get(EntitlementService).grant(username, 'acme/app', ['v1.*']);
+      await setup.app.get(EntitlementService).grant(username, 'acme/big', ['*']);
       credentials.push('Basic ' + Buffer.from(`${username}:${key}`).toString('base64'));
     }
     await setup.close();
@@ -79,6 +99,7 @@ export async function runLoadScenario(clients: number, durationMs: number): Prom
         blobs: [m.config.digest, ...m.layers.map((l) => l.digest)],
       })),
     };
+    const big = seedImage(seed, 'acme/big', '1.0').manifests[0].layers[0];
     const port = await getFreePort();
     const url = `http://127.0.0.1:${port}`;
     const gw = await startBuiltGateway(
@@ -97,56 +118,81 @@ export async function runLoadScenario(clients: number, durationMs: number): Prom
         RATE_LIMIT_V2_PER_MEMBER: '0',
         RATE_LIMIT_TOKEN_PER_IP: '0',
         RATE_LIMIT_ANONYMOUS_PER_IP: '0',
+        ...env,
       },
       url,
     );
-    try {
-      const pid = gw.child.pid!;
-      const { inspector } = gw;
-      const common = { url, service: `127.0.0.1:${port}`, credentials, target };
-      const warm = await runPullLoad({ ...common, clients: 2, durationMs: 500 });
-      if (warm.errors > 0) throw new Error(`warm-up failed: ${warm.errorSamples.join('; ')}`);
-      await settle(pid);
-      const baseline = await footprint(pid, inspector, { collect: true });
-      const peak: ProcessFootprint = { ...baseline, collected: false };
-      const sampler = setInterval(() => {
-        footprint(pid, inspector, { collect: false }).then(
-          (f) => {
-            for (const k of Object.keys(f) as Array<keyof ProcessFootprint>) {
-              if (k !== 'collected') peak[k] = Math.max(peak[k], f[k]);
-            }
-          },
-          () => undefined,
-        );
-      }, 250);
-      let result: LoadResult;
-      try {
-        result = await runPullLoad({ ...common, clients, durationMs });
-      } finally {
-        clearInterval(sampler);
-      }
-      await settle(pid, baseline.fds);
-      await new Promise((r) => setTimeout(r, IDLE_MS));
-      const afterIdle = await footprint(pid, inspector, { collect: false });
-      const after = await footprint(pid, inspector, { collect: true });
-      const exitCode = await gw.stop();
-      return { clients, durationMs, result, baseline, peak, afterIdle, after, exitCode };
-    } finally {
-      await gw.stop();
-    }
-  } finally {
-    await front.stop();
-    await registry.stop();
-    await db.drop();
-    await tmp.cleanup();
+    return {
+      gw,
+      url,
+      port,
+      pid: gw.child.pid!,
+      credentials,
+      target,
+      big: { digest: big.digest, size: big.size },
+      async stop() {
+        await gw.stop();
+        await cleanup();
+      },
+    };
+  } catch (e) {
+    await cleanup();
+    throw e;
   }
+}
+
+/**
+ * The whole load scenario: the stack, a warm-up pull, then `clients` clients for `durationMs`,
+ * then the footprint again.
+ */
+export async function runLoadScenario(clients: number, durationMs: number): Promise<LoadReport> {
+  const stack = await startLoadStack();
+  try {
+    const { gw, pid, url, port, credentials, target } = stack;
+    const { inspector } = gw;
+    const common = { url, service: `127.0.0.1:${port}`, credentials, target };
+    const warm = await runPullLoad({ ...common, clients: 2, durationMs: 500 });
+    if (warm.errors > 0) throw new Error(`warm-up failed: ${warm.errorSamples.join('; ')}`);
+    await settle(pid);
+    const baseline = await footprint(pid, inspector, { collect: true });
+    const peak: ProcessFootprint = { ...baseline, collected: false };
+    const sampler = samplePeak(pid, inspector, peak);
+    let result: LoadResult;
+    try {
+      result = await runPullLoad({ ...common, clients, durationMs });
+    } finally {
+      clearInterval(sampler);
+    }
+    await settle(pid, baseline.fds);
+    await new Promise((r) => setTimeout(r, IDLE_MS));
+    const afterIdle = await footprint(pid, inspector, { collect: false });
+    const after = await footprint(pid, inspector, { collect: true });
+    const exitCode = await gw.stop();
+    return { clients, durationMs, result, baseline, peak, afterIdle, after, exitCode };
+  } finally {
+    await stack.stop();
+  }
+}
+
+/** Raises `peak` to every footprint sampled each 250 ms until the returned timer is cleared. */
+export function samplePeak(pid: number, inspector: InspectorSession, peak: ProcessFootprint): NodeJS.Timeout {
+  return setInterval(() => {
+    footprint(pid, inspector, { collect: false }).then(
+      (f) => {
+        for (const k of Object.keys(f) as Array<keyof ProcessFootprint>) {
+          if (k !== 'collected') peak[k] = Math.max(peak[k], f[k]);
+        }
+      },
+      () => undefined,
+    );
+  }, 250);
 }
 
 /** Pause after the load, as a gateway between bursts of pulls would have. */
 const IDLE_MS = 2000;
 
 /** Waits (bounded) until the gateway's descriptors stop changing, or fall to `target`. */
-async function settle(pid: number, target?: number): Promise<void> {
+export async function settle(pid: number, target?: number): Promise<void> {
   let last = -1;
   for (let i = 0; i < 40; i++) {
     const fds = await descriptors(pid);

@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { GatewayConfig } from '@gatehouse/config';
@@ -6,6 +7,7 @@ import { AdminModule } from './admin/admin.module';
 import { installAdminOpenApi } from './admin/admin-openapi';
 import { GatewayModule } from './gateway.module';
 import { ociClientErrorHandler, ociFrameworkErrors } from './http/client-error.handler';
+import { connectionLimit, installSendStallTimeout, openFileLimit } from './http/connection-limits';
 import { OciExceptionFilter } from './http/oci-exception.filter';
 import { genRequestId, installRequestHooks } from './http/request-hooks';
 import { trustProxyList } from './http/trust-proxy';
@@ -46,5 +48,27 @@ export async function createGatewayApp(
   if (config.admin.token) installAdminOpenApi(app, AdminModule);
   else logger.info('admin API disabled: set ADMIN_TOKEN to enable /admin/');
   installRequestHooks(app.getHttpAdapter().getInstance(), app.get(MetricsService), logger);
+  installConnectionLimits(app.getHttpServer() as Server, config, app.get(MetricsService), logger);
   return app;
+}
+
+/**
+ * Bounds what clients can hold: a connection limit below the open-file limit, so the process
+ * keeps descriptors for the database, upstream and health checks, and a send-stall timeout, so
+ * a client that stops reading gives its socket, cache file and buffers back.
+ */
+function installConnectionLimits(
+  server: Server,
+  config: GatewayConfig,
+  metrics: MetricsService,
+  logger: AppLogger,
+): void {
+  const nofile = openFileLimit();
+  const max = connectionLimit(config.server.maxConnections, nofile);
+  if (max !== null) server.maxConnections = max;
+  logger.info({ maxConnections: max, openFileLimit: nofile }, 'client connection limit');
+  if (config.server.sendStallSeconds > 0) {
+    const stop = installSendStallTimeout(server, config.server.sendStallSeconds * 1000, metrics, logger);
+    server.once('close', stop);
+  }
 }

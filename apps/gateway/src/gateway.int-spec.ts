@@ -84,17 +84,37 @@ describe('request ids, client addresses and metrics', () => {
     await proxied?.close();
   });
 
-  it('returns X-Request-Id, keeps a safe incoming one, and puts it on every log line of the request', async () => {
+  it("always mints its own X-Request-Id, keeps a client's safe id apart, and puts both on every log line and audit row", async () => {
     const made = await fetch(`${gw.url}/v2/acme/app/manifests/v1`);
     expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
-    const kept = await fetch(`${gw.url}/v2/acme/app/manifests/v1`, {
-      headers: { 'x-request-id': 'trace-42.a' },
-    });
-    expect(kept.headers.get('x-request-id')).toBe('trace-42.a');
+    // Two requests sending the same id are still two requests to support.
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const kept = await fetch(`${gw.url}/v2/acme/app/manifests/v1`, {
+        headers: { 'x-request-id': 'trace-42.a' },
+      });
+      ids.push(kept.headers.get('x-request-id')!);
+    }
+    expect(ids[0]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(ids[1]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(ids[0]).not.toBe(ids[1]);
     const unsafe = await fetch(`${gw.url}/healthz`, { headers: { 'x-request-id': 'bad id;<script>' } });
     expect(unsafe.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
-    const lines = gw.logs.filter((l) => l.msg === 'request failed');
-    expect(lines.some((l) => l.requestId === 'trace-42.a' && l.route === '/v2/manifest')).toBe(true);
+    const lines = gw.logs.filter((l) => l.msg === 'request failed' && l.clientRequestId === 'trace-42.a');
+    expect(lines.map((l) => l.requestId).sort()).toEqual([...ids].sort());
+    expect(gw.logs.some((l) => l.clientRequestId === 'bad id;<script>')).toBe(false);
+
+    // The audit row of a token request carries both ids, each in its own column.
+    const bad = 'Basic ' + Buffer.from('ids-check:wrong').toString('base64');
+    const refused = await fetch(`${gw.url}/auth/token?service=${gw.host}`, {
+      headers: { authorization: bad, 'x-request-id': 'proxy-7' },
+    });
+    await gw.app.get(AuditService).flush(10_000);
+    const [row] = await gw.app.get(AuditQueryService).find({ username: 'ids-check' });
+    expect(row).toMatchObject({
+      requestId: refused.headers.get('x-request-id'),
+      clientRequestId: 'proxy-7',
+    });
   });
 
   it('labels request durations by route template, never by raw path', async () => {

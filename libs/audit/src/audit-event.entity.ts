@@ -18,6 +18,10 @@ export class AuditEvent {
   @Column('text', { nullable: true })
   requestId!: string | null;
 
+  /** The client's own X-Request-Id, when it sent one (requestId is always the gateway's). */
+  @Column('text', { nullable: true })
+  clientRequestId!: string | null;
+
   @Column('uuid', { nullable: true })
   memberId!: string | null;
 

@@ -26,6 +26,7 @@ export interface AuditEventInput {
   id?: string;
   occurredAt?: Date;
   requestId?: string | null;
+  clientRequestId?: string | null;
   memberId?: string | null;
   username?: string | null;
   clientIp?: string | null;

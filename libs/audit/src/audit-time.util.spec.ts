@@ -20,4 +20,13 @@ describe('parseAuditTime', () => {
   it.each(['yesterday', '1y', '-1d', '2030-13-01', '2030-06-01T25:00', ''])('refuses %p', (value) => {
     expect(() => parseAuditTime(value, now)).toThrow(AuditTimeError);
   });
+
+  it.each(['99999999999999d', '9999999999w', '999999999999999999999s', '3000000d', '0000-06-01'])(
+    'refuses %p as out of range instead of handing the database an impossible time',
+    (value) => {
+      expect(() => parseAuditTime(value, now)).toThrow(
+        /out of range: times must fall between 0001-01-01 and 9999-12-31/,
+      );
+    },
+  );
 });

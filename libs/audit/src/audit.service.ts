@@ -249,6 +249,7 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
     e.id = input.id ?? randomUUID();
     e.occurredAt = input.occurredAt ?? this.clock.date();
     e.requestId = input.requestId ?? ctx?.requestId ?? null;
+    e.clientRequestId = input.clientRequestId ?? ctx?.clientRequestId ?? null;
     e.memberId = input.memberId ?? ctx?.memberId ?? null;
     e.username = input.username ?? ctx?.username ?? null;
     e.clientIp = input.clientIp ?? ctx?.clientIp ?? null;

@@ -3,7 +3,6 @@ import { AuditModule } from '@gatehouse/audit';
 import { GatewayConfig } from '@gatehouse/config';
 import { EntitlementsModule } from '@gatehouse/entitlements';
 import { MembersModule } from '@gatehouse/members';
-import { LoginRateLimiter } from './login-rate-limiter.service';
 import { MemberStateCache } from './member-state.cache';
 import { RegistryAuthService } from './registry-auth.service';
 import { RegistryTokenStrategy } from './registry-token.strategy';
@@ -17,6 +16,7 @@ import { TokenService } from './token.service';
  * RegistryAuthService and EntitlementService without importing the auth wiring itself.
  * The passport strategies are providers: one instance per application, each registered under
  * a name of its own (AppScopedStrategy), so two gateways in one process never share one.
+ * `LoginRateLimiter` (used by TokenService) is provided by the global RateLimitModule.
  */
 @Global()
 @Module({
@@ -29,7 +29,6 @@ import { TokenService } from './token.service';
     },
     RegistryTokenService,
     MemberStateCache,
-    LoginRateLimiter,
     TokenService,
     RegistryAuthService,
     RegistryTokenStrategy,

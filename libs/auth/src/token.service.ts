@@ -68,7 +68,8 @@ const GENERIC_UNAUTHORIZED = 'invalid username or access key';
 
 /**
  * Credentials in, scoped JWT out. Every refusal of credentials is the same 401 whatever the true
- * reason (which goes to the audit row); failed logins are rate limited per IP and username.
+ * reason (which goes to the audit row); failed logins are rate limited per (username, client IP)
+ * and per client IP, never per username alone (`LoginRateLimiter`).
  */
 @Injectable()
 export class TokenService {
@@ -196,7 +197,7 @@ export class TokenService {
     }
 
     const { member, accessKey } = await this.checkCredentials(request, attempted, details, startedAt);
-    this.limiter.recordSuccess(member.username);
+    this.limiter.recordSuccess(ctx?.clientIp, member.username);
     RequestContext.patch({ memberId: member.id, username: member.username });
     return { request, member, accessKey, details };
   }

@@ -294,6 +294,27 @@ export class EnvironmentVariables {
   @Min(0, { message: 'RATE_LIMIT_ANONYMOUS_PER_IP must be 0 (no limit) or more' })
   RATE_LIMIT_ANONYMOUS_PER_IP?: number;
 
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({
+    message: 'RATE_LIMIT_BLOB_STREAMS_PER_MEMBER must be a whole number of streams (0 disables the limit)',
+  })
+  @Min(0, { message: 'RATE_LIMIT_BLOB_STREAMS_PER_MEMBER must be 0 (no limit) or more' })
+  RATE_LIMIT_BLOB_STREAMS_PER_MEMBER?: number;
+
+  // ── HTTP connections ─────────────────────────────────────────────────────
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'HTTP_SEND_STALL_SECONDS must be a whole number of seconds (0 disables)' })
+  @Min(0, { message: 'HTTP_SEND_STALL_SECONDS must be 0 (disabled) or more' })
+  HTTP_SEND_STALL_SECONDS?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'HTTP_MAX_CONNECTIONS must be a whole number (0: derived from the open-file limit)' })
+  @Min(0, { message: 'HTTP_MAX_CONNECTIONS must be 0 (derived) or more' })
+  HTTP_MAX_CONNECTIONS?: number;
+
   // ── Admin API ────────────────────────────────────────────────────────────
   @IsOptional()
   @IsString()

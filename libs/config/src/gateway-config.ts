@@ -12,6 +12,10 @@ export interface ServerConfig {
   /** Peers whose X-Forwarded-For is believed (CIDRs, addresses, or the words loopback/private). */
   trustProxy: string[];
   dataDir: string;
+  /** A response whose client has read nothing for this long is closed; 0 disables. */
+  sendStallSeconds: number;
+  /** Open client connections at most; null: derived from the open-file limit at start. */
+  maxConnections: number | null;
 }
 
 export interface RegistryIdentityConfig {
@@ -94,6 +98,8 @@ export interface RateLimitConfig {
   tokenPerIp: number;
   /** Requests under /v2/ without a valid token per client IP per window; 0 disables. */
   anonymousPerIp: number;
+  /** Blob bodies streaming at once per member (or per client IP without a token); 0 disables. */
+  blobStreamsPerMember: number;
 }
 
 export interface AdminConfig {
@@ -208,6 +214,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
         .map((s) => s.trim())
         .filter(Boolean),
       dataDir,
+      sendStallSeconds: raw.HTTP_SEND_STALL_SECONDS ?? 60,
+      maxConnections: raw.HTTP_MAX_CONNECTIONS ? raw.HTTP_MAX_CONNECTIONS : null,
     },
     { service, realm, localDefaults },
     {
@@ -257,6 +265,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       v2PerMember: raw.RATE_LIMIT_V2_PER_MEMBER ?? 3000,
       tokenPerIp: raw.RATE_LIMIT_TOKEN_PER_IP ?? 600,
       anonymousPerIp: raw.RATE_LIMIT_ANONYMOUS_PER_IP ?? 600,
+      blobStreamsPerMember: raw.RATE_LIMIT_BLOB_STREAMS_PER_MEMBER ?? 64,
     },
     { token: raw.ADMIN_TOKEN ?? null },
     warnings,

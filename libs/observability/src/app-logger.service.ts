@@ -55,7 +55,10 @@ export function createPinoLogger(level = 'info', destination?: DestinationStream
     formatters: { level: (label) => ({ level: label }) },
     mixin() {
       const ctx = RequestContext.current();
-      return ctx ? { requestId: ctx.requestId } : {};
+      if (!ctx) return {};
+      return ctx.clientRequestId === undefined
+        ? { requestId: ctx.requestId }
+        : { requestId: ctx.requestId, clientRequestId: ctx.clientRequestId };
     },
     hooks: {
       // Free-text messages may quote an upstream answer or a header: scrub them too.

@@ -2,7 +2,13 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 
 /** Per-request facts every log line and audit row needs, carried without threading parameters. */
 export interface RequestContextData {
+  /** Minted by the gateway for every request: unique, whatever the client sent. */
   requestId: string;
+  /**
+   * The client's (or its proxy's) `X-Request-Id`, when it sent a safe one: kept for correlation
+   * in its own field, never used as our id (two requests may carry the same value).
+   */
+  clientRequestId?: string;
   clientIp?: string;
   userAgent?: string;
   /** Set once the request is authenticated. */

@@ -1,3 +1,6 @@
+export * from './blob-stream-slot.interceptor';
+export * from './blob-stream-slots';
+export * from './failed-login.limiter';
 export * from './rate-limit.constants';
 export * from './rate-limit.guard';
 export * from './rate-limit.module';

@@ -146,7 +146,7 @@ export type RateLimitIdentity =
  * on a token that failed verification would let anyone spend another member's budget (a forged
  * `sub`) or escape the per-IP limit (a fresh `sub` per request), so those count per IP.
  */
-function registryIdentity(request: FastifyRequest): RateLimitIdentity {
+export function registryIdentity(request: FastifyRequest): RateLimitIdentity {
   const gatehouse = registryContextOf(request);
   if (!gatehouse) throw new Error('RateLimitGuard on /v2/ needs the registry authentication guard before it');
   const identity = gatehouse.identity;

@@ -48,6 +48,7 @@ describe('rate limits through the gateway', () => {
         v2PerMember: 3000,
         tokenPerIp: 600,
         anonymousPerIp: 600,
+        blobStreamsPerMember: 64,
       });
       const who = await member(gw, { 'acme/app': ['*'], 'acme/big': ['*'] });
       const creds = `${who.username}:${who.key}`;
@@ -152,7 +153,7 @@ describe('rate limits through the gateway', () => {
           },
         });
       }
-      expect(rows.map((r) => r.requestId).sort()).toEqual(['burst-5', 'burst-6', 'burst-7']);
+      expect(rows.map((r) => r.clientRequestId).sort()).toEqual(['burst-5', 'burst-6', 'burst-7']);
       expect(await metrics(gw)).toMatch(/gatehouse_rate_limited_total\{scope="v2_member"\} 3/);
 
       // Another member keeps their own budget.

@@ -1,6 +1,10 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
 import { ThrottlerModule, ThrottlerModuleOptions, ThrottlerStorage } from '@nestjs/throttler';
+import { LoginRateLimiter } from '@gatehouse/auth';
 import { GatewayConfig, RateLimitConfig } from '@gatehouse/config';
+import { BlobStreamSlotInterceptor } from './blob-stream-slot.interceptor';
+import { BlobStreamSlots } from './blob-stream-slots';
+import { FailedLoginLimiter } from './failed-login.limiter';
 import { RateLimitScope } from './rate-limit.constants';
 import { RateLimitFailures } from './rate-limit-failures.service';
 import { RateLimitGuard } from './rate-limit.guard';
@@ -35,7 +39,10 @@ export function rateLimitThrottlerOptions(
   };
 }
 
-/** The request limits (RateLimitGuard, applied with @RateLimited on a controller). */
+/**
+ * The request limits (RateLimitGuard, applied with @RateLimited on a controller) and the
+ * failed-login limits the token endpoint asks (`LoginRateLimiter`, implemented by FailedLoginLimiter).
+ */
 @Global()
 @Module({})
 export class RateLimitModule {
@@ -49,8 +56,22 @@ export class RateLimitModule {
             rateLimitThrottlerOptions(config.rateLimit, options.storage ?? new SlidingWindowCounterStorage()),
         }),
       ],
-      providers: [RateLimitFailures, RateLimitGuard],
-      exports: [RateLimitFailures, RateLimitGuard],
+      providers: [
+        RateLimitFailures,
+        RateLimitGuard,
+        FailedLoginLimiter,
+        { provide: LoginRateLimiter, useExisting: FailedLoginLimiter },
+        BlobStreamSlots,
+        BlobStreamSlotInterceptor,
+      ],
+      exports: [
+        RateLimitFailures,
+        RateLimitGuard,
+        FailedLoginLimiter,
+        LoginRateLimiter,
+        BlobStreamSlots,
+        BlobStreamSlotInterceptor,
+      ],
     };
   }
 }

@@ -42,7 +42,13 @@ describe('limitedRequestFacts', () => {
 describe('rate-limit configuration', () => {
   it('defaults to limits a normal pull never reaches, on a 60 s window', () => {
     const { rateLimit } = loadGatewayConfig({});
-    expect(rateLimit).toEqual({ windowSeconds: 60, v2PerMember: 3000, tokenPerIp: 600, anonymousPerIp: 600 });
+    expect(rateLimit).toEqual({
+      windowSeconds: 60,
+      v2PerMember: 3000,
+      tokenPerIp: 600,
+      anonymousPerIp: 600,
+      blobStreamsPerMember: 64,
+    });
     expect(rateLimitThrottlerOptions(rateLimit)).toMatchObject({
       setHeaders: false,
       throttlers: [

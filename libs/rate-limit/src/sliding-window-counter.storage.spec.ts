@@ -61,4 +61,26 @@ describe('SlidingWindowCounterStorage', () => {
     storage.sweep();
     expect(storage.size).toBe(0);
   });
+
+  it('peek answers like hit without counting; reset forgets a key', () => {
+    for (let i = 0; i < 4; i++) storage.hit('p', ttl, 5, 'login');
+    expect(storage.peek('p', ttl, 5, 'login')).toMatchObject({ isBlocked: false, totalHits: 5 });
+    expect(storage.peek('p', ttl, 5, 'login')).toMatchObject({ isBlocked: false, totalHits: 5 });
+    storage.hit('p', ttl, 5, 'login');
+    expect(storage.peek('p', ttl, 5, 'login').isBlocked).toBe(true);
+    expect(storage.peek('never-seen', ttl, 5, 'login').isBlocked).toBe(false);
+    expect(storage.size).toBe(1);
+    storage.reset('p', 'login');
+    expect(storage.peek('p', ttl, 5, 'login').isBlocked).toBe(false);
+    expect(storage.size).toBe(0);
+  });
+
+  it('holds at most maxKeys keys, dropping the oldest', () => {
+    const small = new SlidingWindowCounterStorage(() => now, 60_000, 3);
+    for (const k of ['a', 'b', 'c', 'd']) small.hit(k, ttl, 1, 'login');
+    expect(small.size).toBe(3);
+    expect(small.peek('a', ttl, 1, 'login').isBlocked).toBe(false);
+    expect(small.peek('d', ttl, 1, 'login').isBlocked).toBe(true);
+    small.onModuleDestroy();
+  });
 });

@@ -29,9 +29,14 @@ export class SlidingWindowCounterStorage implements ThrottlerStorage, OnModuleDe
   private readonly buckets = new Map<string, Bucket>();
   private readonly sweeper: NodeJS.Timeout;
 
+  /**
+   * @param maxKeys keys held at most; beyond it the oldest key is dropped, so a
+   *   client inventing keys (IPv6 addresses, usernames) cannot grow memory without bound.
+   */
   constructor(
     private readonly now: () => number = Date.now,
     sweepIntervalMs = 60_000,
+    private readonly maxKeys = Number.POSITIVE_INFINITY,
   ) {
     this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs);
     this.sweeper.unref();
@@ -44,13 +49,38 @@ export class SlidingWindowCounterStorage implements ThrottlerStorage, OnModuleDe
     _blockDuration: number,
     throttlerName: string,
   ): Promise<ThrottlerStorageRecord> {
+    return this.hit(key, ttl, limit, throttlerName);
+  }
+
+  /** `increment` without the promise: counts one hit unless the key is already at its limit. */
+  hit(key: string, ttl: number, limit: number, throttlerName: string): ThrottlerStorageRecord {
+    return this.evaluate(key, ttl, limit, throttlerName, true);
+  }
+
+  /** What `hit` would answer, without counting anything. */
+  peek(key: string, ttl: number, limit: number, throttlerName: string): ThrottlerStorageRecord {
+    return this.evaluate(key, ttl, limit, throttlerName, false);
+  }
+
+  /** Forgets a key's hits. */
+  reset(key: string, throttlerName: string): void {
+    this.buckets.delete(`${throttlerName}\u0000${key}`);
+  }
+
+  private evaluate(
+    key: string,
+    ttl: number,
+    limit: number,
+    throttlerName: string,
+    count: boolean,
+  ): ThrottlerStorageRecord {
     const now = this.now();
     const id = `${throttlerName}\u0000${key}`;
     const windowStart = now - (now % ttl);
     let bucket = this.buckets.get(id);
     if (!bucket) {
       bucket = { ttl, windowStart, current: 0, previous: 0 };
-      this.buckets.set(id, bucket);
+      if (count) this.insert(id, bucket);
     } else if (bucket.windowStart !== windowStart || bucket.ttl !== ttl) {
       bucket.previous = windowStart - bucket.windowStart === ttl ? bucket.current : 0;
       bucket.current = 0;
@@ -69,13 +99,19 @@ export class SlidingWindowCounterStorage implements ThrottlerStorage, OnModuleDe
         timeToBlockExpire: Math.max(1, Math.ceil(Math.min(ttl, waitMs(bucket, elapsed, ttl, limit)) / 1000)),
       };
     }
-    bucket.current++;
+    if (count) bucket.current++;
     return {
       totalHits: Math.ceil(estimate + 1),
       timeToExpire: Math.ceil((ttl - elapsed) / 1000),
       isBlocked: false,
       timeToBlockExpire: 0,
     };
+  }
+
+  private insert(id: string, bucket: Bucket): void {
+    // Map order is insertion order: the first key is the oldest.
+    if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value as string);
+    this.buckets.set(id, bucket);
   }
 
   get size(): number {

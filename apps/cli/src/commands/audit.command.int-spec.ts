@@ -227,6 +227,11 @@ describe('gatehouse audit', () => {
     const bad = await run('audit', '--since', 'yesterday');
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/--since: "yesterday" is not a time: use a duration back from now/);
+    const huge = await run('audit', '--since', '99999999999999d');
+    expect(huge.code).toBe(2);
+    expect(huge.err).toMatch(
+      /--since: "99999999999999d" is out of range: times must fall between 0001-01-01/,
+    );
     expect((await run('audit', '--limit', '0')).code).toBe(2);
     expect((await run('audit', '--outcome', 'maybe')).code).toBe(2);
     expect((await run('audit', '--since', '1h', '--until', '2h')).code).toBe(2);

@@ -356,6 +356,9 @@ describe('admin API', () => {
         'outcome=maybe',
         'ip=not-an-ip',
         'since=yesterdayish',
+        'since=99999999999999d',
+        'until=99999999999999d',
+        'since=0000-01-01',
         'cursor=%2A%2A',
       ]) {
         const res = await api('GET', `/admin/audit?${bad}`);
@@ -365,6 +368,13 @@ describe('admin API', () => {
           error: 'Bad Request',
         });
       }
+      // A time the database cannot store is the caller's mistake, told in the admin shape.
+      const huge = await api('GET', '/admin/audit?until=99999999999999d');
+      expect(huge.body).toEqual({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: [expect.stringMatching(/"99999999999999d" is out of range/)],
+      });
     });
   });
 

@@ -17,10 +17,21 @@ function metricsRoute(request: FastifyRequest): string {
   );
 }
 
-/** A request id from a trusted caller is kept (so a proxy's id follows the request); else made. */
-export function genRequestId(req: { headers: Record<string, string | string[] | undefined> }): string {
+/**
+ * Every request gets an id minted here, whatever the client sent: a client-chosen id could repeat
+ * another request's and make support read two requests as one. The client's own `X-Request-Id`
+ * is kept apart (`clientRequestId`), so a proxy's id still finds the request.
+ */
+export function genRequestId(): string {
+  return randomUUID();
+}
+
+/** The client's `X-Request-Id` when it is one value of safe characters (it reaches logs and audit). */
+export function clientRequestId(req: {
+  headers: Record<string, string | string[] | undefined>;
+}): string | undefined {
   const incoming = req.headers['x-request-id'];
-  return typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  return typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : undefined;
 }
 
 export function installRequestHooks(
@@ -42,6 +53,7 @@ export function installRequestHooks(
     RequestContext.run(
       {
         requestId: String(request.id),
+        clientRequestId: clientRequestId(request),
         clientIp: request.ip,
         userAgent: typeof ua === 'string' ? ua.slice(0, 512) : undefined,
       },

@@ -1,4 +1,11 @@
-import { applyDecorators, CanActivate, ExecutionContext, Injectable, UseGuards } from '@nestjs/common';
+import {
+  applyDecorators,
+  CanActivate,
+  ExecutionContext,
+  Injectable,
+  UseGuards,
+  UseInterceptors,
+} from '@nestjs/common';
 import {
   AppPassportGuard,
   REGISTRY_CONTEXT_PROPERTY,
@@ -10,7 +17,7 @@ import {
 } from '@gatehouse/auth';
 import { GatewayConfig } from '@gatehouse/config';
 import { OciError, OciRoute, parseRegistryUrl } from '@gatehouse/oci';
-import { RateLimitGuard, rateLimitSkips } from '@gatehouse/rate-limit';
+import { BlobStreamSlotInterceptor, RateLimitGuard, rateLimitSkips } from '@gatehouse/rate-limit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { setMetricsRoute } from '../http/request-hooks';
 import { RegistryService } from './registry.service';
@@ -121,11 +128,14 @@ export class RegistryAccessGuard implements CanActivate {
 /**
  * The /v2/ request pipeline, in this order: parse and verify (RegistryAuthGuard), count
  * (RateLimitGuard: per member with a verified token, else per client IP), decide
- * (RegistryAccessGuard). The handler then reads the context with @AuthorisedRegistryRequest().
+ * (RegistryAccessGuard), then take a blob-stream slot for an authorised blob GET
+ * (BlobStreamSlotInterceptor: a cap per member, 429 beyond it). The handler then reads the
+ * context with @AuthorisedRegistryRequest().
  */
 export function RegistryPipeline(): ClassDecorator {
   return applyDecorators(
     rateLimitSkips('registry'),
     UseGuards(RegistryAuthGuard, RateLimitGuard, RegistryAccessGuard),
+    UseInterceptors(BlobStreamSlotInterceptor),
   );
 }

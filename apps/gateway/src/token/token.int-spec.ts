@@ -253,7 +253,7 @@ describe('token endpoint and registry authentication', () => {
       expect((await getToken(basic(disabled.username, disabled.key))).res.status).toBe(200);
     });
 
-    it('limits failed logins per username with 429 and Retry-After, before checking credentials', async () => {
+    it('limits failed logins per username from one address with 429 and Retry-After, before checking credentials', async () => {
       const m = await member();
       for (let i = 0; i < 4; i++)
         expect((await getToken(basic(m.username, `wrong-${i}`))).res.status).toBe(401);

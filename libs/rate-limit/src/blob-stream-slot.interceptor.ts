@@ -1,0 +1,82 @@
+import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Counter } from 'prom-client';
+import { Observable } from 'rxjs';
+import { AuditService } from '@gatehouse/audit';
+import { MetricsService } from '@gatehouse/observability';
+import { OciError } from '@gatehouse/oci';
+import { BlobStreamSlots } from './blob-stream-slots';
+import { registryContextOf } from '@gatehouse/auth';
+import { registryIdentity } from './rate-limit.guard';
+import { limitedRequestFacts } from './rate-limited-request.util';
+
+/** Streams end within seconds to minutes; a client told to come back after this finds a slot or asks again. */
+const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Takes a blob-stream slot for every `GET /v2/<name>/blobs/<digest>` before its handler runs, and
+ * gives it back when the response is done or its socket closes (`close` fires either way, so a
+ * slot cannot leak). Beyond `RATE_LIMIT_BLOB_STREAMS_PER_MEMBER` the request is a 429
+ * TOOMANYREQUESTS with Retry-After and `Connection: close` (the refused connection must not stay
+ * open and count against the server's connection limit), audited `rate_limited` and counted in
+ * `gatehouse_rate_limited_total{scope="blob_streams"}`. Taken before the handler, so a refused
+ * request starts no fill and opens no file. Applied by the registry pipeline after its guards (`RegistryPipeline` in the gateway), so only
+ * an authorised blob GET takes a slot.
+ */
+@Injectable()
+export class BlobStreamSlotInterceptor implements NestInterceptor {
+  private readonly limited: Counter<'scope'>;
+
+  constructor(
+    private readonly slots: BlobStreamSlots,
+    private readonly audit: AuditService,
+    metrics: MetricsService,
+  ) {
+    this.limited = metrics.counter(
+      'gatehouse_rate_limited_total',
+      'Requests refused with 429 by a rate limit, by limit',
+      ['scope'],
+    );
+  }
+
+  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
+    if (this.slots.perKey <= 0 || request.method !== 'GET') return next.handle();
+    const route = registryContextOf(request)?.route ?? null;
+    if (route?.kind !== 'blob') return next.handle();
+    const facts = limitedRequestFacts(request.method, request.url, route);
+    const startedAt = performance.now();
+    // The identity the pipeline's first guard decided (the token was verified once, there).
+    const who = registryIdentity(request);
+    const key = who.kind === 'member' ? `member:${who.memberId}` : `ip:${who.ip}`;
+    const slot = this.slots.acquire(key);
+    if (!slot) {
+      this.limited.inc({ scope: 'blob_streams' });
+      this.audit.record({
+        action: facts.action,
+        outcome: 'denied',
+        reason: 'rate_limited',
+        httpStatus: 429,
+        memberId: who.kind === 'member' ? who.memberId : null,
+        username: who.kind === 'member' ? who.username : null,
+        repository: facts.repository,
+        reference: facts.reference,
+        digest: facts.digest,
+        durationMs: performance.now() - startedAt,
+        details: {
+          limiter: 'blob_streams',
+          limit: this.slots.perKey,
+          retryAfterSeconds: RETRY_AFTER_SECONDS,
+        },
+      });
+      throw new OciError('TOOMANYREQUESTS', {
+        message: `too many blob downloads at once (${this.slots.perKey}): retry after ${RETRY_AFTER_SECONDS} s`,
+        headers: { 'Retry-After': String(RETRY_AFTER_SECONDS), Connection: 'close' },
+        reason: 'rate_limited',
+      });
+    }
+    const reply = context.switchToHttp().getResponse<FastifyReply>();
+    reply.raw.once('close', () => slot.release());
+    return next.handle();
+  }
+}
