@@ -163,7 +163,18 @@ describe('OciExceptionFilter', () => {
       filter.catch(new HttpException('bad', status), host('/auth/token', reply));
       expect({ status: reply.statusCode, payload: reply.payload }).toEqual({
         status: 400,
-        payload: { errors: [{ code: 'REQUEST_INVALID', message: 'bad' }] },
+        payload: {
+          errors: [
+            {
+              code: 'REQUEST_INVALID',
+              message: 'bad',
+              detail: {
+                requestId: 'req-7',
+                help: expect.stringContaining('gatehouse audit --request-id req-7'),
+              },
+            },
+          ],
+        },
       });
     }
   });
