@@ -32,7 +32,7 @@ describe('real engine: docker, containerd and podman through the gateway', () =>
     // Plain http on loopback: the daemon must be told, as customers do in daemon.json.
     engine = await startDockerEngine({ insecureRegistries: [gw.host] });
     tools = await createContainerToolsSandbox();
-    pinned = await stack.member('docker', { 'acme/app': ['v1.0.0'] });
+    pinned = await stack.member('docker', { 'acme/app': ['v1.0.0'], 'acme/tool': ['1.0.0'] });
   });
 
   afterAll(async () => {
@@ -73,6 +73,24 @@ describe('real engine: docker, containerd and podman through the gateway', () =>
     // The engine picked the amd64 child of the index.
     const id = await engine.docker(['image', 'inspect', '--format', '{{.Id}}', ref]);
     expect(id.stdout.trim()).toBe(seedManifestFor(image, 'amd64').config.digest);
+  });
+
+  it('docker manifest inspect needs --insecure: the client reads the plain-http registry itself', async () => {
+    // A Docker schema2 image: the 20.10 client cannot inspect OCI manifests at all
+    // ("unsupported manifest media type"), whichever registry serves them.
+    const tool = seedImage(stack.seed, 'acme/tool', '1.0.0');
+    const login = await engine.docker(['login', '-u', pinned.username, '-p', pinned.key, gw.host]);
+    expect(login.code).toBe(0);
+    const ref = `${gw.host}/acme/tool:1.0.0`;
+    // The daemon's insecure-registries do not apply to the client: without --insecure it tries
+    // https only and says, misleadingly, that the manifest does not exist.
+    const secure = await engine.docker(['manifest', 'inspect', ref]);
+    expect(secure.code).not.toBe(0);
+    expect(secure.stderr.trim()).toBe(`no such manifest: ${ref}`);
+    const insecure = await engine.docker(['manifest', 'inspect', '--insecure', ref]);
+    expect({ code: insecure.code, stderr: insecure.stderr }).toEqual({ code: 0, stderr: '' });
+    const manifest = JSON.parse(insecure.stdout) as { config: { digest: string } };
+    expect(manifest.config.digest).toBe(tool.manifests[0].config.digest);
   });
 
   it('docker pull of a tag outside the entitlement prints the gateway refusal', async () => {
