@@ -1,5 +1,5 @@
-import { closeSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
 import type { GatewayConfig } from './gateway-config';
 
 /**
@@ -18,9 +18,16 @@ export function unwritableDirectories(config: GatewayConfig): string[] {
     ['OCI_CACHE_DIR', config.cache.dir, 'gatehouse-cache'],
   ];
   const problems: string[] = [];
+  const failed: string[] = [];
   for (const [variable, path, volume] of dirs) {
+    // A cache directory that could not be created inside an unwritable DATA_DIR has the same
+    // cause and fix: one line for it is enough.
+    if (!existsSync(path) && failed.some((f) => path.startsWith(f + sep))) continue;
     const error = writeProbe(path);
-    if (error) problems.push(describe(variable, path, volume, error));
+    if (error) {
+      problems.push(describe(variable, path, volume, error));
+      failed.push(path);
+    }
   }
   return problems;
 }
