@@ -31,10 +31,20 @@ if ! $DOCKER image inspect "$base" >/dev/null 2>&1; then
 fi
 
 registry=$(npm config get registry)
+# BuildKit: it creates no container for metadata steps (with the vfs storage driver every
+# container is a full copy of the filesystem, so the legacy builder is several times slower).
+# Clients before 23 have it built in; later ones through the buildx plugin. Without either,
+# the legacy builder. No `# syntax=` line in the Dockerfile, so BuildKit pulls no frontend.
+client_major=$($DOCKER --version | sed -n 's/^Docker version \([0-9]*\)\..*/\1/p')
+if [ "${client_major:-0}" -lt 23 ] || $DOCKER buildx version >/dev/null 2>&1; then
+  builder=(env DOCKER_BUILDKIT=1 $DOCKER build --progress plain)
+else
+  echo "image: this docker client has no BuildKit (buildx plugin missing): using the legacy builder" >&2
+  builder=(env DOCKER_BUILDKIT=0 $DOCKER build)
+fi
 echo "image: building $tag on $base (npm registry $registry)" >&2
-# The legacy builder: it needs no frontend image from Docker Hub and uses local base images as
-# they are. Host networking, so RUN steps reach the npm registry the way this machine does.
-DOCKER_BUILDKIT=0 $DOCKER build \
+# Host networking, so RUN steps reach the npm registry the way this machine does.
+"${builder[@]}" \
   --network host \
   -f docker/Dockerfile \
   --build-arg "BASE_IMAGE=$base" \

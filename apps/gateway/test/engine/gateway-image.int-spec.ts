@@ -48,6 +48,9 @@ function filesUnder(dir: string): Array<{ path: string; uid: number }> {
  * host networking, its HEALTHCHECK, docker pulls through it, SIGTERM, and the failure a
  * root-owned bind mount must give. The image is built once for the whole file.
  */
+// Every `docker run` copies the image's filesystem twice with vfs: minutes on a busy machine.
+jest.setTimeout(10 * 60_000);
+
 describe('real engine: the production image', () => {
   let seed: SeedInfo;
   let registry: RegistryProcess;
@@ -115,7 +118,8 @@ describe('real engine: the production image', () => {
     await cli(['grant', username, 'acme/app', '--tags', 'v1.0.0']);
     await cli(['grant', username, 'acme/big', '--tags', '*']);
     member = { username, key };
-  });
+    // The image build (a fresh clone: debootstrap, npm ci, vfs copies) takes minutes.
+  }, 25 * 60_000);
 
   afterAll(async () => {
     mkdirSync(join(REPO_ROOT, '.tmp'), { recursive: true });
