@@ -162,6 +162,8 @@ export async function startDockerEngine(options: DockerEngineOptions = {}): Prom
     }
     if (pids.dockerd) await stopPid(pids.dockerd, 20_000);
     if (pids.containerd) await stopPid(pids.containerd, 10_000);
+    // dockerd can leave its host-network namespace bind-mounted under exec-root.
+    for (const mountpoint of mountsUnder(dir)) await runCommand('umount', ['-l', mountpoint]);
     rmSync(dir, { recursive: true, force: true });
   };
 
@@ -225,6 +227,20 @@ export async function startDockerEngine(options: DockerEngineOptions = {}): Prom
     log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
     stop,
   };
+}
+
+/** Mount points under `dir`, deepest first (from /proc/self/mounts; octal escapes decoded). */
+function mountsUnder(dir: string): string[] {
+  const text = existsSync('/proc/self/mounts') ? readFileSync('/proc/self/mounts', 'utf8') : '';
+  return text
+    .split('\n')
+    .map((line) =>
+      (line.split(' ')[1] ?? '').replace(/\\([0-7]{3})/g, (_m, o: string) =>
+        String.fromCharCode(parseInt(o, 8)),
+      ),
+    )
+    .filter((mp) => mp === dir || mp.startsWith(dir + '/'))
+    .sort((a, b) => b.length - a.length);
 }
 
 async function waitFor(
