@@ -1,5 +1,5 @@
 import { AuditQueryService, AuditService } from '@gatehouse/audit';
-import { DockerEngine, startDockerEngine } from '@gatehouse/testing/engine';
+import { DockerEngine, EngineUnavailableError, startDockerEngine } from '@gatehouse/testing/engine';
 import {
   StackMember,
   startUpstreamGatewayStack,
@@ -147,5 +147,16 @@ describe('real engine: docker, containerd and podman through the gateway', () =>
     ]);
     expect({ code: pull.code }).toEqual({ code: 0 });
     expect(pull.stdout.trim()).toBe(m.config.digest.slice(7));
+  });
+
+  it('a daemon that cannot start fails the tier with one line saying why', async () => {
+    // dockerd refuses this flag value at start, as it would refuse a broken machine.
+    const failed = await startDockerEngine({ insecureRegistries: ['not a registry'] }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(failed).toBeInstanceOf(EngineUnavailableError);
+    expect(failed!.message.split('\n')).toHaveLength(1);
+    expect(failed!.message).toMatch(/^docker engine tier cannot start: dockerd exited: .*not a registry/);
   });
 });
