@@ -115,6 +115,13 @@ export async function startDockerEngine(options: DockerEngineOptions = {}): Prom
   const containerdAddress = p('containerd.sock');
   const dockerSock = p('docker.sock');
   const logFile = p('engine.log');
+  // Unix socket paths are limited to 107 bytes.
+  if (Buffer.byteLength(`${containerdAddress}.ttrpc`) > 107) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new EngineUnavailableError(
+      `the socket path ${containerdAddress}.ttrpc is longer than 107 bytes: use a checkout with a shorter path`,
+    );
+  }
   for (const d of ['containerd-root', 'containerd-state', 'data', 'exec', 'client-config'])
     mkdirSync(p(d), { recursive: true });
   // A config of its own, so the machine's /etc/containerd/config.toml is never read; the CRI
