@@ -34,9 +34,26 @@ migrate: build
 gatehouse *ARGS:
     set -a; [ -f .env ] && . ./.env; set +a; bin/gatehouse {{ARGS}}
 
-# Run the gateway from a fresh build with the settings in .env (if present).
-dev: build
+# Run the gateway from a fresh build with the settings in .env (if present), no containers.
+run: build
     set -a; [ -f .env ] && . ./.env; set +a; npm start
+
+# BASE_IMAGE, IMAGE_TAG, DOCKER change it. Without Docker Hub access it makes a local
+# Debian + Node 20 base image, cached under .tmp/docker-base/ (dev-docs/operations.md).
+# Build the production image gatehouse:local from docker/Dockerfile.
+image:
+    bash scripts/image.sh
+
+# Gateway on 127.0.0.1:18081, PostgreSQL on 15432, in the background until `just dev-stop`.
+# Uses docker compose v2, else docker-compose 1.29 (scripts/compose.sh).
+# Start the development stack from compose.dev.yml.
+dev:
+    bash scripts/compose.sh compose.dev.yml up -d --build
+
+# Its gatehouse-dev-* volumes stay; `just dev-stop -v` removes them too.
+# Stop and remove the development stack's containers.
+dev-stop *ARGS:
+    bash scripts/compose.sh compose.dev.yml down {{ARGS}}
 
 # Runs in the background (DEMO_PORT, default 8080) until `just demo-stop`.
 # The demo stack: local upstream registry with sample images, gateway on embedded PostgreSQL.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Gatehouse needs on a Debian machine, idempotently:
 #   - Debian packages the tests and the demo use: docker-registry (the CNCF distribution
-#     registry, our test upstream), skopeo and podman (real clients);
+#     registry, our test upstream), skopeo and podman (real clients); docker.io and containerd
+#     (the real-engine tier starts its own dockerd and containerd), docker-compose (compose
+#     files brought up for real) and debootstrap (`just image` without Docker Hub access);
 #   - the npm dependencies, exactly as package-lock.json pins them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +12,11 @@ need=()
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v podman >/dev/null 2>&1 || need+=(podman)
+# Debian's paths, named exactly: another docker client earlier on PATH does not count.
+[ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ] || need+=(docker.io)
+[ -x /usr/bin/containerd ] && [ -x /usr/bin/ctr ] || need+=(containerd)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
   sudo_cmd=""

@@ -334,12 +334,16 @@ async function main(): Promise<void> {
   log(`Gatehouse is running at http://${service} (log: ${demoPaths.gatewayLog}).`);
   log(`Upstream registry: ${registry.url} (access log: ${demoPaths.registryAccessLog}).`);
   log();
-  log(`Try it with docker (localhost registries may use plain HTTP):`);
+  log(`Try it with docker. This gateway speaks plain HTTP: dockerd allows that for localhost and`);
+  log(`127.0.0.0/8 only; for any other host add it to "insecure-registries" in dockerd's daemon.json`);
+  log(`and restart dockerd (or put TLS in front).`);
   log(`  docker login ${service} -u ${MEMBER} -p ${key}`);
   log(`  docker pull ${service}/${REPOSITORY}:${TAG}`);
   log(
     `  docker pull ${service}/${REPOSITORY}:${UNENTITLED_TAG}     # refused: not entitled (MANIFEST_UNKNOWN)`,
   );
+  log(`  docker manifest inspect --insecure ${service}/${REPOSITORY}:${TAG}`);
+  log(`    (the client itself reads the registry there, not dockerd: --insecure allows plain HTTP)`);
   log(`or with podman / skopeo: add --tls-verify=false.`);
   log(`The operator CLI against this instance:`);
   log(`  DATA_DIR=${demoPaths.dataDir} bin/gatehouse --help`);

@@ -1,6 +1,11 @@
 import 'reflect-metadata';
 import type { Server } from 'node:http';
-import { ConfigValidationError, GatewayConfig, loadGatewayConfig } from '@gatehouse/config';
+import {
+  ConfigValidationError,
+  GatewayConfig,
+  loadGatewayConfig,
+  unwritableDirectories,
+} from '@gatehouse/config';
 import { AppLogger, createPinoLogger } from '@gatehouse/observability';
 import { createGatewayApp } from './bootstrap';
 
@@ -18,6 +23,13 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     throw e;
+  }
+  // Before anything writes: a volume the service user cannot write fails here, in one line
+  // per directory, rather than as 502s on every blob later.
+  const unwritable = unwritableDirectories(config);
+  if (unwritable.length > 0) {
+    for (const line of unwritable) process.stderr.write(`gatehouse: cannot start: ${line}\n`);
+    process.exit(2);
   }
   const logger = new AppLogger(createPinoLogger(config.server.logLevel));
   for (const warning of config.warnings) logger.warn({ config: true }, warning);

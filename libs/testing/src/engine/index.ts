@@ -1,0 +1,2 @@
+export * from './docker-engine';
+export * from './gateway-image';
