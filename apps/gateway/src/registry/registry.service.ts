@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { AuditCache, AuditEventInput, AuditService } from '@gatehouse/audit';
 import { RegistryAccess, registryAuditFacts, RegistryPrincipal } from '@gatehouse/auth';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
-import { OciError, OciReference, OciRoute } from '@gatehouse/oci';
+import { OCI_ERROR_CODES, OciError, OciReference, OciRoute } from '@gatehouse/oci';
 import {
   BlobReply,
   BlobSource,
@@ -275,7 +275,7 @@ export class RegistryService {
       this.record(draft, 'error', 499, { reason: 'client_aborted', bytes });
       return;
     }
-    const status = oci?.status ?? 500;
+    const status = oci?.status ?? OCI_ERROR_CODES.INTERNAL_ERROR.status;
     const reason =
       oci?.reason ??
       (err as { failure?: string }).failure?.toLowerCase() ??
