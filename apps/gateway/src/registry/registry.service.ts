@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { AuditCache, AuditEventInput, AuditService } from '@gatehouse/audit';
 import { RegistryAccess, registryAuditFacts, RegistryPrincipal } from '@gatehouse/auth';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
-import { OCI_ERROR_CODES, OciError, OciReference, OciRoute } from '@gatehouse/oci';
+import { Digest, OCI_ERROR_CODES, OciError, OciReference, OciRoute } from '@gatehouse/oci';
 import {
   BlobReply,
   BlobSource,
@@ -176,7 +176,7 @@ export class RegistryService {
 
   private async blob(
     name: string,
-    digest: string,
+    digest: Digest,
     access: RegistryAccess,
     request: RegistryRequest,
     draft: AuditDraft,
