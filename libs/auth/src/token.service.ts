@@ -265,7 +265,13 @@ export class TokenService {
       } catch (e) {
         if (!(e instanceof TokenVerificationError)) throw e;
         this.limiter.recordFailure(ctx?.clientIp, undefined);
-        this.refuse(startedAt, 'bad_credentials', 'UNAUTHORIZED', {}, { ...details, tokenRejection: e.reason });
+        this.refuse(
+          startedAt,
+          'bad_credentials',
+          'UNAUTHORIZED',
+          {},
+          { ...details, tokenRejection: e.reason },
+        );
         throw this.unauthorized('bad_credentials');
       }
       const check = await this.keys.checkById(accessKeyId, memberId);
