@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { AuditService } from '@gatehouse/audit';
 import { GatewayConfig } from '@gatehouse/config';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
-import { OciError, OciRoute } from '@gatehouse/oci';
+import { OCI_ERROR_CODES, OciError, OciRoute } from '@gatehouse/oci';
 import { RequestContext } from '@gatehouse/observability';
 import { recordAuthEvent } from './auth-audit';
 import { buildBearerChallenge } from './challenge.util';
@@ -162,7 +162,7 @@ export class RegistryAuthService {
       action: 'registry.auth.refuse',
       outcome: 'denied',
       reason,
-      httpStatus: 401,
+      httpStatus: OCI_ERROR_CODES.UNAUTHORIZED.status,
       memberId: who.memberId ?? null,
       username: who.username ?? null,
       startedAt,

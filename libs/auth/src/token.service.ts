@@ -9,7 +9,7 @@ import {
   Member,
   normalizeUsername,
 } from '@gatehouse/members';
-import { OciError } from '@gatehouse/oci';
+import { OCI_ERROR_CODES, OciError, OciErrorCode } from '@gatehouse/oci';
 import { AppLogger, RequestContext } from '@gatehouse/observability';
 import { recordAuthEvent } from './auth-audit';
 import { buildBasicChallenge } from './challenge.util';
@@ -128,7 +128,7 @@ export class TokenService {
     this.refuse(
       startedAt,
       'malformed_request',
-      400,
+      'REQUEST_INVALID',
       { username: single(params, 'username') },
       { grantType: grantType ?? null },
     );
@@ -153,7 +153,7 @@ export class TokenService {
       this.refuse(
         startedAt,
         'malformed_request',
-        400,
+        'REQUEST_INVALID',
         { username: input.username },
         { scopesRequested: input.scopeValues },
       );
@@ -185,7 +185,7 @@ export class TokenService {
       this.refuse(
         startedAt,
         'rate_limited',
-        429,
+        'TOOMANYREQUESTS',
         { username: attempted },
         { ...details, limitedBy: limit.key },
       );
@@ -253,7 +253,7 @@ export class TokenService {
     const ctx = RequestContext.current();
     if (request.grantType === 'refresh_token') {
       if (!request.refreshToken) {
-        this.refuse(startedAt, 'malformed_request', 400, {}, details);
+        this.refuse(startedAt, 'malformed_request', 'REQUEST_INVALID', {}, details);
         throw new OciError('REQUEST_INVALID', {
           message: 'refresh_token is required for grant_type=refresh_token',
           reason: 'malformed_request',
@@ -266,7 +266,13 @@ export class TokenService {
       } catch (e) {
         if (!(e instanceof TokenVerificationError)) throw e;
         this.limiter.recordFailure(ctx?.clientIp, undefined);
-        this.refuse(startedAt, 'bad_credentials', 401, {}, { ...details, tokenRejection: e.reason });
+        this.refuse(
+          startedAt,
+          'bad_credentials',
+          'UNAUTHORIZED',
+          {},
+          { ...details, tokenRejection: e.reason },
+        );
         throw this.unauthorized('bad_credentials');
       }
       const check = await this.keys.checkById(accessKeyId, memberId);
@@ -275,7 +281,7 @@ export class TokenService {
         this.refuse(
           startedAt,
           check.reason,
-          401,
+          'UNAUTHORIZED',
           { memberId: check.member?.id, username: check.member?.username },
           {
             ...details,
@@ -289,7 +295,7 @@ export class TokenService {
 
     if (!attempted || !request.password) {
       // No credentials at all is not a guess: refuse without counting a failure.
-      this.refuse(startedAt, 'credentials_missing', 401, { username: attempted }, details);
+      this.refuse(startedAt, 'credentials_missing', 'UNAUTHORIZED', { username: attempted }, details);
       throw this.unauthorized(
         'credentials_missing',
         'authentication required: log in with your username and access key',
@@ -301,7 +307,7 @@ export class TokenService {
       this.refuse(
         startedAt,
         check.reason,
-        401,
+        'UNAUTHORIZED',
         { memberId: check.member?.id, username: attempted },
         {
           ...details,
@@ -322,10 +328,11 @@ export class TokenService {
     });
   }
 
+  /** Audits a refusal; `code` is the OciError's the caller throws, so the row has its status. */
   private refuse(
     startedAt: number,
     reason: RefusalReason,
-    httpStatus: number,
+    code: OciErrorCode,
     who: { memberId?: string | null; username?: string | null },
     details: Record<string, unknown>,
   ): void {
@@ -333,7 +340,7 @@ export class TokenService {
       action: 'token.refuse',
       outcome: 'denied',
       reason,
-      httpStatus,
+      httpStatus: OCI_ERROR_CODES[code].status,
       memberId: who.memberId ?? null,
       username: who.username ?? null,
       startedAt,

@@ -16,7 +16,7 @@ import {
   ResolvedBlobCacheOptions,
   resolveBlobCacheOptions,
 } from './blob-cache.options';
-import { assertCacheableDigest, blobShardAndName, isCacheableDigest } from './blob-digest.util';
+import { assertCacheableDigest, blobShardAndName } from './blob-digest.util';
 import { BlobFileHandle, BlobFileSystem } from './blob-file-system.service';
 import { BlobIndexStore } from './blob-index-store.interface';
 import { BlobIndexFlusher } from './blob-index.flusher';
@@ -137,9 +137,12 @@ export class BlobCacheService implements OnModuleInit, OnApplicationShutdown {
     await this.flush().catch(() => undefined);
   }
 
-  /** Size of a committed blob, or null. In memory only; safe to call per request. */
+  /**
+   * Size of a committed blob, or null. In memory only; safe to call per request. The index only
+   * holds digests a fill committed (the fill coordinator refused any other), so any other string
+   * is simply not found.
+   */
   stat(digest: string): number | null {
-    if (!isCacheableDigest(digest)) return null;
     return this.index.get(digest)?.sizeBytes ?? null;
   }
 
@@ -149,10 +152,10 @@ export class BlobCacheService implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * Opens a committed blob, whole or `[start, endInclusive]`. Resolves null when it is not cached
-   * (or its file vanished). Counts as a hit.
+   * (or its file vanished). Counts as a hit. A digest not in the index is null; the file path is
+   * built (and the digest checked against path traversal) by BlobCachePaths alone.
    */
   async openRange(digest: string, start = 0, endInclusive?: number): Promise<BlobReadStream | null> {
-    assertCacheableDigest(digest);
     const entry = this.index.get(digest);
     if (!entry) return null;
     const end = endInclusive ?? entry.sizeBytes - 1;

@@ -1,5 +1,6 @@
 import { createHash, Hash } from 'node:crypto';
 import { Transform, TransformCallback } from 'node:stream';
+import type { Digest } from './grammar';
 import { OciError } from './oci-error';
 
 export function digestAlgorithm(digest: string): 'sha256' | 'sha512' {
@@ -10,8 +11,8 @@ export function digestAlgorithm(digest: string): 'sha256' | 'sha512' {
   return alg;
 }
 
-export function computeDigest(data: Buffer | string, algorithm: 'sha256' | 'sha512' = 'sha256'): string {
-  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
+export function computeDigest(data: Buffer | string, algorithm: 'sha256' | 'sha512' = 'sha256'): Digest {
+  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}` as Digest;
 }
 
 export class DigestMismatchError extends Error {
@@ -36,6 +37,7 @@ export class DigestMismatchError extends Error {
  * never mistakes a truncated or corrupted body for a complete one.
  */
 export class DigestVerifier extends Transform {
+  private readonly algorithm: 'sha256' | 'sha512';
   private readonly hash: Hash;
   private bytes = 0;
 
@@ -44,7 +46,8 @@ export class DigestVerifier extends Transform {
     readonly expectedSize?: number,
   ) {
     super();
-    this.hash = createHash(digestAlgorithm(expectedDigest));
+    this.algorithm = digestAlgorithm(expectedDigest);
+    this.hash = createHash(this.algorithm);
   }
 
   get bytesSeen(): number {
@@ -62,7 +65,7 @@ export class DigestVerifier extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
-    const actual = `${digestAlgorithm(this.expectedDigest)}:${this.hash.digest('hex')}`;
+    const actual = `${this.algorithm}:${this.hash.digest('hex')}`;
     if (this.expectedSize !== undefined && this.bytes !== this.expectedSize) {
       cb(new DigestMismatchError(this.expectedDigest, actual, this.expectedSize, this.bytes));
     } else if (actual !== this.expectedDigest) {

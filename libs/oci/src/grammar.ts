@@ -20,8 +20,17 @@ export function isValidTag(tag: string): boolean {
   return TAG_REGEXP.test(tag);
 }
 
+declare const DIGEST_BRAND: unique symbol;
+
+/**
+ * A digest that passed `isSupportedDigest`: `sha256:` + 64 or `sha512:` + 128 lowercase hex.
+ * Only a check makes one (the route parse, a manifest's descriptors, `computeDigest`), so code
+ * that takes a `Digest` needs no second look at it; see dev-docs/architecture.md.
+ */
+export type Digest = string & { readonly [DIGEST_BRAND]: true };
+
 /** True for a digest this registry can verify (sha256 and sha512 with the right length). */
-export function isSupportedDigest(digest: string): boolean {
+export function isSupportedDigest(digest: string): digest is Digest {
   return SHA256_DIGEST_REGEXP.test(digest) || SHA512_DIGEST_REGEXP.test(digest);
 }
 

@@ -1,10 +1,10 @@
-import { isSupportedDigest } from './grammar';
+import { Digest, isSupportedDigest } from './grammar';
 import { isIndexMediaType, isManifestMediaType } from './media-types';
 import { OciError } from './oci-error';
 
 export interface Descriptor {
   mediaType: string;
-  digest: string;
+  digest: Digest;
   size: number;
   platform?: { os?: string; architecture?: string; variant?: string };
 }

@@ -1,13 +1,13 @@
-import { isSupportedDigest, isValidRepositoryName, isValidTag, looksLikeDigest } from './grammar';
+import { Digest, isSupportedDigest, isValidRepositoryName, isValidTag, looksLikeDigest } from './grammar';
 import { OciError } from './oci-error';
 
 export type OciRoute =
   | { kind: 'ping' }
   | { kind: 'catalog' }
   | { kind: 'manifest'; name: string; reference: OciReference }
-  | { kind: 'blob'; name: string; digest: string }
+  | { kind: 'blob'; name: string; digest: Digest }
   | { kind: 'tags'; name: string }
-  | { kind: 'referrers'; name: string; digest: string }
+  | { kind: 'referrers'; name: string; digest: Digest }
   | { kind: 'upload'; name: string };
 
 /**
@@ -17,7 +17,7 @@ export type OciRoute =
  * uploads). `text` is what the client sent, cut to 200 characters, for the audit row.
  */
 export type OciReference =
-  { type: 'tag'; tag: string } | { type: 'digest'; digest: string } | { type: 'invalid'; text: string };
+  { type: 'tag'; tag: string } | { type: 'digest'; digest: Digest } | { type: 'invalid'; text: string };
 
 /**
  * Parses the part of a /v2/ path after "/v2/" into a route. One parser for every route, so
@@ -43,11 +43,11 @@ export function parseOciPath(rest: string): OciRoute | null {
   }
   if (n >= 3 && segments[n - 2] === 'blobs') {
     const name = checkName(segments.slice(0, n - 2).join('/'));
-    return { kind: 'blob', name, digest: checkDigest(segments[n - 1]) };
+    return { kind: 'blob', name, digest: parseDigest(segments[n - 1]) };
   }
   if (n >= 3 && segments[n - 2] === 'referrers') {
     const name = checkName(segments.slice(0, n - 2).join('/'));
-    return { kind: 'referrers', name, digest: checkDigest(segments[n - 1]) };
+    return { kind: 'referrers', name, digest: parseDigest(segments[n - 1]) };
   }
   const uploads = segments.indexOf('uploads');
   if (uploads >= 2 && segments[uploads - 1] === 'blobs') {
@@ -63,7 +63,8 @@ function checkName(name: string): string {
   return name;
 }
 
-function checkDigest(digest: string): string {
+/** A digest from outside (a request path): the Digest, or 400 DIGEST_INVALID. */
+export function parseDigest(digest: string): Digest {
   if (!isSupportedDigest(digest)) {
     throw new OciError('DIGEST_INVALID', {
       message: 'invalid digest',
@@ -75,7 +76,7 @@ function checkDigest(digest: string): string {
 
 export function parseReference(reference: string): OciReference {
   if (looksLikeDigest(reference)) {
-    return { type: 'digest', digest: checkDigest(reference) };
+    return { type: 'digest', digest: parseDigest(reference) };
   }
   if (!isValidTag(reference)) return { type: 'invalid', text: reference.slice(0, 200) };
   return { type: 'tag', tag: reference };

@@ -1,15 +1,14 @@
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { BlobCacheService, BlobFillCoordinator, InMemoryBlobIndexStore } from '@gatehouse/blob-cache';
-import { OciError, UpstreamBlob } from '@gatehouse/oci';
+import { computeDigest, OciError, UpstreamBlob } from '@gatehouse/oci';
 import { BlobSource } from './blob.source';
 import { UpstreamSource } from './upstream-source.interface';
 
-const sha256 = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
-const sha512 = (b: Buffer) => 'sha512:' + createHash('sha512').update(b).digest('hex');
+const sha256 = (b: Buffer) => computeDigest(b, 'sha256');
+const sha512 = (b: Buffer) => computeDigest(b, 'sha512');
 
 async function collect(body: Readable | undefined): Promise<Buffer> {
   const chunks: Buffer[] = [];

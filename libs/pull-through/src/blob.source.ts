@@ -6,7 +6,7 @@ import {
   isCacheableDigest,
   parseRangeHeader,
 } from '@gatehouse/blob-cache';
-import { OciError } from '@gatehouse/oci';
+import { Digest, OciError } from '@gatehouse/oci';
 import { UpstreamSource } from './upstream-source.interface';
 
 /**
@@ -59,7 +59,7 @@ export class BlobSource {
     private readonly upstream: UpstreamSource,
   ) {}
 
-  async head(name: string, digest: string, request: Omit<BlobRequest, 'range'>): Promise<BlobReply> {
+  async head(name: string, digest: Digest, request: Omit<BlobRequest, 'range'>): Promise<BlobReply> {
     const cacheable = isCacheableDigest(digest);
     const cached = cacheable ? this.cache.stat(digest) : null;
     if (cached !== null) return { source: 'hit', size: cached, length: cached };
@@ -69,7 +69,7 @@ export class BlobSource {
     return { source: cacheable ? 'miss' : 'bypass', size, length: size };
   }
 
-  async open(name: string, digest: string, request: BlobRequest): Promise<BlobReply> {
+  async open(name: string, digest: Digest, request: BlobRequest): Promise<BlobReply> {
     const { declaredSize } = request;
     const cacheable = isCacheableDigest(digest);
     const knownSize = (cacheable ? this.cache.stat(digest) : null) ?? declaredSize;
@@ -122,7 +122,7 @@ export class BlobSource {
 
   private async passThrough(
     name: string,
-    digest: string,
+    digest: Digest,
     range: { start: number; end: number } | undefined,
     signal: AbortSignal,
   ): Promise<BlobReply> {

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { UpstreamBlob } from '@gatehouse/oci';
+import type { Digest, UpstreamBlob } from '@gatehouse/oci';
 import { UpstreamRegistryClient } from '@gatehouse/upstream';
 import { FetchedManifest, ManifestHead, UpstreamSource } from './upstream-source.interface';
 
@@ -21,7 +21,7 @@ export class UpstreamRegistrySource implements UpstreamSource {
 
   async getBlob(
     name: string,
-    digest: string,
+    digest: Digest,
     options: {
       range?: { start: number; end?: number };
       expectedSize?: number;
@@ -41,7 +41,7 @@ export class UpstreamRegistrySource implements UpstreamSource {
     return blob;
   }
 
-  async headBlob(name: string, digest: string, signal?: AbortSignal): Promise<{ size: number } | null> {
+  async headBlob(name: string, digest: Digest, signal?: AbortSignal): Promise<{ size: number } | null> {
     const h = await this.client.headBlob(name, digest, { signal });
     return h.found ? { size: h.size ?? -1 } : null;
   }

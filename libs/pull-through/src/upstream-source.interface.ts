@@ -1,4 +1,4 @@
-import type { UpstreamBlob } from '@gatehouse/oci';
+import type { Digest, UpstreamBlob } from '@gatehouse/oci';
 
 /** A manifest as fetched from upstream, digest already verified by the client. */
 export interface FetchedManifest {
@@ -24,7 +24,7 @@ export interface UpstreamSource {
   headManifest(name: string, reference: string, signal?: AbortSignal): Promise<ManifestHead | null>;
   getBlob(
     name: string,
-    digest: string,
+    digest: Digest,
     options: {
       range?: { start: number; end?: number };
       expectedSize?: number;
@@ -34,7 +34,7 @@ export interface UpstreamSource {
     },
   ): Promise<UpstreamBlob | null>;
   /** `size` is -1 when upstream did not announce it. */
-  headBlob(name: string, digest: string, signal?: AbortSignal): Promise<{ size: number } | null>;
+  headBlob(name: string, digest: Digest, signal?: AbortSignal): Promise<{ size: number } | null>;
   listTags(name: string, signal?: AbortSignal): Promise<string[] | null>;
   /**
    * The upstream's own referrers API (`GET /v2/<name>/referrers/<digest>`, the index bytes), for

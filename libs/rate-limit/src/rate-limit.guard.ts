@@ -15,7 +15,7 @@ import { Counter } from 'prom-client';
 import { AuditService } from '@gatehouse/audit';
 import { registryContextOf } from '@gatehouse/auth';
 import { MetricsService } from '@gatehouse/observability';
-import { isRegistryUrl, OciError } from '@gatehouse/oci';
+import { isRegistryUrl, OCI_ERROR_CODES, OciError } from '@gatehouse/oci';
 import { isRateLimitScope, RateLimitScope } from './rate-limit.constants';
 import { RateLimitFailures } from './rate-limit-failures.service';
 import { limitedRequestFacts } from './rate-limited-request.util';
@@ -97,7 +97,7 @@ export class RateLimitGuard extends ThrottlerGuard {
       action: facts.action,
       outcome: 'denied',
       reason: 'rate_limited',
-      httpStatus: 429,
+      httpStatus: OCI_ERROR_CODES.TOOMANYREQUESTS.status,
       memberId: who?.kind === 'member' ? who.memberId : null,
       username: who?.kind === 'member' ? who.username : null,
       repository: facts.repository,

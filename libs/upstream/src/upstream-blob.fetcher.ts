@@ -1,7 +1,7 @@
-import { OciError } from '@gatehouse/oci';
+import { Digest, OciError } from '@gatehouse/oci';
 import { UpstreamAuthSession } from './upstream-auth.session';
 import { UpstreamBodyReader } from './upstream-body.reader';
-import { assertDigest, assertName, contentLength, first } from './upstream-exchange';
+import { assertName, contentLength, first } from './upstream-exchange';
 import { UpstreamFailureReporter } from './upstream-failure.reporter';
 import { UpstreamBlob, UpstreamBlobHead, UpstreamNotFound } from './upstream.types';
 import { LengthCheckedStream, VerifiedBlobStream } from './verified-blob.stream';
@@ -18,11 +18,12 @@ export class UpstreamBlobFetcher {
    * Streams a blob. Without `range` the body is digest-verified as it flows (and must be
    * `expectedSize` long when given): it errors rather than ends on any shortfall. With `range`
    * the upstream may answer 206 (the range, length-checked) or 200 (it ignored Range, as
-   * Forgejo 11 does: the whole blob, verified).
+   * Forgejo 11 does: the whole blob, verified). `digest` is a checked Digest (the route parse or
+   * a manifest descriptor made it), so it goes into the path without a second look.
    */
   async getBlob(
     name: string,
-    digest: string,
+    digest: Digest,
     options: {
       range?: string;
       expectedSize?: number;
@@ -35,7 +36,6 @@ export class UpstreamBlobFetcher {
     } = {},
   ): Promise<(UpstreamBlob & { found: true }) | UpstreamNotFound> {
     assertName(name);
-    assertDigest(digest);
     const path = `/v2/${name}/blobs/${digest}`;
     const request = `GET ${path}`;
     const ex = await this.session.send({
@@ -94,11 +94,10 @@ export class UpstreamBlobFetcher {
 
   async headBlob(
     name: string,
-    digest: string,
+    digest: Digest,
     options: { signal?: AbortSignal } = {},
   ): Promise<UpstreamBlobHead | UpstreamNotFound> {
     assertName(name);
-    assertDigest(digest);
     const path = `/v2/${name}/blobs/${digest}`;
     const ex = await this.session.send({ method: 'HEAD', path, repository: name, signal: options.signal });
     if (ex.status !== 200) return this.body.notFoundOrThrow(ex, { method: 'HEAD', path, repository: name });

@@ -1,6 +1,6 @@
 import { IncomingHttpHeaders } from 'node:http';
 import type { UpstreamConfig } from '@gatehouse/config';
-import { isSupportedDigest, isValidRepositoryName, OciError } from '@gatehouse/oci';
+import { isValidRepositoryName, OciError } from '@gatehouse/oci';
 import { Dispatcher } from 'undici';
 import { UpstreamTarget } from './upstream-failure.classifier';
 
@@ -78,10 +78,6 @@ export function basicCredentials(config: UpstreamConfig): string {
 
 export function assertName(name: string): void {
   if (!isValidRepositoryName(name)) throw new OciError('NAME_INVALID', { reason: 'name_invalid' });
-}
-
-export function assertDigest(digest: string): void {
-  if (!isSupportedDigest(digest)) throw new OciError('DIGEST_INVALID', { reason: 'digest_invalid' });
 }
 
 /** The abort reason when one request's overall deadline passes (a trickling upstream). */

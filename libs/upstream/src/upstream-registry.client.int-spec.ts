@@ -18,6 +18,7 @@ import {
   startRegistry,
 } from '@gatehouse/testing/upstream';
 import { Clock } from '@gatehouse/observability';
+import { parseDigest } from '@gatehouse/oci';
 import { UpstreamError } from './upstream.error';
 import { UpstreamHealth } from './upstream-health.service';
 import { UpstreamRegistryClient } from './upstream-registry.client';
@@ -281,7 +282,7 @@ describe('UpstreamRegistryClient against the Forgejo front (Bearer)', () => {
       found: false,
       code: 'MANIFEST_UNKNOWN',
     });
-    await expect(h.client.getBlob('acme/app', `sha256:${'0'.repeat(64)}`)).resolves.toEqual({
+    await expect(h.client.getBlob('acme/app', parseDigest(`sha256:${'0'.repeat(64)}`))).resolves.toEqual({
       found: false,
       code: 'BLOB_UNKNOWN',
     });
@@ -293,18 +294,18 @@ describe('UpstreamRegistryClient against the Forgejo front (Bearer)', () => {
     const manifest = seedManifestFor(seedImage(seed, 'acme/app', 'v1.0.0'), 'amd64');
     const layer = manifest.layers[0];
 
-    const direct = (await h.client.getBlob('acme/app', layer.digest)) as UpstreamBlob;
+    const direct = (await h.client.getBlob('acme/app', parseDigest(layer.digest))) as UpstreamBlob;
     const bytes = await drain(direct);
     expect(sha256(bytes)).toBe(layer.digest);
 
     front.setServeDirect(true);
-    const viaStorage = (await h.client.getBlob('acme/app', layer.digest, {
+    const viaStorage = (await h.client.getBlob('acme/app', parseDigest(layer.digest), {
       expectedSize: layer.size,
     })) as UpstreamBlob;
     expect(viaStorage).toMatchObject({ found: true, status: 200, size: layer.size });
     expect((await drain(viaStorage)).equals(bytes)).toBe(true);
 
-    const part = (await h.client.getBlob('acme/app', layer.digest, {
+    const part = (await h.client.getBlob('acme/app', parseDigest(layer.digest), {
       range: 'bytes=10-109',
     })) as UpstreamBlob;
     expect(part).toMatchObject({ status: 206, size: 100, contentRange: `bytes 10-109/${layer.size}` });
@@ -329,7 +330,9 @@ describe('UpstreamRegistryClient against the Forgejo front (Bearer)', () => {
   it('passes Range through to Forgejo when it streams itself', async () => {
     const h = harness(front.url, readPat);
     const layer = seedManifestFor(seedImage(seed, 'acme/app', 'v1.0.0'), 'amd64').layers[0];
-    const part = (await h.client.getBlob('acme/app', layer.digest, { range: 'bytes=0-9' })) as UpstreamBlob;
+    const part = (await h.client.getBlob('acme/app', parseDigest(layer.digest), {
+      range: 'bytes=0-9',
+    })) as UpstreamBlob;
     expect(part).toMatchObject({ status: 206, size: 10, contentRange: `bytes 0-9/${layer.size}` });
     expect((await drain(part)).length).toBe(10);
   });
@@ -339,7 +342,7 @@ describe('UpstreamRegistryClient against the Forgejo front (Bearer)', () => {
     const layer = seedManifestFor(seedImage(seed, 'acme/app', 'v1.1.0'), 'amd64').layers[0];
     front.setBlobBehaviour(layer.digest, 'cut-after:100');
     try {
-      const blob = (await h.client.getBlob('acme/app', layer.digest)) as UpstreamBlob;
+      const blob = (await h.client.getBlob('acme/app', parseDigest(layer.digest))) as UpstreamBlob;
       const err = (await drain(blob).catch((e: unknown) => e)) as UpstreamError;
       expect(err).toBeInstanceOf(UpstreamError);
       expect(err.reason).toBe('truncated');
@@ -357,7 +360,7 @@ describe('UpstreamRegistryClient against the Forgejo front (Bearer)', () => {
     const layer = seedManifestFor(seedImage(seed, 'acme/app', 'v1.1.0'), 'arm64').layers[0];
     front.setBlobBehaviour(layer.digest, 'stall-after:100');
     try {
-      const blob = (await h.client.getBlob('acme/app', layer.digest)) as UpstreamBlob;
+      const blob = (await h.client.getBlob('acme/app', parseDigest(layer.digest))) as UpstreamBlob;
       await expect(drain(blob)).rejects.toMatchObject({ reason: 'timeout' });
       expect(String(h.errorLines()[0].msg)).toContain('raise UPSTREAM_BODY_TIMEOUT_MS');
     } finally {
@@ -477,12 +480,14 @@ describe('UpstreamRegistryClient against the distribution registry (Basic)', () 
     const m = (await h.client.getManifest('acme/app', 'v1.1.0')) as UpstreamManifest;
     expect(m).toMatchObject({ found: true, digest: image.digest, mediaType: image.mediaType });
     const config = seedManifestFor(image, 'amd64').config;
-    const blob = (await h.client.getBlob('acme/app', config.digest, {
+    const blob = (await h.client.getBlob('acme/app', parseDigest(config.digest), {
       expectedSize: config.size,
     })) as UpstreamBlob;
     const bytes = await drain(blob);
     expect(sha256(bytes)).toBe(config.digest);
-    const part = (await h.client.getBlob('acme/app', config.digest, { range: 'bytes=1-4' })) as UpstreamBlob;
+    const part = (await h.client.getBlob('acme/app', parseDigest(config.digest), {
+      range: 'bytes=1-4',
+    })) as UpstreamBlob;
     expect(part.status).toBe(206);
     expect((await drain(part)).equals(bytes.subarray(1, 5))).toBe(true);
     expect(await h.client.listAllTags('acme/app', { pageSize: 3 })).toMatchObject({
@@ -513,7 +518,7 @@ describe('UpstreamRegistryClient against the distribution registry (Basic)', () 
     try {
       const h = harness(own.url, creds.password, { username: creds.username, retries: 0 });
       const layer = seedManifestFor(seedImage(seed, 'acme/big', '1.0'), 'amd64').layers[0];
-      const blob = (await h.client.getBlob('acme/big', layer.digest)) as UpstreamBlob;
+      const blob = (await h.client.getBlob('acme/big', parseDigest(layer.digest))) as UpstreamBlob;
       const err = (await drain(blob, () => own.kill()).catch((e: unknown) => e)) as UpstreamError;
       expect(err).toBeInstanceOf(UpstreamError);
       expect(err.reason).toBe('truncated');
@@ -537,7 +542,7 @@ describe('UpstreamRegistryClient against the distribution registry (Basic)', () 
       await writeFile(data, corrupt);
 
       const h = harness(own.url, creds.password, { username: creds.username });
-      const blob = (await h.client.getBlob('acme/tool', config.digest)) as UpstreamBlob;
+      const blob = (await h.client.getBlob('acme/tool', parseDigest(config.digest))) as UpstreamBlob;
       await expect(drain(blob)).rejects.toMatchObject({ reason: 'digest_mismatch' });
       expect(await h.failures('digest_mismatch')).toBe(1);
       expect(String(h.errorLines()[0].msg)).toContain(`acme/tool blob ${config.digest} as sha256:`);

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { UpstreamConfig } from '@gatehouse/config';
+import type { Digest } from '@gatehouse/oci';
 import { AppLogger, Clock, MetricsService } from '@gatehouse/observability';
 import { CredentialOriginPolicy } from './credential-origin.policy';
 import { RetryPolicy } from './retry.policy';
@@ -98,7 +99,7 @@ export class UpstreamRegistryClient {
   /** See UpstreamBlobFetcher.getBlob: verified (or length-checked) as it streams. */
   getBlob(
     name: string,
-    digest: string,
+    digest: Digest,
     options: { range?: string; expectedSize?: number; signal?: AbortSignal; verifyDigest?: boolean } = {},
   ): Promise<(UpstreamBlob & { found: true }) | UpstreamNotFound> {
     return this.blobs.getBlob(name, digest, options);
@@ -106,7 +107,7 @@ export class UpstreamRegistryClient {
 
   headBlob(
     name: string,
-    digest: string,
+    digest: Digest,
     options: { signal?: AbortSignal } = {},
   ): Promise<UpstreamBlobHead | UpstreamNotFound> {
     return this.blobs.headBlob(name, digest, options);

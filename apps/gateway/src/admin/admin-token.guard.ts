@@ -1,7 +1,8 @@
-import { ExecutionContext, Injectable, NotFoundException, UnauthorizedException } from '@nestjs/common';
+import { ExecutionContext, HttpStatus, Injectable, NotFoundException } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppPassportGuard } from '@gatehouse/auth';
 import { AuditService } from '@gatehouse/audit';
+import { adminHttpError } from './admin-errors.interceptor';
 import { AdminPrincipal, AdminTokenRefusal, AdminTokenStrategy } from './admin-token.strategy';
 
 /**
@@ -38,18 +39,19 @@ export class AdminTokenGuard extends AppPassportGuard<AdminPrincipal> {
     const http = context.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reason: AdminTokenRefusal = info === 'admin_token_invalid' ? info : 'admin_token_missing';
+    const refusal = adminHttpError(
+      HttpStatus.UNAUTHORIZED,
+      'the admin API needs `Authorization: Bearer <ADMIN_TOKEN>`',
+    );
     this.audit.record({
       action: 'admin.auth.refuse',
       outcome: 'denied',
       reason,
-      httpStatus: 401,
+      // The audited status is the answered one's, not a second copy of it.
+      httpStatus: refusal.getStatus(),
       details: { method: request.method, route: request.routeOptions?.url ?? null },
     });
     http.getResponse<FastifyReply>().header('WWW-Authenticate', 'Bearer realm="gatehouse-admin"');
-    throw new UnauthorizedException({
-      statusCode: 401,
-      error: 'Unauthorized',
-      message: ['the admin API needs `Authorization: Bearer <ADMIN_TOKEN>`'],
-    });
+    throw refusal;
   }
 }

@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { AuditCache, AuditEventInput, AuditService } from '@gatehouse/audit';
 import { RegistryAccess, registryAuditFacts, RegistryPrincipal } from '@gatehouse/auth';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
-import { OciError, OciReference, OciRoute } from '@gatehouse/oci';
+import { Digest, OCI_ERROR_CODES, OciError, OciReference, OciRoute } from '@gatehouse/oci';
 import {
   BlobReply,
   BlobSource,
@@ -176,7 +176,7 @@ export class RegistryService {
 
   private async blob(
     name: string,
-    digest: string,
+    digest: Digest,
     access: RegistryAccess,
     request: RegistryRequest,
     draft: AuditDraft,
@@ -276,7 +276,7 @@ export class RegistryService {
       this.record(draft, 'error', 499, { reason: 'client_aborted', bytes });
       return;
     }
-    const status = oci?.status ?? 500;
+    const status = oci?.status ?? OCI_ERROR_CODES.INTERNAL_ERROR.status;
     const reason =
       oci?.reason ??
       (err as { failure?: string }).failure?.toLowerCase() ??

@@ -1,10 +1,10 @@
 import { Writable } from 'node:stream';
-import { createHash } from 'node:crypto';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import type { UpstreamConfig } from '@gatehouse/config';
 import { Clock, createCapturingLogger, MetricsService } from '@gatehouse/observability';
+import { computeDigest } from '@gatehouse/oci';
 import { UpstreamRegistryClient } from '../upstream-registry.client';
 import { UpstreamBlob } from '../upstream.types';
 
@@ -95,7 +95,7 @@ export function jwt(exp: number, n: number): string {
   return `${enc({ alg: 'HS256' })}.${enc({ exp, n })}.sig`;
 }
 
-export const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+export const sha256 = (b: Buffer | string) => computeDigest(b);
 export const MANIFEST = Buffer.from(
   JSON.stringify({
     schemaVersion: 2,
