@@ -2,7 +2,9 @@
 # Installs what Gatehouse needs on a Debian machine, idempotently:
 #   - Debian packages the tests and the demo use: docker-registry (the CNCF distribution
 #     registry, our test upstream), skopeo and podman (real clients);
-#   - the npm dependencies, exactly as package-lock.json pins them.
+#   - the npm dependencies, exactly as package-lock.json pins them;
+#   - for the signature tests, Debian trixie's sigstore-enabled skopeo unpacked into .tmp/
+#     (scripts/sigstore-tools.sh: downloaded once, about 10 s, nothing installed system-wide).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,4 +31,9 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# Cached after the first run. When it cannot be had, the signature tests fail with the same line.
+if ! bash scripts/sigstore-tools.sh fetch >/dev/null; then
+  echo "setup: trixie's skopeo is missing; the signature tests will fail until it can be fetched" >&2
 fi
