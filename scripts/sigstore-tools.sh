@@ -2,13 +2,14 @@
 # A skopeo built with sigstore enabled, for the signature tests, without installing anything
 # system-wide. Debian bookworm's skopeo and podman are built with sigstore disabled
 # ("Debian-local change: sigstore disabled"); Debian trixie's skopeo (1.18) signs with sigstore
-# keys and verifies sigstoreSigned policies. This script downloads trixie's skopeo and the
-# libraries it links against with apt (a private apt state: the machine's apt lists, cache and
-# sources are not touched), unpacks them with dpkg-deb into .tmp/trixie-skopeo/root and runs
-# skopeo through that root's own dynamic loader.
+# keys and verifies sigstoreSigned policies, and trixie packages cosign. This script downloads
+# trixie's skopeo, cosign and the libraries they link against with apt (a private apt state: the
+# machine's apt lists, cache and sources are not touched), unpacks them with dpkg-deb into
+# .tmp/trixie-skopeo/root and runs them through that root's own dynamic loader.
 #
 #   scripts/sigstore-tools.sh fetch          fetch once (cached); prints the skopeo version
 #   scripts/sigstore-tools.sh skopeo ARGS…   fetch if needed, then run trixie's skopeo
+#   scripts/sigstore-tools.sh cosign ARGS…   the same for trixie's cosign (2.5)
 #
 # The mirror is the machine's own: the first URI of its apt sources (deb822 .sources files, else
 # sources.list), with the suite swapped to trixie. When the tools cannot be had, one line on
@@ -19,7 +20,9 @@ base="$repo/.tmp/trixie-skopeo"
 root="$base/root"
 lib="$root/usr/lib/x86_64-linux-gnu"
 stamp="$base/ok"
-packages=(skopeo libc6 libgpgme11t64 libsqlite3-0 libassuan9 libgpg-error0)
+packages=(skopeo cosign libc6 libgpgme11t64 libsqlite3-0 libassuan9 libgpg-error0)
+
+fetched() { [ -x "$root/usr/bin/skopeo" ] && [ "$(cat "$stamp" 2>/dev/null)" = "${packages[*]}" ]; }
 
 fail() {
   echo "sigstore-tools: $*" >&2
@@ -43,12 +46,12 @@ mirror_uri() {
 }
 
 fetch() {
-  [ -f "$stamp" ] && [ -x "$root/usr/bin/skopeo" ] && return 0
+  fetched && return 0
   # test workers may start at once: one fetches, the others wait for it
   mkdir -p "$repo/.tmp"
   exec 9>"$repo/.tmp/trixie-skopeo.lock"
   command -v flock >/dev/null 2>&1 && flock 9
-  [ -f "$stamp" ] && [ -x "$root/usr/bin/skopeo" ] && return 0
+  fetched && return 0
   [ "$(uname -m)" = x86_64 ] || fail "needs an x86_64 machine (found $(uname -m))"
   command -v apt-get >/dev/null 2>&1 || fail "needs apt-get (a Debian machine) to download trixie's skopeo"
   command -v dpkg-deb >/dev/null 2>&1 || fail "needs dpkg-deb to unpack trixie's skopeo"
@@ -72,7 +75,7 @@ fetch() {
   "$lib/ld-linux-x86-64.so.2" --library-path "$lib" "$root/usr/bin/skopeo" --version >/dev/null 2>&1 ||
     fail "trixie's skopeo does not run on this machine"
   rm -rf "$base/lists" "$base/cache"
-  touch "$stamp"
+  echo "${packages[*]}" >"$stamp"
 }
 
 case "${1:-}" in
@@ -85,8 +88,13 @@ case "${1:-}" in
     fetch
     exec "$lib/ld-linux-x86-64.so.2" --library-path "$lib" "$root/usr/bin/skopeo" "$@"
     ;;
+  cosign)
+    shift
+    fetch
+    exec "$lib/ld-linux-x86-64.so.2" --library-path "$lib" "$root/usr/bin/cosign" "$@"
+    ;;
   *)
-    echo "usage: $0 fetch | skopeo ARGS..." >&2
+    echo "usage: $0 fetch | skopeo ARGS... | cosign ARGS..." >&2
     exit 2
     ;;
 esac

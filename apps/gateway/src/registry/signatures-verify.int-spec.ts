@@ -19,8 +19,8 @@ import {
   signInRegistry,
   SIGSTORE_SIGNATURE_ANNOTATION,
   SigstoreKeyFiles,
-  SigstoreSkopeo,
-  sigstoreSkopeo,
+  SigstoreTools,
+  sigstoreTools,
 } from '@gatehouse/testing/upstream';
 
 const sigTag = (digest: string) => `sha256-${digest.slice('sha256:'.length)}.sig`;
@@ -33,13 +33,14 @@ const sigTag = (digest: string) => `sha256-${digest.slice('sha256:'.length)}.sig
  * for the gateway's host and `use-sigstore-attachments: true`: containers/image's own signature
  * policy, the code podman and CRI-O run on a pull. The skopeo is Debian trixie's 1.18 unpacked
  * into .tmp/ by scripts/sigstore-tools.sh (bookworm's skopeo and podman are built with sigstore
- * disabled); bookworm's podman still shows the policy refusing an unsigned image.
+ * disabled); `cosign verify` (trixie's cosign 2.5, from the same script) agrees, and bookworm's
+ * podman still shows the policy refusing an unsigned image.
  */
 describe('sigstore signatures verified through the gateway (skopeo with a sigstoreSigned policy)', () => {
   let stack: UpstreamGatewayStack;
   let gw: TestGateway;
   let tools: ContainerToolsSandbox;
-  let skopeo: SigstoreSkopeo;
+  let sigstore: SigstoreTools;
   let key: SigstoreKeyFiles;
   let member: StackMember;
   let policyPath: string;
@@ -47,7 +48,7 @@ describe('sigstore signatures verified through the gateway (skopeo with a sigsto
 
   const sign = (repository: string, tag: string) =>
     // The vendor signs for the name customers pull (the gateway's), as it would for its own domain.
-    signInRegistry(skopeo, {
+    signInRegistry(sigstore, {
       hostPort: stack.registry.hostPort,
       repository,
       tag,
@@ -60,7 +61,7 @@ describe('sigstore signatures verified through the gateway (skopeo with a sigsto
   /** The member's verified copy: `skopeo copy --policy` through the gateway into a directory. */
   let copies = 0;
   const verifiedCopy = (ref: string) =>
-    skopeo.run(
+    sigstore.skopeo(
       [
         '--policy',
         policyPath,
@@ -74,6 +75,23 @@ describe('sigstore signatures verified through the gateway (skopeo with a sigsto
         `dir:${join(tools.dir, `copy-${++copies}`)}`,
       ],
       { env: tools.env },
+    );
+
+  /** `cosign verify` with the vendor's public key through the gateway, as the member. */
+  const cosignVerify = (ref: string) =>
+    sigstore.cosign(
+      [
+        'verify',
+        '--key',
+        key.publicKeyPath,
+        // a key-signed attachment with no transparency-log entry, as skopeo writes it
+        '--insecure-ignore-tlog=true',
+        '--allow-http-registry',
+        '--output',
+        'json',
+        `${gw.host}/${ref}`,
+      ],
+      { env: { ...tools.env, DOCKER_CONFIG: join(tools.dir, 'docker') } },
     );
 
   const upstreamManifest = async (repository: string, reference: string) => {
@@ -101,11 +119,11 @@ describe('sigstore signatures verified through the gateway (skopeo with a sigsto
 
   beforeAll(async () => {
     // The real signer and verifier first: without them the suite fails with the script's one line.
-    skopeo = await sigstoreSkopeo();
+    sigstore = await sigstoreTools();
     stack = await startUpstreamGatewayStack({ patLabel: 'signatures-verify' });
     gw = stack.gw;
     tools = await createContainerToolsSandbox();
-    key = await generateSigstoreKey(skopeo, tools.dir, { env: tools.env });
+    key = await generateSigstoreKey(sigstore, tools.dir, { env: tools.env });
     // The vendor's registries.d: signatures as sigstore attachments in the upstream registry.
     await mkdir(join(tools.dir, 'registries.vendor.d'));
     await writeFile(
@@ -170,6 +188,14 @@ describe('sigstore signatures verified through the gateway (skopeo with a sigsto
       'acme/app': ['v1.0.0', 'v1.1.0', 'v2.0.0-rc.1'],
       'other/secret': ['9.9.9'],
     });
+    // cosign reads the member's login from a docker config, as after `docker login`
+    await mkdir(join(tools.dir, 'docker'));
+    await writeFile(
+      join(tools.dir, 'docker', 'config.json'),
+      JSON.stringify({
+        auths: { [gw.host]: { auth: Buffer.from(`${member.username}:${member.key}`).toString('base64') } },
+      }),
+    );
   }, 240_000);
 
   afterAll(async () => {
@@ -185,7 +211,7 @@ describe('sigstore signatures verified through the gateway (skopeo with a sigsto
   };
 
   it('is run with a skopeo that verifies sigstore signatures', () => {
-    expect(skopeo.version).toMatch(/^skopeo version (\d+)\.(\d+)/);
+    expect(sigstore.version).toMatch(/^skopeo version (\d+)\.(\d+)/);
   });
 
   it('copies a signed entitled image with verification on, reading the signature through the gateway', async () => {
@@ -229,6 +255,24 @@ describe('sigstore signatures verified through the gateway (skopeo with a sigsto
     ]);
     expect(pull.code).not.toBe(0);
     expect(pull.stderr).toMatch(/A signature was required, but no signature exists/);
+  });
+
+  it('verifies with cosign too: the signed image holds, the tampered and unsigned ones do not', async () => {
+    const tool = seedImage(stack.seed, 'acme/tool', '1.0.0');
+    const ok = await cosignVerify('acme/tool:1.0.0');
+    expect({ code: ok.code, stderr: ok.stderr }).toMatchObject({ code: 0 });
+    const verified = JSON.parse(ok.stdout) as Array<{ critical: { image: Record<string, string> } }>;
+    expect(verified.map((v) => v.critical.image['docker-manifest-digest'])).toEqual([tool.digest]);
+    const refusals = {
+      'acme/app:v2.0.0-rc.1': /no matching signatures: invalid signature/,
+      'acme/app:v1.1.0': /no matching signatures: invalid signature/,
+      'acme/app:v1.0.0': /no signatures found/,
+    };
+    for (const [ref, message] of Object.entries(refusals)) {
+      const refused = await cosignVerify(ref);
+      expect({ ref, code: refused.code }).not.toEqual({ ref, code: 0 });
+      expect(refused.stderr).toMatch(message);
+    }
   });
 
   it('does not let the member read the signature of an image it may not pull, nor ask upstream for it', async () => {

@@ -5,20 +5,22 @@ import { CommandResult, runCommand, RunOptions } from './clients';
 const SCRIPT = join(__dirname, '../../../../scripts/sigstore-tools.sh');
 
 /**
- * A skopeo that signs and verifies sigstore signatures: Debian trixie's (1.18), which
- * `scripts/sigstore-tools.sh` downloads and unpacks into the repository's .tmp/ once, since
- * bookworm's skopeo 1.9.3 and podman 4.3.1 are built with sigstore disabled. Verification is
- * containers/image's own: `copy --policy` with a `sigstoreSigned` requirement and registries.d
+ * A skopeo that signs and verifies sigstore signatures, and cosign: Debian trixie's (skopeo
+ * 1.18, cosign 2.5), which `scripts/sigstore-tools.sh` downloads and unpacks into the
+ * repository's .tmp/ once, since bookworm's skopeo 1.9.3 and podman 4.3.1 are built with
+ * sigstore disabled and bookworm has no cosign. skopeo's verification is containers/image's own:
+ * `copy --policy` with a `sigstoreSigned` requirement and registries.d
  * `use-sigstore-attachments: true`, the code podman and CRI-O run on a pull.
  */
-export interface SigstoreSkopeo {
+export interface SigstoreTools {
   /** `skopeo version 1.18.0` */
   readonly version: string;
-  run(args: readonly string[], options?: RunOptions): Promise<CommandResult>;
+  skopeo(args: readonly string[], options?: RunOptions): Promise<CommandResult>;
+  cosign(args: readonly string[], options?: RunOptions): Promise<CommandResult>;
 }
 
 /** Fetches the tools on first use; throws with the script's one line when they cannot be had. */
-export async function sigstoreSkopeo(): Promise<SigstoreSkopeo> {
+export async function sigstoreTools(): Promise<SigstoreTools> {
   const fetched = await runCommand('bash', [SCRIPT, 'fetch'], { timeoutMs: 300_000 });
   if (fetched.code !== 0) {
     const lines = fetched.stderr.trim().split('\n');
@@ -26,7 +28,8 @@ export async function sigstoreSkopeo(): Promise<SigstoreSkopeo> {
   }
   return {
     version: fetched.stdout.trim(),
-    run: (args, options) => runCommand('bash', [SCRIPT, 'skopeo', ...args], options),
+    skopeo: (args, options) => runCommand('bash', [SCRIPT, 'skopeo', ...args], options),
+    cosign: (args, options) => runCommand('bash', [SCRIPT, 'cosign', ...args], options),
   };
 }
 
@@ -38,7 +41,7 @@ export interface SigstoreKeyFiles {
 }
 
 export async function generateSigstoreKey(
-  skopeo: SigstoreSkopeo,
+  sigstore: SigstoreTools,
   dir: string,
   options: { env: NodeJS.ProcessEnv; passphrase?: string },
 ): Promise<SigstoreKeyFiles> {
@@ -49,7 +52,7 @@ export async function generateSigstoreKey(
     passphrasePath: `${prefix}.pass`,
   };
   await writeFile(files.passphrasePath, options.passphrase ?? 'gatehouse-test', { mode: 0o600 });
-  const r = await skopeo.run(
+  const r = await sigstore.skopeo(
     ['generate-sigstore-key', '--output-prefix', prefix, '--passphrase-file', files.passphrasePath],
     { env: options.env },
   );
@@ -68,7 +71,7 @@ export const SIGSTORE_SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature
  * name the signature vouches for.
  */
 export async function signInRegistry(
-  skopeo: SigstoreSkopeo,
+  sigstore: SigstoreTools,
   options: {
     hostPort: string;
     repository: string;
@@ -80,7 +83,7 @@ export async function signInRegistry(
   },
 ): Promise<void> {
   const ref = `docker://${options.hostPort}/${options.repository}:${options.tag}`;
-  const r = await skopeo.run(
+  const r = await sigstore.skopeo(
     [
       '--insecure-policy',
       '--registries.d',
