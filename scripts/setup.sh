@@ -3,7 +3,7 @@
 #   - Debian packages the tests and the demo use: docker-registry (the CNCF distribution
 #     registry, our test upstream), skopeo and podman (real clients);
 #   - the npm dependencies, exactly as package-lock.json pins them;
-#   - for the signature tests, Debian trixie's sigstore-enabled skopeo unpacked into .tmp/
+#   - for the signature tests, Debian trixie's sigstore-enabled skopeo and cosign unpacked into .tmp/
 #     (scripts/sigstore-tools.sh: downloaded once, about 10 s, nothing installed system-wide).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,5 +35,5 @@ fi
 
 # Cached after the first run. When it cannot be had, the signature tests fail with the same line.
 if ! bash scripts/sigstore-tools.sh fetch >/dev/null; then
-  echo "setup: trixie's skopeo is missing; the signature tests will fail until it can be fetched" >&2
+  echo "setup: trixie's skopeo and cosign are missing; the signature tests will fail until they can be fetched" >  echo "setup: trixie's skopeo is missing; the signature tests will fail until it can be fetched" >&22
 fi
