@@ -35,5 +35,5 @@ fi
 
 # Cached after the first run. When it cannot be had, the signature tests fail with the same line.
 if ! bash scripts/sigstore-tools.sh fetch >/dev/null; then
-  echo "setup: trixie's skopeo and cosign are missing; the signature tests will fail until they can be fetched" >  echo "setup: trixie's skopeo is missing; the signature tests will fail until it can be fetched" >&22
+  echo "setup: trixie's skopeo and cosign are missing; the signature tests will fail until they can be fetched" >&2
 fi
