@@ -74,8 +74,9 @@ fetch() {
   for deb in "$base"/archives/*.deb; do dpkg-deb -x "$deb" "$root"; done
   "$lib/ld-linux-x86-64.so.2" --library-path "$lib" "$root/usr/bin/skopeo" --version >/dev/null 2>&1 ||
     fail "trixie's skopeo does not run on this machine"
-  rm -rf "$base/lists" "$base/cache"
+  rm -rf "$base/lists" "$base/cache" "$base/archives"
   echo "${packages[*]}" >"$stamp"
+  exec 9>&-
 }
 
 case "${1:-}" in
