@@ -4,7 +4,9 @@
 #     registry, our test upstream), skopeo and podman (real clients); docker.io and containerd
 #     (the real-engine tier starts its own dockerd and containerd), docker-compose (compose
 #     files brought up for real) and debootstrap (`just image` without Docker Hub access);
-#   - the npm dependencies, exactly as package-lock.json pins them.
+#   - the npm dependencies, exactly as package-lock.json pins them;
+#   - for the signature tests, Debian trixie's sigstore-enabled skopeo and cosign unpacked into .tmp/
+#     (scripts/sigstore-tools.sh: downloaded once, about 10 s, nothing installed system-wide).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,4 +38,9 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# Cached after the first run. When it cannot be had, the signature tests fail with the same line.
+if ! bash scripts/sigstore-tools.sh fetch >/dev/null; then
+  echo "setup: trixie's skopeo and cosign are missing; the signature tests will fail until they can be fetched" >&2
 fi
