@@ -2,7 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { AccessKey, AccessKeyService, Member, MemberService } from '@gatehouse/members';
 import { Clock } from '@gatehouse/observability';
 import { AccessVerdict, explainAccess } from './access-explanation';
-import { EntitlementExplanation, EntitlementService, normalizeRepository } from './entitlement.service';
+import {
+  EntitlementExplanation,
+  EntitlementService,
+  formatTarget,
+  normalizeTarget,
+} from './entitlement.service';
 
 export interface AccessExplanation {
   member: Member | null;
@@ -29,16 +34,23 @@ export class AccessExplainService {
     private readonly clock: Clock,
   ) {}
 
-  /** `memberRef` is a username or a member id; without a tag the question is about the repository. */
+  /**
+   * `memberRef` is a username or a member id; `repository` a target (`acme/app`,
+   * `releases:acme/tool`, `packages:acme/cli`); without a tag the question is about the target.
+   */
   async explain(memberRef: string, repository: string, tag?: string | null): Promise<AccessExplanation> {
-    const name = normalizeRepository(repository);
+    const target = normalizeTarget(repository);
+    const name = target.name;
     const checkedAt = this.clock.date();
     const member = await this.findMember(memberRef);
     const keys = member ? await this.keys.list(member.username) : [];
-    const entitlement = member ? await this.entitlements.explain(member.id, name, tag ?? undefined) : null;
+    const entitlement = member
+      ? await this.entitlements.explain(member.id, name, tag ?? undefined, target.kind)
+      : null;
     const verdict = explainAccess({
       memberRef,
-      repository: name,
+      repository: formatTarget(target),
+      kind: target.kind,
       tag,
       member,
       keys,

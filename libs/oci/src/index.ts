@@ -8,3 +8,4 @@ export * from './manifest';
 export * from './upstream-blob.types';
 export * from './canonical-tag';
 export * from './image-reference';
+export * from './entitlement-target';
