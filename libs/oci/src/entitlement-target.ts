@@ -48,7 +48,8 @@ export function isValidAssetFilename(name: string): boolean {
     Buffer.byteLength(name) <= 255 &&
     name !== '.' &&
     name !== '..' &&
-    !/[/\\\u0000-\u001f\u007f]/.test(name)
+    !/[/\\]/.test(name) &&
+    ![...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)
   );
 }
 
