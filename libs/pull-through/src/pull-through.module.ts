@@ -99,6 +99,7 @@ import { UPSTREAM_SOURCE, UpstreamSource } from './upstream-source.interface';
         new BlobSource(fills, cache, source),
     },
   ],
-  exports: [PullThroughService, ManifestSource, BlobSource],
+  // BlobCacheModule too: downloads (libs/downloads) use the same store, cap and fill coordinator.
+  exports: [PullThroughService, ManifestSource, BlobSource, BlobCacheModule],
 })
 export class PullThroughModule {}

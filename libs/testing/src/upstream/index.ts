@@ -8,3 +8,4 @@ export * from './forgejo-pagination';
 export * from './forgejo-front';
 export * from './clients';
 export * from './http-probe';
+export * from './seed-downloads';

@@ -1,0 +1,5 @@
+export * from './download-audit';
+export * from './download-catalog.service';
+export * from './download-store';
+export * from './downloads.module';
+export * from './downloads.service';
