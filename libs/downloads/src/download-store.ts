@@ -136,8 +136,27 @@ export class DownloadStore {
     const cache = this.cache;
     const learnt = this.learnt;
     const max = this.maxLearnt;
+    let committed = false;
+    /** Called with the last chunk held back, so no client sees the end before the file is in the cache. */
+    const commit = async (): Promise<void> => {
+      committed = true;
+      const hex = hash.digest('hex');
+      if (!temp) return;
+      await temp.handle.close().catch(() => undefined);
+      if (failed || written !== size) return cache.discardTempFile(temp.path);
+      try {
+        await cache.commitTempFile(temp.path, `sha256:${hex}`, written);
+        if (learnt.size >= max) learnt.delete(learnt.keys().next().value!);
+        learnt.set(identity, hex);
+      } catch (error) {
+        cache.recordWriteFailure(`sha256:${hex}`, error);
+        await cache.discardTempFile(temp.path);
+      }
+    };
     const tee = new Transform({
       async transform(chunk: Buffer, _enc, done: TransformCallback) {
+        if (written + chunk.length > size)
+          return done(new Error(`the upstream sent more than ${size} bytes`));
         hash.update(chunk);
         if (!failed && temp) {
           try {
@@ -148,29 +167,19 @@ export class DownloadStore {
           }
         }
         written += chunk.length;
+        if (written === size) await commit();
         done(null, chunk);
       },
       async flush(done: TransformCallback) {
-        const hex = hash.digest('hex');
-        if (temp) {
-          await temp.handle.close().catch(() => undefined);
-          if (!failed && written === size && SHA256_HEX.test(hex)) {
-            try {
-              await cache.commitTempFile(temp.path, `sha256:${hex}`, written);
-              if (learnt.size >= max) learnt.delete(learnt.keys().next().value!);
-              learnt.set(identity, hex);
-            } catch (error) {
-              cache.recordWriteFailure(`sha256:${hex}`, error);
-              await cache.discardTempFile(temp.path);
-            }
-          } else await cache.discardTempFile(temp.path);
+        if (written !== size) {
+          if (!committed) await commit();
+          return done(new Error(`the upstream sent ${written} of ${size} bytes`));
         }
-        if (written !== size) done(new Error(`the upstream sent ${written} of ${size} bytes`));
-        else done();
+        done();
       },
     });
     tee.once('close', () => {
-      if (!tee.writableFinished && temp) {
+      if (!committed && temp) {
         void temp.handle
           .close()
           .catch(() => undefined)

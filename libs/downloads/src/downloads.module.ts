@@ -9,6 +9,7 @@ import { UpstreamRegistryClient } from '@gatehouse/upstream';
 import { DownloadAudit } from './download-audit';
 import { DownloadCatalog, DownloadUpstream } from './download-catalog.service';
 import { DownloadStore } from './download-store';
+import { DownloadsReadiness } from './downloads.readiness';
 import { DownloadsService } from './downloads.service';
 
 export const DOWNLOAD_UPSTREAM = Symbol('DOWNLOAD_UPSTREAM');
@@ -61,6 +62,12 @@ export function downloadUpstreamOf(client: UpstreamRegistryClient): DownloadUpst
       useFactory: (audit: AuditService, metrics: MetricsService) => new DownloadAudit(audit, metrics),
     },
     {
+      provide: DownloadsReadiness,
+      inject: [GatewayConfig, EntitlementService, UpstreamRegistryClient, Clock],
+      useFactory: (config: GatewayConfig, e: EntitlementService, u: UpstreamRegistryClient, clock: Clock) =>
+        new DownloadsReadiness(config, e, u, clock),
+    },
+    {
       provide: DownloadsService,
       inject: [EntitlementService, DownloadCatalog, DownloadStore, DownloadAudit, UpstreamRegistryClient],
       useFactory: (
@@ -72,6 +79,6 @@ export function downloadUpstreamOf(client: UpstreamRegistryClient): DownloadUpst
       ) => new DownloadsService(entitlements, catalog, store, audit, upstream),
     },
   ],
-  exports: [DownloadsService, DownloadCatalog],
+  exports: [DownloadsService, DownloadCatalog, DownloadsReadiness],
 })
 export class DownloadsModule {}

@@ -191,6 +191,12 @@ export class EntitlementService {
       : { allowed: false, reason: 'tag_not_entitled', entitlement };
   }
 
+  /** One target of this kind that some member holds (newest grant), or null: what readiness probes. */
+  async anyTarget(kind: EntitlementKind): Promise<string | null> {
+    const e = await this.entitlements.findOne({ where: { kind }, order: { createdAt: 'DESC' } });
+    return e?.repository ?? null;
+  }
+
   /** Forgets cached lists (all, or one member's); changes made through this service do it themselves. */
   invalidate(memberId?: string): void {
     if (memberId) this.cache.delete(memberId);

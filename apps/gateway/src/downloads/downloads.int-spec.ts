@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { AuditQueryService, AuditService } from '@gatehouse/audit';
+import { EntitlementService } from '@gatehouse/entitlements';
 import { StackMember, startUpstreamGatewayStack, UpstreamGatewayStack } from '@gatehouse/testing/gateway';
 import { FrontRequestRecord, SeededDownloads, seedDownloads } from '@gatehouse/testing/upstream';
 
@@ -54,7 +55,10 @@ describe('downloads: release assets and generic package files', () => {
   }
 
   beforeAll(async () => {
-    stack = await startUpstreamGatewayStack({ patLabel: 'downloads' });
+    stack = await startUpstreamGatewayStack({
+      patLabel: 'downloads',
+      gatewayEnv: { OCI_TAG_TTL_SECONDS: '1' },
+    });
     stack.front.setTokenScopes(stack.pat, ['read:package', 'read:repository']);
     seeded = seedDownloads(stack.front);
     alice = await stack.member('dl', {
@@ -262,5 +266,49 @@ describe('downloads: release assets and generic package files', () => {
     expect(none.status).toBe(401);
     const badBearer = await curlStatus(['-H', 'Authorization: Bearer nope', url('acme/tool/releases')]);
     expect(badBearer.status).toBe(401);
+  });
+
+  it('re-checks release metadata after the TTL, serves it stale with Warning: 299 when the token lost read:repository, and /readyz says why', async () => {
+    expect((await curlStatus([...auth(), url('acme/tool/releases')])).status).toBe(200);
+    stack.front.setTokenScopes(stack.pat, ['read:package']);
+    try {
+      await new Promise((r) => setTimeout(r, 1200));
+      const stale = await curlStatus([...auth(), url('acme/tool/releases')]);
+      expect(stale.status).toBe(200);
+      expect(stale.headers['warning']).toMatch(
+        /^299 - "upstream unavailable; serving the last known release metadata/,
+      );
+      const ready = await fetch(`${stack.gw.url}/readyz`);
+      const body = (await ready.json()) as {
+        details: Record<string, { status: string; message?: string; reason?: string }>;
+      };
+      expect(ready.status).toBe(503);
+      expect(body.details.releases).toMatchObject({ status: 'down', reason: 'token_missing_scope' });
+      expect(body.details.releases.message).toMatch(
+        /lacks read:repository.*Fix: create a token with scopes read:package and read:repository/,
+      );
+      expect(stack.gw.rawLogs()).toMatch(/lacks read:repository/);
+      // A repository never listed has nothing stale to serve: the upstream failure is a 5xx, not a 404.
+      await stack.gw.app.get(EntitlementService).grant(alice.username, 'releases:acme/other', ['*']);
+      const cold = await curlStatus([...auth(), url('acme/other/releases')]);
+      expect(cold.status).toBeGreaterThanOrEqual(500);
+    } finally {
+      stack.front.setTokenScopes(stack.pat, ['read:package', 'read:repository']);
+    }
+    const again = await fetch(`${stack.gw.url}/readyz`);
+    expect([200, 503]).toContain(again.status);
+  });
+
+  it('finds downloads and refusals with gatehouse audit --action download', async () => {
+    await stack.gw.app.get(AuditService).flush();
+    const rows = await stack.gw.app
+      .get(AuditQueryService)
+      .find({ action: 'download', username: alice.username });
+    expect(rows.some((r) => r.outcome === 'allowed' && r.cache === 'hit')).toBe(true);
+    expect(rows.some((r) => r.outcome === 'denied' && r.reason === 'tag_not_entitled')).toBe(true);
+    expect(rows.some((r) => r.repository === 'packages:acme/cli' && r.outcome === 'allowed')).toBe(true);
+    const metrics = await (await fetch(`${stack.gw.url}/metrics`)).text();
+    expect(metrics).toMatch(/gatehouse_downloads_total\{kind="releases",outcome="allowed",cache="hit"\} \d+/);
+    expect(metrics).toMatch(/gatehouse_downloads_total\{kind="packages",outcome="allowed",cache="miss"\} 1/);
   });
 });
