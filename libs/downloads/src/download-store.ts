@@ -29,7 +29,6 @@ export interface DownloadBody {
   body: Readable;
 }
 
-const SHA256_HEX = /^[a-f0-9]{64}$/;
 
 /**
  * Download bytes through the blob cache's public API: the same content-addressed store, LRU
