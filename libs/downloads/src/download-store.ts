@@ -4,6 +4,8 @@ import { BlobCacheService, BlobFillCoordinator, parseRangeHeader } from '@gateho
 import { OciError } from '@gatehouse/oci';
 import type { UpstreamDownload } from '@gatehouse/upstream';
 
+const WRITE_AHEAD_BYTES = 8 * 1024 * 1024;
+
 /** One file to serve: what the metadata says of it, and how to fetch it upstream. */
 export interface DownloadObject {
   /** Stable identity of the upstream object: the attachment uuid, or the package file's sha256. */
@@ -28,7 +30,6 @@ export interface DownloadBody {
   sha256: string | null;
   body: Readable;
 }
-
 
 /**
  * Download bytes through the blob cache's public API: the same content-addressed store, LRU
@@ -152,25 +153,41 @@ export class DownloadStore {
         await cache.discardTempFile(temp.path);
       }
     };
+    // Write-behind: bytes go on to the client while the file write runs, at most WRITE_AHEAD_BYTES
+    // behind; the last chunk waits for the file to be committed.
+    let writing: Promise<void> = Promise.resolve();
+    let pendingBytes = 0;
     const tee = new Transform({
       async transform(chunk: Buffer, _enc, done: TransformCallback) {
         if (written + chunk.length > size)
           return done(new Error(`the upstream sent more than ${size} bytes`));
         hash.update(chunk);
-        if (!failed && temp) {
-          try {
-            await temp.handle.write(chunk, written);
-          } catch (error) {
-            failed = true;
-            cache.recordWriteFailure(placeholder, error);
-          }
-        }
+        const at = written;
         written += chunk.length;
-        if (written === size) await commit();
+        if (!failed && temp) {
+          pendingBytes += chunk.length;
+          const handle = temp.handle;
+          writing = writing.then(async () => {
+            try {
+              if (!failed) await handle.write(chunk, at);
+            } catch (error) {
+              failed = true;
+              cache.recordWriteFailure(placeholder, error);
+            } finally {
+              pendingBytes -= chunk.length;
+            }
+          });
+          if (pendingBytes > WRITE_AHEAD_BYTES) await writing;
+        }
+        if (written === size) {
+          await writing;
+          await commit();
+        }
         done(null, chunk);
       },
       async flush(done: TransformCallback) {
         if (written !== size) {
+          await writing;
           if (!committed) await commit();
           return done(new Error(`the upstream sent ${written} of ${size} bytes`));
         }
@@ -179,8 +196,9 @@ export class DownloadStore {
     });
     tee.once('close', () => {
       if (!committed && temp) {
-        void temp.handle
-          .close()
+        failed = true;
+        void writing
+          .then(() => temp!.handle.close())
           .catch(() => undefined)
           .then(() => cache.discardTempFile(temp!.path));
       }
