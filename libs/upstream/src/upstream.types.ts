@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import type { UpstreamBlob } from '@gatehouse/oci';
 import type { UpstreamError, UpstreamFailureReason } from './upstream.error';
 
