@@ -43,6 +43,8 @@ export interface DownloadBody {
 export class DownloadStore {
   /** Upstream identity → sha256 hex, learnt from fetches (bounded; lost on restart, re-learnt by one fetch). */
   private readonly learnt = new Map<string, string>();
+  /** Identities whose learning fetch is running: a second whole-file request waits for it, then reads the cache. */
+  private readonly learning = new Map<string, Promise<void>>();
 
   constructor(
     private readonly fills: BlobFillCoordinator,
@@ -67,6 +69,8 @@ export class DownloadStore {
       });
     }
     const range = parsed.kind === 'range' ? { start: parsed.start, end: parsed.end } : undefined;
+    const running = this.learning.get(object.identity);
+    if (running && !range && !this.knownSha256(object)) await running;
     const sha256 = this.knownSha256(object);
     if (sha256 && object.size > 0) {
       const opened = await this.fills.open(
@@ -91,9 +95,29 @@ export class DownloadStore {
         body: opened.body,
       };
     }
-    const up = await object.open(range ? `bytes=${range.start}-${range.end}` : undefined, signal);
-    if (!up) throw new OciError('NAME_UNKNOWN', { reason: 'download_unknown_upstream' });
+    let settle = () => undefined as void;
+    if (!range && !this.learning.has(object.identity)) {
+      const gate = new Promise<void>((resolve) => (settle = resolve));
+      this.learning.set(object.identity, gate);
+      const done = settle;
+      settle = () => {
+        if (this.learning.get(object.identity) === gate) this.learning.delete(object.identity);
+        done();
+      };
+    }
+    let up: UpstreamDownload | null;
+    try {
+      up = await object.open(range ? `bytes=${range.start}-${range.end}` : undefined, signal);
+    } catch (err) {
+      settle();
+      throw err;
+    }
+    if (!up) {
+      settle();
+      throw new OciError('NAME_UNKNOWN', { reason: 'download_unknown_upstream' });
+    }
     if (range && up.status === 206) {
+      settle();
       return {
         source: 'bypass',
         status: 206,
@@ -106,7 +130,7 @@ export class DownloadStore {
     }
     // The whole file (asked for, or an upstream that ignored Range): hashed and kept as it streams.
     const size = up.size ?? object.size;
-    const learning = await this.learn(object.identity, size, up.body);
+    const learning = await this.learn(object.identity, size, up.body, settle);
     if (range) {
       return {
         source: 'bypass',
@@ -122,7 +146,7 @@ export class DownloadStore {
   }
 
   /** Streams `body` on while writing it to a cache temp file; commits it under its sha256 at the end. */
-  private async learn(identity: string, size: number, body: Readable): Promise<Readable> {
+  private async learn(identity: string, size: number, body: Readable, settle: () => void): Promise<Readable> {
     const placeholder = `sha256:${createHash('sha256').update(`download:${identity}`).digest('hex')}`;
     let temp: Awaited<ReturnType<BlobCacheService['createTempFile']>> | null = null;
     try {
@@ -140,6 +164,13 @@ export class DownloadStore {
     /** Called with the last chunk held back, so no client sees the end before the file is in the cache. */
     const commit = async (): Promise<void> => {
       committed = true;
+      try {
+        await keep();
+      } finally {
+        settle();
+      }
+    };
+    const keep = async (): Promise<void> => {
       const hex = hash.digest('hex');
       if (!temp) return;
       await temp.handle.close().catch(() => undefined);
@@ -195,6 +226,7 @@ export class DownloadStore {
       },
     });
     tee.once('close', () => {
+      if (!committed) settle();
       if (!committed && temp) {
         failed = true;
         void writing

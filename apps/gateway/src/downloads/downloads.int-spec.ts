@@ -328,4 +328,18 @@ describe('downloads: release assets and generic package files', () => {
       /gatehouse_downloads_total\{kind="packages",outcome="allowed",cache="miss"\} [1-9]\d*/,
     );
   });
+
+  it('makes one upstream request for concurrent first downloads of a release asset', async () => {
+    const want = Buffer.alloc(4 * 1024 * 1024, 3);
+    stack.front.addRelease('acme/tool', { tag: 'v1.3.0', assets: { 'tool-linux-arm64': want } });
+    await new Promise((r) => setTimeout(r, 1100)); // the release list's TTL in this suite
+    stack.front.resetCounts();
+    const outs = [0, 1, 2].map((i) => path.join(dir, `arm-${i}`));
+    const results = await Promise.all(
+      outs.map((o) => curl(['-f', ...auth(), '-o', o, url('acme/tool/releases/v1.3.0/tool-linux-arm64')])),
+    );
+    expect(results.map((r) => r.code)).toEqual([0, 0, 0]);
+    for (const o of outs) expect(sha(fs.readFileSync(o))).toBe(sha(want));
+    expect(stack.front.countRequests(asset)).toBe(1);
+  });
 });
