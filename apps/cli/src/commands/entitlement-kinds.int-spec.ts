@@ -63,7 +63,7 @@ describe('entitlement kinds in grant, entitlements, revoke and explain', () => {
   it('explains release tags and package versions by the same matcher', async () => {
     const allowed = await run('explain', 'alice', 'releases:acme/tool@v1.2.0');
     expect(allowed.code).toBe(0);
-    expect(allowed.out).toMatch(/^ALLOWED: alice can pull releases:acme\/tool@v1\.2\.0\./);
+    expect(allowed.out).toMatch(/^ALLOWED: alice can download releases:acme\/tool@v1\.2\.0\./);
     expect(allowed.out).toMatch(/rule "semver:\^1\.2" \(semver\)/);
     expect(allowed.out).toMatch(/downloads of releases:acme\/tool@v1\.2\.0 are served/);
 

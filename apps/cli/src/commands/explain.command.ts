@@ -39,7 +39,7 @@ export function register(program: Command, ctx: CliContext): void {
   program
     .command('explain <username> <image>')
     .description(
-      'say whether a member can pull <repository>:<tag> right now, and why (exit 0: allowed, 1: not allowed)',
+      'say whether a member can pull <repository>:<tag> (or download releases:<owner>/<repo>@<tag>, packages:<owner>/<name>@<version>) right now, and why (exit 0: allowed, 1: not allowed)',
     )
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(async (username: string, image: string, opts: { format: 'text' | 'json' }) => {
@@ -63,6 +63,7 @@ export function register(program: Command, ctx: CliContext): void {
       // Printed, so shown escaped: what was typed or stored must not drive the terminal.
       const ref = visible(`${repository}${repository.includes(':') ? '@' : ':'}${parsed.tag}`);
       const who = visible(member?.username ?? username);
+      const verb = repository.includes(':') ? 'download' : 'pull';
 
       if (opts.format === 'json') {
         const e = entitlement?.entitlement ?? null;
@@ -99,8 +100,8 @@ export function register(program: Command, ctx: CliContext): void {
       } else {
         ctx.out.line(
           verdict.allowed
-            ? `ALLOWED: ${who} can pull ${ref}.`
-            : `NOT ALLOWED: ${who} cannot pull ${ref} (reason: ${verdict.reason}).`,
+            ? `ALLOWED: ${who} can ${verb} ${ref}.`
+            : `NOT ALLOWED: ${who} cannot ${verb} ${ref} (reason: ${verdict.reason}).`,
         );
         ctx.out.line('');
         for (const c of verdict.checks) ctx.out.line(`  ${c.ok ? 'ok' : 'NO'}  ${visible(c.detail)}`);
@@ -126,6 +127,6 @@ export function register(program: Command, ctx: CliContext): void {
         }
       }
       // Exit 1 with one line on stderr; stdout keeps the explanation (and stays valid JSON).
-      if (!verdict.allowed) throw new CliError(`${who} cannot pull ${ref} (${verdict.reason})`, 1);
+      if (!verdict.allowed) throw new CliError(`${who} cannot ${verb} ${ref} (${verdict.reason})`, 1);
     });
 }
