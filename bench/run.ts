@@ -1,6 +1,7 @@
 import { readFileSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { downloadFigure } from './downloads';
 import { errorCount, wrk } from './load';
 import {
   ACCEPT_MANIFESTS,
@@ -41,7 +42,7 @@ import {
 const SECONDS = Number(process.env.BENCH_SECONDS || 10);
 const WARMUP_SECONDS = Math.min(3, SECONDS);
 const FIGURES = new Set(
-  (process.env.BENCH_FIGURES || '1,2,3,4,5,6,7').split(',').map((s) => Number(s.trim())),
+  (process.env.BENCH_FIGURES || '1,2,3,4,5,6,7,8').split(',').map((s) => Number(s.trim())),
 );
 const COLD_PULL_REPEATS = Number(process.env.BENCH_COLD_REPEATS || 3);
 const AUDIT_ROWS = Number(process.env.BENCH_AUDIT_ROWS || 1_000_000);
@@ -351,6 +352,8 @@ async function main(): Promise<void> {
     log(`figure 7: audit search over ${AUDIT_ROWS.toLocaleString('en')} rows`);
     await auditFigure(pg.url, gateway, rows, raw);
   }
+
+  if (FIGURES.has(8)) rows.push(...(await downloadFigure(pg.url, member, run, COLD_PULL_REPEATS, log)));
 
   await stopAll();
   raw.loadAtEnd = loadAverage();

@@ -19,6 +19,9 @@ command -v podman >/dev/null 2>&1 || need+=(podman)
 [ -x /usr/bin/containerd ] && [ -x /usr/bin/ctr ] || need+=(containerd)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+# curl and wget: the download tests drive them (resume with curl -C - and wget -c).
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v wget >/dev/null 2>&1 || need+=(wget)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
   sudo_cmd=""

@@ -6,6 +6,7 @@ import { DatabaseModule } from '@gatehouse/database';
 import { UpstreamModule } from '@gatehouse/upstream';
 import { RateLimitModule } from '@gatehouse/rate-limit';
 import { AdminModule } from './admin/admin.module';
+import { DownloadsHttpModule } from './downloads/downloads.module';
 import { HealthModule } from './health/health.module';
 import { MetricsController } from './metrics/metrics.controller';
 import { RegistryModule } from './registry/registry.module';
@@ -26,6 +27,7 @@ export class GatewayModule {
         RateLimitModule.forRoot(),
         HealthModule,
         RegistryModule,
+        DownloadsHttpModule,
         TokenModule,
         AdminModule,
         AuditRetentionModule,

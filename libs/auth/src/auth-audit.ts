@@ -1,7 +1,8 @@
 import { AuditService } from '@gatehouse/audit';
 import { RequestContext } from '@gatehouse/observability';
 
-export type AuthAuditAction = 'token.issue' | 'token.refuse' | 'registry.auth.refuse';
+export type AuthAuditAction =
+  'token.issue' | 'token.refuse' | 'registry.auth.refuse' | 'download.auth.refuse';
 
 export interface AuthAuditEvent {
   action: AuthAuditAction;

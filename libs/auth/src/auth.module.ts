@@ -7,6 +7,7 @@ import { MemberStateCache } from './member-state.cache';
 import { RegistryAuthService } from './registry-auth.service';
 import { RegistryTokenStrategy } from './registry-token.strategy';
 import { RegistryTokenService } from './registry-token.service';
+import { DownloadCredentialsStrategy } from './download-credentials.strategy';
 import { TokenCredentialsStrategy } from './token-credentials.strategy';
 import { TokenSigningKey } from './token-signing-key';
 import { TokenService } from './token.service';
@@ -33,8 +34,10 @@ import { TokenService } from './token.service';
     RegistryAuthService,
     RegistryTokenStrategy,
     TokenCredentialsStrategy,
+    DownloadCredentialsStrategy,
   ],
   exports: [
+    DownloadCredentialsStrategy,
     RegistryAuthService,
     RegistryTokenStrategy,
     TokenCredentialsStrategy,

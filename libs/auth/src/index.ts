@@ -1,6 +1,7 @@
 export * from './app-scoped-passport';
 export * from './auth.module';
 export * from './challenge.util';
+export * from './download-credentials.strategy';
 export * from './login-rate-limiter.service';
 export * from './member-state.cache';
 export * from './registry-auth.service';

@@ -2,7 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { AccessKey, AccessKeyService, Member, MemberService } from '@gatehouse/members';
 import { Clock } from '@gatehouse/observability';
 import { AccessVerdict, explainAccess } from './access-explanation';
-import { EntitlementExplanation, EntitlementService, normalizeRepository } from './entitlement.service';
+import {
+  EntitlementExplanation,
+  EntitlementService,
+  formatTarget,
+  normalizeTarget,
+} from './entitlement.service';
 import { Reachability } from './tag-admission';
 
 export interface AccessExplanation {
@@ -30,11 +35,12 @@ export class AccessExplainService {
     private readonly clock: Clock,
   ) {}
 
-  /** `memberRef` is a username or a member id; without a tag the question is about the repository. */
   /**
+   * `memberRef` is a username or a member id; `repository` a target (`acme/app`,
+   * `releases:acme/tool`, `packages:acme/cli`); without a tag the question is about the target.
    * `reach` is the pull path's reachability (the gateway passes `PullThroughService`): with it an
-   * artifact tag is judged as the registry judges it ("signature of v1.0.0"); without it (the
-   * CLI, which has no upstream) the answer says the subject was not checked.
+   * artifact tag of an image is judged as the registry judges it ("signature of v1.0.0"); without
+   * it (the CLI, which has no upstream) the answer says the subject was not checked.
    */
   async explain(
     memberRef: string,
@@ -42,16 +48,18 @@ export class AccessExplainService {
     tag?: string | null,
     reach?: Reachability,
   ): Promise<AccessExplanation> {
-    const name = normalizeRepository(repository);
+    const target = normalizeTarget(repository);
+    const name = target.name;
     const checkedAt = this.clock.date();
     const member = await this.findMember(memberRef);
     const keys = member ? await this.keys.list(member.username) : [];
     const entitlement = member
-      ? await this.entitlements.explain(member.id, name, tag ?? undefined, reach)
+      ? await this.entitlements.explain(member.id, name, tag ?? undefined, reach, target.kind)
       : null;
     const verdict = explainAccess({
       memberRef,
-      repository: name,
+      repository: formatTarget(target),
+      kind: target.kind,
       tag,
       member,
       keys,

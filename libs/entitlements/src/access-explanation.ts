@@ -1,5 +1,6 @@
 import { AccessKey, accessKeyStatus, Member } from '@gatehouse/members';
 import { ArtifactKind, describeArtifact } from '@gatehouse/oci';
+import type { EntitlementKind } from '@gatehouse/oci';
 import type { EntitlementExplanation } from './entitlement.service';
 
 /**
@@ -41,7 +42,10 @@ export interface AccessVerdict {
 export interface AccessExplanationInput {
   /** What support asked about (a username or a member id); named when no member has it. */
   memberRef: string;
+  /** The target as it prints: `acme/app`, `releases:acme/tool`, `packages:acme/cli`. */
   repository: string;
+  /** What the target is (images unless told): downloads are refused with a plain 404. */
+  kind?: EntitlementKind;
   /** Without a tag the question is about the repository, and the entitlement check says which tags its rules admit. */
   tag?: string | null;
   member: Member | null;
@@ -60,7 +64,8 @@ const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 export function explainAccess(input: AccessExplanationInput): AccessVerdict {
   const { memberRef, repository, member, keys, entitlement, now } = input;
   const tag = input.tag ?? null;
-  const ref = tag ? `${repository}:${tag}` : repository;
+  const kind = input.kind ?? 'image';
+  const ref = tag ? `${repository}${kind === 'image' ? ':' : '@'}${tag}` : repository;
   const checks: ExplainCheck[] = [];
   const failures: Array<{ reason: ExplainReason; fix: string }> = [];
 
@@ -203,13 +208,25 @@ export function explainAccess(input: AccessExplanationInput): AccessVerdict {
     allowed: !first,
     reason: first?.reason ?? null,
     memberSees: first
-      ? memberSees(first.reason, ref)
-      : tag
-        ? `docker pull of ${ref} is served`
-        : `docker pull of ${ref} is served for the tags its rules admit`,
+      ? kind === 'image'
+        ? memberSees(first.reason, ref)
+        : downloadSees(first.reason, ref)
+      : kind !== 'image'
+        ? `downloads of ${ref} are served`
+        : tag
+          ? `docker pull of ${ref} is served`
+          : `docker pull of ${ref} is served for the tags its rules admit`,
     fix: first ? failures.map((f) => f.fix).join('; then ') : null,
     checks,
   };
+}
+
+function downloadSees(reason: ExplainReason, ref: string): string {
+  return reason === 'repository_not_entitled' ||
+    reason === 'entitlement_expired' ||
+    reason === 'tag_not_entitled'
+    ? `downloads of ${ref} answer 404 Not Found (the same answer as for one that does not exist)`
+    : 'downloads answer 401 with WWW-Authenticate: Basic (bad credentials)';
 }
 
 function memberSees(reason: ExplainReason, ref: string): string {

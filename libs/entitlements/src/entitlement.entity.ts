@@ -10,10 +10,15 @@ import {
   UpdateDateColumn,
 } from 'typeorm';
 import { Member } from '@gatehouse/members';
+import type { EntitlementKind } from '@gatehouse/oci';
 
-/** Member × repository × tag rules × optional expiry. One row per (member, repository). */
+/**
+ * Member × target × tag rules × optional expiry. One row per (member, kind, repository): the
+ * kind says what `repository` names (an image repository, a Forgejo repository's releases, or a
+ * generic package) and what the rules match (image tags, release tags, package versions).
+ */
 @Entity('entitlements')
-@Unique('entitlements_member_id_repository_key', ['memberId', 'repository'])
+@Unique('entitlements_member_id_kind_repository_key', ['memberId', 'kind', 'repository'])
 export class Entitlement {
   @PrimaryGeneratedColumn('uuid')
   id!: string;
@@ -24,6 +29,9 @@ export class Entitlement {
   @ManyToOne(() => Member, { onDelete: 'CASCADE' })
   @JoinColumn({ name: 'member_id' })
   member?: Member;
+
+  @Column('text', { default: 'image' })
+  kind!: EntitlementKind;
 
   @Index()
   @Column('text')

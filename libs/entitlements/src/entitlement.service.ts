@@ -4,7 +4,16 @@ import { FindOptionsWhere, Repository } from 'typeorm';
 import { GatewayConfig } from '@gatehouse/config';
 import { MemberService } from '@gatehouse/members';
 import { Clock } from '@gatehouse/observability';
-import { canonicalTag, isValidRepositoryName, parseArtifactTag, TagCanonicalization } from '@gatehouse/oci';
+import {
+  EntitlementKind,
+  EntitlementTarget,
+  ImageReferenceError,
+  canonicalTag,
+  isValidRepositoryName,
+  parseArtifactTag,
+  parseEntitlementTarget,
+  TagCanonicalization,
+} from '@gatehouse/oci';
 import { Entitlement, isEntitlementLive } from './entitlement.entity';
 import { EntitlementsError } from './entitlements.exception';
 import { DigestReach, Reachability, TagAdmission } from './tag-admission';
@@ -59,15 +68,18 @@ export class EntitlementService {
     this.tagCanonicalization = Object.freeze({ caseInsensitive: config.upstream.tagsCaseInsensitive });
   }
 
-  /** Creates or replaces the member's entitlement to a repository (rules, expiry and note). */
+  /**
+   * Creates or replaces the member's entitlement to a target (rules, expiry and note): an image
+   * repository (`acme/app`), `releases:<owner>/<repo>` or `packages:<owner>/<name>`.
+   */
   async grant(
     username: string,
-    repository: string,
+    target: string,
     rules: readonly string[],
     options: GrantOptions = {},
   ): Promise<GrantResult> {
     const member = await this.members.get(username);
-    const name = normalizeRepository(repository);
+    const { kind, name } = normalizeTarget(target);
     let tagRules: string[];
     try {
       tagRules = parseTagRules(rules).map((r) => r.rule);
@@ -81,8 +93,10 @@ export class EntitlementService {
         `the expiry ${options.expiresAt.toISOString()} is in the past`,
       );
     }
-    const existing = await this.entitlements.findOne({ where: { memberId: member.id, repository: name } });
-    const entitlement = existing ?? this.entitlements.create({ memberId: member.id, repository: name });
+    const existing = await this.entitlements.findOne({
+      where: { memberId: member.id, kind, repository: name },
+    });
+    const entitlement = existing ?? this.entitlements.create({ memberId: member.id, kind, repository: name });
     entitlement.tagRules = tagRules;
     entitlement.expiresAt = options.expiresAt ?? null;
     entitlement.note = options.note ?? null;
@@ -92,14 +106,16 @@ export class EntitlementService {
     return { entitlement: saved, created: !existing };
   }
 
-  async revoke(username: string, repository: string): Promise<Entitlement> {
+  async revoke(username: string, target: string): Promise<Entitlement> {
     const member = await this.members.get(username);
-    const name = normalizeRepository(repository);
-    const existing = await this.entitlements.findOne({ where: { memberId: member.id, repository: name } });
+    const { kind, name } = normalizeTarget(target);
+    const existing = await this.entitlements.findOne({
+      where: { memberId: member.id, kind, repository: name },
+    });
     if (!existing) {
       throw new EntitlementsError(
         'entitlement_not_found',
-        `"${member.username}" has no entitlement to "${name}" (list them with \`gatehouse entitlements --member ${member.username}\`)`,
+        `"${member.username}" has no entitlement to "${formatTarget({ kind, name })}" (list them with \`gatehouse entitlements --member ${member.username}\`)`,
       );
     }
     await this.entitlements.delete({ id: existing.id });
@@ -112,23 +128,35 @@ export class EntitlementService {
   async list(filter: { username?: string; repository?: string } = {}): Promise<Entitlement[]> {
     const where: FindOptionsWhere<Entitlement> = {};
     if (filter.username) where.memberId = (await this.members.get(filter.username)).id;
-    if (filter.repository) where.repository = normalizeRepository(filter.repository);
+    if (filter.repository) {
+      const { kind, name } = normalizeTarget(filter.repository);
+      where.kind = kind;
+      where.repository = name;
+    }
     return this.entitlements.find({
       where,
       relations: { member: true },
-      order: { repository: 'ASC', createdAt: 'ASC' },
+      order: { kind: 'ASC', repository: 'ASC', createdAt: 'ASC' },
     });
   }
 
-  /** The member's live (unexpired) entitlements, from the short-lived cache. */
-  async liveEntitlements(memberId: string): Promise<Entitlement[]> {
+  /**
+   * The member's live (unexpired) entitlements of one kind (images unless told), from the
+   * short-lived cache. The registry, the token endpoint and the catalog see image entitlements
+   * only: a releases grant never opens a /v2/ repository of the same name.
+   */
+  async liveEntitlements(memberId: string, kind: EntitlementKind = 'image'): Promise<Entitlement[]> {
     const now = this.clock.date();
-    return (await this.cachedList(memberId)).filter((e) => isEntitlementLive(e, now));
+    return (await this.cachedList(memberId)).filter((e) => kindOf(e) === kind && isEntitlementLive(e, now));
   }
 
-  /** The live entitlement of a member to a repository, or null (not entitled, or expired). */
-  async liveEntitlement(memberId: string, repository: string): Promise<Entitlement | null> {
-    return (await this.liveEntitlements(memberId)).find((e) => e.repository === repository) ?? null;
+  /** The live entitlement of a member to a target, or null (not entitled, or expired). */
+  async liveEntitlement(
+    memberId: string,
+    repository: string,
+    kind: EntitlementKind = 'image',
+  ): Promise<Entitlement | null> {
+    return (await this.liveEntitlements(memberId, kind)).find((e) => e.repository === repository) ?? null;
   }
 
   /**
@@ -136,8 +164,13 @@ export class EntitlementService {
    * reachability), `explain` and the admin API. The tag is judged in the form the upstream
    * resolves it (`match.tag`), and that is the form to ask the upstream for.
    */
-  tagAllowed(entitlement: Pick<Entitlement, 'tagRules'>, tag: string): TagMatch | null {
-    return matchTagRules(entitlement.tagRules, tag, this.tagCanonicalization);
+  tagAllowed(
+    entitlement: Pick<Entitlement, 'tagRules'> & { kind?: EntitlementKind },
+    tag: string,
+  ): TagMatch | null {
+    // Release tags (git tags) and package versions are case-sensitive upstream; image tags follow the upstream.
+    const how = kindOf(entitlement) === 'image' ? this.tagCanonicalization : EXACT_CASE;
+    return matchTagRules(entitlement.tagRules, tag, how);
   }
 
   /**
@@ -148,13 +181,15 @@ export class EntitlementService {
    * artifact or the subject is asked upstream (reachability resolves admitted tags only).
    */
   async admitTag(
-    entitlement: Pick<Entitlement, 'tagRules' | 'repository'>,
+    entitlement: Pick<Entitlement, 'tagRules' | 'repository'> & { kind?: EntitlementKind },
     tag: string,
     reach: Reachability,
   ): Promise<TagAdmission | null> {
     const match = this.tagAllowed(entitlement, tag);
     if (match) return { via: 'rule', tag: match.tag, match };
-    const artifact = parseArtifactTag(canonicalTag(tag, this.tagCanonicalization));
+    // Artifact tags follow an image's subject; release tags and package versions have none.
+    const artifact =
+      kindOf(entitlement) === 'image' ? parseArtifactTag(canonicalTag(tag, this.tagCanonicalization)) : null;
     if (!artifact) return null;
     const subject = await reach.findReachingTag(entitlement.repository, artifact.subject, (t) =>
       this.ruleAdmits(entitlement, t),
@@ -215,8 +250,9 @@ export class EntitlementService {
     repository: string,
     tag?: string,
     reach?: Reachability,
+    kind: EntitlementKind = 'image',
   ): Promise<EntitlementExplanation> {
-    const entitlement = await this.entitlements.findOne({ where: { memberId, repository } });
+    const entitlement = await this.entitlements.findOne({ where: { memberId, kind, repository } });
     if (!entitlement) return { allowed: false, reason: 'repository_not_entitled', entitlement: null };
     if (!isEntitlementLive(entitlement, this.clock.date())) {
       return { allowed: false, reason: 'entitlement_expired', entitlement };
@@ -224,7 +260,8 @@ export class EntitlementService {
     if (tag === undefined) return { allowed: true, entitlement, match: null };
     const match = this.tagAllowed(entitlement, tag);
     if (match) return { allowed: true, entitlement, match };
-    const artifact = parseArtifactTag(canonicalTag(tag, this.tagCanonicalization));
+    // Artifact tags follow an image's subject; release tags and package versions have none.
+    const artifact = kind === 'image' ? parseArtifactTag(canonicalTag(tag, this.tagCanonicalization)) : null;
     if (!artifact) return { allowed: false, reason: 'tag_not_entitled', entitlement };
     const admission = reach ? await this.admitTag(entitlement, tag, reach) : null;
     if (admission) return { allowed: true, entitlement, match: null, admission };
@@ -234,6 +271,12 @@ export class EntitlementService {
       entitlement,
       artifact: { subject: artifact.subject, kind: artifact.kind, checked: !!reach },
     };
+  }
+
+  /** One target of this kind that some member holds (newest grant), or null: what readiness probes. */
+  async anyTarget(kind: EntitlementKind): Promise<string | null> {
+    const e = await this.entitlements.findOne({ where: { kind }, order: { createdAt: 'DESC' } });
+    return e?.repository ?? null;
   }
 
   /** Forgets cached lists (all, or one member's); changes made through this service do it themselves. */
@@ -259,6 +302,34 @@ export class EntitlementService {
   private sweep(nowMs: number): void {
     for (const [id, entry] of this.cache) if (nowMs - entry.at >= this.ttlMs) this.cache.delete(id);
   }
+}
+
+const EXACT_CASE: TagCanonicalization = Object.freeze({ caseInsensitive: false });
+
+/** Rows loaded before the kind column existed in a test double count as images. */
+function kindOf(e: { kind?: EntitlementKind }): EntitlementKind {
+  return e.kind ?? 'image';
+}
+
+/** `acme/app`, `releases:acme/tool` or `packages:acme/cli` as it prints (CLI, admin API, errors). */
+export function formatTarget(target: { kind?: EntitlementKind; name?: string; repository?: string }): string {
+  const name = target.name ?? target.repository ?? '';
+  const kind = target.kind ?? 'image';
+  return kind === 'image' ? name : `${kind}:${name}`;
+}
+
+/** A target as typed, by the one target grammar (libs/oci); image names as `normalizeRepository` says. */
+export function normalizeTarget(text: string): EntitlementTarget {
+  let target: EntitlementTarget;
+  try {
+    target = parseEntitlementTarget(text.trim().replace(/^\/+|\/+$/g, ''));
+  } catch (e) {
+    if (!(e instanceof ImageReferenceError)) throw e;
+    if (/^(releases|packages):/i.test(text.trim()))
+      throw new EntitlementsError('repository_invalid', e.message);
+    return { kind: 'image', name: normalizeRepository(text) };
+  }
+  return target.kind === 'image' ? { kind: 'image', name: normalizeRepository(target.name) } : target;
 }
 
 export function normalizeRepository(repository: string): string {

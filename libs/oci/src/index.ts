@@ -10,3 +10,4 @@ export * from './canonical-tag';
 export * from './image-reference';
 export * from './artifact-tag';
 export * from './referrers';
+export * from './entitlement-target';

@@ -110,6 +110,7 @@ import { UPSTREAM_SOURCE, UpstreamSource } from './upstream-source.interface';
         }),
     },
   ],
-  exports: [PullThroughService, ManifestSource, BlobSource, ReferrersSource],
+  // BlobCacheModule too: downloads (libs/downloads) use the same store, cap and fill coordinator.
+  exports: [PullThroughService, ManifestSource, BlobSource, ReferrersSource, BlobCacheModule],
 })
 export class PullThroughModule {}

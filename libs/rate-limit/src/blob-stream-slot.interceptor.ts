@@ -6,8 +6,8 @@ import { AuditService } from '@gatehouse/audit';
 import { MetricsService } from '@gatehouse/observability';
 import { OciError } from '@gatehouse/oci';
 import { BlobStreamSlots } from './blob-stream-slots';
-import { registryContextOf } from '@gatehouse/auth';
-import { registryIdentity } from './rate-limit.guard';
+import { downloadIdentityOf, registryContextOf } from '@gatehouse/auth';
+import { RateLimitIdentity, registryIdentity } from './rate-limit.guard';
 import { limitedRequestFacts } from './rate-limited-request.util';
 
 /** Streams end within seconds to minutes; a client told to come back after this finds a slot or asks again. */
@@ -42,12 +42,16 @@ export class BlobStreamSlotInterceptor implements NestInterceptor {
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     if (this.slots.perKey <= 0 || request.method !== 'GET') return next.handle();
+    const download = downloadIdentityOf(request);
     const route = registryContextOf(request)?.route ?? null;
-    if (route?.kind !== 'blob') return next.handle();
+    // A blob of /v2/, or a file of /downloads/ (the interceptor sits on the file routes only).
+    if (!download && route?.kind !== 'blob') return next.handle();
     const facts = limitedRequestFacts(request.method, request.url, route);
     const startedAt = performance.now();
-    // The identity the pipeline's first guard decided (the token was verified once, there).
-    const who = registryIdentity(request);
+    // The identity the pipeline's first guard decided (the credential was verified once, there).
+    const who: RateLimitIdentity = download
+      ? { kind: 'member', memberId: download.memberId, username: download.username }
+      : registryIdentity(request);
     const key = who.kind === 'member' ? `member:${who.memberId}` : `ip:${who.ip}`;
     const slot = this.slots.acquire(key);
     if (!slot) {

@@ -13,7 +13,7 @@ import {
 import type { FastifyRequest } from 'fastify';
 import { Counter } from 'prom-client';
 import { AuditService } from '@gatehouse/audit';
-import { registryContextOf } from '@gatehouse/auth';
+import { downloadIdentityOf, registryContextOf } from '@gatehouse/auth';
 import { MetricsService } from '@gatehouse/observability';
 import { isRegistryUrl, OCI_ERROR_CODES, OciError } from '@gatehouse/oci';
 import { isRateLimitScope, RateLimitScope } from './rate-limit.constants';
@@ -59,6 +59,16 @@ export class RateLimitGuard extends ThrottlerGuard {
     const startedAt = performance.now();
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     if (isRegistryUrl(request.url)) this.identities.set(request, registryIdentity(request));
+    else {
+      // The download surface authenticates first (DownloadAuthGuard): its member's /v2/ budget applies.
+      const download = downloadIdentityOf(request);
+      if (download)
+        this.identities.set(request, {
+          kind: 'member',
+          memberId: download.memberId,
+          username: download.username,
+        });
+    }
     try {
       (request as RequestWithStart)[STARTED_AT] = startedAt;
       return await super.canActivate(context);

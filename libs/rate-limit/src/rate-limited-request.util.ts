@@ -19,6 +19,7 @@ export function limitedRequestFacts(
 ): LimitedRequestFacts {
   const path = url.split('?', 1)[0];
   if (path.startsWith('/auth/')) return { action: 'token.refuse', ...NONE };
+  if (path.startsWith('/downloads/')) return { action: 'download', ...NONE };
   if (path !== '/v2' && !path.startsWith('/v2/')) return { action: 'http.request', ...NONE };
   return registryAuditFacts(method, route);
 }

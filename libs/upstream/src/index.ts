@@ -10,3 +10,10 @@ export * from './upstream.types';
 export * from './upstream-registry.client';
 export * from './upstream-health.service';
 export * from './upstream.module';
+export type {
+  UpstreamDownload,
+  UpstreamPackageFile,
+  UpstreamRelease,
+  UpstreamReleaseAsset,
+} from './upstream-download.fetcher';
+export { UpstreamDownloadFetcher } from './upstream-download.fetcher';

@@ -7,6 +7,7 @@ import { RetryPolicy } from './retry.policy';
 import { UpstreamAuthSession } from './upstream-auth.session';
 import { UpstreamBlobFetcher } from './upstream-blob.fetcher';
 import { UpstreamBodyReader } from './upstream-body.reader';
+import { UpstreamDownloadFetcher } from './upstream-download.fetcher';
 import { UpstreamFailureReporter } from './upstream-failure.reporter';
 import { UpstreamManifestFetcher } from './upstream-manifest.fetcher';
 import { UpstreamReadinessProbe } from './upstream-readiness.probe';
@@ -42,6 +43,8 @@ export class UpstreamRegistryClient {
   private readonly blobs: UpstreamBlobFetcher;
   private readonly tags: UpstreamTagLister;
   private readonly readiness: UpstreamReadinessProbe;
+  /** Release assets and generic package files (Forgejo's web and package routes, same transport). */
+  readonly downloads: UpstreamDownloadFetcher;
 
   constructor(
     config: UpstreamConfig,
@@ -76,6 +79,7 @@ export class UpstreamRegistryClient {
     this.manifests = new UpstreamManifestFetcher(this.session, body, failures, config.manifestDeadlineMs);
     this.blobs = new UpstreamBlobFetcher(this.session, body, failures);
     this.tags = new UpstreamTagLister(this.session, body, failures, policy, log, maxListBytes);
+    this.downloads = new UpstreamDownloadFetcher(config, this.transport, body, failures);
     this.readiness = new UpstreamReadinessProbe(this.session, body, failures, this.tags, maxListBytes);
   }
 

@@ -1,8 +1,8 @@
 import { Command, Option } from 'commander';
 import { AuditQueryService } from '@gatehouse/audit';
-import { AccessExplainService, normalizeRepository } from '@gatehouse/entitlements';
+import { AccessExplainService, formatTarget, normalizeTarget } from '@gatehouse/entitlements';
 import { accessKeyStatus } from '@gatehouse/members';
-import { ImageReference, ImageReferenceError, parseImageReference } from '@gatehouse/oci';
+import { ImageReferenceError, parseTargetReference, TargetReference } from '@gatehouse/oci';
 import { CliContext } from '../cli-context';
 import { CliError } from '../cli-error';
 import { visible } from '../terminal-text';
@@ -10,13 +10,14 @@ import { auditJson } from './audit.command';
 import { asCliErrors } from './member-errors.util';
 
 /**
- * `acme/app:v1.2.3` → repository and tag, by the one image-reference parser (libs/oci). A digest
- * cannot be judged without the upstream, so explain works on tags.
+ * `acme/app:v1.2.3`, `releases:acme/tool@v1.2.0` or `packages:acme/cli@1.4.0` → target and tag,
+ * by the one target parser (libs/oci). A digest cannot be judged without the upstream, so
+ * explain works on tags.
  */
 export function parseExplainImage(ref: string): { repository: string; tag: string } {
-  let parsed: ImageReference;
+  let parsed: TargetReference;
   try {
-    parsed = parseImageReference(ref);
+    parsed = parseTargetReference(ref);
   } catch (e) {
     if (e instanceof ImageReferenceError) throw new CliError(e.message, 2);
     throw e;
@@ -26,15 +27,19 @@ export function parseExplainImage(ref: string): { repository: string; tag: strin
       `"${ref}" names a digest; explain works on tags (a digest is allowed when an entitled tag references it). Give <repository>:<tag>`,
       2,
     );
-  if (parsed.tag === null) throw new CliError(`"${ref}" is not <repository>:<tag>, e.g. acme/app:v1.2.3`, 2);
-  return { repository: parsed.repository, tag: parsed.tag };
+  if (parsed.tag === null)
+    throw new CliError(
+      `"${ref}" is not <repository>:<tag>, e.g. acme/app:v1.2.3 (releases:acme/tool@v1.2.0, packages:acme/cli@1.4.0 for downloads)`,
+      2,
+    );
+  return { repository: formatTarget(parsed), tag: parsed.tag };
 }
 
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('explain <username> <image>')
     .description(
-      'say whether a member can pull <repository>:<tag> right now, and why (exit 0: allowed, 1: not allowed)',
+      'say whether a member can pull <repository>:<tag> (or download releases:<owner>/<repo>@<tag>, packages:<owner>/<name>@<version>) right now, and why (exit 0: allowed, 1: not allowed)',
     )
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(async (username: string, image: string, opts: { format: 'text' | 'json' }) => {
@@ -42,7 +47,7 @@ export function register(program: Command, ctx: CliContext): void {
       const result = await ctx.withApp(
         (app) =>
           asCliErrors(async () => {
-            const repository = normalizeRepository(parsed.repository);
+            const repository = formatTarget(normalizeTarget(parsed.repository));
             const explained = await app.get(AccessExplainService).explain(username, repository, parsed.tag);
             const recent = await app
               .get(AuditQueryService)
@@ -56,8 +61,9 @@ export function register(program: Command, ctx: CliContext): void {
       );
       const { repository, member, keys, entitlement, recent, verdict, checkedAt: now } = result;
       // Printed, so shown escaped: what was typed or stored must not drive the terminal.
-      const ref = visible(`${repository}:${parsed.tag}`);
+      const ref = visible(`${repository}${repository.includes(':') ? '@' : ':'}${parsed.tag}`);
       const who = visible(member?.username ?? username);
+      const verb = repository.includes(':') ? 'download' : 'pull';
 
       if (opts.format === 'json') {
         const e = entitlement?.entitlement ?? null;
@@ -94,8 +100,8 @@ export function register(program: Command, ctx: CliContext): void {
       } else {
         ctx.out.line(
           verdict.allowed
-            ? `ALLOWED: ${who} can pull ${ref}.`
-            : `NOT ALLOWED: ${who} cannot pull ${ref} (reason: ${verdict.reason}).`,
+            ? `ALLOWED: ${who} can ${verb} ${ref}.`
+            : `NOT ALLOWED: ${who} cannot ${verb} ${ref} (reason: ${verdict.reason}).`,
         );
         ctx.out.line('');
         for (const c of verdict.checks) ctx.out.line(`  ${c.ok ? 'ok' : 'NO'}  ${visible(c.detail)}`);
@@ -121,6 +127,6 @@ export function register(program: Command, ctx: CliContext): void {
         }
       }
       // Exit 1 with one line on stderr; stdout keeps the explanation (and stays valid JSON).
-      if (!verdict.allowed) throw new CliError(`${who} cannot pull ${ref} (${verdict.reason})`, 1);
+      if (!verdict.allowed) throw new CliError(`${who} cannot ${verb} ${ref} (${verdict.reason})`, 1);
     });
 }

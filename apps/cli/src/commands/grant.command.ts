@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { EntitlementService, entitlementView, splitTagRules } from '@gatehouse/entitlements';
+import { EntitlementService, entitlementView, formatTarget, splitTagRules } from '@gatehouse/entitlements';
 import { parseExpiry } from '@gatehouse/members';
 import { CliContext } from '../cli-context';
 import { commandFormat, formatOption } from '../output';
@@ -9,7 +9,7 @@ export function register(program: Command, ctx: CliContext): void {
   program
     .command('grant <username> <repository>')
     .description(
-      "entitle a member to pull a repository's tags (replaces an existing grant for that repository)",
+      "entitle a member to pull a repository's tags (replaces an existing grant for that repository); releases:<owner>/<repo> entitles release downloads (rules match release tags), packages:<owner>/<name> generic package files (rules match versions)",
     )
     .requiredOption(
       '--tags <rules>',
@@ -35,7 +35,10 @@ export function register(program: Command, ctx: CliContext): void {
             const { entitlement, created } = await app
               .get(EntitlementService)
               .grant(username, repository, rules, { expiresAt, note: opts.note ?? null });
-            const upper = entitlement.tagRules.filter((r) => !r.startsWith('semver:') && /[A-Z]/.test(r));
+            const image = entitlement.kind === 'image';
+            const upper = entitlement.tagRules.filter(
+              (r) => image && !r.startsWith('semver:') && /[A-Z]/.test(r),
+            );
             if (upper.length > 0) {
               // Rules judge a tag in the form the upstream resolves it (UPSTREAM_TAGS_CASE_INSENSITIVE).
               ctx.out.error(
@@ -47,7 +50,7 @@ export function register(program: Command, ctx: CliContext): void {
             if (commandFormat(cmd) === 'json')
               return ctx.out.json({ ...entitlementView(entitlement, new Date()), created });
             ctx.out.line(
-              `${created ? 'Granted' : 'Updated'}: ${entitlement.member?.username ?? username} may pull ${entitlement.repository} tags ${entitlement.tagRules.join(', ')}` +
+              `${created ? 'Granted' : 'Updated'}: ${entitlement.member?.username ?? username} may ${image ? 'pull' : 'download'} ${formatTarget(entitlement)} ${entitlement.kind === 'packages' ? 'versions' : 'tags'} ${entitlement.tagRules.join(', ')}` +
                 (entitlement.expiresAt ? ` until ${entitlement.expiresAt.toISOString()}` : '') +
                 '.',
             );

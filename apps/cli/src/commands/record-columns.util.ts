@@ -1,4 +1,4 @@
-import { Entitlement, isEntitlementLive } from '@gatehouse/entitlements';
+import { Entitlement, formatTarget, isEntitlementLive } from '@gatehouse/entitlements';
 import { AccessKey, accessKeyStatus } from '@gatehouse/members';
 import { Column } from '../output';
 
@@ -19,7 +19,7 @@ export function accessKeyColumns(now: Date): Column<AccessKey>[] {
 
 export function entitlementColumns(now: Date): Column<Entitlement>[] {
   return [
-    { header: 'repository', value: (e) => e.repository },
+    { header: 'repository', value: (e) => formatTarget(e) },
     { header: 'tags', value: (e) => e.tagRules },
     { header: 'expires', value: (e) => e.expiresAt },
     { header: 'status', value: (e) => (isEntitlementLive(e, now) ? 'live' : 'expired') },

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { EntitlementService, entitlementView } from '@gatehouse/entitlements';
+import { EntitlementService, entitlementView, formatTarget } from '@gatehouse/entitlements';
 import { CliContext } from '../cli-context';
 import { commandFormat, formatOption } from '../output';
 import { asCliErrors } from './member-errors.util';
@@ -15,7 +15,9 @@ export function register(program: Command, ctx: CliContext): void {
           const e = await app.get(EntitlementService).revoke(username, repository);
           if (commandFormat(cmd) === 'json')
             return ctx.out.json({ ...entitlementView(e, new Date()), revoked: true });
-          ctx.out.line(`Revoked: ${e.member?.username ?? username} may no longer pull ${e.repository}.`);
+          ctx.out.line(
+            `Revoked: ${e.member?.username ?? username} may no longer ${e.kind === 'image' ? 'pull' : 'download'} ${formatTarget(e)}.`,
+          );
         }),
       );
     });

@@ -1,18 +1,21 @@
 import { Get, HttpStatus, Query } from '@nestjs/common';
 import { ApiOkResponse } from '@nestjs/swagger';
-import { AccessExplainService } from '@gatehouse/entitlements';
+import { AccessExplainService, formatTarget } from '@gatehouse/entitlements';
 import { PullThroughService } from '@gatehouse/pull-through';
-import { ImageReference, ImageReferenceError, parseImageReference } from '@gatehouse/oci';
+import { ImageReferenceError, parseTargetReference, TargetReference } from '@gatehouse/oci';
 import { AdminController } from './admin-controller.decorator';
 import { adminHttpError } from './admin-errors.interceptor';
 import { ExplainQueryDto } from './admin.dto';
 import { explainView } from './admin-views';
 
-/** `acme/app:v1.2.3` or `acme/app` → repository and tag, by the one image-reference parser (libs/oci). */
+/**
+ * `acme/app:v1.2.3`, `acme/app`, `releases:acme/tool@v1.2.0` → target and tag, by the one
+ * target parser (libs/oci).
+ */
 export function splitImage(image: string): { repository: string; tag: string | null } {
-  let parsed: ImageReference;
+  let parsed: TargetReference;
   try {
-    parsed = parseImageReference(image);
+    parsed = parseTargetReference(image);
   } catch (e) {
     if (e instanceof ImageReferenceError) throw adminHttpError(HttpStatus.BAD_REQUEST, e.message, e.problem);
     throw e;
@@ -24,7 +27,7 @@ export function splitImage(image: string): { repository: string; tag: string | n
       'digest_not_explainable',
     );
   }
-  return { repository: parsed.repository, tag: parsed.tag };
+  return { repository: formatTarget(parsed), tag: parsed.tag };
 }
 
 @AdminController('explain', 'support')

@@ -64,7 +64,11 @@ export class GrantEntitlementDto {
   @IsNotEmpty()
   member!: string;
 
-  @ApiProperty({ example: 'acme/app' })
+  @ApiProperty({
+    example: 'acme/app',
+    description:
+      'an image repository, releases:<owner>/<repo> (release assets) or packages:<owner>/<name> (generic package files)',
+  })
   @IsString()
   @IsNotEmpty()
   repository!: string;
@@ -199,7 +203,11 @@ export class ExplainQueryDto {
   @IsNotEmpty()
   member!: string;
 
-  @ApiProperty({ example: 'acme/app:v1.2.3', description: 'repository, or repository:tag' })
+  @ApiProperty({
+    example: 'acme/app:v1.2.3',
+    description:
+      'repository, or repository:tag; releases:<owner>/<repo>@<tag> or packages:<owner>/<name>@<version> for downloads',
+  })
   @IsString()
   @IsNotEmpty()
   @MaxLength(512)

@@ -23,6 +23,7 @@ export class HealthController {
       () => this.readiness.database(),
       () => this.readiness.cacheDir(),
       () => this.readiness.upstream(),
+      () => this.readiness.releases(),
     ]);
   }
 }

@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
+import { DownloadsModule } from '@gatehouse/downloads';
 import { TerminusModule } from '@nestjs/terminus';
 import { HealthController } from './health.controller';
 import { ReadinessService } from './readiness.service';
 
 @Module({
-  imports: [TerminusModule.forRoot({ logger: false })],
+  imports: [TerminusModule.forRoot({ logger: false }), DownloadsModule],
   controllers: [HealthController],
   providers: [ReadinessService],
 })

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { GatewayConfig } from '@gatehouse/config';
+import { DownloadsReadiness } from '@gatehouse/downloads';
 import { UpstreamHealth } from '@gatehouse/upstream';
 import { DataSource } from 'typeorm';
 
@@ -14,7 +15,18 @@ export class ReadinessService {
     private readonly config: GatewayConfig,
     private readonly dataSource: DataSource,
     private readonly upstreamHealth: UpstreamHealth,
+    private readonly downloads: DownloadsReadiness,
   ) {}
+
+  /** Release downloads: the service token lists releases (read:repository) once releases are entitled. */
+  async releases(): Promise<HealthIndicatorResult> {
+    const check = this.indicators.check('releases');
+    if (!this.config.upstream.enabled) return check.up({ message: 'registry disabled' });
+    const status = await this.downloads.check();
+    return status.ok
+      ? check.up({ message: status.message })
+      : check.down({ reason: status.reason, message: status.message });
+  }
 
   /** Upstream reachable and accepting the service token (cached ~30 s inside UpstreamHealth). */
   async upstream(): Promise<HealthIndicatorResult> {

@@ -5,6 +5,7 @@ import { frontAuth } from './forgejo-front.auth';
 import { createFrontContext, PAT_RE } from './forgejo-front.context';
 import { frontDelivery } from './forgejo-front.delivery';
 import { frontRegistryRoutes } from './forgejo-front.registry-routes';
+import { addFrontRelease, createFrontDownloads, frontReleaseRoutes } from './forgejo-front.release-routes';
 import { frontResponses } from './forgejo-front.responses';
 import { frontStorageRoutes } from './forgejo-front.storage-routes';
 import { ForgejoFront, ForgejoFrontOptions, FrontRequestRecord } from './forgejo-front.types';
@@ -19,8 +20,9 @@ export { generatePat } from './forgejo-front.context';
  * refer to the Forgejo registry reference in the shared docs.
  *
  * One route table per surface, each in its own file: forgejo-front.registry-routes.ts (the
- * registry: ping, token, catalog, manifests, blobs, tags) and forgejo-front.storage-routes.ts
- * (the presigned "S3" origin of serve-direct), over shared state (forgejo-front.context.ts),
+ * registry: ping, token, catalog, manifests, blobs, tags), forgejo-front.release-routes.ts
+ * (the releases API, release downloads and generic package files, with their storage side) and
+ * forgejo-front.storage-routes.ts (the presigned "S3" origin of serve-direct), over shared state (forgejo-front.context.ts),
  * Forgejo's answers (.responses), its auth (.auth), the real registry behind it (.upstream) and
  * body delivery with fault injection (.delivery).
  */
@@ -33,6 +35,8 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
   const delivery = frontDelivery(ctx, responses, up);
   const route = frontRegistryRoutes(ctx, responses, auth, up, delivery);
   const storageRoute = frontStorageRoutes(ctx, up, delivery);
+  const downloads = createFrontDownloads();
+  const releaseRoutes = frontReleaseRoutes(ctx, downloads, responses, auth);
   const { authKind, principalForPat, mint } = auth;
   const { internalError } = responses;
 
@@ -77,17 +81,20 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
   const front = createServer((req, res) => {
     const { record, url } = newRecord('front', req);
     finish(res, record);
-    route(req, res, record, url).catch((err: unknown) => {
-      log(`front error on ${record.path}: ${(err as Error).stack ?? String(err)}`);
-      if (!res.headersSent) internalError(res);
-      else res.destroy();
-    });
+    releaseRoutes
+      .routes(req, res, record, url)
+      .then((handled) => (handled ? undefined : route(req, res, record, url)))
+      .catch((err: unknown) => {
+        log(`front error on ${record.path}: ${(err as Error).stack ?? String(err)}`);
+        if (!res.headersSent) internalError(res);
+        else res.destroy();
+      });
   });
 
   const storage = createServer((req, res) => {
     const { record, url } = newRecord('storage', req);
     finish(res, record);
-    storageRoute(req, res, record, url);
+    if (!releaseRoutes.storage(req, res, record, url)) storageRoute(req, res, record, url);
   });
 
   track(front);
@@ -161,6 +168,16 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
     },
     setServeDirect: (enabled) => {
       ctx.serveDirect = enabled;
+    },
+    addRelease: (repository, release) => addFrontRelease(downloads, repository, release),
+    addPackageFile: (packageName, version, filename, data) => {
+      const key = `${packageName}/${version}`.toLowerCase();
+      const files = downloads.packages.get(key) ?? new Map<string, Buffer>();
+      files.set(filename, data);
+      downloads.packages.set(key, files);
+    },
+    setDownloadServeDirect: (enabled) => {
+      downloads.serveDirect = enabled;
     },
     setRangeSupport: (enabled) => {
       ctx.rangeSupport = enabled;

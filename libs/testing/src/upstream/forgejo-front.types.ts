@@ -49,7 +49,19 @@ export interface ForgejoFrontOptions {
   log?: (line: string) => void;
 }
 
-export type FrontRequestKind = 'ping' | 'token' | 'catalog' | 'manifest' | 'blob' | 'tags' | 'other';
+export type FrontRequestKind =
+  | 'ping'
+  | 'token'
+  | 'catalog'
+  | 'manifest'
+  | 'blob'
+  | 'tags'
+  /** the releases API, a release asset download (front or storage), generic package files */
+  | 'releases'
+  | 'asset'
+  | 'package-files'
+  | 'package-file'
+  | 'other';
 
 export interface FrontRequestRecord {
   server: 'front' | 'storage';
@@ -96,6 +108,21 @@ export interface ForgejoFront {
    */
   addListedTag(repository: string, tag: string): void;
   setServeDirect(enabled: boolean): void;
+  /** Publishes a release of `owner/repo` with assets (name → bytes); newest last unless `createdAt`. */
+  addRelease(
+    repository: string,
+    release: {
+      tag: string;
+      assets: Record<string, Buffer>;
+      draft?: boolean;
+      prerelease?: boolean;
+      createdAt?: Date;
+    },
+  ): void;
+  /** Uploads a generic package file (`owner/name`, version, filename). */
+  addPackageFile(packageName: string, version: string, filename: string, data: Buffer): void;
+  /** Release assets and package files answered with a 303 to presigned storage (MinIO SERVE_DIRECT). */
+  setDownloadServeDirect(enabled: boolean): void;
   setRangeSupport(enabled: boolean): void;
   setPresignTtl(seconds: number): void;
   stop(): Promise<void>;

@@ -10,3 +10,4 @@ export * from './clients';
 export * from './http-probe';
 export * from './artifacts';
 export * from './sigstore';
+export * from './seed-downloads';

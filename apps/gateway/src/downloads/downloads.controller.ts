@@ -1,0 +1,108 @@
+import { Readable } from 'node:stream';
+import {
+  All,
+  applyDecorators,
+  Controller,
+  Get,
+  Param,
+  Req,
+  Res,
+  UseGuards,
+  UseInterceptors,
+} from '@nestjs/common';
+import { AuthenticatedDownload, DownloadAuthGuard, DownloadIdentity } from '@gatehouse/auth';
+import { DownloadReply, DownloadRequest, DownloadsService } from '@gatehouse/downloads';
+import { OciError } from '@gatehouse/oci';
+import { BlobStreamSlotInterceptor, RateLimitGuard, rateLimitSkips } from '@gatehouse/rate-limit';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { setMetricsRoute } from '../http/request-hooks';
+
+/**
+ * The download pipeline: authenticate once (DownloadAuthGuard: Basic access key or Bearer
+ * token, 401 with the Basic challenge), then count the request against the member's limit
+ * (RateLimitGuard, the /v2/ per-member budget). The file routes take a stream slot like a blob GET
+ * (BlobStreamSlotInterceptor: one cap per member for blobs and files together, 429 beyond it).
+ */
+function DownloadPipeline(): ClassDecorator {
+  return applyDecorators(rateLimitSkips('registry'), UseGuards(DownloadAuthGuard, RateLimitGuard));
+}
+
+/** `/downloads/…`: thin; the decisions are DownloadsService's (libs/downloads). */
+@Controller('downloads')
+@DownloadPipeline()
+export class DownloadsController {
+  constructor(private readonly downloads: DownloadsService) {}
+
+  @Get(':owner/:repo/releases')
+  async releases(
+    @AuthenticatedDownload() who: DownloadIdentity,
+    @Param('owner') owner: string,
+    @Param('repo') repo: string,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    setMetricsRoute(request, '/downloads/releases');
+    send(reply, await this.downloads.listReleases(who, owner, repo, downloadRequest(request, reply)));
+  }
+
+  @All(':owner/packages/:name/:version/:filename')
+  @UseInterceptors(BlobStreamSlotInterceptor)
+  async packageFile(
+    @AuthenticatedDownload() who: DownloadIdentity,
+    @Param() p: { owner: string; name: string; version: string; filename: string },
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    setMetricsRoute(request, '/downloads/packages/file');
+    const req = downloadRequest(request, reply);
+    send(reply, await this.downloads.packageFile(who, p.owner, p.name, p.version, p.filename, req));
+  }
+
+  @All(':owner/:repo/releases/:tag/:filename')
+  @UseInterceptors(BlobStreamSlotInterceptor)
+  async releaseAsset(
+    @AuthenticatedDownload() who: DownloadIdentity,
+    @Param() p: { owner: string; repo: string; tag: string; filename: string },
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    setMetricsRoute(request, '/downloads/releases/asset');
+    const req = downloadRequest(request, reply);
+    send(reply, await this.downloads.releaseAsset(who, p.owner, p.repo, p.tag, p.filename, req));
+  }
+}
+
+function downloadRequest(request: FastifyRequest, reply: FastifyReply): DownloadRequest {
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    throw new OciError('UNSUPPORTED', { message: 'downloads are read-only', reason: 'write_method' });
+  }
+  const aborted = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) aborted.abort();
+  });
+  const range = request.headers.range;
+  return {
+    method: request.method,
+    range: typeof range === 'string' ? range : undefined,
+    signal: aborted.signal,
+    baseUrl: `${request.protocol}://${request.host}`,
+  };
+}
+
+function send(reply: FastifyReply, result: DownloadReply): void {
+  reply.status(result.status).headers(result.headers);
+  const body = result.body;
+  if (body === undefined) return void reply.send();
+  if (body instanceof Readable) {
+    // A body that fails before its first byte is answered with an error, without this reply's headers.
+    body.once('error', () => {
+      if (reply.raw.headersSent) return;
+      for (const name of Object.keys(result.headers)) {
+        reply.removeHeader(name);
+        reply.raw.removeHeader(name);
+      }
+    });
+    return void reply.send(body);
+  }
+  reply.header('Content-Type', 'application/json; charset=utf-8').send(JSON.stringify(body));
+}

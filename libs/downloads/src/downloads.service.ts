@@ -1,0 +1,300 @@
+import { Readable } from 'node:stream';
+import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
+import { isValidAssetFilename, isValidDownloadName, isValidDownloadVersion, OciError } from '@gatehouse/oci';
+import type { UpstreamDownload, UpstreamRegistryClient, UpstreamRelease } from '@gatehouse/upstream';
+import { DownloadCatalog } from './download-catalog.service';
+import { DownloadAudit, DownloadDraft } from './download-audit';
+import { DownloadObject, DownloadStore } from './download-store';
+
+/** The member a download request was authenticated as (Basic access key or Bearer token). */
+export interface DownloadPrincipal {
+  memberId: string;
+  username: string;
+}
+
+export interface DownloadRequest {
+  method: 'GET' | 'HEAD';
+  range?: string;
+  signal: AbortSignal;
+  /** `https://gateway.example.com`, for the download URLs of a listing. */
+  baseUrl: string;
+}
+
+export interface DownloadReply {
+  status: number;
+  headers: Record<string, string>;
+  body?: Readable | Record<string, unknown>;
+}
+
+type Kind = 'releases' | 'packages';
+
+/** The one answer for unentitled and unknown alike, so a member learns nothing of what exists. */
+const notFound = (reason: string) => new OciError('NAME_UNKNOWN', { message: 'not found', reason });
+
+/**
+ * The download surface's decisions, after authentication: the member's live entitlement of the
+ * kind (EntitlementService, cached ≤ AUTH_STATE_CACHE_SECONDS), the tag or version judged by the
+ * one matcher (`tagAllowed`) before anything is asked upstream, the release or package metadata
+ * from DownloadCatalog (TTL, stale-if-error), the bytes from DownloadStore (the blob cache).
+ */
+export class DownloadsService {
+  constructor(
+    private readonly entitlements: EntitlementService,
+    private readonly catalog: DownloadCatalog,
+    private readonly store: DownloadStore,
+    private readonly audit: DownloadAudit,
+    private readonly upstream: UpstreamRegistryClient,
+  ) {}
+
+  /** `GET /downloads/<owner>/<repo>/releases`: the entitled releases and their assets. */
+  async listReleases(
+    who: DownloadPrincipal,
+    owner: string,
+    repo: string,
+    req: DownloadRequest,
+  ): Promise<DownloadReply> {
+    const draft = this.draft('download.list', 'releases', who, owner, repo, req, null, null);
+    try {
+      const entitlement = await this.entitlement(who, 'releases', owner, repo);
+      const { releases, stale } = await this.releases(owner, repo);
+      const entitled = releases.filter((r) => this.admits(entitlement, r.tag));
+      const items = entitled.map((r) => ({
+        tag: r.tag,
+        name: r.name,
+        prerelease: r.prerelease,
+        publishedAt: r.publishedAt,
+        assets: r.assets.map((a) => {
+          const sha256 = this.store.knownSha256({
+            identity: assetIdentity(owner, repo, r.tag, a),
+            sha256: null,
+          });
+          return {
+            name: a.name,
+            size: a.size,
+            sha256,
+            url: `${req.baseUrl}/downloads/${owner}/${repo}/releases/${encodeURIComponent(r.tag)}/${encodeURIComponent(a.name)}`,
+          };
+        }),
+      }));
+      draft.details = { count: items.length };
+      this.audit.allowed(draft, 200, null);
+      return {
+        status: 200,
+        headers: { ...staleHeader(stale), 'Cache-Control': 'private, no-cache' },
+        body: { owner, repository: repo, releases: items },
+      };
+    } catch (err) {
+      this.audit.failed(draft, err);
+      throw err;
+    }
+  }
+
+  /** `GET|HEAD /downloads/<owner>/<repo>/releases/<tag>/<filename>`; `latest` is the newest entitled release. */
+  async releaseAsset(
+    who: DownloadPrincipal,
+    owner: string,
+    repo: string,
+    tag: string,
+    filename: string,
+    req: DownloadRequest,
+  ): Promise<DownloadReply> {
+    const draft = this.draft('download', 'releases', who, owner, repo, req, `${tag}/${filename}`, filename);
+    try {
+      const entitlement = await this.entitlement(who, 'releases', owner, repo);
+      if (!isValidAssetFilename(filename)) throw notFound('asset_unknown');
+      const asked = tag;
+      if (asked !== 'latest' && !this.admits(entitlement, asked)) throw notFound('tag_not_entitled');
+      const { releases, stale } = await this.releases(owner, repo);
+      const release =
+        releases.find((r) => r.tag === asked && this.admits(entitlement, r.tag)) ??
+        (asked === 'latest' ? newestEntitled(releases, (t) => this.admits(entitlement, t)) : undefined);
+      if (!release) throw notFound(asked === 'latest' ? 'no_entitled_release' : 'release_unknown');
+      const asset = release.assets.find((a) => a.name === filename);
+      if (!asset) throw notFound('asset_unknown');
+      draft.reference = `${release.tag}/${filename}`;
+      if (asked !== release.tag) draft.details = { ...draft.details, requestedTag: asked };
+      const object: DownloadObject = {
+        identity: assetIdentity(owner, repo, release.tag, asset),
+        sha256: null,
+        size: asset.size,
+        open: (range, signal) =>
+          this.found(
+            this.upstream.downloads.openReleaseAsset(owner, repo, release.tag, filename, { range, signal }),
+          ),
+      };
+      return await this.serve(draft, object, asset.uuid ?? object.identity, filename, stale, req);
+    } catch (err) {
+      this.audit.failed(draft, err);
+      throw err;
+    }
+  }
+
+  /** `GET|HEAD /downloads/<owner>/packages/<name>/<version>/<filename>`. */
+  async packageFile(
+    who: DownloadPrincipal,
+    owner: string,
+    name: string,
+    version: string,
+    filename: string,
+    req: DownloadRequest,
+  ): Promise<DownloadReply> {
+    const draft = this.draft(
+      'download',
+      'packages',
+      who,
+      owner,
+      name,
+      req,
+      `${version}/${filename}`,
+      filename,
+    );
+    try {
+      const entitlement = await this.entitlement(who, 'packages', owner, name);
+      if (!isValidAssetFilename(filename)) throw notFound('asset_unknown');
+      if (!this.admits(entitlement, version)) throw notFound('tag_not_entitled');
+      const answer = await this.catalog.packageFiles(owner, name, version);
+      const file = answer.value?.find((f) => f.name === filename);
+      if (!file) throw notFound('asset_unknown');
+      const object: DownloadObject = {
+        identity: file.sha256 ?? `package:${owner}/${name}@${version}/${filename}`,
+        sha256: file.sha256,
+        size: file.size,
+        open: (range, signal) =>
+          this.found(
+            this.upstream.downloads.openPackageFile(owner, name, version, filename, { range, signal }),
+          ),
+      };
+      return await this.serve(draft, object, file.sha256 ?? object.identity, filename, answer.stale, req);
+    } catch (err) {
+      this.audit.failed(draft, err);
+      throw err;
+    }
+  }
+
+  private async serve(
+    draft: DownloadDraft,
+    object: DownloadObject,
+    etag: string,
+    filename: string,
+    stale: { ageSeconds: number } | null,
+    req: DownloadRequest,
+  ): Promise<DownloadReply> {
+    const known = this.store.knownSha256(object);
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/octet-stream',
+      'Accept-Ranges': 'bytes',
+      ETag: `"${etag}"`,
+      'Content-Disposition': contentDisposition(filename),
+      'Cache-Control': 'private, max-age=300',
+      'X-Content-Type-Options': 'nosniff',
+      ...staleHeader(stale),
+    };
+    if (known) {
+      headers['X-Checksum-Sha256'] = known;
+      draft.digest = `sha256:${known}`;
+    }
+    if (req.method === 'HEAD') {
+      headers['Content-Length'] = String(object.size);
+      this.audit.allowed(draft, 200, 0);
+      return { status: 200, headers };
+    }
+    const opened = await this.store.open(object, req.range, req.signal);
+    draft.cache = opened.source;
+    headers['Content-Length'] = String(opened.length);
+    if (opened.contentRange) headers['Content-Range'] = opened.contentRange;
+    return {
+      status: opened.status,
+      headers,
+      body: this.audit.streamed(draft, opened.status, opened.body, opened.length),
+    };
+  }
+
+  private async entitlement(
+    who: DownloadPrincipal,
+    kind: Kind,
+    owner: string,
+    name: string,
+  ): Promise<Entitlement> {
+    const target = `${owner}/${name}`.toLowerCase();
+    if (!isValidDownloadName(target)) throw notFound('name_invalid');
+    const entitlement = await this.entitlements.liveEntitlement(who.memberId, target, kind);
+    if (!entitlement) throw notFound('repository_not_entitled');
+    return entitlement;
+  }
+
+  private admits(entitlement: Entitlement, tag: string): boolean {
+    return isValidDownloadVersion(tag) && this.entitlements.tagAllowed(entitlement, tag) !== null;
+  }
+
+  private async releases(
+    owner: string,
+    repo: string,
+  ): Promise<{ releases: UpstreamRelease[]; stale: { ageSeconds: number } | null }> {
+    const answer = await this.catalog.releases(owner.toLowerCase(), repo.toLowerCase());
+    if (!answer.value) throw notFound('repository_unknown_upstream');
+    return { releases: answer.value, stale: answer.stale };
+  }
+
+  private async found(
+    opening: Promise<UpstreamDownload | { found: false }>,
+  ): Promise<UpstreamDownload | null> {
+    const result = await opening;
+    return result.found ? result : null;
+  }
+
+  private draft(
+    action: DownloadDraft['action'],
+    kind: Kind,
+    who: DownloadPrincipal,
+    owner: string,
+    name: string,
+    req: DownloadRequest,
+    reference: string | null,
+    asset: string | null,
+  ): DownloadDraft {
+    return {
+      action,
+      kind,
+      method: req.method,
+      startedAt: performance.now(),
+      memberId: who.memberId,
+      username: who.username,
+      target: `${kind}:${owner}/${name}`.toLowerCase(),
+      reference,
+      asset,
+    };
+  }
+}
+
+function assetIdentity(
+  owner: string,
+  repo: string,
+  tag: string,
+  asset: { uuid: string | null; name: string; size: number },
+): string {
+  return asset.uuid ?? `release:${owner}/${repo}@${tag}/${asset.name}#${asset.size}`;
+}
+
+/** Newest first as the upstream lists them; prereleases only when no stable release is entitled. */
+function newestEntitled(
+  releases: UpstreamRelease[],
+  admits: (tag: string) => boolean,
+): UpstreamRelease | undefined {
+  const entitled = releases.filter((r) => admits(r.tag));
+  const byDate = (a: UpstreamRelease, b: UpstreamRelease) => b.publishedAt.localeCompare(a.publishedAt);
+  return [...entitled].filter((r) => !r.prerelease).sort(byDate)[0] ?? [...entitled].sort(byDate)[0];
+}
+
+function staleHeader(stale: { ageSeconds: number } | null): Record<string, string> {
+  return stale
+    ? {
+        Warning: `299 - "upstream unavailable; serving the last known release metadata, checked ${stale.ageSeconds} s ago"`,
+      }
+    : {};
+}
+
+/** `attachment; filename="…"` (ASCII fallback) plus RFC 5987 `filename*` for any name. */
+export function contentDisposition(filename: string): string {
+  const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
+}
