@@ -7,6 +7,7 @@ import { MemberStateCache } from './member-state.cache';
 import { RegistryAuthService } from './registry-auth.service';
 import { RegistryTokenStrategy } from './registry-token.strategy';
 import { RegistryTokenService } from './registry-token.service';
+import { SecretFingerprintCheck } from './secret-fingerprint.check';
 import { TokenCredentialsStrategy } from './token-credentials.strategy';
 import { TokenSigningKey } from './token-signing-key';
 import { TokenService } from './token.service';
@@ -28,6 +29,7 @@ import { TokenService } from './token.service';
       useFactory: (config: GatewayConfig) => TokenSigningKey.fromConfig(config.auth),
     },
     RegistryTokenService,
+    SecretFingerprintCheck,
     MemberStateCache,
     TokenService,
     RegistryAuthService,

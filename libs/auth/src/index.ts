@@ -11,3 +11,4 @@ export * from './scope.util';
 export * from './token-credentials.strategy';
 export * from './token-signing-key';
 export * from './token.service';
+export * from './secret-fingerprint.check';
