@@ -3,6 +3,7 @@ import { AuditModule } from '@gatehouse/audit';
 import { GatewayConfig } from '@gatehouse/config';
 import { EntitlementsModule } from '@gatehouse/entitlements';
 import { MembersModule } from '@gatehouse/members';
+import { MemberChangeListener } from './member-change.listener';
 import { MemberStateCache } from './member-state.cache';
 import { RegistryAuthService } from './registry-auth.service';
 import { RegistryTokenStrategy } from './registry-token.strategy';
@@ -31,6 +32,7 @@ import { TokenService } from './token.service';
     RegistryTokenService,
     SecretFingerprintCheck,
     MemberStateCache,
+    MemberChangeListener,
     TokenService,
     RegistryAuthService,
     RegistryTokenStrategy,
@@ -43,6 +45,7 @@ import { TokenService } from './token.service';
     TokenService,
     RegistryTokenService,
     MemberStateCache,
+    MemberChangeListener,
     EntitlementsModule,
     MembersModule,
   ],
