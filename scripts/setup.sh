@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Gatehouse needs on a Debian machine, idempotently:
 #   - Debian packages the tests and the demo use: docker-registry (the CNCF distribution
-#     registry, our test upstream), skopeo and podman (real clients), redis-server (the
-#     shared rate-limit counters of several replicas);
+#     registry, our test upstream), skopeo and podman (real clients), redis-server and nginx
+#     (several replicas: shared counters, the balancer in front);
 #   - the npm dependencies, exactly as package-lock.json pins them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,7 @@ command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+[ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
   sudo_cmd=""
