@@ -21,6 +21,7 @@ import {
   RegistryProcess,
   SeedInfo,
   seedImage,
+  seedLayersOnlyIn,
   startForgejoFront,
   startRegistry,
   TempDir,
@@ -181,6 +182,24 @@ describe('two replicas behind nginx', () => {
     } finally {
       await client.end();
     }
+  });
+
+  it('routes a blob by digest: 16 concurrent cold requests through nginx make one upstream fetch', async () => {
+    const t = await token(nginx.url, 'acme/app');
+    const [layer] = seedLayersOnlyIn(seed, 'acme/app:v1.1.0', 'acme/app:v1.0.0');
+    front.resetCounts();
+    const bodies = await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        const res = await request(`${nginx.url}/v2/acme/app/blobs/${layer.digest}`, {
+          headers: { authorization: `Bearer ${t}` },
+        });
+        const hash = createHash('sha256');
+        for await (const chunk of res.body) hash.update(chunk as Buffer);
+        return { status: res.statusCode, digest: 'sha256:' + hash.digest('hex') };
+      }),
+    );
+    expect(bodies).toEqual(Array.from({ length: 16 }, () => ({ status: 200, digest: layer.digest })));
+    expect(front.countRequests((r) => r.kind === 'blob' && r.reference === layer.digest)).toBe(1);
   });
 
   it('completes a blob pull on the client retry after the replica serving it is killed mid-transfer', async () => {

@@ -70,14 +70,13 @@ export async function startTestNginx(options: { upstreams: number[]; port?: numb
 
 /** The shipped configuration on loopback: one worker, own temp paths, the given ports. */
 export function loopbackConf(shipped: string, port: number, upstreams: number[], dir: string): string {
-  const servers = shipped.match(/^\s*server [a-z0-9-]+:8080[^;]*;$/gm) ?? [];
-  if (servers.length !== upstreams.length)
-    throw new Error(
-      `docker/nginx.conf names ${servers.length} gateways, the test starts ${upstreams.length}`,
-    );
+  // Every upstream block names the same gateways (gateway, gateway-2): one port per name.
+  const names = [...new Set([...shipped.matchAll(/^\s*server ([a-z0-9-]+):8080/gm)].map((m) => m[1]))];
+  if (names.length !== upstreams.length)
+    throw new Error(`docker/nginx.conf names ${names.length} gateways, the test starts ${upstreams.length}`);
   let out = shipped.replace(/^worker_processes .*;$/m, 'worker_processes 1;');
-  servers.forEach(
-    (line, i) => (out = out.replace(line, line.replace(/[a-z0-9-]+:8080/, `127.0.0.1:${upstreams[i]}`))),
+  names.forEach(
+    (name, i) => (out = out.replaceAll(`server ${name}:8080`, `server 127.0.0.1:${upstreams[i]}`)),
   );
   out = out.replace(/listen 8080;/, `listen 127.0.0.1:${port};`);
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
