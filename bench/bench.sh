@@ -25,4 +25,8 @@ if [ "${BENCH_SKIP_BUILD:-0}" != "1" ]; then
 fi
 
 # The driver is TypeScript run in place: it uses the test harness's registry and image builder.
-exec node -r @swc-node/register bench/run.ts
+node -r @swc-node/register bench/run.ts
+# Several replicas behind nginx (BENCH_REPLICAS=0 skips it).
+if [ "${BENCH_REPLICAS:-1}" != "0" ]; then
+  BENCH_SKIP_BUILD=1 node -r @swc-node/register bench/replicas.ts
+fi

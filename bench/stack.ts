@@ -210,6 +210,8 @@ export interface GatewayOptions {
   logFile: string;
   /** Extra node flags, e.g. --cpu-prof. */
   nodeArgs?: string[];
+  /** Extra or overriding settings (replicas: REDIS_URL, the balancer's service, shared secrets). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface BenchGateway {
@@ -244,6 +246,7 @@ export function gatewayEnvironment(o: Omit<GatewayOptions, 'logFile'>, port: num
     RATE_LIMIT_V2_PER_MEMBER: '1000000000',
     RATE_LIMIT_TOKEN_PER_IP: '1000000000',
     RATE_LIMIT_ANONYMOUS_PER_IP: '1000000000',
+    ...o.env,
   };
 }
 

@@ -4,6 +4,8 @@
 #     registry, our test upstream), skopeo and podman (real clients); docker.io and containerd
 #     (the real-engine tier starts its own dockerd and containerd), docker-compose (compose
 #     files brought up for real) and debootstrap (`just image` without Docker Hub access);
+#     curl and wget (the download tests); redis-server and nginx (several replicas: shared
+#     counters, the balancer in front);
 #   - the npm dependencies, exactly as package-lock.json pins them;
 #   - for the signature tests, Debian trixie's sigstore-enabled skopeo and cosign unpacked into .tmp/
 #     (scripts/sigstore-tools.sh: downloaded once, about 10 s, nothing installed system-wide).
@@ -22,6 +24,8 @@ command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 # curl and wget: the download tests drive them (resume with curl -C - and wget -c).
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v wget >/dev/null 2>&1 || need+=(wget)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+[ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
   sudo_cmd=""

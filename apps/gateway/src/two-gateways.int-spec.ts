@@ -4,10 +4,11 @@ import { AccessKeyService, MemberService } from '@gatehouse/members';
 import { createTestGateway, TestGateway } from '@gatehouse/testing/gateway';
 
 /**
- * Two gateways in one process, on one database, each with its own ADMIN_TOKEN and its own
- * DATA_DIR (so its own token signing key and access-key secret), and the same service name (so
- * a token's audience fits both). Passport keeps strategies process-wide: each gateway must still
- * check every credential with its own secrets, whichever gateway started last.
+ * Two gateways in one process, each with its own ADMIN_TOKEN and its own DATA_DIR (so its own
+ * token signing key and access-key secret), and the same service name (so a token's audience
+ * fits both). Passport keeps strategies process-wide: each gateway must still check every
+ * credential with its own secrets, whichever gateway started last. Each has its own database:
+ * replicas of one database must share their secrets (apps/gateway/test/replicas).
  */
 describe('two gateways in one process share no secret', () => {
   const SERVICE = 'registry.gatehouse.test';
@@ -27,7 +28,7 @@ describe('two gateways in one process share no secret', () => {
 
   beforeAll(async () => {
     a = await createTestGateway({ env: env(adminA) });
-    b = await createTestGateway({ env: env(adminB), databaseUrl: a.databaseUrl, keepDatabase: true });
+    b = await createTestGateway({ env: env(adminB) });
   });
 
   afterAll(async () => {
@@ -66,7 +67,7 @@ describe('two gateways in one process share no secret', () => {
     const fromA = await login(a, onA.basic);
     const fromB = await login(b, onB.basic);
     expect([fromA.status, fromB.status]).toEqual([200, 200]);
-    // Same database, other access-key secret: the other gateway does not recognise the key.
+    // Other access-key secret (and database): the other gateway does not recognise the key.
     expect((await login(b, onA.basic)).status).toBe(401);
     expect((await login(a, onB.basic)).status).toBe(401);
     // Same audience, other signing key: each /v2/ accepts only the tokens it signed.

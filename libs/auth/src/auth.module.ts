@@ -3,11 +3,13 @@ import { AuditModule } from '@gatehouse/audit';
 import { GatewayConfig } from '@gatehouse/config';
 import { EntitlementsModule } from '@gatehouse/entitlements';
 import { MembersModule } from '@gatehouse/members';
+import { MemberChangeListener } from './member-change.listener';
 import { MemberStateCache } from './member-state.cache';
 import { RegistryAuthService } from './registry-auth.service';
 import { RegistryTokenStrategy } from './registry-token.strategy';
 import { RegistryTokenService } from './registry-token.service';
 import { DownloadCredentialsStrategy } from './download-credentials.strategy';
+import { SecretFingerprintCheck } from './secret-fingerprint.check';
 import { TokenCredentialsStrategy } from './token-credentials.strategy';
 import { TokenSigningKey } from './token-signing-key';
 import { TokenService } from './token.service';
@@ -29,7 +31,9 @@ import { TokenService } from './token.service';
       useFactory: (config: GatewayConfig) => TokenSigningKey.fromConfig(config.auth),
     },
     RegistryTokenService,
+    SecretFingerprintCheck,
     MemberStateCache,
+    MemberChangeListener,
     TokenService,
     RegistryAuthService,
     RegistryTokenStrategy,
@@ -44,6 +48,7 @@ import { TokenService } from './token.service';
     TokenService,
     RegistryTokenService,
     MemberStateCache,
+    MemberChangeListener,
     EntitlementsModule,
     MembersModule,
   ],

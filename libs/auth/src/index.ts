@@ -12,3 +12,5 @@ export * from './scope.util';
 export * from './token-credentials.strategy';
 export * from './token-signing-key';
 export * from './token.service';
+export * from './secret-fingerprint.check';
+export * from './member-change.listener';

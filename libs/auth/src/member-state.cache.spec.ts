@@ -81,4 +81,30 @@ describe('MemberStateCache', () => {
       reason: 'bad_credentials',
     });
   });
+
+  it('forgets one member on a change announcement, keeping the others', async () => {
+    const keys = new FakeKeys();
+    const c = cache(keys, new FakeClock());
+    await c.get('m1', 'k1');
+    await c.get('m2', 'k2');
+    c.forgetMember('m1');
+    await c.get('m1', 'k1');
+    await c.get('m2', 'k2');
+    expect(keys.loads).toBe(3);
+  });
+
+  it('keeps entries at most the short time while the listener is down, then the configured TTL', async () => {
+    const keys = new FakeKeys();
+    const clock = new FakeClock();
+    const c = cache(keys, clock, 10);
+    c.shortenCache(1_000);
+    await c.get('m1', 'k1');
+    clock.ms += 1_000;
+    await c.get('m1', 'k1');
+    expect(keys.loads).toBe(2);
+    c.shortenCache(null);
+    clock.ms += 9_999;
+    await c.get('m1', 'k1');
+    expect(keys.loads).toBe(2);
+  });
 });

@@ -21,19 +21,22 @@ interface Entry {
  * Whether the member and access key behind an issued token are still good, cached in memory for
  * AUTH_STATE_CACHE_SECONDS (≤ 10). Every /v2/ request consults it, so disabling a member or
  * revoking a key ends already-issued tokens within that time without a query per request.
- * Expiry is compared with the clock on every call, not only when the entry is loaded.
+ * Expiry is compared with the clock on every call, not only when the entry is loaded. With
+ * several replicas, `MemberChangeListener` drops a member's entries as soon as any replica
+ * announces a change, and shortens the cache while it cannot listen.
  */
 @Injectable()
 export class MemberStateCache {
   private readonly entries = new Map<string, Entry>();
-  private readonly ttlMs: number;
+  private ttlMs: number;
+  private readonly configuredTtlMs: number;
 
   constructor(
     private readonly keys: AccessKeyService,
     private readonly clock: Clock,
     config: GatewayConfig,
   ) {
-    this.ttlMs = config.auth.stateCacheSeconds * 1000;
+    this.ttlMs = this.configuredTtlMs = config.auth.stateCacheSeconds * 1000;
   }
 
   async get(memberId: string, accessKeyId: string): Promise<PrincipalState> {
@@ -48,6 +51,20 @@ export class MemberStateCache {
 
   invalidate(): void {
     this.entries.clear();
+  }
+
+  /** Drops every entry of a member (a change announced by a replica). */
+  forgetMember(memberId: string): void {
+    const prefix = `${memberId}/`;
+    for (const key of this.entries.keys()) if (key.startsWith(prefix)) this.entries.delete(key);
+  }
+
+  /**
+   * While the change listener is down, entries are kept at most `ms` (the short cache), not
+   * AUTH_STATE_CACHE_SECONDS; null restores the configured time.
+   */
+  shortenCache(ms: number | null): void {
+    this.ttlMs = ms === null ? this.configuredTtlMs : Math.min(ms, this.configuredTtlMs);
   }
 
   private load(memberId: string, accessKeyId: string): Entry['state'] {

@@ -180,7 +180,7 @@ export class TokenService {
       scopesRequested: requested,
     };
 
-    const limit = this.limiter.check(ctx?.clientIp, attempted);
+    const limit = await this.limiter.check(ctx?.clientIp, attempted);
     if (limit.limited) {
       this.refuse(
         startedAt,
@@ -197,7 +197,7 @@ export class TokenService {
     }
 
     const { member, accessKey } = await this.checkCredentials(request, attempted, details, startedAt);
-    this.limiter.recordSuccess(ctx?.clientIp, member.username);
+    await this.limiter.recordSuccess(ctx?.clientIp, member.username);
     RequestContext.patch({ memberId: member.id, username: member.username });
     return { request, member, accessKey, details };
   }
@@ -265,7 +265,7 @@ export class TokenService {
         ({ memberId, accessKeyId } = await this.tokens.verify(request.refreshToken, 'refresh'));
       } catch (e) {
         if (!(e instanceof TokenVerificationError)) throw e;
-        this.limiter.recordFailure(ctx?.clientIp, undefined);
+        await this.limiter.recordFailure(ctx?.clientIp, undefined);
         this.refuse(
           startedAt,
           'bad_credentials',
@@ -277,7 +277,7 @@ export class TokenService {
       }
       const check = await this.keys.checkById(accessKeyId, memberId);
       if (!check.ok) {
-        this.limiter.recordFailure(ctx?.clientIp, check.member?.username);
+        await this.limiter.recordFailure(ctx?.clientIp, check.member?.username);
         this.refuse(
           startedAt,
           check.reason,
@@ -303,7 +303,7 @@ export class TokenService {
     }
     const check = await this.keys.check(attempted, request.password);
     if (!check.ok) {
-      this.limiter.recordFailure(ctx?.clientIp, attempted);
+      await this.limiter.recordFailure(ctx?.clientIp, attempted);
       this.refuse(
         startedAt,
         check.reason,

@@ -190,6 +190,14 @@ export class EnvironmentVariables {
   DATABASE_URL?: string;
 
   @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^rediss?:\/\/\S+$/, {
+    message:
+      'REDIS_URL must be a redis:// or rediss:// URL. Fix: e.g. REDIS_URL=redis://redis:6379/0, or unset it to keep the rate-limit counters in this process (one replica)',
+  })
+  REDIS_URL?: string;
+
+  @IsOptional()
   @Transform(toBool)
   @IsBoolean({ message: 'DATABASE_MIGRATE_ON_START must be true or false' })
   DATABASE_MIGRATE_ON_START?: boolean;

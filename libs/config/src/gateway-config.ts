@@ -100,6 +100,11 @@ export interface RateLimitConfig {
   anonymousPerIp: number;
   /** Blob bodies streaming at once per member (or per client IP without a token); 0 disables. */
   blobStreamsPerMember: number;
+  /**
+   * Redis shared by the replicas for the request and failed-login counters; null (the default)
+   * keeps them in this process's memory, which is right for one replica.
+   */
+  redisUrl?: string | null;
 }
 
 export interface AdminConfig {
@@ -266,6 +271,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       tokenPerIp: raw.RATE_LIMIT_TOKEN_PER_IP ?? 600,
       anonymousPerIp: raw.RATE_LIMIT_ANONYMOUS_PER_IP ?? 600,
       blobStreamsPerMember: raw.RATE_LIMIT_BLOB_STREAMS_PER_MEMBER ?? 64,
+      redisUrl: raw.REDIS_URL ?? null,
     },
     { token: raw.ADMIN_TOKEN ?? null },
     warnings,

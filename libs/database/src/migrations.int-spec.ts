@@ -3,7 +3,14 @@ import { DataSource } from 'typeorm';
 import { createTestDatabase, TestDatabase } from '@gatehouse/testing';
 import { createDataSourceOptions, MIGRATIONS, pendingMigrations, runMigrations } from '@gatehouse/database';
 
-const TABLES = ['access_keys', 'audit_events', 'cached_blobs', 'entitlements', 'members'];
+const TABLES = [
+  'access_keys',
+  'audit_events',
+  'cached_blobs',
+  'entitlements',
+  'members',
+  'secret_fingerprints',
+];
 
 async function tables(url: string): Promise<string[]> {
   const c = new Client({ connectionString: url });

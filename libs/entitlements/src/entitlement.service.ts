@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { FindOptionsWhere, Repository } from 'typeorm';
 import { GatewayConfig } from '@gatehouse/config';
-import { MemberService } from '@gatehouse/members';
+import { MemberService, notifyMemberChanged } from '@gatehouse/members';
 import { Clock } from '@gatehouse/observability';
 import {
   EntitlementKind,
@@ -54,7 +54,8 @@ interface CachedList {
 @Injectable()
 export class EntitlementService {
   private readonly cache = new Map<string, CachedList>();
-  private readonly ttlMs: number;
+  private ttlMs: number;
+  private readonly configuredTtlMs: number;
   /** How the upstream resolves tags; every tag decision is made on that form. */
   readonly tagCanonicalization: TagCanonicalization;
 
@@ -64,7 +65,7 @@ export class EntitlementService {
     private readonly clock: Clock,
     config: GatewayConfig,
   ) {
-    this.ttlMs = config.auth.stateCacheSeconds * 1000;
+    this.ttlMs = this.configuredTtlMs = config.auth.stateCacheSeconds * 1000;
     this.tagCanonicalization = Object.freeze({ caseInsensitive: config.upstream.tagsCaseInsensitive });
   }
 
@@ -103,6 +104,7 @@ export class EntitlementService {
     const saved = await this.entitlements.save(entitlement);
     saved.member = member;
     this.cache.delete(member.id);
+    await notifyMemberChanged(this.entitlements, member.id);
     return { entitlement: saved, created: !existing };
   }
 
@@ -120,8 +122,27 @@ export class EntitlementService {
     }
     await this.entitlements.delete({ id: existing.id });
     this.cache.delete(member.id);
+    await notifyMemberChanged(this.entitlements, member.id);
     existing.member = member;
     return existing;
+  }
+
+  /** Drops the member's cached list (a change announced by another replica). */
+  forgetMember(memberId: string): void {
+    this.cache.delete(memberId);
+  }
+
+  /** Drops every cached list (the change listener reconnected and may have missed changes). */
+  forgetAll(): void {
+    this.cache.clear();
+  }
+
+  /**
+   * While the change listener is down, lists are kept at most `ms` (the short cache), not
+   * AUTH_STATE_CACHE_SECONDS; null restores the configured time.
+   */
+  shortenCache(ms: number | null): void {
+    this.ttlMs = ms === null ? this.configuredTtlMs : Math.min(ms, this.configuredTtlMs);
   }
 
   /** Every entitlement (expired ones too), with the member, filtered by username and/or repository. */

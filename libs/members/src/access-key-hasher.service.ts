@@ -51,6 +51,18 @@ export class AccessKeyHasher {
     return createHmac('sha256', this.secret).update(key, 'utf8').digest('hex');
   }
 
+  /**
+   * Names the secret without revealing it: an HMAC of a fixed text under it, equal on every
+   * replica that holds the same ACCESS_KEY_SECRET_FILE (compared at start by libs/auth); null
+   * for a hasher without a secret.
+   */
+  fingerprint(): string | null {
+    if (this.missing) return null;
+    return createHmac('sha256', this.secret)
+      .update('gatehouse access-key secret fingerprint', 'utf8')
+      .digest('hex');
+  }
+
   /** Constant-time comparison of two hex hashes of equal length. */
   static sameHash(a: string, b: string): boolean {
     const ba = Buffer.from(a, 'utf8');

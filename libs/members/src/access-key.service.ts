@@ -8,6 +8,7 @@ import { Clock } from '@gatehouse/observability';
 import { Member } from './member.entity';
 import { MembersError } from './members.exception';
 import { MemberService } from './member.service';
+import { notifyMemberChanged } from './member-change.notify';
 
 /** The reason codes a credential check can fail with (the audit log's vocabulary). */
 export type CredentialFailureReason = 'bad_credentials' | 'key_revoked' | 'key_expired' | 'member_disabled';
@@ -91,6 +92,7 @@ export class AccessKeyService {
     if (!key.revokedAt) {
       key.revokedAt = this.clock.date();
       await this.keys.update({ id: key.id }, { revokedAt: key.revokedAt });
+      await notifyMemberChanged(this.keys, key.memberId);
     }
     return key;
   }

@@ -10,3 +10,4 @@ export * from './member.view';
 export * from './members.exception';
 export * from './members.module';
 export * from './secret-file.util';
+export * from './member-change.notify';

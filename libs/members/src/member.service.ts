@@ -5,6 +5,7 @@ import { normalizeUsername, usernameProblem } from './access-key-format.util';
 import { Clock } from '@gatehouse/observability';
 import { Member } from './member.entity';
 import { MembersError } from './members.exception';
+import { notifyMemberChanged } from './member-change.notify';
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -61,7 +62,9 @@ export class MemberService {
     if (member.status === 'disabled') return member;
     member.status = 'disabled';
     member.disabledAt = this.clock.date();
-    return this.members.save(member);
+    const saved = await this.members.save(member);
+    await notifyMemberChanged(this.members, member.id);
+    return saved;
   }
 
   async enable(username: string): Promise<Member> {
@@ -69,6 +72,8 @@ export class MemberService {
     if (member.status === 'active') return member;
     member.status = 'active';
     member.disabledAt = null;
-    return this.members.save(member);
+    const saved = await this.members.save(member);
+    await notifyMemberChanged(this.members, member.id);
+    return saved;
   }
 }

@@ -1,12 +1,11 @@
-import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { Counter } from 'prom-client';
 import { LoginLimitKey, LoginRateLimiter, RateLimitDecision } from '@gatehouse/auth';
 import { GatewayConfig } from '@gatehouse/config';
-import { Clock, MetricsService } from '@gatehouse/observability';
-import { SlidingWindowCounterStorage } from './sliding-window-counter.storage';
-
-/** Keys tracked at most per budget; beyond it the oldest are dropped (memory stays bounded). */
-const MAX_TRACKED = 50_000;
+import { MetricsService } from '@gatehouse/observability';
+import { RateLimitFailures } from './rate-limit-failures.service';
+import { SlidingWindowCounters } from './sliding-window-counter.storage';
+import { SLIDING_WINDOW_COUNTERS } from './sliding-window-counters.provider';
 
 /** The `scope` label of `gatehouse_rate_limited_total` for each login budget. */
 const SCOPE: Record<LoginLimitKey, string> = { ip: 'login_ip', username_ip: 'login_username_ip' };
@@ -27,20 +26,25 @@ const SCOPE: Record<LoginLimitKey, string> = { ip: 'login_ip', username_ip: 'log
  *
  * A limited attempt is answered before its credentials are checked and is not counted, so an
  * attacker cannot stretch the window by retrying; it is counted in `gatehouse_rate_limited_total`
- * (`scope` `login_ip` or `login_username_ip`). In memory: one gateway process is the deployment
- * unit, and a restart forgetting the windows only hands an attacker one more window.
+ * (`scope` `login_ip` or `login_username_ip`). The counters are `SLIDING_WINDOW_COUNTERS`: Redis
+ * shared by the replicas when `REDIS_URL` is set, else memory (a restart forgetting the windows
+ * only hands an attacker one more window). When they fail, the login goes on to the credential
+ * check (fail open, like the request limits) and the failure is counted by RateLimitFailures.
  */
 @Injectable()
-export class FailedLoginLimiter extends LoginRateLimiter implements OnModuleDestroy {
-  private readonly storage: SlidingWindowCounterStorage;
+export class FailedLoginLimiter extends LoginRateLimiter {
   private readonly windowMs: number;
   private readonly perIp: number;
   private readonly perPair: number;
   private readonly limited: Counter<'scope'>;
 
-  constructor(clock: Clock, config: GatewayConfig, metrics: MetricsService) {
+  constructor(
+    config: GatewayConfig,
+    metrics: MetricsService,
+    @Inject(SLIDING_WINDOW_COUNTERS) private readonly storage: SlidingWindowCounters,
+    private readonly failures: RateLimitFailures,
+  ) {
     super();
-    this.storage = new SlidingWindowCounterStorage(() => clock.now(), 60_000, 2 * MAX_TRACKED);
     this.windowMs = config.auth.failedLoginWindowSeconds * 1000;
     this.perIp = config.auth.failedLoginsPerIp;
     this.perPair = config.auth.failedLoginsPerUsername;
@@ -51,29 +55,38 @@ export class FailedLoginLimiter extends LoginRateLimiter implements OnModuleDest
     );
   }
 
-  check(ip: string | undefined, username: string | undefined): RateLimitDecision {
+  async check(ip: string | undefined, username: string | undefined): Promise<RateLimitDecision> {
     let worst: { key: LoginLimitKey; retry: number } | null = null;
-    for (const [key, id, limit] of this.budgets(ip, username)) {
-      const r = this.storage.peek(id, this.windowMs, limit, key);
-      if (r.isBlocked && (worst === null || r.timeToBlockExpire > worst.retry))
-        worst = { key, retry: r.timeToBlockExpire };
+    try {
+      for (const [key, id, limit] of this.budgets(ip, username)) {
+        const r = await this.storage.peek(id, this.windowMs, limit, key);
+        if (r.isBlocked && (worst === null || r.timeToBlockExpire > worst.retry))
+          worst = { key, retry: r.timeToBlockExpire };
+      }
+    } catch (error) {
+      this.failures.record(error);
+      return { limited: false };
     }
     if (worst === null) return { limited: false };
     this.limited.inc({ scope: SCOPE[worst.key] });
     return { limited: true, retryAfterSeconds: worst.retry, key: worst.key };
   }
 
-  recordFailure(ip: string | undefined, username: string | undefined): void {
-    for (const [key, id, limit] of this.budgets(ip, username))
-      this.storage.hit(id, this.windowMs, limit, key);
+  async recordFailure(ip: string | undefined, username: string | undefined): Promise<void> {
+    try {
+      for (const [key, id, limit] of this.budgets(ip, username))
+        await this.storage.hit(id, this.windowMs, limit, key);
+    } catch (error) {
+      this.failures.record(error);
+    }
   }
 
-  recordSuccess(ip: string | undefined, username: string): void {
-    this.storage.reset(pairId(ip, username), 'username_ip');
-  }
-
-  onModuleDestroy(): void {
-    this.storage.onModuleDestroy();
+  async recordSuccess(ip: string | undefined, username: string): Promise<void> {
+    try {
+      await this.storage.reset(pairId(ip, username), 'username_ip');
+    } catch (error) {
+      this.failures.record(error);
+    }
   }
 
   private budgets(

@@ -8,3 +8,5 @@ export * from './rate-limit-failures.service';
 export * from './rate-limited.decorator';
 export * from './rate-limited-request.util';
 export * from './sliding-window-counter.storage';
+export * from './redis-sliding-window.storage';
+export * from './sliding-window-counters.provider';

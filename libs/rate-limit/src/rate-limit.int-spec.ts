@@ -49,6 +49,7 @@ describe('rate limits through the gateway', () => {
         tokenPerIp: 600,
         anonymousPerIp: 600,
         blobStreamsPerMember: 64,
+        redisUrl: null,
       });
       const who = await member(gw, { 'acme/app': ['*'], 'acme/big': ['*'] });
       const creds = `${who.username}:${who.key}`;

@@ -8,12 +8,12 @@ import { FailedLoginLimiter } from './failed-login.limiter';
 import { RateLimitScope } from './rate-limit.constants';
 import { RateLimitFailures } from './rate-limit-failures.service';
 import { RateLimitGuard } from './rate-limit.guard';
-import { SlidingWindowCounterStorage } from './sliding-window-counter.storage';
+import { SLIDING_WINDOW_COUNTERS, SlidingWindowCountersModule } from './sliding-window-counters.provider';
 
 export interface RateLimitModuleOptions {
   /**
-   * Where the counters live. Default: an in-memory sliding-window counter (one gateway process
-   * is the deployment unit). Any ThrottlerStorage (e.g. Redis-backed) fits.
+   * Where the throttler's counters live, for tests. Default: `SLIDING_WINDOW_COUNTERS` (Redis
+   * when `REDIS_URL` is set, else memory), which the failed-login limiter uses too.
    */
   storage?: ThrottlerStorage;
 }
@@ -50,10 +50,12 @@ export class RateLimitModule {
     return {
       module: RateLimitModule,
       imports: [
+        SlidingWindowCountersModule,
         ThrottlerModule.forRootAsync({
-          inject: [GatewayConfig],
-          useFactory: (config: GatewayConfig) =>
-            rateLimitThrottlerOptions(config.rateLimit, options.storage ?? new SlidingWindowCounterStorage()),
+          imports: [SlidingWindowCountersModule],
+          inject: [GatewayConfig, SLIDING_WINDOW_COUNTERS],
+          useFactory: (config: GatewayConfig, counters: ThrottlerStorage) =>
+            rateLimitThrottlerOptions(config.rateLimit, options.storage ?? counters),
         }),
       ],
       providers: [

@@ -48,6 +48,7 @@ describe('rate-limit configuration', () => {
       tokenPerIp: 600,
       anonymousPerIp: 600,
       blobStreamsPerMember: 64,
+      redisUrl: null,
     });
     expect(rateLimitThrottlerOptions(rateLimit)).toMatchObject({
       setHeaders: false,

@@ -63,24 +63,24 @@ describe('SlidingWindowCounterStorage', () => {
   });
 
   it('peek answers like hit without counting; reset forgets a key', () => {
-    for (let i = 0; i < 4; i++) storage.hit('p', ttl, 5, 'login');
-    expect(storage.peek('p', ttl, 5, 'login')).toMatchObject({ isBlocked: false, totalHits: 5 });
-    expect(storage.peek('p', ttl, 5, 'login')).toMatchObject({ isBlocked: false, totalHits: 5 });
-    storage.hit('p', ttl, 5, 'login');
-    expect(storage.peek('p', ttl, 5, 'login').isBlocked).toBe(true);
-    expect(storage.peek('never-seen', ttl, 5, 'login').isBlocked).toBe(false);
+    for (let i = 0; i < 4; i++) storage.hitNow('p', ttl, 5, 'login');
+    expect(storage.peekNow('p', ttl, 5, 'login')).toMatchObject({ isBlocked: false, totalHits: 5 });
+    expect(storage.peekNow('p', ttl, 5, 'login')).toMatchObject({ isBlocked: false, totalHits: 5 });
+    storage.hitNow('p', ttl, 5, 'login');
+    expect(storage.peekNow('p', ttl, 5, 'login').isBlocked).toBe(true);
+    expect(storage.peekNow('never-seen', ttl, 5, 'login').isBlocked).toBe(false);
     expect(storage.size).toBe(1);
-    storage.reset('p', 'login');
-    expect(storage.peek('p', ttl, 5, 'login').isBlocked).toBe(false);
+    storage.resetNow('p', 'login');
+    expect(storage.peekNow('p', ttl, 5, 'login').isBlocked).toBe(false);
     expect(storage.size).toBe(0);
   });
 
   it('holds at most maxKeys keys, dropping the oldest', () => {
     const small = new SlidingWindowCounterStorage(() => now, 60_000, 3);
-    for (const k of ['a', 'b', 'c', 'd']) small.hit(k, ttl, 1, 'login');
+    for (const k of ['a', 'b', 'c', 'd']) small.hitNow(k, ttl, 1, 'login');
     expect(small.size).toBe(3);
-    expect(small.peek('a', ttl, 1, 'login').isBlocked).toBe(false);
-    expect(small.peek('d', ttl, 1, 'login').isBlocked).toBe(true);
+    expect(small.peekNow('a', ttl, 1, 'login').isBlocked).toBe(false);
+    expect(small.peekNow('d', ttl, 1, 'login').isBlocked).toBe(true);
     small.onModuleDestroy();
   });
 });

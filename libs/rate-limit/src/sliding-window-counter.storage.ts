@@ -9,6 +9,19 @@ export interface ThrottlerStorageRecord {
   timeToBlockExpire: number;
 }
 
+/**
+ * The counters the failed-login limiter asks: `SlidingWindowCounterStorage` in memory, or
+ * `RedisSlidingWindowStorage` shared by the replicas. Both are also the throttler's storage.
+ */
+export interface SlidingWindowCounters extends ThrottlerStorage {
+  /** Counts one hit unless the key is already at its limit. */
+  hit(key: string, ttl: number, limit: number, throttlerName: string): Promise<ThrottlerStorageRecord>;
+  /** What `hit` would answer, without counting anything. */
+  peek(key: string, ttl: number, limit: number, throttlerName: string): Promise<ThrottlerStorageRecord>;
+  /** Forgets a key's hits. */
+  reset(key: string, throttlerName: string): Promise<void>;
+}
+
 interface Bucket {
   ttl: number;
   windowStart: number;
@@ -25,7 +38,7 @@ interface Bucket {
  * A refused request is not counted, so a client that keeps retrying while limited is free again
  * as soon as its earlier requests age out, and Retry-After says when that is.
  */
-export class SlidingWindowCounterStorage implements ThrottlerStorage, OnModuleDestroy {
+export class SlidingWindowCounterStorage implements SlidingWindowCounters, OnModuleDestroy {
   private readonly buckets = new Map<string, Bucket>();
   private readonly sweeper: NodeJS.Timeout;
 
@@ -49,21 +62,38 @@ export class SlidingWindowCounterStorage implements ThrottlerStorage, OnModuleDe
     _blockDuration: number,
     throttlerName: string,
   ): Promise<ThrottlerStorageRecord> {
-    return this.hit(key, ttl, limit, throttlerName);
+    return this.hitNow(key, ttl, limit, throttlerName);
   }
 
-  /** `increment` without the promise: counts one hit unless the key is already at its limit. */
-  hit(key: string, ttl: number, limit: number, throttlerName: string): ThrottlerStorageRecord {
+  async hit(key: string, ttl: number, limit: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
+    return this.hitNow(key, ttl, limit, throttlerName);
+  }
+
+  async peek(
+    key: string,
+    ttl: number,
+    limit: number,
+    throttlerName: string,
+  ): Promise<ThrottlerStorageRecord> {
+    return this.peekNow(key, ttl, limit, throttlerName);
+  }
+
+  async reset(key: string, throttlerName: string): Promise<void> {
+    this.resetNow(key, throttlerName);
+  }
+
+  /** `hit` without the promise. */
+  hitNow(key: string, ttl: number, limit: number, throttlerName: string): ThrottlerStorageRecord {
     return this.evaluate(key, ttl, limit, throttlerName, true);
   }
 
-  /** What `hit` would answer, without counting anything. */
-  peek(key: string, ttl: number, limit: number, throttlerName: string): ThrottlerStorageRecord {
+  /** `peek` without the promise. */
+  peekNow(key: string, ttl: number, limit: number, throttlerName: string): ThrottlerStorageRecord {
     return this.evaluate(key, ttl, limit, throttlerName, false);
   }
 
-  /** Forgets a key's hits. */
-  reset(key: string, throttlerName: string): void {
+  /** `reset` without the promise. */
+  resetNow(key: string, throttlerName: string): void {
     this.buckets.delete(`${throttlerName}\u0000${key}`);
   }
 
@@ -87,25 +117,9 @@ export class SlidingWindowCounterStorage implements ThrottlerStorage, OnModuleDe
       bucket.windowStart = windowStart;
       bucket.ttl = ttl;
     }
-    const elapsed = now - windowStart;
-    const estimate = bucket.previous * (1 - elapsed / ttl) + bucket.current;
-    if (estimate + 1 > limit) {
-      return {
-        totalHits: Math.floor(estimate) + 1,
-        timeToExpire: Math.ceil((ttl - elapsed) / 1000),
-        isBlocked: true,
-        // Never more than one window: the approximation can weigh old hits a little longer than
-        // a per-hit log would; a client told "one window" and still refused is told again.
-        timeToBlockExpire: Math.max(1, Math.ceil(Math.min(ttl, waitMs(bucket, elapsed, ttl, limit)) / 1000)),
-      };
-    }
-    if (count) bucket.current++;
-    return {
-      totalHits: Math.ceil(estimate + 1),
-      timeToExpire: Math.ceil((ttl - elapsed) / 1000),
-      isBlocked: false,
-      timeToBlockExpire: 0,
-    };
+    const verdict = judgeWindow(bucket.current, bucket.previous, now - windowStart, ttl, limit);
+    if (count && !verdict.isBlocked) bucket.current++;
+    return verdict;
   }
 
   private insert(id: string, bucket: Bucket): void {
@@ -131,8 +145,47 @@ export class SlidingWindowCounterStorage implements ThrottlerStorage, OnModuleDe
   }
 }
 
+/**
+ * The answer for a key whose current window (started `elapsed` ms ago) holds `current` hits and
+ * whose previous window held `previous`: blocked when one more would exceed `limit`. The one
+ * formula of the sliding window, shared by the in-memory and the Redis storage.
+ */
+export function judgeWindow(
+  current: number,
+  previous: number,
+  elapsed: number,
+  ttl: number,
+  limit: number,
+): ThrottlerStorageRecord {
+  const estimate = previous * (1 - elapsed / ttl) + current;
+  if (estimate + 1 > limit) {
+    return {
+      totalHits: Math.floor(estimate) + 1,
+      timeToExpire: Math.ceil((ttl - elapsed) / 1000),
+      isBlocked: true,
+      // Never more than one window: the approximation can weigh old hits a little longer than
+      // a per-hit log would; a client told "one window" and still refused is told again.
+      timeToBlockExpire: Math.max(
+        1,
+        Math.ceil(Math.min(ttl, waitMs({ current, previous }, elapsed, ttl, limit)) / 1000),
+      ),
+    };
+  }
+  return {
+    totalHits: Math.ceil(estimate + 1),
+    timeToExpire: Math.ceil((ttl - elapsed) / 1000),
+    isBlocked: false,
+    timeToBlockExpire: 0,
+  };
+}
+
 /** Time until one more request fits under the limit. */
-function waitMs(bucket: Bucket, elapsed: number, ttl: number, limit: number): number {
+function waitMs(
+  bucket: { current: number; previous: number },
+  elapsed: number,
+  ttl: number,
+  limit: number,
+): number {
   const room = limit - 1 - bucket.current;
   if (room >= 0 && bucket.previous > 0) {
     // Still in this window: wait until the previous window's weight has decayed enough.

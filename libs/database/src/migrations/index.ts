@@ -2,6 +2,7 @@ import { InitialSchema1767225600000 } from './1767225600000-initial-schema';
 import { AuditSupportIndexes1767398400000 } from './1767398400000-audit-support-indexes';
 import { AuditClientRequestId1767484800000 } from './1767484800000-audit-client-request-id';
 import { EntitlementKinds1767571200000 } from './1767571200000-entitlement-kinds';
+import { ReplicaSecretFingerprints1767657600000 } from './1767657600000-replica-secret-fingerprints';
 
 /** Every migration, oldest first. A new migration is one file here and one line in this list. */
 export const MIGRATIONS = [
@@ -9,4 +10,5 @@ export const MIGRATIONS = [
   AuditSupportIndexes1767398400000,
   AuditClientRequestId1767484800000,
   EntitlementKinds1767571200000,
+  ReplicaSecretFingerprints1767657600000,
 ];

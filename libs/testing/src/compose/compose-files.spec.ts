@@ -21,6 +21,7 @@ interface ComposeService {
   depends_on?: Record<string, { condition?: string }>;
   restart?: string;
   healthcheck?: { test?: string[]; interval?: string; retries?: number };
+  profiles?: string[];
 }
 
 interface ComposeFile {
@@ -140,13 +141,24 @@ describe.each(['compose.yml', 'compose.dev.yml'])('%s', (file) => {
   });
 
   it('has a gateway and a postgres service, each with a healthcheck', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['gateway', 'postgres']);
+    const always = Object.keys(compose.services).filter((name) => !compose.services[name].profiles);
+    expect(always.sort()).toEqual(['gateway', 'postgres']);
     for (const service of Object.values(compose.services)) {
       expect(service.healthcheck?.test?.length).toBeGreaterThan(0);
     }
     expect(compose.services.postgres.image).toBe('postgres:17');
     expect(compose.services.postgres.healthcheck!.test!.join(' ')).toContain('pg_isready');
     expect(compose.services.gateway.depends_on?.postgres?.condition).toBe('service_healthy');
+  });
+
+  it('runs the replicas profile as two gateways, Redis and nginx with docker/nginx.conf', () => {
+    if (file !== 'compose.yml') return;
+    const replicas = Object.keys(compose.services).filter((n) =>
+      compose.services[n].profiles?.includes('replicas'),
+    );
+    expect(replicas.sort()).toEqual(['gateway-2', 'lb', 'redis']);
+    expect(fs.existsSync(path.join(root, 'docker/nginx.conf'))).toBe(true);
+    expect(read('docker/nginx.conf')).toMatch(/server gateway:8080[^;]*;\s*server gateway-2:8080/);
   });
 
   it('keeps data and cache on named volumes (a bind mount keeps the host owner; uid 10001 cannot write)', () => {

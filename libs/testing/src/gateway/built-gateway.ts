@@ -6,7 +6,7 @@ const builtMain = join(resolve(__dirname, '../../../..'), 'dist/apps/gateway/src
 
 // Settings a developer's shell or CI may export that would point the child at their own
 // database, upstream or data; the test passes what it means instead.
-const INHERITED_SETTINGS = /^(DATABASE_URL|FORGEJO_|OCI_|PORT$|DATA_DIR$|TRUST_PROXY$)/;
+const INHERITED_SETTINGS = /^(DATABASE_URL|REDIS_URL|FORGEJO_|OCI_|PORT$|DATA_DIR$|TRUST_PROXY$)/;
 
 export interface BuiltGateway {
   child: ChildProcess;
