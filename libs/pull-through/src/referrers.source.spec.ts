@@ -133,6 +133,25 @@ describe('ReferrersSource', () => {
     await expect(source.list('acme/app', subject, new ManifestFetchTrace())).rejects.toThrow('ECONNREFUSED');
   });
 
+  it('remembers for the tag TTL that a repository has no referrers API, for every subject there', async () => {
+    const upstream = new UpstreamWithApi();
+    const other = `sha256:${'ef'.repeat(32)}`;
+    const source = await make(upstream);
+    await source.list('acme/app', subject, new ManifestFetchTrace());
+    await source.list('acme/app', other, new ManifestFetchTrace());
+    await source.list('acme/tool', subject, new ManifestFetchTrace());
+    expect(upstream.calls.filter((c) => c.startsWith('referrers'))).toEqual([
+      `referrers ${subject}`,
+      `referrers ${subject}`,
+    ]);
+    // Past the TTL the API is asked again (an upstream may have gained it).
+    upstream.calls = [];
+    clock.advance(60_000);
+    upstream.referrersApi = Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [] }));
+    const list = await source.list('acme/app', other, new ManifestFetchTrace());
+    expect([list.origin, upstream.calls[0]]).toEqual(['upstream_api', `referrers ${other}`]);
+  });
+
   it('leaves out a manifest at an artifact tag that names another subject', async () => {
     const upstream = new Upstream();
     upstream.add(

@@ -48,6 +48,11 @@ interface Entry {
  */
 export class ReferrersSource {
   private readonly lists = new Map<string, Entry>();
+  /**
+   * Repositories whose upstream answered "no referrers API" (Forgejo's empty 404), with when:
+   * for the tag TTL the fallback listing of any subject there does not ask the API again.
+   */
+  private readonly noApiSince = new Map<string, number>();
 
   constructor(
     private readonly pull: PullThroughService,
@@ -75,7 +80,7 @@ export class ReferrersSource {
   }
 
   private async read(name: string, subject: string, trace: ManifestFetchTrace): Promise<ReferrersList> {
-    const fromApi = await this.upstream.listReferrers?.(name, subject);
+    const fromApi = await this.fromApi(name, subject);
     if (fromApi) return { manifests: referrerDescriptorsOfIndex(fromApi), origin: 'upstream_api' };
     const indexTag = artifactTagOf(subject);
     // The tag schema names sha256 subjects only.
@@ -92,6 +97,20 @@ export class ReferrersSource {
       if (m && (names === null || names === subject)) manifests.push(referrerDescriptor(m));
     }
     return { manifests, origin: manifests.length > 0 ? 'artifact_tags' : 'none' };
+  }
+
+  private async fromApi(name: string, subject: string): Promise<Buffer | null> {
+    if (!this.upstream.listReferrers) return null;
+    const since = this.noApiSince.get(name);
+    if (since !== undefined && this.clock.now() - since < this.options.tagTtlMs) return null;
+    const index = await this.upstream.listReferrers(name, subject);
+    if (index) {
+      this.noApiSince.delete(name);
+      return index;
+    }
+    if (since === undefined && this.noApiSince.size >= this.options.maxEntries) this.noApiSince.clear();
+    this.noApiSince.set(name, this.clock.now());
+    return null;
   }
 
   private async manifestAt(name: string, tag: string, trace: ManifestFetchTrace) {

@@ -50,4 +50,9 @@ export class UpstreamRegistrySource implements UpstreamSource {
     const list = await this.client.listAllTags(name, { signal });
     return list.found ? list.tags : null;
   }
+
+  /** The upstream's referrers API; `null` when it has none, so the tag schema is read instead. */
+  listReferrers(name: string, digest: string, signal?: AbortSignal): Promise<Buffer | null> {
+    return this.client.listReferrers(name, digest as Digest, { signal });
+  }
 }

@@ -276,6 +276,45 @@ describe('UpstreamRegistryClient against the Forgejo front (Bearer)', () => {
     expect(h.raw()).not.toContain(pat());
   });
 
+  describe('referrers', () => {
+    it("takes Forgejo's empty 404 as no referrers API, and returns the index once the front has one", async () => {
+      const h = harness(front.url, readPat);
+      const subject = parseDigest(seedImage(seed, 'acme/app', 'v1.0.0').digest);
+      await expect(h.client.listReferrers('acme/app', subject)).resolves.toBeNull();
+      expect(front.requests.filter((r) => r.kind === 'referrers')).toMatchObject([
+        { repository: 'acme/app', reference: subject, auth: 'bearer', status: 404 },
+      ]);
+      const descriptor = {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: subject,
+        size: 1,
+      };
+      front.setReferrersApi(true);
+      try {
+        front.addReferrer('acme/app', subject, descriptor);
+        const index = await h.client.listReferrers('acme/app', subject);
+        expect((JSON.parse(index!.toString()) as { manifests: unknown[] }).manifests).toEqual([descriptor]);
+      } finally {
+        front.setReferrersApi(false);
+      }
+      expect(h.errorLines()).toEqual([]);
+    });
+
+    it('fails a refused token exactly as a manifest request does', async () => {
+      const subject = parseDigest(seedImage(seed, 'other/secret', '1.0').digest);
+      for (const [pat, reason, line] of [
+        [noScopePat, 'token_missing_scope', LINES.missingScope('acme')],
+        [publicOnlyPat, 'token_public_only', LINES.publicOnly('other')],
+      ] as const) {
+        const h = harness(front.url, pat);
+        const repo = reason === 'token_public_only' ? 'other/secret' : 'acme/app';
+        const err = (await h.client.listReferrers(repo, subject).catch((e: unknown) => e)) as UpstreamError;
+        expect([err instanceof UpstreamError, err.reason]).toEqual([true, reason]);
+        expect(h.errorLines().map((l) => l.msg)).toEqual([line]);
+      }
+    });
+  });
+
   it('returns a typed not-found for an unknown tag or blob under a known owner', async () => {
     const h = harness(front.url, readPat);
     await expect(h.client.getManifest('acme/app', 'v9.9.9')).resolves.toEqual({

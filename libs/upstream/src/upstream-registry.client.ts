@@ -11,6 +11,7 @@ import { UpstreamDownloadFetcher } from './upstream-download.fetcher';
 import { UpstreamFailureReporter } from './upstream-failure.reporter';
 import { UpstreamManifestFetcher } from './upstream-manifest.fetcher';
 import { UpstreamReadinessProbe } from './upstream-readiness.probe';
+import { UpstreamReferrersFetcher } from './upstream-referrers.fetcher';
 import { UpstreamTagLister } from './upstream-tag.lister';
 import { UpstreamTokenCache } from './upstream-token.cache';
 import { UpstreamTransport } from './upstream-transport';
@@ -33,7 +34,8 @@ import {
  * the authenticated request), UpstreamTokenCache (realm tokens), UpstreamBodyReader (bounded
  * bodies, not-found answers), UpstreamFailureReporter (every failure classified once, logged
  * once at error level with the cause and the fix, and counted in
- * gatehouse_upstream_failures_total{reason}), and the manifest, blob, tag and readiness calls.
+ * gatehouse_upstream_failures_total{reason}), and the manifest, blob, tag, referrers and readiness
+ * calls.
  */
 @Injectable()
 export class UpstreamRegistryClient {
@@ -42,6 +44,7 @@ export class UpstreamRegistryClient {
   private readonly manifests: UpstreamManifestFetcher;
   private readonly blobs: UpstreamBlobFetcher;
   private readonly tags: UpstreamTagLister;
+  private readonly referrers: UpstreamReferrersFetcher;
   private readonly readiness: UpstreamReadinessProbe;
   /** Release assets and generic package files (Forgejo's web and package routes, same transport). */
   readonly downloads: UpstreamDownloadFetcher;
@@ -78,6 +81,7 @@ export class UpstreamRegistryClient {
     this.session = new UpstreamAuthSession(config, baseUrl, policy, this.transport, tokens, failures, log);
     this.manifests = new UpstreamManifestFetcher(this.session, body, failures, config.manifestDeadlineMs);
     this.blobs = new UpstreamBlobFetcher(this.session, body, failures);
+    this.referrers = new UpstreamReferrersFetcher(this.session, body, failures);
     this.tags = new UpstreamTagLister(this.session, body, failures, policy, log, maxListBytes);
     this.downloads = new UpstreamDownloadFetcher(config, this.transport, body, failures);
     this.readiness = new UpstreamReadinessProbe(this.session, body, failures, this.tags, maxListBytes);
@@ -130,6 +134,18 @@ export class UpstreamRegistryClient {
     options: { pageSize?: number; signal?: AbortSignal } = {},
   ): Promise<{ found: true; name: string; tags: string[] } | UpstreamNotFound> {
     return this.tags.listAllTags(name, options);
+  }
+
+  /**
+   * The upstream's referrers API for a subject: the image index bytes, or `null` when the upstream
+   * has none (Forgejo: 404 with an empty body; others 405 or 400).
+   */
+  listReferrers(
+    name: string,
+    digest: Digest,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Buffer | null> {
+    return this.referrers.listReferrers(name, digest, options);
   }
 
   /** Readiness (see UpstreamReadinessProbe.checkAccess). */

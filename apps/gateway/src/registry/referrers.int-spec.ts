@@ -29,7 +29,8 @@ const descriptorOf = (m: PushedManifest) => ({ mediaType: m.mediaType, digest: m
  * Issue 17, items 1, 2 and 4 against the Forgejo front: artifacts (signatures, attestations,
  * SBOMs, tag-schema indexes) follow their subject, and the gateway serves the referrers API
  * Forgejo lacks from the tag schema. The front answers referrers with Forgejo's empty 404, so
- * the fallback is what is exercised.
+ * the fallback is what is mostly exercised; the last part switches on the front's OCI 1.1
+ * referrers API and shows the gateway serving the upstream's own list.
  */
 describe('signatures and referrers of entitled images (against the Forgejo front)', () => {
   let stack: UpstreamGatewayStack;
@@ -220,8 +221,13 @@ describe('signatures and referrers of entitled images (against the Forgejo front
       get(token, `referrers/${digest}${query}`);
 
     it("answers a reachable subject with an image index of its .sig/.att artifacts' descriptors", async () => {
+      front.resetCounts();
       const res = await referrers(pinnedToken, v100.digest);
       expect(res.status).toBe(200);
+      // The upstream's referrers API was asked first (Forgejo's empty 404), then the tag schema.
+      const asked = front.requests.filter((r) => r.repository === 'acme/app').map((r) => r.kind);
+      expect(asked[0]).toBe('referrers');
+      expect(asked.filter((k) => k === 'referrers')).toHaveLength(1);
       expect(res.headers.get('content-type')).toBe(OCI_INDEX);
       expect(res.headers.get('oci-filters-applied')).toBeNull();
       expect(await res.json()).toEqual({
@@ -251,8 +257,13 @@ describe('signatures and referrers of entitled images (against the Forgejo front
     });
 
     it('reads the tag-schema index at sha256-<hex> when there is one, and its referrers are pullable', async () => {
+      front.resetCounts();
       const res = await referrers(rcToken, rc.digest);
       expect(res.status).toBe(200);
+      // Another subject of the same repository within the tag TTL: the "no referrers API" answer
+      // is remembered, so the upstream API is not asked again.
+      expect(front.countRequests((r) => r.kind === 'referrers')).toBe(0);
+      expect(front.countRequests((r) => r.kind === 'manifest')).toBeGreaterThan(0);
       expect(await res.json()).toEqual({
         schemaVersion: 2,
         mediaType: OCI_INDEX,
@@ -291,6 +302,7 @@ describe('signatures and referrers of entitled images (against the Forgejo front
       const again = await referrers(pinnedToken, v100.digest);
       expect(again.status).toBe(200);
       expect(front.countRequests((r) => r.kind === 'manifest')).toBe(0);
+      expect(front.countRequests((r) => r.kind === 'referrers')).toBe(0);
     });
 
     it('keeps the repository rule (404 NAME_UNKNOWN) and the digest grammar (400 DIGEST_INVALID)', async () => {
@@ -300,6 +312,75 @@ describe('signatures and referrers of entitled images (against the Forgejo front
       expect(other.status).toBe(404);
       const bad = await referrers(pinnedToken, 'sha256:not-hex');
       expect([bad.status, await errorCode(bad)]).toEqual([400, 'DIGEST_INVALID']);
+    });
+  });
+
+  describe("an upstream with a referrers API (the front's opt-in OCI 1.1 answer)", () => {
+    const IN_TOTO = 'application/vnd.in-toto+json';
+    let tool: SeedImage;
+    let toolToken: string;
+    // Descriptors only the upstream's API lists: no tag of the tag schema names them.
+    const apiSig = {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: `sha256:${'5a'.repeat(32)}`,
+      size: 321,
+      artifactType: COSIGN_SIG_CONFIG,
+    };
+    const apiAtt = {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: `sha256:${'5b'.repeat(32)}`,
+      size: 654,
+      artifactType: IN_TOTO,
+      annotations: { 'org.example.origin': 'upstream-api' },
+    };
+    const referrersOf = (digest: string, query = '') =>
+      fetch(`${gw.url}/v2/acme/tool/referrers/${digest}${query}`, {
+        headers: { authorization: `Bearer ${toolToken}` },
+      });
+
+    beforeAll(async () => {
+      tool = seedImage(stack.seed, 'acme/tool', '1.0.0');
+      const toolMember = await stack.member('tool', { 'acme/tool': ['1.0.0'] });
+      toolToken = await stack.token(toolMember, ['repository:acme/tool:pull']);
+      front.setReferrersApi(true);
+      front.addReferrer('acme/tool', tool.digest, apiSig);
+      front.addReferrer('acme/tool', tool.digest, apiAtt);
+    });
+    afterAll(() => front.setReferrersApi(false));
+
+    it("serves the upstream's list, read from its referrers API and nothing else", async () => {
+      front.resetCounts();
+      const res = await referrersOf(tool.digest);
+      expect([res.status, res.headers.get('content-type')]).toEqual([200, OCI_INDEX]);
+      expect(res.headers.get('oci-filters-applied')).toBeNull();
+      expect(await res.json()).toEqual({
+        schemaVersion: 2,
+        mediaType: OCI_INDEX,
+        manifests: [apiSig, apiAtt],
+      });
+      // One referrers request; the tag schema (sha256-<hex>, .sig, .att, .sbom) is not read. The
+      // other requests are the reachability check of the subject (tags, the entitled tag).
+      const asked = front.requests.filter((r) => r.kind === 'referrers');
+      expect(asked.map((r) => [r.repository, r.reference, r.status])).toEqual([
+        ['acme/tool', tool.digest, 200],
+      ]);
+      expect(front.countRequests((r) => r.reference?.startsWith(artifactTag(tool.digest)) ?? false)).toBe(0);
+    });
+
+    it('still applies the artifactType filter with OCI-Filters-Applied', async () => {
+      const res = await referrersOf(tool.digest, `?artifactType=${encodeURIComponent(IN_TOTO)}`);
+      expect([res.status, res.headers.get('oci-filters-applied')]).toEqual([200, 'artifactType']);
+      expect(((await res.json()) as { manifests: unknown[] }).manifests).toEqual([apiAtt]);
+    });
+
+    it('still answers an unreachable subject with the empty index, asking upstream nothing', async () => {
+      front.resetCounts();
+      for (const digest of [v100.digest, unknownSubject]) {
+        const res = await referrersOf(digest);
+        expect([res.status, res.headers.get('content-type')]).toEqual([200, OCI_INDEX]);
+        expect(await res.json()).toEqual({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] });
+      }
+      expect(front.countRequests()).toBe(0);
     });
   });
 });

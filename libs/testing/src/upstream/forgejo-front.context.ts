@@ -45,6 +45,10 @@ export interface FrontContext {
   behaviours: Map<string, BlobBehaviour>;
   /** Tags listed on top of what the registry holds (a broken or lying upstream). */
   listedTags: Map<string, string[]>;
+  /** Off: Forgejo's empty 404 for referrers. On: an OCI 1.1 referrers API. */
+  referrersApi: boolean;
+  /** Extra referrers by `repository\u0000subject`, listed by the API when it is on. */
+  referrers: Map<string, Record<string, unknown>[]>;
   requests: FrontRequestRecord[];
   agent: Agent;
   upstreamAuth: string | undefined;
@@ -87,6 +91,8 @@ export function createFrontContext(options: ForgejoFrontOptions): FrontContext {
     requireSigninView: options.requireSigninView ?? true,
     behaviours: new Map<string, BlobBehaviour>(),
     listedTags: new Map<string, string[]>(),
+    referrersApi: false,
+    referrers: new Map<string, Record<string, unknown>[]>(),
     requests: [],
     agent: new Agent({ keepAliveTimeout: 2000, connections: 32 }),
     upstreamAuth: options.upstreamCreds

@@ -479,6 +479,44 @@ describe('Forgejo front: auth and error behaviour of the Forgejo container regis
       });
       expect(res.status).toBe(404);
       expect(res.body.length).toBe(0);
+      expect(front.requests.at(-1)).toMatchObject({
+        kind: 'referrers',
+        repository: 'acme/app',
+        reference: digest,
+      });
+    });
+
+    it('answers the referrers API as an OCI 1.1 registry once switched on, and goes back to the 404', async () => {
+      const digest = seedImage(seed, 'acme/app', 'v1.0.0').digest;
+      const descriptor = {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: `sha256:${'12'.repeat(32)}`,
+        size: 10,
+        artifactType: 'application/example',
+      };
+      const jwt = await tokenFor(readPat);
+      front.setReferrersApi(true);
+      try {
+        front.addReferrer('acme/app', digest, descriptor);
+        const res = await probe(`${front.url}/v2/acme/app/referrers/${digest}`, { headers: bearer(jwt) });
+        expect([res.status, res.headers['content-type']]).toEqual([
+          200,
+          'application/vnd.oci.image.index.v1+json',
+        ]);
+        expect(JSON.parse(res.text)).toEqual({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          manifests: [descriptor],
+        });
+        const other = await probe(`${front.url}/v2/acme/app/referrers/sha256:${'34'.repeat(32)}`, {
+          headers: bearer(jwt),
+        });
+        expect([other.status, JSON.parse(other.text).manifests]).toEqual([200, []]);
+      } finally {
+        front.setReferrersApi(false);
+      }
+      const off = await probe(`${front.url}/v2/acme/app/referrers/${digest}`, { headers: bearer(jwt) });
+      expect([off.status, off.body.length]).toEqual([404, 0]);
     });
   });
 

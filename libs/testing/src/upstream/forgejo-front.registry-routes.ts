@@ -16,7 +16,7 @@ import { FrontRequestRecord } from './forgejo-front.types';
 import { FrontUpstream } from './forgejo-front.upstream';
 import { paginateCatalog, paginateTags, parseN } from './forgejo-pagination';
 
-/** The registry surface: `/v2/`, `/v2/token`, `_catalog`, manifests, blobs and tag lists. */
+/** The registry surface: `/v2/`, `/v2/token`, `_catalog`, manifests, blobs, tag lists and (opt-in) referrers. */
 export function frontRegistryRoutes(
   ctx: FrontContext,
   responses: FrontResponses,
@@ -189,6 +189,20 @@ export function frontRegistryRoutes(
     res.end(JSON.stringify({ name, tags: page.items }) + '\n');
   };
 
+  /** An OCI 1.1 referrers API (opt-in): the tag-schema index's entries plus added referrers. */
+  const handleReferrers = async (res: ServerResponse, name: string, subject: string): Promise<void> => {
+    if (!DIGEST_RE.test(subject)) return ociError(res, 400, 'DIGEST_INVALID');
+    const index = await fetchManifest(name, `sha256-${subject.slice('sha256:'.length)}`);
+    const listed = index
+      ? ((JSON.parse(index.body.toString('utf8')) as { manifests?: unknown[] }).manifests ?? [])
+      : [];
+    const manifests = [...listed, ...(ctx.referrers.get(`${name}\u0000${subject}`) ?? [])];
+    res.writeHead(200, { ...DIST_HEADER, 'content-type': 'application/vnd.oci.image.index.v1+json' });
+    res.end(
+      JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }),
+    );
+  };
+
   const handleCatalog = async (res: ServerResponse, url: URL, p: Principal): Promise<void> => {
     const up = await upstream('/v2/_catalog?n=1000', 'GET');
     if (up.statusCode !== 200) {
@@ -278,6 +292,11 @@ export function frontRegistryRoutes(
     } else if ((match = /^(.+)\/tags\/list$/.exec(remainder))) {
       record.kind = 'tags';
       image = match[1];
+    } else if ((match = /^(.+)\/referrers\/([^/]+)$/.exec(remainder))) {
+      record.kind = 'referrers';
+      record.repository = `${ownerSegment.toLowerCase()}/${match[1]}`;
+      record.reference = match[2];
+      if (ctx.referrersApi) image = match[1];
     }
     if (image !== undefined) record.repository = `${ownerSegment.toLowerCase()}/${image}`;
     if (!principal) return challenge(res);
@@ -298,6 +317,7 @@ export function frontRegistryRoutes(
     const name = `${owner.name.toLowerCase()}/${image}`;
     if (record.kind === 'manifest') return handleManifest(req, res, name, record.reference!);
     if (record.kind === 'blob') return handleBlob(req, res, name, record.reference!);
+    if (record.kind === 'referrers') return handleReferrers(res, name, record.reference!);
     return handleTags(res, url, owner.name.toLowerCase(), image);
   };
 

@@ -166,6 +166,13 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
       if (behaviour === 'normal') behaviours.delete(digest);
       else behaviours.set(digest, behaviour);
     },
+    setReferrersApi: (enabled) => {
+      ctx.referrersApi = enabled;
+    },
+    addReferrer: (repository, subject, descriptor) => {
+      const key = `${repository}\u0000${subject}`;
+      ctx.referrers.set(key, [...(ctx.referrers.get(key) ?? []), descriptor]);
+    },
     setServeDirect: (enabled) => {
       ctx.serveDirect = enabled;
     },

@@ -56,6 +56,8 @@ export type FrontRequestKind =
   | 'manifest'
   | 'blob'
   | 'tags'
+  /** `GET /v2/<name>/referrers/<digest>` (404 with an empty body unless `setReferrersApi(true)`) */
+  | 'referrers'
   /** the releases API, a release asset download (front or storage), generic package files */
   | 'releases'
   | 'asset'
@@ -108,6 +110,14 @@ export interface ForgejoFront {
    */
   addListedTag(repository: string, tag: string): void;
   setServeDirect(enabled: boolean): void;
+  /**
+   * Off (Forgejo): referrers requests fall to the catch-all, 404 with an empty body. On: answers
+   * `/v2/<name>/referrers/<digest>` as an OCI 1.1 registry would, with the registry's
+   * `sha256-<hex>` tag-schema index plus what `addReferrer` added (no filtering).
+   */
+  setReferrersApi(enabled: boolean): void;
+  /** A descriptor the referrers API lists for `subject` in `repository` (only when it is on). */
+  addReferrer(repository: string, subject: string, descriptor: Record<string, unknown>): void;
   /** Publishes a release of `owner/repo` with assets (name → bytes); newest last unless `createdAt`. */
   addRelease(
     repository: string,
