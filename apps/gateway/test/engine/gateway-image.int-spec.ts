@@ -281,7 +281,8 @@ describe('real engine: the production image', () => {
         DATABASE_URL: composeDb.url,
       });
       const composeFile = join(project, 'compose.yml');
-      writeFileSync(composeFile, stringifyYaml(file));
+      // YAML 1.1 on output: docker-compose 1.29 reads 1.1, where an unquoted `no` is false.
+      writeFileSync(composeFile, stringifyYaml(file, { version: '1.1' }));
       const compose = (args: string[]) =>
         runCommand('bash', [join(REPO_ROOT, 'scripts/compose.sh'), composeFile, ...args], {
           env: { ...process.env, ...engine.env, COMPOSE_PROJECT_DIR: project },
