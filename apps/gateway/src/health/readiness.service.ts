@@ -22,7 +22,14 @@ export class ReadinessService {
   async releases(): Promise<HealthIndicatorResult> {
     const check = this.indicators.check('releases');
     if (!this.config.upstream.enabled) return check.up({ message: 'registry disabled' });
-    const status = await this.downloads.check();
+    let status: Awaited<ReturnType<DownloadsReadiness['check']>>;
+    try {
+      status = await this.downloads.check();
+    } catch (e) {
+      // It reads which releases are entitled: with the database away that is unknown, and the
+      // database row already says why; the other rows must still be reported.
+      return check.down({ reason: 'unknown', message: `cannot tell: ${(e as Error).message}` });
+    }
     return status.ok
       ? check.up({ message: status.message })
       : check.down({ reason: status.reason, message: status.message });
