@@ -11,6 +11,7 @@ import {
 import { BlobCacheService } from './blob-cache.service';
 import { BlobFileSystem } from './blob-file-system.service';
 import { BlobFillCoordinator } from './blob-fill.coordinator';
+import { BlobHasher, createBlobHasher } from './blob-hasher';
 import { BlobIndexStore } from './blob-index-store.interface';
 import { NoopBlobCacheMetrics } from './noop-blob-cache.metrics';
 
@@ -21,6 +22,8 @@ export interface BlobCacheSetup {
   logger: BlobCacheLogger;
   metrics?: BlobCacheMetrics;
   fileSystem?: BlobFileSystem;
+  /** Default: `options.hashThreads` worker threads (createBlobHasher). */
+  hasher?: BlobHasher;
 }
 
 export interface BlobCacheModuleAsyncOptions {
@@ -40,7 +43,10 @@ const BLOB_CACHE_SETUP = Symbol('BLOB_CACHE_SETUP');
 @Module({})
 export class BlobCacheModule {
   static forRootAsync(options: BlobCacheModuleAsyncOptions): DynamicModule {
-    const fromSetup = <T>(provide: symbol | typeof BlobFileSystem, pick: (setup: BlobCacheSetup) => T) => ({
+    const fromSetup = <T>(
+      provide: symbol | typeof BlobFileSystem | typeof BlobHasher,
+      pick: (setup: BlobCacheSetup) => T,
+    ) => ({
       provide,
       useFactory: pick,
       inject: [BLOB_CACHE_SETUP],
@@ -55,6 +61,7 @@ export class BlobCacheModule {
         fromSetup(BLOB_CACHE_LOGGER, (s) => s.logger),
         fromSetup(BLOB_CACHE_METRICS, (s) => s.metrics ?? new NoopBlobCacheMetrics()),
         fromSetup(BlobFileSystem, (s) => s.fileSystem ?? new BlobFileSystem()),
+        fromSetup(BlobHasher, (s) => s.hasher ?? createBlobHasher(s.options.hashThreads ?? 1)),
         BlobCacheService,
         BlobFillCoordinator,
       ],

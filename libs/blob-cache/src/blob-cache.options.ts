@@ -21,6 +21,11 @@ export interface BlobCacheOptions {
    * reader before the fill waits for it. Default 8 MiB.
    */
   passThroughBufferBytes?: number;
+  /**
+   * Worker threads that hash fills by reading their temp file back (BlobHashWorkerPool); 0 hashes
+   * on the event loop. Default 1. Ignored when the setup provides its own BlobHasher.
+   */
+  hashThreads?: number;
   /** Source of time for access statistics. Default: the system clock. */
   now?: () => Date;
 }
@@ -33,6 +38,7 @@ export function resolveBlobCacheOptions(options: BlobCacheOptions): ResolvedBlob
     flushBatchSize: 500,
     readChunkBytes: 64 * 1024,
     passThroughBufferBytes: 8 * 1024 * 1024,
+    hashThreads: 1,
     now: () => new Date(),
     ...options,
   };

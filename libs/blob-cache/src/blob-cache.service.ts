@@ -18,6 +18,7 @@ import {
 } from './blob-cache.options';
 import { assertCacheableDigest, blobShardAndName } from './blob-digest.util';
 import { BlobFileHandle, BlobFileSystem } from './blob-file-system.service';
+import { BlobHasher, createBlobHasher } from './blob-hasher';
 import { BlobIndexStore } from './blob-index-store.interface';
 import { BlobIndexFlusher } from './blob-index.flusher';
 import { BlobIndexReconciler } from './blob-index.reconciler';
@@ -68,6 +69,8 @@ export class BlobCacheService implements OnModuleInit, OnApplicationShutdown {
   private readonly flusher: BlobIndexFlusher;
   private readonly reconciler: BlobIndexReconciler;
   private writeFailures = 0;
+  /** Hashes what fills (and the download store) write to temp files. */
+  readonly hasher: BlobHasher;
 
   constructor(
     @Inject(BLOB_CACHE_OPTIONS) options: BlobCacheOptions,
@@ -77,8 +80,10 @@ export class BlobCacheService implements OnModuleInit, OnApplicationShutdown {
     @Inject(BLOB_CACHE_METRICS)
     private readonly metrics: BlobCacheMetrics = new NoopBlobCacheMetrics(),
     @Optional() private readonly fileSystem: BlobFileSystem = new BlobFileSystem(),
+    @Optional() hasher?: BlobHasher,
   ) {
     this.options = resolveBlobCacheOptions(options);
+    this.hasher = hasher ?? createBlobHasher(this.options.hashThreads);
     this.paths = new BlobCachePaths(this.options.cacheDir);
     this.evictor = new BlobCacheEvictor(
       this.index,
@@ -135,6 +140,7 @@ export class BlobCacheService implements OnModuleInit, OnApplicationShutdown {
   async close(): Promise<void> {
     this.flusher.stop();
     await this.flush().catch(() => undefined);
+    await this.hasher.close();
   }
 
   /**

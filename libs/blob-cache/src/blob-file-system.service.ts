@@ -8,6 +8,13 @@ export interface BlobFileHandle {
   read(buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
   /** Writes the whole buffer at `position` or throws. */
   write(buffer: Buffer, position: number): Promise<void>;
+  /** Writes the buffers one after the other from `position` (one system call when it can) or throws. */
+  writev?(buffers: Buffer[], position: number): Promise<void>;
+  /**
+   * The descriptor, when it is a real file: a hash worker thread reads the bytes back through it
+   * (BlobHashWorkerPool). Absent, the fill hashes on the event loop.
+   */
+  readonly fd?: number;
   close(): Promise<void>;
 }
 
@@ -77,6 +84,10 @@ export class BlobFileSystem {
 class NodeBlobFileHandle implements BlobFileHandle {
   constructor(private readonly handle: FileHandle) {}
 
+  get fd(): number {
+    return this.handle.fd;
+  }
+
   async read(buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
     const { bytesRead } = await this.handle.read(buffer, offset, length, position);
     return bytesRead;
@@ -87,6 +98,22 @@ class NodeBlobFileHandle implements BlobFileHandle {
     while (done < buffer.length) {
       const { bytesWritten } = await this.handle.write(buffer, done, buffer.length - done, position + done);
       done += bytesWritten;
+    }
+  }
+
+  async writev(buffers: Buffer[], position: number): Promise<void> {
+    let rest = buffers;
+    let at = position;
+    while (rest.length > 0) {
+      const { bytesWritten } = await this.handle.writev(rest, at);
+      at += bytesWritten;
+      // A short write (rare: a signal, a full quota): continue after what landed.
+      let skip = bytesWritten;
+      while (rest.length > 0 && skip >= rest[0].length) {
+        skip -= rest[0].length;
+        rest = rest.slice(1);
+      }
+      if (skip > 0) rest = [rest[0].subarray(skip), ...rest.slice(1)];
     }
   }
 

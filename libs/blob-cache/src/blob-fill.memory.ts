@@ -28,6 +28,16 @@ export class BlobFillMemory {
     );
   }
 
+  /** The bytes from `position` to the end, as views of the chunks held (no copy). */
+  from(position: number): Buffer[] {
+    const out: Buffer[] = [];
+    for (const { start, chunk } of this.chunks) {
+      if (start + chunk.length <= position) continue;
+      out.push(position > start ? chunk.subarray(position - start) : chunk);
+    }
+    return out;
+  }
+
   /** Drops the chunks that end at or before `position`. */
   dropBefore(position: number): void {
     while (this.chunks.length > 0 && this.chunks[0].start + this.chunks[0].chunk.length <= position)

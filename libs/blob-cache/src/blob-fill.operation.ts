@@ -27,11 +27,11 @@
  * cost one upstream fetch each. A degraded fill left without readers is aborted: nothing would
  * use its bytes.
  */
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { BlobCacheException } from './blob-cache.exception';
 import { BlobTempFile } from './blob-cache.service';
 import { BlobFillMemory } from './blob-fill.memory';
+import { BlobHashJob } from './blob-hasher';
 import { describe, untilAborted } from './blob-fill.util';
 import { BlobFillContext, OpenUpstreamBlob } from './blob-fill.types';
 import { ClaimedFill, FillReaderClaim } from './fill-reader.claim';
@@ -65,6 +65,10 @@ export class BlobFillOperation implements ClaimedFill {
   private unwrittenBytes = 0;
   private writing: Promise<void> | undefined;
   private temp: BlobTempFile | undefined;
+  /** Hashes what lands in the temp file (a worker thread), or what is pushed to it. */
+  private hash: BlobHashJob | undefined;
+  /** True once bytes must be pushed to `hash` (no temp file, or the disk failed). */
+  private hashFromMemory = false;
   private tempDiscarded: Promise<void> | undefined;
   private handleClosed = false;
   private settled = false;
@@ -179,7 +183,9 @@ export class BlobFillOperation implements ClaimedFill {
       } catch (error) {
         this.degrade(error);
       }
-      const hash = createHash('sha256');
+      const hash = this.context.cache.hasher.start(this.degraded ? undefined : this.temp?.handle.fd);
+      this.hash = hash;
+      this.hashFromMemory = !hash.followsFile;
       for await (const raw of body) {
         const chunk: Buffer = Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
         this.context.metrics.bytesFromUpstream(chunk.length);
@@ -189,8 +195,8 @@ export class BlobFillOperation implements ClaimedFill {
             `${this.digest}: upstream sent more than ${this.size} bytes`,
           );
         }
-        hash.update(chunk);
         const full = this.store(chunk);
+        if (this.hashFromMemory) hash.push(chunk);
         this.received += chunk.length;
         this.notify();
         if (full) await full;
@@ -203,18 +209,20 @@ export class BlobFillOperation implements ClaimedFill {
           `${this.digest}: ${this.received} of ${this.size} bytes`,
         );
       }
-      const actual = `sha256:${hash.digest('hex')}`;
+      // Every byte on disk (or the fill degraded, its rest pushed to the hash) before the hash is
+      // read: the worker hashes the file as the writes land, so this waits for the last write and
+      // the last megabyte's hashing, not for the whole blob.
+      while (this.writing) await this.writing;
+      const actual = `sha256:${await untilAborted(hash.digest(), signal)}`;
       if (actual !== this.digest) {
         throw new BlobCacheException(
           'DIGEST_MISMATCH',
           `upstream content for ${this.digest} hashes to ${actual}`,
         );
       }
-      // Readers may finish now: bytes not yet on disk are still in memory.
+      // Readers may take the last byte now.
       this.state = 'verified';
       this.notify();
-      // Every byte on disk (or the fill degraded) before the file is committed.
-      while (this.writing) await this.writing;
       if (!this.degraded && this.temp) await this.commit(this.temp);
     } catch (error) {
       await this.fail(error, body);
@@ -223,6 +231,8 @@ export class BlobFillOperation implements ClaimedFill {
       signal.removeEventListener('abort', destroyBody);
       // A write still running must end before the descriptor can be closed.
       while (this.writing) await this.writing;
+      // The hash worker must be done with the descriptor before it can be closed.
+      await this.hash?.drop();
       await this.tempDiscarded;
       this.settled = true;
       this.context.detach(this);
@@ -254,19 +264,23 @@ export class BlobFillOperation implements ClaimedFill {
   private async drainWrites(temp: BlobTempFile): Promise<void> {
     try {
       while (this.unwritten.length > 0 && !this.degraded && !this.hasFailed()) {
-        // What arrived during the previous write goes in one write: far fewer thread-pool round
-        // trips when upstream is faster than the disk.
-        const chunk = this.unwritten.length === 1 ? this.unwritten[0] : Buffer.concat(this.unwritten);
+        // What arrived during the previous write goes in one write (writev: no copy), far fewer
+        // thread-pool round trips when upstream is faster than the disk.
+        const chunks = this.unwritten;
+        const bytes = this.unwrittenBytes;
         this.unwritten = [];
         this.unwrittenBytes = 0;
         try {
-          await temp.handle.write(chunk, this.diskWritten);
+          if (chunks.length === 1) await temp.handle.write(chunks[0], this.diskWritten);
+          else if (temp.handle.writev) await temp.handle.writev(chunks, this.diskWritten);
+          else await temp.handle.write(Buffer.concat(chunks), this.diskWritten);
         } catch (error) {
           // A failed fill discards its temp file anyway; only a live one degrades to pass-through.
           if (!this.hasFailed()) this.degrade(error);
           return;
         }
-        this.diskWritten += chunk.length;
+        this.diskWritten += bytes;
+        this.hash?.written(this.diskWritten);
         this.onReaderProgress();
       }
     } finally {
@@ -291,6 +305,12 @@ export class BlobFillOperation implements ClaimedFill {
     this.unwritten = [];
     this.unwrittenBytes = 0;
     this.context.cache.recordWriteFailure(this.digest, error);
+    // The hash has the file's bytes up to `diskWritten`; the rest is in memory and is pushed
+    // from now on (the descriptor stays open and readable: only the path goes).
+    if (this.hash && !this.hashFromMemory) {
+      this.hashFromMemory = true;
+      for (const chunk of this.memory.from(this.diskWritten)) this.hash.push(chunk);
+    }
     if (this.temp) this.tempDiscarded = this.context.cache.discardTempFile(this.temp.path);
     this.context.detach(this);
     if (this.claims.size === 0) {

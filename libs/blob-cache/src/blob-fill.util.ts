@@ -1,7 +1,10 @@
 import type { UpstreamBlob } from '@gatehouse/oci';
 
 /** Resolves like `pending` unless `signal` aborts first (a late body is then destroyed). */
-export function untilAborted<T extends UpstreamBlob>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
+export function untilAborted<T extends UpstreamBlob | string>(
+  pending: Promise<T>,
+  signal: AbortSignal,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     if (signal.aborted) onAbort();
@@ -9,8 +12,9 @@ export function untilAborted<T extends UpstreamBlob>(pending: Promise<T>, signal
     pending.then(
       (value) => {
         signal.removeEventListener('abort', onAbort);
-        if (signal.aborted) value.body.destroy();
-        else resolve(value);
+        if (signal.aborted) {
+          if (typeof value !== 'string') value.body.destroy();
+        } else resolve(value);
       },
       (error: unknown) => {
         signal.removeEventListener('abort', onAbort);

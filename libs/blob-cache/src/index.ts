@@ -6,6 +6,7 @@ export * from './blob-cache-logger.interface';
 export * from './blob-cache-metrics.interface';
 export * from './blob-digest.util';
 export * from './blob-file-system.service';
+export * from './blob-hasher';
 export { BlobFillCoordinator } from './blob-fill.coordinator';
 export type { BlobFillStats, BlobOpenOptions, BlobOpenResult, BlobOpenSource } from './blob-fill.coordinator';
 export type { OpenUpstreamBlob } from './blob-fill.operation';

@@ -365,4 +365,11 @@ export class EnvironmentVariables {
   @IsInt({ message: 'OCI_CACHE_FILL_TIMEOUT_SECONDS must be a whole number of seconds' })
   @Min(1, { message: 'OCI_CACHE_FILL_TIMEOUT_SECONDS must be at least 1' })
   OCI_CACHE_FILL_TIMEOUT_SECONDS?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'OCI_HASH_THREADS must be a whole number of threads' })
+  @Min(0, { message: 'OCI_HASH_THREADS must be 0 (hash on the event loop) or more' })
+  @Max(16, { message: 'OCI_HASH_THREADS must be at most 16' })
+  OCI_HASH_THREADS?: number;
 }

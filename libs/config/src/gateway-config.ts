@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { availableParallelism } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 import { parseByteSize } from './byte-size';
@@ -83,6 +84,8 @@ export interface CacheConfig {
   tagStaleMaxSeconds: number;
   manifestMemoryMaxBytes: number;
   fillTimeoutMs: number;
+  /** Worker threads that hash fills from their temp files; 0 hashes on the event loop. */
+  hashThreads: number;
 }
 
 export interface AuditConfig {
@@ -264,6 +267,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       tagStaleMaxSeconds: raw.OCI_TAG_STALE_MAX_SECONDS ?? 86_400,
       manifestMemoryMaxBytes: manifestMax ?? 64 * 1024 * 1024,
       fillTimeoutMs: (raw.OCI_CACHE_FILL_TIMEOUT_SECONDS ?? 1_800) * 1000,
+      hashThreads: raw.OCI_HASH_THREADS ?? defaultHashThreads(),
     },
     {
       windowSeconds: raw.RATE_LIMIT_WINDOW_SECONDS ?? 60,
@@ -277,4 +281,9 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     warnings,
     { retentionDays: raw.AUDIT_RETENTION_DAYS ?? 365 },
   );
+}
+
+/** One hash thread per core but one (the event loop's), at least one, at most 4. */
+export function defaultHashThreads(): number {
+  return Math.max(1, Math.min(4, availableParallelism() - 1));
 }

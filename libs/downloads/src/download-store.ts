@@ -154,7 +154,8 @@ export class DownloadStore {
     } catch (error) {
       this.cache.recordWriteFailure(placeholder, error);
     }
-    const hash = createHash('sha256');
+    // Hashed from the temp file by a worker thread as the writes land (or pushed, without a file).
+    const hash = this.cache.hasher.start(temp?.handle.fd);
     let written = 0;
     let failed = temp === null;
     const cache = this.cache;
@@ -171,10 +172,21 @@ export class DownloadStore {
       }
     };
     const keep = async (): Promise<void> => {
-      const hex = hash.digest('hex');
-      if (!temp) return;
+      if (!temp) return void (await hash.drop());
+      if (failed || written !== size) {
+        await hash.drop();
+        await temp.handle.close().catch(() => undefined);
+        return cache.discardTempFile(temp.path);
+      }
+      let hex: string;
+      try {
+        hex = await hash.digest();
+      } catch (error) {
+        cache.recordWriteFailure(placeholder, error);
+        await temp.handle.close().catch(() => undefined);
+        return cache.discardTempFile(temp.path);
+      }
       await temp.handle.close().catch(() => undefined);
-      if (failed || written !== size) return cache.discardTempFile(temp.path);
       try {
         await cache.commitTempFile(temp.path, `sha256:${hex}`, written);
         if (learnt.size >= max) learnt.delete(learnt.keys().next().value!);
@@ -192,7 +204,7 @@ export class DownloadStore {
       async transform(chunk: Buffer, _enc, done: TransformCallback) {
         if (written + chunk.length > size)
           return done(new Error(`the upstream sent more than ${size} bytes`));
-        hash.update(chunk);
+        if (!hash.followsFile) hash.push(chunk);
         const at = written;
         written += chunk.length;
         if (!failed && temp) {
@@ -200,7 +212,10 @@ export class DownloadStore {
           const handle = temp.handle;
           writing = writing.then(async () => {
             try {
-              if (!failed) await handle.write(chunk, at);
+              if (!failed) {
+                await handle.write(chunk, at);
+                hash.written(at + chunk.length);
+              }
             } catch (error) {
               failed = true;
               cache.recordWriteFailure(placeholder, error);
@@ -230,6 +245,7 @@ export class DownloadStore {
       if (!committed && temp) {
         failed = true;
         void writing
+          .then(() => hash.drop())
           .then(() => temp!.handle.close())
           .catch(() => undefined)
           .then(() => cache.discardTempFile(temp!.path));

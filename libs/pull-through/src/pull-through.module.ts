@@ -43,6 +43,7 @@ import { UPSTREAM_SOURCE, UpstreamSource } from './upstream-source.interface';
           // One read per 256 KiB instead of 64: a quarter of the thread-pool round trips and
           // stream steps per byte served (dev-docs/performance.md), still a small bound per reader.
           readChunkBytes: 256 * 1024,
+          hashThreads: config.cache.hashThreads,
         },
         indexStore: new TypeormBlobIndexStore(dataSource),
         logger: logger.child({ component: 'blob-cache' }),

@@ -227,6 +227,8 @@ export class FailingBlobFileSystem extends BlobFileSystem {
       read: (buffer, offset, length, position) => inner.read(buffer, offset, length, position),
       close: () => inner.close(),
       write,
+      // The real descriptor: fills hash through the worker thread as in production.
+      fd: inner.fd,
     };
   }
 }
