@@ -2,11 +2,11 @@ import * as path from 'node:path';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 import { parseByteSize } from './byte-size';
-import { ConfigValidationError } from './config-validation-error';
+import { ConfigValidationError } from './errors';
 import { EnvironmentVariables } from './environment-variables';
 import { realmHostWarning, realmListenerWarning } from './realm-rules';
 
-export { ConfigValidationError } from './config-validation-error';
+export { ConfigValidationError } from './errors';
 
 export interface ServerConfig {
   port: number;
