@@ -1,11 +1,8 @@
-import { INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import type { INestApplicationContext } from '@nestjs/common';
 import * as fs from 'node:fs';
-import { GatewayConfig, loadGatewayConfig } from '@gatehouse/config';
-import { PostgresCluster } from '@gatehouse/database';
-import { AppLogger, createPinoLogger } from '@gatehouse/observability';
+import type { GatewayConfig } from '@gatehouse/config/load';
 import { CliError } from './cli-error';
-import { CliModule } from './cli.module';
+import { connectSql, pendingMigrationNames, SqlRunner } from './cli-sql';
 import { CliIo, Output } from './output';
 
 export interface AppOptions {
@@ -21,7 +18,12 @@ export interface AppOptions {
   noSecret?: boolean;
 }
 
-/** What every command gets: the configuration, the output, and a Nest context on demand. */
+/**
+ * What every command gets: the configuration, the output, and the database on demand: a bare SQL
+ * connection (withSql) or the Nest context (withApp). Nest, TypeORM and the domain libs are
+ * loaded only by the command that needs them (dev-docs/decisions.md, "CLI start"): `--help` and
+ * `audit` never load them.
+ */
 export class CliContext {
   readonly out: Output;
   private loaded: GatewayConfig | null = null;
@@ -36,16 +38,53 @@ export class CliContext {
 
   /** Loaded on first use, so `--help` works with an incomplete environment. */
   get config(): GatewayConfig {
-    this.loaded ??= loadGatewayConfig(this.env);
+    this.loaded ??= loadConfig().loadGatewayConfig(this.env);
     return this.loaded;
+  }
+
+  /**
+   * Runs `fn` with plain SQL: a `pg` connection to DATABASE_URL, without the Nest context, for the
+   * read-only commands whose statements live in their lib (e.g. libs/audit audit-query.sql.ts).
+   * The embedded PostgreSQL (DATABASE_URL unset) and a database with migrations to apply take the
+   * Nest context as before: it starts or joins the embedded server and applies the migrations.
+   */
+  async withSql<T>(fn: (run: SqlRunner) => Promise<T>, options: AppOptions = {}): Promise<T> {
+    const config = this.prepareState(this.config, options);
+    const url = config.database.url;
+    if (url !== null) {
+      const db = await connectSql(url);
+      try {
+        const migrate = options.migrate ?? config.database.migrateOnStart;
+        if (!migrate || (await pendingMigrationNames(db.run)).length === 0) return await fn(db.run);
+      } finally {
+        await db.close();
+      }
+    }
+    return this.boot(config, options, async (app) => {
+      const { DataSource } = await import('typeorm');
+      const dataSource = app.get(DataSource);
+      return fn(async (sql) => dataSource.query(sql.text, sql.values));
+    });
   }
 
   /**
    * Boots the services (database, domain modules), runs `fn`, and closes them again: queued audit
    * events are written and an embedded PostgreSQL started by this process is stopped.
    */
-  async withApp<T>(fn: (app: INestApplicationContext) => Promise<T>, options: AppOptions = {}): Promise<T> {
-    const config = this.prepareState(this.config, options);
+  withApp<T>(fn: (app: INestApplicationContext) => Promise<T>, options: AppOptions = {}): Promise<T> {
+    return this.boot(this.prepareState(this.config, options), options, fn);
+  }
+
+  private async boot<T>(
+    config: GatewayConfig,
+    options: AppOptions,
+    fn: (app: INestApplicationContext) => Promise<T>,
+  ): Promise<T> {
+    const [{ NestFactory }, { AppLogger, createPinoLogger }, { CliModule }] = await Promise.all([
+      import('@nestjs/core'),
+      import('@gatehouse/observability'),
+      import('./cli.module'),
+    ]);
     // Logs go to stderr so stdout stays parseable (`--format json`).
     const logger = new AppLogger(
       createPinoLogger(this.verbose ? 'info' : 'warn', { write: (s: string) => this.io.stderr.write(s) }),
@@ -71,7 +110,7 @@ export class CliContext {
     const embeddedDir = config.database.embeddedDir;
     const noCluster =
       config.database.url === null &&
-      !new PostgresCluster({ dataDir: embeddedDir, password: '' }).isInitialised();
+      !new (loadDatabase().PostgresCluster)({ dataDir: embeddedDir, password: '' }).isInitialised();
     const secret = config.auth.accessKeySecretFile;
     const noSecret = !config.auth.accessKeySecretFileFromEnv && !fs.existsSync(secret);
     if (options.readOnly && noCluster)
@@ -95,5 +134,13 @@ export class CliContext {
 
 /** A copy with other auth settings; every other field (present or added later) is kept. */
 function withAuth(config: GatewayConfig, auth: GatewayConfig['auth']): GatewayConfig {
-  return Object.assign(Object.create(GatewayConfig.prototype) as GatewayConfig, config, { auth });
+  const { GatewayConfig: Config } = loadConfig();
+  return Object.assign(Object.create(Config.prototype) as GatewayConfig, config, { auth });
 }
+
+// Loaded on first use (synchronously: `config` is a getter): reading the environment loads
+// class-validator, which `--help` does not need. The lean entries load neither Nest nor TypeORM.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const loadConfig = () => require('@gatehouse/config/load') as typeof import('@gatehouse/config/load');
+const loadDatabase = () => require('@gatehouse/database/lean') as typeof import('@gatehouse/database/lean');
+/* eslint-enable @typescript-eslint/no-require-imports */

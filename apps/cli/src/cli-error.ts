@@ -1,4 +1,4 @@
-import { ConfigValidationError } from '@gatehouse/config';
+import { ConfigValidationError } from '@gatehouse/config/errors';
 
 /** A failure worded for the operator; `exitCode` 2 means bad usage or configuration. */
 export class CliError extends Error {

@@ -1,7 +1,8 @@
 import { ConfigValidationError } from '@gatehouse/config';
 import { runCli } from './cli';
 import { describeError } from './cli-error';
-import { fitWidths, Output, renderTable, terminalWidth, wrapText } from './output';
+import fc from 'fast-check';
+import { cliTable3, drawTable, fitWidths, Output, renderTable, terminalWidth, wrapText } from './output';
 import { captureIo } from './test/capture-io';
 
 describe('gatehouse CLI', () => {
@@ -111,6 +112,28 @@ describe('output', () => {
     expect(terminalWidth(io, { COLUMNS: '120' })).toBe(120);
     expect(terminalWidth(io, {})).toBe(100);
     expect(terminalWidth({ ...io, stdout: { write: () => true, isTTY: true, columns: 90 } }, {})).toBe(90);
+  });
+
+  it('draws tables exactly as cli-table3 does, fitted or wide, and leaves wide characters to it', () => {
+    const text = fc.stringMatching(/^[ -~\u2026]{0,12}$/);
+    const table = fc.integer({ min: 1, max: 4 }).chain((n) =>
+      fc.record({
+        head: fc.array(text, { minLength: n, maxLength: n }),
+        body: fc.array(fc.array(text, { minLength: n, maxLength: n }), { maxLength: 4 }),
+        widths: fc.option(fc.array(fc.integer({ min: 1, max: 8 }), { minLength: n, maxLength: n })),
+      }),
+    );
+    fc.assert(
+      fc.property(table, ({ head, body, widths }) => {
+        // As renderTable hands them over: every line already fits its column.
+        const fit = (r: string[]) => (widths ? r.map((v, i) => wrapText(v, widths[i])) : r);
+        expect(drawTable(fit(head), body.map(fit), widths)).toBe(cliTable3(fit(head), body.map(fit), widths));
+      }),
+      { numRuns: 300 },
+    );
+    // A double-width character takes two cells; cli-table3 measures it.
+    expect(drawTable(['名前'], [['x']], null)).toBe(cliTable3(['名前'], [['x']], null));
+    expect(drawTable(['名前'], [['x']], null).split('\n')[0]).toBe('┌──────┐');
   });
 
   it('escapes control characters in table cells', () => {

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { ConfigValidationError } from '@gatehouse/config';
+import { ConfigValidationError } from '@gatehouse/config/errors';
 import { CliContext } from './cli-context';
 import { CliError, describeError, isErrorLike } from './cli-error';
 import { COMMANDS } from './commands';

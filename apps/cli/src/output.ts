@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import Table from 'cli-table3';
+import type TableType from 'cli-table3';
 import { visible } from './terminal-text';
 
 export type OutputFormat = 'table' | 'json';
@@ -140,12 +140,7 @@ export function renderTable<T>(
     head = columns.map((c) => c.header);
     body = rows.map((row) => columns.map((c) => visible(cell(c.value(row)))));
   }
-  const style = { head: [], border: [] };
-  if (width === null) {
-    const table = new Table({ head, style });
-    table.push(...body);
-    return table.toString() + '\n';
-  }
+  if (width === null) return drawTable(head, body, null) + '\n';
   const natural = naturalWidths(head, body);
   const minimum = head.map((h, i) =>
     Math.min(natural[i], Math.max(4, Math.min(10, Math.max(...h.split(' ').map((w) => w.length))))),
@@ -157,13 +152,58 @@ export function renderTable<T>(
     width,
     columns.map((c) => !!c.wrapFirst),
   );
-  const table = new Table({
-    head: head.map((h, i) => wrapText(h, widths[i])),
-    style,
-    colWidths: widths.map((w) => w + 2),
-  });
-  table.push(...body.map((r) => r.map((v, i) => wrapText(v, widths[i]))));
-  return table.toString() + '\n';
+  const wrapped = body.map((r) => r.map((v, i) => wrapText(v, widths[i])));
+  return (
+    drawTable(
+      head.map((h, i) => wrapText(h, widths[i])),
+      wrapped,
+      widths,
+    ) + '\n'
+  );
+}
+
+/**
+ * Text whose terminal width is its length: printable ASCII, line breaks (from wrapping) and the
+ * ellipsis of shortened ids. Anything else (wide or combining characters) is measured by
+ * cli-table3 (string-width).
+ */
+const NARROW = /^[\x20-\x7e\n\u2026]*$/;
+
+/**
+ * The table as cli-table3 draws it (its default box characters, one space of padding, a line
+ * between rows), drawn directly for narrow text: cli-table3 spends ~1 ms a row measuring
+ * each cell (a new ANSI regex per call), which was a third of `gatehouse audit`'s 100-row
+ * answer. Other text goes through cli-table3 itself; output.spec.ts checks both agree.
+ * `widths`: content widths (lines already fit them); null: as wide as the widest line.
+ */
+export function drawTable(head: string[], body: string[][], widths: number[] | null): string {
+  if (![head, ...body].every((r) => r.every((v) => NARROW.test(v)))) return cliTable3(head, body, widths);
+  const w = widths ?? naturalWidths(head, body);
+  const rule = (l: string, m: string, r: string) => l + w.map((n) => '─'.repeat(n + 2)).join(m) + r;
+  const lines = (cells: string[]) => {
+    const split = cells.map((c) => c.split('\n'));
+    const height = Math.max(1, ...split.map((c) => c.length));
+    return Array.from(
+      { length: height },
+      (_, y) => `│${split.map((c, i) => ` ${(c[y] ?? '').padEnd(w[i])} `).join('│')}│`,
+    );
+  };
+  const out = [rule('┌', '┬', '┐'), ...lines(head)];
+  for (const row of body) out.push(rule('├', '┼', '┤'), ...lines(row));
+  out.push(rule('└', '┴', '┘'));
+  return out.join('\n');
+}
+
+/** cli-table3 itself, for text the direct drawing cannot measure; loaded only then. */
+export function cliTable3(head: string[], body: string[][], widths: number[] | null): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Table = require('cli-table3') as typeof TableType;
+  const style = { head: [], border: [] };
+  const table = new Table(
+    widths === null ? { head, style } : { head, style, colWidths: widths.map((n) => n + 2) },
+  );
+  table.push(...body);
+  return table.toString();
 }
 
 const longestLine = (s: string) => Math.max(0, ...s.split('\n').map((l) => l.length));

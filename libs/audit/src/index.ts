@@ -2,6 +2,7 @@ export * from './audit-event.entity';
 export * from './audit-event.input';
 export * from './audit.service';
 export * from './audit-query.service';
+export * from './audit-query.sql';
 export * from './audit-retention.service';
 export * from './audit-retention.scheduler';
 export * from './audit-retention.module';

@@ -3,8 +3,11 @@ import { availableParallelism } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 import { parseByteSize } from './byte-size';
+import { ConfigValidationError } from './errors';
 import { EnvironmentVariables } from './environment-variables';
 import { realmHostWarning, realmListenerWarning } from './realm-rules';
+
+export { ConfigValidationError } from './errors';
 
 export interface ServerConfig {
   port: number;
@@ -130,17 +133,6 @@ export class GatewayConfig {
     readonly warnings: string[],
     readonly audit: AuditConfig = { retentionDays: 365 },
   ) {}
-}
-
-/** Thrown when the environment is invalid; `problems` holds one line per variable. */
-export class ConfigValidationError extends Error {
-  constructor(readonly problems: string[]) {
-    super(
-      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
-        problems.map((p) => `  - ${p}`).join('\n'),
-    );
-    this.name = 'ConfigValidationError';
-  }
 }
 
 function flatten(errors: ValidationError[]): string[] {

@@ -1,8 +1,8 @@
 import { DataSourceOptions } from 'typeorm';
-import { MIGRATIONS } from './migrations';
+import { MIGRATIONS, MIGRATIONS_TABLE } from './migrations';
 import { SnakeNamingStrategy } from './snake-naming.strategy';
 
-export const MIGRATIONS_TABLE = 'migrations';
+export { MIGRATIONS_TABLE } from './migrations';
 
 type EntityList = NonNullable<DataSourceOptions['entities']>;
 

@@ -1,15 +1,16 @@
 import { Command, Option } from 'commander';
 import { stringify } from 'csv-stringify/sync';
+import type { AuditEvent } from '@gatehouse/audit';
+// The lean entry (no Nest, no TypeORM): `gatehouse audit` runs the lib's own statements over a
+// bare connection (CliContext.withSql), the same ones AuditQueryService runs for the admin API.
 import {
   AUDIT_QUERY_MAX_LIMIT,
-  AuditEvent,
   AuditQueryFilters,
-  AuditQueryService,
-  AuditRetentionService,
   AuditTimeError,
+  findAuditEvents,
   parseAuditTime,
-} from '@gatehouse/audit';
-import { CliContext } from '../cli-context';
+} from '@gatehouse/audit/query';
+import type { CliContext } from '../cli-context';
 import { CliError } from '../cli-error';
 import { cell, Column } from '../output';
 import { csvSafe, visible } from '../terminal-text';
@@ -201,13 +202,12 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .action(async (opts: AuditOptions) => {
       const filters = auditFilters(opts);
-      const events = await ctx.withApp(
-        async (app) => {
-          const query = app.get(AuditQueryService);
-          const exact = await query.find(filters);
+      const events = await ctx.withSql(
+        async (run) => {
+          const exact = await findAuditEvents(run, filters);
           if (exact.length > 0 || filters.requestId === undefined) return exact;
           const { requestId, ...rest } = filters;
-          return query.find({ ...rest, requestIdPrefix: requestId });
+          return findAuditEvents(run, { ...rest, requestIdPrefix: requestId });
         },
         { readOnly: true },
       );
@@ -244,6 +244,7 @@ export function register(program: Command, ctx: CliContext): void {
       const batchSize = Number(opts.batchSize);
       if (!Number.isInteger(batchSize) || batchSize < 1)
         throw new CliError('--batch-size must be a whole number of rows, at least 1', 2);
+      const { AuditRetentionService } = await import('@gatehouse/audit');
       const result = await ctx.withApp(
         async (app) => {
           const retention = app.get(AuditRetentionService);

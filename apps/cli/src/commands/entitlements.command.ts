@@ -1,9 +1,6 @@
 import { Command } from 'commander';
-import { EntitlementService, entitlementView } from '@gatehouse/entitlements';
-import { CliContext } from '../cli-context';
+import type { CliContext } from '../cli-context';
 import { commandFormat, formatOption } from '../output';
-import { asCliErrors } from './member-errors.util';
-import { entitlementColumns } from './record-columns.util';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -13,6 +10,13 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--repository <name>', 'only entitlements to this repository')
     .addOption(formatOption())
     .action(async (opts: { member?: string; repository?: string }, cmd: Command) => {
+      // Loaded by the action, so `--help` and the other commands do not pay for them.
+      const [{ EntitlementService, entitlementView }, { asCliErrors }, { entitlementColumns }] =
+        await Promise.all([
+          import('@gatehouse/entitlements'),
+          import('./member-errors.util'),
+          import('./record-columns.util'),
+        ]);
       await ctx.withApp(
         (app) =>
           asCliErrors(async () => {

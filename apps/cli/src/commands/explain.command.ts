@@ -1,20 +1,21 @@
 import { Command, Option } from 'commander';
-import { AuditQueryService } from '@gatehouse/audit';
-import { AccessExplainService, formatTarget, normalizeTarget } from '@gatehouse/entitlements';
-import { accessKeyStatus } from '@gatehouse/members';
-import { ImageReferenceError, parseTargetReference, TargetReference } from '@gatehouse/oci';
-import { CliContext } from '../cli-context';
+import type { TargetReference } from '@gatehouse/oci';
+import type { CliContext } from '../cli-context';
 import { CliError } from '../cli-error';
 import { visible } from '../terminal-text';
 import { auditJson } from './audit.command';
-import { asCliErrors } from './member-errors.util';
 
 /**
  * `acme/app:v1.2.3`, `releases:acme/tool@v1.2.0` or `packages:acme/cli@1.4.0` → target and tag,
  * by the one target parser (libs/oci). A digest cannot be judged without the upstream, so
  * explain works on tags.
  */
-export function parseExplainImage(ref: string): { repository: string; tag: string } {
+export async function parseExplainImage(ref: string): Promise<{ repository: string; tag: string }> {
+  // Loaded here, not at the top, so `--help` and the other commands do not pay for them.
+  const [{ ImageReferenceError, parseTargetReference }, { formatTarget }] = await Promise.all([
+    import('@gatehouse/oci'),
+    import('@gatehouse/entitlements'),
+  ]);
   let parsed: TargetReference;
   try {
     parsed = parseTargetReference(ref);
@@ -43,7 +44,15 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(async (username: string, image: string, opts: { format: 'text' | 'json' }) => {
-      const parsed = parseExplainImage(image);
+      const parsed = await parseExplainImage(image);
+      const [audit, entitlements, { accessKeyStatus }, { asCliErrors }] = await Promise.all([
+        import('@gatehouse/audit'),
+        import('@gatehouse/entitlements'),
+        import('@gatehouse/members'),
+        import('./member-errors.util'),
+      ]);
+      const { AuditQueryService } = audit;
+      const { AccessExplainService, formatTarget, normalizeTarget } = entitlements;
       const result = await ctx.withApp(
         (app) =>
           asCliErrors(async () => {

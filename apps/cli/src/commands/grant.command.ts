@@ -1,9 +1,6 @@
 import { Command } from 'commander';
-import { EntitlementService, entitlementView, formatTarget, splitTagRules } from '@gatehouse/entitlements';
-import { parseExpiry } from '@gatehouse/members';
-import { CliContext } from '../cli-context';
+import type { CliContext } from '../cli-context';
 import { commandFormat, formatOption } from '../output';
-import { asCliErrors } from './member-errors.util';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -28,6 +25,16 @@ export function register(program: Command, ctx: CliContext): void {
         opts: { tags: string; expires?: string; note?: string },
         cmd: Command,
       ) => {
+        // Loaded by the action, so `--help` and the other commands do not pay for them.
+        const [
+          { EntitlementService, entitlementView, formatTarget, splitTagRules },
+          { parseExpiry },
+          { asCliErrors },
+        ] = await Promise.all([
+          import('@gatehouse/entitlements'),
+          import('@gatehouse/members'),
+          import('./member-errors.util'),
+        ]);
         await ctx.withApp((app) =>
           asCliErrors(async () => {
             const expiresAt = opts.expires ? parseExpiry(opts.expires, new Date()) : null;

@@ -1,9 +1,16 @@
 import { Command } from 'commander';
-import { AccessKeyService, accessKeyView, parseExpiry } from '@gatehouse/members';
-import { CliContext } from '../cli-context';
+import type { CliContext } from '../cli-context';
 import { commandFormat, formatOption } from '../output';
-import { asCliErrors } from './member-errors.util';
-import { accessKeyColumns } from './record-columns.util';
+
+// Loaded by the action that uses them, so `--help` and the other commands do not pay for them.
+const lib = async () => {
+  const [members, { asCliErrors }, { accessKeyColumns }] = await Promise.all([
+    import('@gatehouse/members'),
+    import('./member-errors.util'),
+    import('./record-columns.util'),
+  ]);
+  return { ...members, asCliErrors, accessKeyColumns };
+};
 
 export function register(program: Command, ctx: CliContext): void {
   const key = program.command('key').description("manage members' access keys");
@@ -18,6 +25,7 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .addOption(formatOption())
     .action(async (username: string, opts: { name?: string; expires?: string }, cmd: Command) => {
+      const { AccessKeyService, accessKeyView, asCliErrors, parseExpiry } = await lib();
       await ctx.withApp((app) =>
         asCliErrors(async () => {
           const expiresAt = opts.expires ? parseExpiry(opts.expires, new Date()) : null;
@@ -45,6 +53,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--member <username>', "only this member's keys")
     .addOption(formatOption())
     .action(async (opts: { member?: string }, cmd: Command) => {
+      const { AccessKeyService, accessKeyColumns, accessKeyView, asCliErrors } = await lib();
       await ctx.withApp(
         (app) =>
           asCliErrors(async () => {
@@ -70,6 +79,7 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .addOption(formatOption())
     .action(async (ref: string, _opts: unknown, cmd: Command) => {
+      const { AccessKeyService, accessKeyView, asCliErrors } = await lib();
       await ctx.withApp((app) =>
         asCliErrors(async () => {
           const k = await app.get(AccessKeyService).revoke(ref);

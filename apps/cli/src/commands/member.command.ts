@@ -1,10 +1,14 @@
 import { Command } from 'commander';
-import { EntitlementService, entitlementView } from '@gatehouse/entitlements';
-import { AccessKeyService, accessKeyView, Member, MemberService, memberView } from '@gatehouse/members';
-import { CliContext } from '../cli-context';
+import type { Member } from '@gatehouse/members';
+import type { CliContext } from '../cli-context';
 import { Column, commandFormat, formatOption } from '../output';
-import { asCliErrors } from './member-errors.util';
-import { accessKeyColumns, entitlementColumns } from './record-columns.util';
+
+// The domain libs are loaded by the action that uses them, so `--help` and the other commands do
+// not pay for them (dev-docs/decisions.md, "CLI start").
+const members = () => import('@gatehouse/members');
+const entitlements = () => import('@gatehouse/entitlements');
+const util = () => import('./member-errors.util');
+const columns = () => import('./record-columns.util');
 
 const MEMBER_COLUMNS: Column<Member>[] = [
   { header: 'username', value: (m) => m.username },
@@ -24,6 +28,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--note <text>', 'free text for operators (customer, contract, ticket)')
     .addOption(formatOption())
     .action(async (username: string, opts: { note?: string }, cmd: Command) => {
+      const [{ MemberService, memberView }, { asCliErrors }] = await Promise.all([members(), util()]);
       await ctx.withApp((app) =>
         asCliErrors(async () => {
           const m = await app.get(MemberService).create(username, opts.note);
@@ -39,6 +44,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description('list members')
     .addOption(formatOption())
     .action(async (_opts: unknown, cmd: Command) => {
+      const { MemberService, memberView } = await members();
       await ctx.withApp(
         async (app) => {
           const rows = await app.get(MemberService).list();
@@ -59,6 +65,10 @@ export function register(program: Command, ctx: CliContext): void {
     .description('show a member with their access keys and entitlements')
     .addOption(formatOption())
     .action(async (username: string, _opts: unknown, cmd: Command) => {
+      const [{ AccessKeyService, accessKeyView, MemberService, memberView }, e, { asCliErrors }, c] =
+        await Promise.all([members(), entitlements(), util(), columns()]);
+      const { EntitlementService, entitlementView } = e;
+      const { accessKeyColumns, entitlementColumns } = c;
       await ctx.withApp(
         (app) =>
           asCliErrors(async () => {
@@ -110,6 +120,7 @@ export function register(program: Command, ctx: CliContext): void {
       )
       .addOption(formatOption())
       .action(async (username: string, _opts: unknown, cmd: Command) => {
+        const [{ MemberService, memberView }, { asCliErrors }] = await Promise.all([members(), util()]);
         await ctx.withApp((app) =>
           asCliErrors(async () => {
             const members = app.get(MemberService);

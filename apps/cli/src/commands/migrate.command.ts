@@ -1,7 +1,5 @@
 import { Command } from 'commander';
-import { DataSource } from 'typeorm';
-import { pendingMigrations, runMigrations } from '@gatehouse/database';
-import { CliContext } from '../cli-context';
+import type { CliContext } from '../cli-context';
 import { commandFormat, formatOption } from '../output';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -13,6 +11,11 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(formatOption())
     .action(async (opts: { dryRun?: boolean; show?: boolean }, cmd: Command) => {
       const format = commandFormat(cmd);
+      // Loaded here, not at the top, so `--help` and the read-only commands do not pay for them.
+      const [{ DataSource }, { pendingMigrations, runMigrations }] = await Promise.all([
+        import('typeorm'),
+        import('@gatehouse/database'),
+      ]);
       await ctx.withApp(
         async (app) => {
           const dataSource = app.get(DataSource);

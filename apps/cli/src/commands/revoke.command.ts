@@ -1,8 +1,6 @@
 import { Command } from 'commander';
-import { EntitlementService, entitlementView, formatTarget } from '@gatehouse/entitlements';
-import { CliContext } from '../cli-context';
+import type { CliContext } from '../cli-context';
 import { commandFormat, formatOption } from '../output';
-import { asCliErrors } from './member-errors.util';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -10,6 +8,11 @@ export function register(program: Command, ctx: CliContext): void {
     .description("remove a member's entitlement to a repository; pulls stop within 10 seconds")
     .addOption(formatOption())
     .action(async (username: string, repository: string, _opts: unknown, cmd: Command) => {
+      // Loaded by the action, so `--help` and the other commands do not pay for them.
+      const [{ EntitlementService, entitlementView, formatTarget }, { asCliErrors }] = await Promise.all([
+        import('@gatehouse/entitlements'),
+        import('./member-errors.util'),
+      ]);
       await ctx.withApp((app) =>
         asCliErrors(async () => {
           const e = await app.get(EntitlementService).revoke(username, repository);

@@ -1,10 +1,9 @@
 import { Command, Option } from 'commander';
-import { CliContext } from '../cli-context';
+import type { CliContext } from '../cli-context';
 import { CliError } from '../cli-error';
 import { Column, commandFormat, formatOption } from '../output';
-import { runVerifyOci } from '../verify/verify-oci.runner';
-import { RawVerifyOptions, resolveVerifyOptions, VerifyOptionsError } from '../verify/verify-options';
-import { hasFailure, RowResult, summarize } from '../verify/verify-result';
+import type { RawVerifyOptions } from '../verify/verify-options';
+import type { RowResult } from '../verify/verify-result';
 
 const COLUMNS: Column<RowResult>[] = [
   { header: 'check', value: (r) => r.row },
@@ -84,6 +83,13 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(envOption('--timeout <seconds>', 'per request (default 30)', 'VERIFY_OCI_TIMEOUT'))
     .addOption(formatOption())
     .action(async (raw: RawVerifyOptions, cmd: Command) => {
+      // Loaded by the action (undici, the OCI lib), so `--help` and the other commands do not pay for them.
+      const [{ runVerifyOci }, { resolveVerifyOptions, VerifyOptionsError }, { hasFailure, summarize }] =
+        await Promise.all([
+          import('../verify/verify-oci.runner'),
+          import('../verify/verify-options'),
+          import('../verify/verify-result'),
+        ]);
       let options;
       try {
         options = resolveVerifyOptions(raw);

@@ -4,6 +4,9 @@ import { AuditClientRequestId1767484800000 } from './1767484800000-audit-client-
 import { EntitlementKinds1767571200000 } from './1767571200000-entitlement-kinds';
 import { ReplicaSecretFingerprints1767657600000 } from './1767657600000-replica-secret-fingerprints';
 
+/** The table TypeORM records applied migrations in. */
+export const MIGRATIONS_TABLE = 'migrations';
+
 /** Every migration, oldest first. A new migration is one file here and one line in this list. */
 export const MIGRATIONS = [
   InitialSchema1767225600000,
