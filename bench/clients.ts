@@ -66,6 +66,12 @@ function dockerClient(engine: DockerEngine, image: BenchImage): Client {
       // The engine must have fetched the layer, not found it: "Pull complete", never "Already exists".
       if (!/Pull complete/.test(r.stdout) || /Already exists/.test(r.stdout))
         throw new Error(`docker pull ${ref} did not download the layer: ${r.stdout.trim()}`);
+      // The places clear() checks are where this engine keeps the image (else its check proves nothing).
+      if (
+        entries(join(data, 'image/vfs/layerdb/sha256')).length === 0 ||
+        entries(join(data, 'vfs/dir')).length === 0
+      )
+        throw new Error(`docker pull ${ref}: no layer under ${data}; the engine keeps its layers elsewhere`);
       return ms;
     },
     clear: async () => {
@@ -213,7 +219,7 @@ export async function clientsFigure(o: ClientsFigureOptions): Promise<{ rows: Ro
         const gm = median(g);
         rows.push({
           figure: '9',
-          measure: `${client.name} ${image.layer.size / MB} MB image, ${mode === 'cold' ? 'cold (fresh gateway, empty cache)' : 'warm (cached)'}, median of ${o.repeats}`,
+          measure: `${client.name} ${Math.round(image.layer.size / MB)} MB image, ${mode === 'cold' ? 'cold (fresh gateway, empty cache)' : 'warm (cached)'}, median of ${o.repeats}`,
           gatehouse: `${(gm / 1000).toFixed(2)} s`,
           reference: `${(dm / 1000).toFixed(2)} s direct from upstream`,
           ratio: `${(gm / dm).toFixed(2)}×`,
