@@ -78,8 +78,9 @@ function dockerClient(engine: DockerEngine, image: BenchImage): Client {
       const ids = (await must('docker images', engine.docker(['images', '-aq']))).stdout.split(/\s+/);
       const unique = [...new Set(ids.filter(Boolean))];
       if (unique.length > 0) await must('docker rmi', engine.docker(['rmi', '-f', ...unique]));
-      // No image, no layer, no extracted tree and no blob in containerd's content store (dockerd
-      // 20.10 without the containerd snapshotter keeps none): the next pull downloads everything.
+      // No image, no layer, no extracted tree and nothing in containerd's content store (dockerd
+      // 20.10 without the snapshotter keeps the manifest there until the rmi): the next pull
+      // downloads everything.
       const left = (await must('docker images', engine.docker(['images', '-aq']))).stdout.trim();
       const layers = entries(join(data, 'image/vfs/layerdb/sha256'));
       const trees = entries(join(data, 'vfs/dir'));
