@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The side-by-side performance benchmark (dev-docs/performance.md): installs its load generator
-# and reference server when missing (Debian's wrk and nginx-light), builds the gateway and the
-# CLI, then runs bench/run.ts. Loopback only; bounded; stops everything it starts.
+# The side-by-side performance benchmark (dev-docs/performance.md): installs its load generator,
+# reference server and clients when missing (Debian's wrk, nginx-light, skopeo, docker.io and
+# containerd), builds the gateway and the CLI, then runs bench/run.ts. Loopback only; bounded;
+# stops everything it starts.
 # BENCH_SECONDS, BENCH_FIGURES, BENCH_CPU_PROF: see bench/run.ts. BENCH_SKIP_BUILD=1 reuses dist/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,9 @@ command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+# Figure 9 (real clients) starts its own dockerd and containerd: Debian's, named by path.
+[ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ] || need+=(docker.io)
+[ -x /usr/bin/containerd ] && [ -x /usr/bin/ctr ] || need+=(containerd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "bench: installing Debian packages: ${need[*]}"
   sudo_cmd=""
