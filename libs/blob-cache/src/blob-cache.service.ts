@@ -23,7 +23,7 @@ import { BlobIndexStore } from './blob-index-store.interface';
 import { BlobIndexFlusher } from './blob-index.flusher';
 import { BlobIndexReconciler } from './blob-index.reconciler';
 import { BlobLruIndex } from './blob-lru.index';
-import { BlobReadStream } from './blob-read.stream';
+import { CommittedBlobStream } from './committed-blob.stream';
 import { CommittedFileSource } from './committed-file.source';
 import { NoopBlobCacheMetrics } from './noop-blob-cache.metrics';
 
@@ -161,7 +161,7 @@ export class BlobCacheService implements OnModuleInit, OnApplicationShutdown {
    * (or its file vanished). Counts as a hit. A digest not in the index is null; the file path is
    * built (and the digest checked against path traversal) by BlobCachePaths alone.
    */
-  async openRange(digest: string, start = 0, endInclusive?: number): Promise<BlobReadStream | null> {
+  async openRange(digest: string, start = 0, endInclusive?: number): Promise<CommittedBlobStream | null> {
     const entry = this.index.get(digest);
     if (!entry) return null;
     const end = endInclusive ?? entry.sizeBytes - 1;
@@ -182,7 +182,7 @@ export class BlobCacheService implements OnModuleInit, OnApplicationShutdown {
     this.index.touch(digest, this.options.now());
     this.metrics.hit();
     const source = new CommittedFileSource(digest, handle, this.metrics, () => this.releaseReader(digest));
-    return new BlobReadStream(source, start, end + 1, this.options.readChunkBytes);
+    return new CommittedBlobStream(source, start, end + 1, this.options.readChunkBytes);
   }
 
   /**

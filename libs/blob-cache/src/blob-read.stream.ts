@@ -27,10 +27,15 @@ export class BlobReadStream extends Readable {
     private readonly source: BlobByteSource,
     readonly start: number,
     readonly endExclusive: number,
-    private readonly chunkBytes: number,
+    protected readonly chunkBytes: number,
   ) {
     super({ highWaterMark: chunkBytes });
     this.position = start;
+  }
+
+  /** Bytes pushed to this stream's reader so far. */
+  get pushedBytes(): number {
+    return this.position - this.start;
   }
 
   override _read(): void {

@@ -18,12 +18,18 @@ export class CommittedFileSource implements BlobByteSource {
   async next(position: number, maxLength: number, endExclusive: number): Promise<Buffer | null> {
     if (position >= endExclusive) return null;
     const buffer = Buffer.allocUnsafe(Math.min(maxLength, endExclusive - position));
-    const read = this.handle.read(buffer, 0, buffer.length, position);
+    const n = await this.readInto(buffer, buffer.length, position);
+    return buffer.subarray(0, n);
+  }
+
+  /** Reads 1..length bytes at `position` into `buffer` (a reused one: the lean path). */
+  async readInto(buffer: Buffer, length: number, position: number): Promise<number> {
+    const read = this.handle.read(buffer, 0, length, position);
     this.inFlight = read.catch(() => undefined);
     const n = await read;
     if (n === 0) throw new BlobCacheException('CACHE_READ_FAILED', `${this.digest} is shorter than indexed`);
     this.metrics.bytesFromCache(n);
-    return buffer.subarray(0, n);
+    return n;
   }
 
   release(): void {

@@ -16,3 +16,4 @@ export * from './in-memory-blob-index.store';
 export * from './noop-blob-cache.metrics';
 export * from './range-header.util';
 export * from './typeorm-blob-index.store';
+export * from './committed-blob.stream';

@@ -13,3 +13,15 @@ export interface UpstreamBlob {
   /** `bytes a-b/total` for a 206. */
   contentRange?: string;
 }
+
+/**
+ * A response body that counts what it handed to its destination itself, so the audit need not
+ * put a counting stream between it and the socket (the committed-blob fast path).
+ */
+export interface SelfCountingBody {
+  readonly bytesDelivered: number;
+}
+
+export function isSelfCounting(body: unknown): body is SelfCountingBody {
+  return typeof (body as Partial<SelfCountingBody> | null)?.bytesDelivered === 'number';
+}

@@ -3,7 +3,15 @@ import { Injectable } from '@nestjs/common';
 import { AuditCache, AuditEventInput, AuditService } from '@gatehouse/audit';
 import { RegistryAccess, registryAuditFacts, RegistryPrincipal } from '@gatehouse/auth';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
-import { Digest, OCI_ERROR_CODES, OciError, OciReference, OciRoute } from '@gatehouse/oci';
+import {
+  Digest,
+  isSelfCounting,
+  OCI_ERROR_CODES,
+  OciError,
+  OciReference,
+  OciRoute,
+  SelfCountingBody,
+} from '@gatehouse/oci';
 import {
   BlobReply,
   BlobSource,
@@ -243,6 +251,21 @@ export class RegistryService {
     } catch (err) {
       this.recordFailure(draft, err);
       throw err;
+    }
+    if (reply.body instanceof Readable && isSelfCounting(reply.body)) {
+      // A committed blob counts what it hands to the socket itself (its lean path needs to be
+      // piped straight into the response, with no counting stream in between).
+      const body: Readable & SelfCountingBody = reply.body;
+      let done = false;
+      const finish = (error?: unknown) => {
+        if (done) return;
+        done = true;
+        if (error) this.recordFailure(draft, error, body.bytesDelivered);
+        else this.record(draft, 'allowed', reply.status, { bytes: body.bytesDelivered });
+      };
+      body.once('end', () => finish());
+      body.once('close', () => finish(body.readableEnded ? undefined : (body.errored ?? new ClientAbort())));
+      return reply;
     }
     if (reply.body instanceof Readable) {
       const counted = new ByteCounter();
