@@ -13,6 +13,13 @@ export class BlobFillMemory {
     this.chunks.push({ start, chunk });
   }
 
+  /** Whether the byte at `position` is held. */
+  holds(position: number): boolean {
+    if (this.chunks.length === 0) return false;
+    const last = this.chunks[this.chunks.length - 1];
+    return position >= this.chunks[0].start && position < last.start + last.chunk.length;
+  }
+
   /** Up to `length` bytes at `position`, without copying; throws when they were dropped. */
   read(position: number, length: number): Buffer {
     for (const { start, chunk } of this.chunks) {

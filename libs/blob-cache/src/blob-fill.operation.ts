@@ -43,6 +43,8 @@ type FillState = 'starting' | 'streaming' | 'verified' | 'failed';
 
 /** Upstream bytes received but not yet written that a fill holds before it waits for the disk. */
 export const WRITE_BEHIND_BYTES = 4 * 1024 * 1024;
+/** Bytes already on disk that a fill keeps in memory for readers close behind it. */
+export const READER_MEMORY_BYTES = 8 * 1024 * 1024;
 
 export class BlobFillOperation implements ClaimedFill {
   /** Resolves with the blob size once upstream answered; rejects with upstream's own error otherwise. */
@@ -56,8 +58,9 @@ export class BlobFillOperation implements ClaimedFill {
   private degraded = false;
   private memoryStart = 0;
   /**
-   * Bytes at or past `diskWritten` (not yet written, or past a disk failure), in order. Readers
-   * beyond `diskWritten` read from here.
+   * Bytes at or past `diskWritten` (not yet written, or past a disk failure), and the last
+   * READER_MEMORY_BYTES before it while a reader still needs them, in order. Readers read from here
+   * whatever it holds, the file otherwise.
    */
   private readonly memory: BlobFillMemory;
   /** Chunks waiting for the writer, in order; `writing` drains them. */
@@ -131,10 +134,12 @@ export class BlobFillOperation implements ClaimedFill {
         const limit = verified ? endExclusive : Math.min(this.received, endExclusive - 1);
         if (position < limit) {
           const want = Math.min(maxLength, limit - position);
+          // Memory first: a reader close behind the fill gets the very chunk that went to the
+          // file, with no read back; one further behind reads the file.
           const chunk =
-            position < this.diskWritten
-              ? await claim.track(this.readDisk(position, Math.min(want, this.diskWritten - position)))
-              : this.memory.read(position, want);
+            this.memory.holds(position) || position >= this.diskWritten
+              ? this.memory.read(position, want)
+              : await claim.track(this.readDisk(position, Math.min(want, this.diskWritten - position)));
           claim.position = position + chunk.length;
           this.onReaderProgress();
           return chunk;
@@ -363,7 +368,11 @@ export class BlobFillOperation implements ClaimedFill {
    * what every reader has passed (nobody joins a degraded fill).
    */
   private onReaderProgress(): void {
-    const droppable = this.degraded ? this.slowestPosition() : this.diskWritten;
+    // On disk and passed by every reader, or on disk and more than READER_MEMORY_BYTES behind
+    // the fill (a slow reader then reads the file); once degraded, passed by every reader.
+    const droppable = this.degraded
+      ? this.slowestPosition()
+      : Math.min(this.diskWritten, Math.max(this.slowestPosition(), this.received - READER_MEMORY_BYTES));
     this.memory.dropBefore(droppable);
     if (this.spaceWaiter && this.hasSpace()) {
       const wake = this.spaceWaiter;
