@@ -365,4 +365,18 @@ export class EnvironmentVariables {
   @IsInt({ message: 'OCI_CACHE_FILL_TIMEOUT_SECONDS must be a whole number of seconds' })
   @Min(1, { message: 'OCI_CACHE_FILL_TIMEOUT_SECONDS must be at least 1' })
   OCI_CACHE_FILL_TIMEOUT_SECONDS?: number;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsIn(['off', 'x-accel-redirect'], {
+    message:
+      'OCI_BLOB_OFFLOAD must be off or x-accel-redirect. Fix: x-accel-redirect only with nginx in front serving OCI_BLOB_OFFLOAD_LOCATION (docker/nginx.conf), else off',
+  })
+  OCI_BLOB_OFFLOAD?: string;
+
+  /** Checked in loadGatewayConfig (shape rules: starts and ends with '/', no '..'). */
+  @IsOptional()
+  @Transform(trimmed)
+  @IsString()
+  OCI_BLOB_OFFLOAD_LOCATION?: string;
 }

@@ -83,7 +83,17 @@ export interface CacheConfig {
   tagStaleMaxSeconds: number;
   manifestMemoryMaxBytes: number;
   fillTimeoutMs: number;
+  /** Cache hits handed to nginx (X-Accel-Redirect) instead of streamed by the gateway. */
+  offload?: BlobOffloadConfig;
 }
+
+export interface BlobOffloadConfig {
+  mode: 'off' | 'x-accel-redirect';
+  /** nginx's internal location aliasing OCI_CACHE_DIR; starts and ends with '/'. */
+  location: string;
+}
+
+export const DEFAULT_BLOB_OFFLOAD_LOCATION = '/_gatehouse/blobs/';
 
 export interface AuditConfig {
   /** Audit rows older than this many days are pruned by the gateway; 0 keeps them forever. */
@@ -207,6 +217,10 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     ? parseByteSize(raw.OCI_MANIFEST_MEMORY_MAX_BYTES)
     : 64 * 1024 * 1024;
 
+  const offloadLocation = raw.OCI_BLOB_OFFLOAD_LOCATION ?? DEFAULT_BLOB_OFFLOAD_LOCATION;
+  const locationProblem = offloadLocationProblem(offloadLocation);
+  if (locationProblem) problems.push(locationProblem);
+
   if (problems.length > 0) throw new ConfigValidationError(problems);
 
   return new GatewayConfig(
@@ -264,6 +278,10 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       tagStaleMaxSeconds: raw.OCI_TAG_STALE_MAX_SECONDS ?? 86_400,
       manifestMemoryMaxBytes: manifestMax ?? 64 * 1024 * 1024,
       fillTimeoutMs: (raw.OCI_CACHE_FILL_TIMEOUT_SECONDS ?? 1_800) * 1000,
+      offload: {
+        mode: raw.OCI_BLOB_OFFLOAD === 'x-accel-redirect' ? 'x-accel-redirect' : 'off',
+        location: offloadLocation,
+      },
     },
     {
       windowSeconds: raw.RATE_LIMIT_WINDOW_SECONDS ?? 60,
@@ -277,4 +295,19 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     warnings,
     { retentionDays: raw.AUDIT_RETENTION_DAYS ?? 365 },
   );
+}
+
+/**
+ * The internal location goes verbatim into X-Accel-Redirect, which nginx resolves as a URI: it
+ * must be an absolute path prefix ending in '/', of plain URI characters, never climbing out.
+ */
+function offloadLocationProblem(location: string): string | null {
+  const fix = `Fix: e.g. OCI_BLOB_OFFLOAD_LOCATION=${DEFAULT_BLOB_OFFLOAD_LOCATION}, the nginx location marked internal`;
+  if (!location.startsWith('/') || !location.endsWith('/') || location.length < 2)
+    return `OCI_BLOB_OFFLOAD_LOCATION must start and end with '/' (got ${JSON.stringify(location)}). ${fix}`;
+  if (location.split('/').some((segment) => segment === '..' || segment === '.'))
+    return `OCI_BLOB_OFFLOAD_LOCATION must not contain '.' or '..' segments (got ${JSON.stringify(location)}). ${fix}`;
+  if (location.includes('//') || !/^[A-Za-z0-9._~\/-]+$/.test(location))
+    return `OCI_BLOB_OFFLOAD_LOCATION may hold only letters, digits, '.', '_', '~', '-' and single '/' (got ${JSON.stringify(location)}). ${fix}`;
+  return null;
 }
