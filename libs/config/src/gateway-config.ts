@@ -307,7 +307,7 @@ function offloadLocationProblem(location: string): string | null {
     return `OCI_BLOB_OFFLOAD_LOCATION must start and end with '/' (got ${JSON.stringify(location)}). ${fix}`;
   if (location.split('/').some((segment) => segment === '..' || segment === '.'))
     return `OCI_BLOB_OFFLOAD_LOCATION must not contain '.' or '..' segments (got ${JSON.stringify(location)}). ${fix}`;
-  if (location.includes('//') || !/^[A-Za-z0-9._~\/-]+$/.test(location))
+  if (location.includes('//') || !/^[A-Za-z0-9._~/-]+$/.test(location))
     return `OCI_BLOB_OFFLOAD_LOCATION may hold only letters, digits, '.', '_', '~', '-' and single '/' (got ${JSON.stringify(location)}). ${fix}`;
   return null;
 }
