@@ -45,6 +45,13 @@ export interface BlobVerifyResult {
   actualSizeBytes?: number;
 }
 
+/** A committed blob handed to another reader (a front proxy), see BlobCacheService.lease. */
+export interface BlobLease {
+  /** `sha256/<2 hex>/<64 hex>`, relative to the cache dir. */
+  relativePath: string;
+  sizeBytes: number;
+}
+
 export interface BlobTempFile {
   path: string;
   handle: BlobFileHandle;
@@ -183,6 +190,40 @@ export class BlobCacheService implements OnModuleInit, OnApplicationShutdown {
     this.metrics.hit();
     const source = new CommittedFileSource(digest, handle, this.metrics, () => this.releaseReader(digest));
     return new CommittedBlobStream(source, start, end + 1, this.options.readChunkBytes);
+  }
+
+  /**
+   * Hands a committed blob to a reader outside this process (nginx, X-Accel-Redirect): resolves
+   * its path relative to the cache dir, or null when it is not cached (or its file vanished, which
+   * drops it from the index as openRange does). Counts as a hit and touches the LRU like a read,
+   * and keeps the blob from eviction for `holdMs`, so the file cannot be unlinked between the
+   * answer and the other reader opening it (once open, an unlink no longer matters).
+   */
+  async lease(digest: string, holdMs: number): Promise<BlobLease | null> {
+    const entry = this.index.get(digest);
+    if (!entry) return null;
+    // Pinned before the await: an eviction running meanwhile must not pick it.
+    this.evictor.pin(digest);
+    let present: boolean;
+    try {
+      present = (await this.fileSystem.stat(this.paths.blob(digest))).isFile;
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT') {
+        this.evictor.unpin(digest);
+        throw new BlobCacheException('CACHE_READ_FAILED', `stat ${digest}`, error);
+      }
+      present = false;
+    }
+    if (!present) {
+      this.evictor.unpin(digest);
+      this.logger.warn({ digest }, 'cached blob file disappeared; dropping it from the index');
+      this.index.remove(digest);
+      return null;
+    }
+    setTimeout(() => this.evictor.unpin(digest), holdMs).unref();
+    this.index.touch(digest, this.options.now());
+    this.metrics.hit();
+    return { relativePath: this.paths.relativeBlob(digest), sizeBytes: entry.sizeBytes };
   }
 
   /**

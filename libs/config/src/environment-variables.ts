@@ -372,4 +372,18 @@ export class EnvironmentVariables {
   @Min(0, { message: 'OCI_HASH_THREADS must be 0 (hash on the event loop) or more' })
   @Max(16, { message: 'OCI_HASH_THREADS must be at most 16' })
   OCI_HASH_THREADS?: number;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsIn(['off', 'x-accel-redirect'], {
+    message:
+      'OCI_BLOB_OFFLOAD must be off or x-accel-redirect. Fix: x-accel-redirect only with nginx in front serving OCI_BLOB_OFFLOAD_LOCATION (docker/nginx.conf), else off',
+  })
+  OCI_BLOB_OFFLOAD?: string;
+
+  /** Checked in loadGatewayConfig (shape rules: starts and ends with '/', no '..'). */
+  @IsOptional()
+  @Transform(trimmed)
+  @IsString()
+  OCI_BLOB_OFFLOAD_LOCATION?: string;
 }

@@ -172,4 +172,40 @@ describe('realm rules', () => {
       /^OCI_REGISTRY_SERVICE.*no scheme/,
     );
   });
+  describe('blob offload', () => {
+    it('is off by default, at the default location', () => {
+      expect(loadGatewayConfig({}).cache.offload).toEqual({ mode: 'off', location: '/_gatehouse/blobs/' });
+    });
+
+    it('takes x-accel-redirect and a location of its own', () => {
+      const c = loadGatewayConfig({
+        OCI_BLOB_OFFLOAD: 'x-accel-redirect',
+        OCI_BLOB_OFFLOAD_LOCATION: '/_gatehouse/blobs/gateway-2/',
+      });
+      expect(c.cache.offload).toEqual({ mode: 'x-accel-redirect', location: '/_gatehouse/blobs/gateway-2/' });
+    });
+
+    it('refuses another mode, naming the variable and the fix', () => {
+      expect(problemsOf({ OCI_BLOB_OFFLOAD: 'sendfile' })).toEqual([
+        expect.stringMatching(/^OCI_BLOB_OFFLOAD must be off or x-accel-redirect\. Fix: /),
+      ]);
+    });
+
+    it.each([
+      ['_gatehouse/blobs/', "start and end with '/'"],
+      ['/_gatehouse/blobs', "start and end with '/'"],
+      ['/', "start and end with '/'"],
+      ['/_gatehouse/../blobs/', "'.' or '..'"],
+      ['/_gatehouse/./', "'.' or '..'"],
+      ['/_gatehouse//blobs/', 'may hold only'],
+      ['/_gatehouse/blobs?x/', 'may hold only'],
+      ['/_gate house/', 'may hold only'],
+    ])('refuses the location %j at start', (location, why) => {
+      const problems = problemsOf({ OCI_BLOB_OFFLOAD_LOCATION: location });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^OCI_BLOB_OFFLOAD_LOCATION (must|may) /);
+      expect(problems[0]).toContain(why);
+      expect(problems[0]).toContain('Fix: e.g. OCI_BLOB_OFFLOAD_LOCATION=/_gatehouse/blobs/');
+    });
+  });
 });

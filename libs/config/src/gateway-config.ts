@@ -89,7 +89,17 @@ export interface CacheConfig {
   fillTimeoutMs: number;
   /** Worker threads that hash fills from their temp files; 0 hashes on the event loop. */
   hashThreads: number;
+  /** Cache hits handed to nginx (X-Accel-Redirect) instead of streamed by the gateway. */
+  offload?: BlobOffloadConfig;
 }
+
+export interface BlobOffloadConfig {
+  mode: 'off' | 'x-accel-redirect';
+  /** nginx's internal location aliasing OCI_CACHE_DIR; starts and ends with '/'. */
+  location: string;
+}
+
+export const DEFAULT_BLOB_OFFLOAD_LOCATION = '/_gatehouse/blobs/';
 
 export interface AuditConfig {
   /** Audit rows older than this many days are pruned by the gateway; 0 keeps them forever. */
@@ -202,6 +212,10 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     ? parseByteSize(raw.OCI_MANIFEST_MEMORY_MAX_BYTES)
     : 64 * 1024 * 1024;
 
+  const offloadLocation = raw.OCI_BLOB_OFFLOAD_LOCATION ?? DEFAULT_BLOB_OFFLOAD_LOCATION;
+  const locationProblem = offloadLocationProblem(offloadLocation);
+  if (locationProblem) problems.push(locationProblem);
+
   if (problems.length > 0) throw new ConfigValidationError(problems);
 
   return new GatewayConfig(
@@ -260,6 +274,10 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       manifestMemoryMaxBytes: manifestMax ?? 64 * 1024 * 1024,
       fillTimeoutMs: (raw.OCI_CACHE_FILL_TIMEOUT_SECONDS ?? 1_800) * 1000,
       hashThreads: raw.OCI_HASH_THREADS ?? defaultHashThreads(),
+      offload: {
+        mode: raw.OCI_BLOB_OFFLOAD === 'x-accel-redirect' ? 'x-accel-redirect' : 'off',
+        location: offloadLocation,
+      },
     },
     {
       windowSeconds: raw.RATE_LIMIT_WINDOW_SECONDS ?? 60,
@@ -278,4 +296,19 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
 /** One hash thread per core but one (the event loop's), at least one, at most 4. */
 export function defaultHashThreads(): number {
   return Math.max(1, Math.min(4, availableParallelism() - 1));
+}
+
+/**
+ * The internal location goes verbatim into X-Accel-Redirect, which nginx resolves as a URI: it
+ * must be an absolute path prefix ending in '/', of plain URI characters, never climbing out.
+ */
+function offloadLocationProblem(location: string): string | null {
+  const fix = `Fix: e.g. OCI_BLOB_OFFLOAD_LOCATION=${DEFAULT_BLOB_OFFLOAD_LOCATION}, the nginx location marked internal`;
+  if (!location.startsWith('/') || !location.endsWith('/') || location.length < 2)
+    return `OCI_BLOB_OFFLOAD_LOCATION must start and end with '/' (got ${JSON.stringify(location)}). ${fix}`;
+  if (location.split('/').some((segment) => segment === '..' || segment === '.'))
+    return `OCI_BLOB_OFFLOAD_LOCATION must not contain '.' or '..' segments (got ${JSON.stringify(location)}). ${fix}`;
+  if (location.includes('//') || !/^[A-Za-z0-9._~/-]+$/.test(location))
+    return `OCI_BLOB_OFFLOAD_LOCATION may hold only letters, digits, '.', '_', '~', '-' and single '/' (got ${JSON.stringify(location)}). ${fix}`;
+  return null;
 }

@@ -150,4 +150,46 @@ describe('BlobSource', () => {
       code: 'BLOB_UNKNOWN',
     });
   });
+  it('with offload, hands a hit over as its file (ranges judged by the one parser) and streams the rest', async () => {
+    // A miss and a join stream as usual: nothing is committed yet for nginx to send.
+    const [miss, joined] = await Promise.all([
+      source.open('acme/app', digest, { declaredSize: data.length, signal, offload: true }),
+      source.open('acme/app', digest, { declaredSize: data.length, signal, offload: true }),
+    ]);
+    expect([miss.source, miss.file, joined.source, joined.file]).toEqual([
+      'miss',
+      undefined,
+      'joined',
+      undefined,
+    ]);
+    expect((await collect(miss.body)).equals(data)).toBe(true);
+    await collect(joined.body);
+    await source.whenIdle();
+
+    const hex = digest.slice('sha256:'.length);
+    const file = `sha256/${hex.slice(0, 2)}/${hex}`;
+    const hit = await source.open('acme/app', digest, { signal, offload: true });
+    expect(hit).toEqual({ source: 'hit', size: data.length, length: data.length, file });
+    const part = await source.open('acme/app', digest, { range: 'bytes=-100', signal, offload: true });
+    expect(part).toEqual({
+      source: 'hit',
+      size: data.length,
+      length: 100,
+      contentRange: `bytes ${data.length - 100}-${data.length - 1}/${data.length}`,
+      file,
+    });
+    await expect(
+      source.open('acme/app', digest, { range: `bytes=${data.length}-`, signal, offload: true }),
+    ).rejects.toMatchObject({ code: 'RANGE_INVALID' });
+    // Without offload the same hit is read by the gateway.
+    const streamed = await source.open('acme/app', digest, { signal });
+    expect(streamed.file).toBeUndefined();
+    expect((await collect(streamed.body)).equals(data)).toBe(true);
+
+    const other = Buffer.from('sha512 blob');
+    upstream.blobs.set(sha512(other), other);
+    const bypass = await source.open('acme/app', sha512(other), { signal, offload: true });
+    expect([bypass.source, bypass.file]).toEqual(['bypass', undefined]);
+    await collect(bypass.body);
+  });
 });

@@ -22,7 +22,15 @@ export interface BlobRequest {
   range?: string;
   /** Aborted when the client goes away (the fill itself runs on its own). */
   signal: AbortSignal;
+  /**
+   * Hand a committed file to a front proxy instead of reading it (X-Accel-Redirect): a hit is
+   * answered with `file` and no body. Misses, joins and uncacheable digests stream as usual.
+   */
+  offload?: boolean;
 }
+
+/** How long a blob handed to the front proxy is kept from eviction: it opens the file within ms. */
+export const OFFLOAD_HOLD_MS = 30_000;
 
 /** A blob ready to be written to the client. */
 export interface BlobReply {
@@ -35,6 +43,8 @@ export interface BlobReply {
   contentRange?: string;
   /** Absent for HEAD. Ends only after the content was verified; otherwise it is destroyed. */
   body?: Readable;
+  /** Offloaded hit: the committed file, relative to the cache dir (`sha256/<2>/<64>`); no body. */
+  file?: string;
 }
 
 const FROM_FILL: Record<BlobOpenSource, BlobCacheResult> = {
@@ -75,6 +85,11 @@ export class BlobSource {
     const knownSize = (cacheable ? this.cache.stat(digest) : null) ?? declaredSize;
     const range = knownSize === undefined ? undefined : this.range(request.range, knownSize);
     if (!cacheable) return this.passThrough(name, digest, range, request.signal);
+    if (request.offload) {
+      const lease = await this.cache.lease(digest, OFFLOAD_HOLD_MS);
+      // The range was judged against the size the index holds, which is the lease's.
+      if (lease) return { ...rangeReply('hit', lease.sizeBytes, range), file: lease.relativePath };
+    }
 
     const opened = await this.fills.open(
       digest,
@@ -92,15 +107,7 @@ export class BlobSource {
       },
       range ? { range } : {},
     );
-    const source = FROM_FILL[opened.source];
-    if (!range) return { source, size: opened.size, length: opened.size, body: opened.body };
-    return {
-      source,
-      size: opened.size,
-      length: range.end - range.start + 1,
-      contentRange: `bytes ${range.start}-${range.end}/${opened.size}`,
-      body: opened.body,
-    };
+    return { ...rangeReply(FROM_FILL[opened.source], opened.size, range), body: opened.body };
   }
 
   /** Resolves once every fill running now has committed or failed (shutdown, tests). */
@@ -141,4 +148,19 @@ export class BlobSource {
     }
     return { source: 'bypass', size: b.size, length: b.size, body: b.body };
   }
+}
+
+/** Size, length and Content-Range of a reply serving `range` (or the whole blob) of `size` bytes. */
+function rangeReply(
+  source: BlobCacheResult,
+  size: number,
+  range: { start: number; end: number } | undefined,
+): BlobReply {
+  if (!range) return { source, size, length: size };
+  return {
+    source,
+    size,
+    length: range.end - range.start + 1,
+    contentRange: `bytes ${range.start}-${range.end}/${size}`,
+  };
 }

@@ -2,6 +2,7 @@ import { pipeline, Readable, Transform, TransformCallback } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import { AuditCache, AuditEventInput, AuditService } from '@gatehouse/audit';
 import { RegistryAccess, registryAuditFacts, RegistryPrincipal } from '@gatehouse/auth';
+import { BlobOffloadConfig, GatewayConfig } from '@gatehouse/config';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
 import {
   Digest,
@@ -30,6 +31,8 @@ export interface RegistryReply {
   headers: Record<string, string>;
   /** JSON object, bytes, or a stream (blobs). Absent for HEAD and 304. */
   body?: object | Buffer | Readable;
+  /** A blob handed to nginx (X-Accel-Redirect): the bytes it will send, for the audit row. */
+  offloadedBytes?: number;
 }
 
 export interface RegistryRequest {
@@ -72,7 +75,14 @@ export class RegistryService {
     private readonly blobs: BlobSource,
     private readonly audit: AuditService,
     private readonly referrers: ReferrersHandler,
-  ) {}
+    config: GatewayConfig,
+  ) {
+    const offload = config.cache.offload;
+    this.offload = offload?.mode === 'x-accel-redirect' ? offload : null;
+  }
+
+  /** Set when committed blobs are handed to nginx (OCI_BLOB_OFFLOAD=x-accel-redirect). */
+  private readonly offload: BlobOffloadConfig | null;
 
   async handle(access: RegistryAccess, request: RegistryRequest): Promise<RegistryReply> {
     const { route } = access;
@@ -197,8 +207,14 @@ export class RegistryService {
     const blob =
       request.method === 'HEAD'
         ? await this.blobs.head(name, digest, { declaredSize, signal: request.signal })
-        : await this.blobs.open(name, digest, { declaredSize, range: request.range, signal: request.signal });
+        : await this.blobs.open(name, digest, {
+            declaredSize,
+            range: request.range,
+            signal: request.signal,
+            offload: this.offload !== null,
+          });
     draft.cache = blob.source;
+    if (blob.file && this.offload) return offloadedBlobReply(digest, blob, this.offload.location + blob.file);
     return blobReply(digest, blob);
   }
 
@@ -286,7 +302,7 @@ export class RegistryService {
       reply.body = counted;
       return reply;
     }
-    const bytes = Buffer.isBuffer(reply.body) ? reply.body.length : undefined;
+    const bytes = Buffer.isBuffer(reply.body) ? reply.body.length : reply.offloadedBytes;
     this.record(draft, 'allowed', reply.status, { bytes });
     return reply;
   }
@@ -373,16 +389,37 @@ function manifestHeaders(m: ManifestReply): Record<string, string> {
   };
 }
 
-function blobReply(digest: string, blob: BlobReply): RegistryReply {
-  const headers: Record<string, string> = {
+function blobHeaders(digest: string): Record<string, string> {
+  return {
     'Docker-Content-Digest': digest,
     'Accept-Ranges': 'bytes',
     'Content-Type': OCTET_STREAM,
     ETag: `"${digest}"`,
   };
+}
+
+function blobReply(digest: string, blob: BlobReply): RegistryReply {
+  const headers = blobHeaders(digest);
   if (blob.length !== undefined) headers['Content-Length'] = String(blob.length);
   if (blob.contentRange) headers['Content-Range'] = blob.contentRange;
   return { status: blob.contentRange ? 206 : 200, headers, body: blob.body };
+}
+
+/**
+ * A committed blob nginx sends itself: no body, X-Accel-Redirect to the internal location
+ * aliasing OCI_CACHE_DIR. Of this answer nginx keeps Content-Type (and Accept-Ranges, which its
+ * static file handler adds too, so it is left out: the client would get it twice) and drops the
+ * rest; its internal location re-adds Docker-Content-Digest and ETag from these headers
+ * (docker/nginx.conf) and answers the Range itself (206 and Content-Range), so neither a length
+ * nor a range is sent here. The status is the one the client gets, as the audit row records it.
+ */
+function offloadedBlobReply(digest: string, blob: BlobReply, location: string): RegistryReply {
+  const { 'Accept-Ranges': _nginxAddsIt, ...headers } = blobHeaders(digest);
+  return {
+    status: blob.contentRange ? 206 : 200,
+    headers: { ...headers, 'X-Accel-Redirect': location },
+    offloadedBytes: blob.length,
+  };
 }
 
 function etagMatches(ifNoneMatch: string, digest: string): boolean {

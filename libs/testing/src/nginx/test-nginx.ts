@@ -23,12 +23,25 @@ export interface TestNginx {
  * replaced by the given loopback ports: a non-daemon child with its own prefix, pid, logs and
  * temp directories under a temp dir, on a free port. Fails with one line when nginx is missing.
  */
-export async function startTestNginx(options: { upstreams: number[]; port?: number }): Promise<TestNginx> {
+export interface TestNginxOffload {
+  /** The workers' user: the one the gateways run as (their cache files are 0600). */
+  user: string;
+  /** Each gateway's OCI_CACHE_DIR, in the order of `upstreams`. */
+  cacheDirs: string[];
+}
+
+export async function startTestNginx(options: {
+  upstreams: number[];
+  port?: number;
+  /** Enable the shipped blob-offload locations (the `#offload ` lines of docker/nginx.conf). */
+  offload?: TestNginxOffload;
+}): Promise<TestNginx> {
   if (!existsSync(NGINX)) throw new Error(`${NGINX} not found: install Debian package nginx`);
   const port = options.port ?? (await getFreePort());
   const work: TempDir = await makeTempDir('nginx');
   for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(join(work.path, d));
-  const conf = loopbackConf(readFileSync(SHIPPED_CONF, 'utf8'), port, options.upstreams, work.path);
+  let conf = loopbackConf(readFileSync(SHIPPED_CONF, 'utf8'), port, options.upstreams, work.path);
+  if (options.offload) conf = offloadConf(conf, options.offload);
   const confFile = join(work.path, 'nginx.conf');
   await writeFile(confFile, conf);
   const errorLog = join(work.path, 'error.log');
@@ -83,6 +96,25 @@ export function loopbackConf(shipped: string, port: number, upstreams: number[],
     .map((k) => `  ${k}_temp_path ${join(dir, k === 'client_body' ? 'body' : k)};`)
     .join('\n');
   return out.replace(/^http \{$/m, `http {\n${temp}`);
+}
+
+/**
+ * The shipped offload lines enabled, as the operator is told to: the `#offload ` prefixes
+ * removed, the workers' user set, each gateway's alias pointed at its cache directory.
+ */
+export function offloadConf(conf: string, offload: TestNginxOffload): string {
+  let out = conf.replace(/^(\s*)#offload /gm, '$1');
+  out = out.replace(/^user .*;$/m, `user ${offload.user};`);
+  const aliases = [...out.matchAll(/alias (\/var\/cache\/gatehouse\/[a-z0-9-]+\/);/g)].map((m) => m[1]);
+  if (aliases.length !== offload.cacheDirs.length)
+    throw new Error(
+      `docker/nginx.conf has ${aliases.length} offload aliases, the test gives ${offload.cacheDirs.length}`,
+    );
+  aliases.forEach(
+    (alias, i) =>
+      (out = out.replace(`alias ${alias};`, `alias ${offload.cacheDirs[i].replace(/\/?$/, '/')};`)),
+  );
+  return out;
 }
 
 async function waitListening(port: number, child: ChildProcess, output: () => string): Promise<void> {
