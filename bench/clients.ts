@@ -84,20 +84,21 @@ function dockerClient(engine: DockerEngine, image: BenchImage): Client {
       const left = (await must('docker images', engine.docker(['images', '-aq']))).stdout.trim();
       const layers = entries(join(data, 'image/vfs/layerdb/sha256'));
       const trees = entries(join(data, 'vfs/dir'));
-      const content = (
-        await must(
-          'ctr content ls',
-          runCommand(ENGINE_BINARIES.ctr, [
-            '--address',
-            engine.containerdAddress,
-            '--namespace',
-            'moby',
-            'content',
-            'ls',
-            '-q',
-          ]),
-        )
-      ).stdout.trim();
+      const ctr = (...args: string[]) =>
+        runCommand(ENGINE_BINARIES.ctr, [
+          '--address',
+          engine.containerdAddress,
+          '--namespace',
+          'moby',
+          ...args,
+        ]);
+      let content = (await must('ctr content ls', ctr('content', 'ls', '-q'))).stdout.trim();
+      // Left by an earlier run or test on this engine's data root (an interrupted one, or a
+      // manifest dockerd kept): removed, then checked again.
+      if (content) {
+        await must('ctr content rm', ctr('content', 'rm', ...content.split(/\s+/)));
+        content = (await must('ctr content ls', ctr('content', 'ls', '-q'))).stdout.trim();
+      }
       if (left || layers.length || trees.length || content)
         throw new Error(
           `the engine still holds a copy: images [${left}], layers [${layers}], trees [${trees}], content [${content}]`,
