@@ -1,5 +1,5 @@
 import { createServer, get, IncomingMessage, Server } from 'node:http';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { AddressInfo } from 'node:net';
 import { CommittedBlobStream } from './committed-blob.stream';
 import {
@@ -98,6 +98,20 @@ describe('CommittedBlobStream', () => {
     expect(served[0].bytesDelivered).toBeLessThan(data.length);
     await new Promise((r) => setTimeout(r, 20));
     expect(t.cache.activeReaders(digest)).toBe(0);
+  });
+
+  it('is an ordinary stream when piped into anything but a response (whose callbacks come early)', async () => {
+    const data = blobOf(4 * 1024 * 1024 + 3, 6);
+    const digest = await commit(data);
+    const stream = (await t.cache.openRange(digest))!;
+    const through = new PassThrough();
+    stream.pipe(through);
+    const chunks: Buffer[] = [];
+    for await (const chunk of through) {
+      chunks.push(chunk as Buffer);
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(sha256(Buffer.concat(chunks))).toBe(digest);
   });
 
   it('is an ordinary Readable when read instead of piped', async () => {

@@ -1,3 +1,4 @@
+import { ServerResponse } from 'node:http';
 import type { SelfCountingBody } from '@gatehouse/oci';
 import { BlobReadStream } from './blob-read.stream';
 import { CommittedFileSource } from './committed-file.source';
@@ -43,8 +44,16 @@ export class CommittedBlobStream extends BlobReadStream implements SelfCountingB
   }
 
   override pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T {
-    // Anything but a fresh stream piped once keeps the ordinary path.
-    if (this.lean || this.readableFlowing !== null || this.destroyed) return super.pipe(destination, options);
+    // Only an HTTP response: its write callback fires once the socket has taken the bytes, so the
+    // buffer may be reused. A stream's callback (a Transform, a PassThrough) fires while it still
+    // holds the chunk. Anything but a fresh stream piped once into a response keeps the ordinary path.
+    if (
+      !(destination instanceof ServerResponse) ||
+      this.lean ||
+      this.readableFlowing !== null ||
+      this.destroyed
+    )
+      return super.pipe(destination, options);
     this.lean = true;
     void this.serve(destination as unknown as Destination, options?.end !== false);
     return destination;
