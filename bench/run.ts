@@ -242,8 +242,8 @@ async function main(): Promise<void> {
         gatehouse: `${fmt(g / MB)} MB/s`,
         reference: `${fmt(reg / MB)} MB/s registry`,
         ratio: `${fmt(g / reg, 2)}×`,
-        target: c === 8 ? '≥ 1.0×' : '(reported)',
-        met: c === 8 ? g / reg >= 1.0 : null,
+        target: c === 8 ? '≥ 1.0×' : '≥ 0.9×',
+        met: c === 8 ? g / reg >= 1.0 : g / reg >= 0.9,
       });
       rows.push({
         figure: '1',
