@@ -7,6 +7,7 @@ import {
   BLOB_CACHE_OPTIONS,
   BLOB_INDEX_STORE,
   BlobCacheOptions,
+  resolveBlobCacheOptions,
 } from './blob-cache.options';
 import { BlobCacheService } from './blob-cache.service';
 import { BlobFileSystem } from './blob-file-system.service';
@@ -61,7 +62,10 @@ export class BlobCacheModule {
         fromSetup(BLOB_CACHE_LOGGER, (s) => s.logger),
         fromSetup(BLOB_CACHE_METRICS, (s) => s.metrics ?? new NoopBlobCacheMetrics()),
         fromSetup(BlobFileSystem, (s) => s.fileSystem ?? new BlobFileSystem()),
-        fromSetup(BlobHasher, (s) => s.hasher ?? createBlobHasher(s.options.hashThreads ?? 1)),
+        fromSetup(
+          BlobHasher,
+          (s) => s.hasher ?? createBlobHasher(resolveBlobCacheOptions(s.options).hashThreads),
+        ),
         BlobCacheService,
         BlobFillCoordinator,
       ],

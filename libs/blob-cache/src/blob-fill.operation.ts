@@ -170,7 +170,7 @@ export class BlobFillOperation implements ClaimedFill {
     let body: Readable | undefined;
     const destroyBody = () => body?.destroy(signal.reason);
     try {
-      const upstream = await untilAborted(this.openUpstream(signal), signal);
+      const upstream = await untilAborted(this.openUpstream(signal), signal, (late) => late.body.destroy());
       body = upstream.body;
       signal.addEventListener('abort', destroyBody, { once: true });
       if (this.expectedSize !== undefined && upstream.size !== this.expectedSize) {

@@ -1,9 +1,11 @@
-import type { UpstreamBlob } from '@gatehouse/oci';
-
-/** Resolves like `pending` unless `signal` aborts first (a late body is then destroyed). */
-export function untilAborted<T extends UpstreamBlob | string>(
+/**
+ * Resolves like `pending` unless `signal` aborts first; a value that arrives after the abort is
+ * handed to `discard` (an upstream body to destroy).
+ */
+export function untilAborted<T>(
   pending: Promise<T>,
   signal: AbortSignal,
+  discard: (late: T) => void = () => undefined,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
@@ -12,9 +14,8 @@ export function untilAborted<T extends UpstreamBlob | string>(
     pending.then(
       (value) => {
         signal.removeEventListener('abort', onAbort);
-        if (signal.aborted) {
-          if (typeof value !== 'string') value.body.destroy();
-        } else resolve(value);
+        if (signal.aborted) discard(value);
+        else resolve(value);
       },
       (error: unknown) => {
         signal.removeEventListener('abort', onAbort);

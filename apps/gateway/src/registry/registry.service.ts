@@ -268,32 +268,18 @@ export class RegistryService {
       this.recordFailure(draft, err);
       throw err;
     }
-    if (reply.body instanceof Readable && isSelfCounting(reply.body)) {
-      // A committed blob counts what it hands to the socket itself (its lean path needs to be
-      // piped straight into the response, with no counting stream in between).
-      const body: Readable & SelfCountingBody = reply.body;
-      let done = false;
-      const finish = (error?: unknown) => {
-        if (done) return;
-        done = true;
-        if (error) this.recordFailure(draft, error, body.bytesDelivered);
-        else this.record(draft, 'allowed', reply.status, { bytes: body.bytesDelivered });
-      };
-      body.once('end', () => finish());
-      body.once('close', () => finish(body.readableEnded ? undefined : (body.errored ?? new ClientAbort())));
-      return reply;
-    }
     if (reply.body instanceof Readable) {
-      const counted = new ByteCounter();
-      // pipeline, not pipe: a client that goes away must release the cache reader or the
-      // upstream socket behind it.
-      pipeline(reply.body, counted, () => undefined);
+      // A body that counts what it hands over (a committed blob, whose lean path must be piped
+      // straight into the response) is watched as it is; any other goes through a counter.
+      const counted: Readable & SelfCountingBody = isSelfCounting(reply.body)
+        ? reply.body
+        : countThrough(reply.body);
       let done = false;
       const finish = (error?: unknown) => {
         if (done) return;
         done = true;
-        if (error) this.recordFailure(draft, error, counted.bytes);
-        else this.record(draft, 'allowed', reply.status, { bytes: counted.bytes });
+        if (error) this.recordFailure(draft, error, counted.bytesDelivered);
+        else this.record(draft, 'allowed', reply.status, { bytes: counted.bytesDelivered });
       };
       counted.once('end', () => finish());
       counted.once('close', () =>
@@ -372,12 +358,20 @@ class ClientAbort extends Error {
 }
 
 /** Counts bytes on their way to the client (for the audit row), without buffering. */
-class ByteCounter extends Transform {
-  bytes = 0;
+class ByteCounter extends Transform implements SelfCountingBody {
+  bytesDelivered = 0;
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
+    this.bytesDelivered += chunk.length;
     cb(null, chunk);
   }
+}
+
+/** `body` through a ByteCounter; pipeline, not pipe: a client that goes away must release the
+ * cache reader or the upstream socket behind it. */
+function countThrough(body: Readable): ByteCounter {
+  const counted = new ByteCounter();
+  pipeline(body, counted, () => undefined);
+  return counted;
 }
 
 function manifestHeaders(m: ManifestReply): Record<string, string> {
