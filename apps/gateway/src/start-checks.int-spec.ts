@@ -8,7 +8,8 @@ const builtMain = join(resolve(__dirname, '../../..'), 'dist/apps/gateway/src/ma
 /**
  * The start check of DATA_DIR and OCI_CACHE_DIR, on the built gateway as operators run it. The
  * container case (a root-owned bind mount under uid 10001) is in test/engine/; here a non-root
- * uid (nobody, through setpriv) meets a root-owned directory on the host.
+ * uid (nobody, through setpriv, allowed to read but not to write anything) meets a root-owned
+ * directory on the host.
  */
 describe('start check: writable data and cache directories', () => {
   let tmp: TempDir;
@@ -45,7 +46,17 @@ describe('start check: writable data and cache directories', () => {
     await mkdir(dataDir, { mode: 0o755 });
     const r = await runCommand(
       'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, builtMain],
+      [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        // May read and search anything (the checkout may sit under a 0700 directory), never write:
+        // the check under test is about writing.
+        '--inh-caps=+dac_read_search',
+        '--ambient-caps=+dac_read_search',
+        process.execPath,
+        builtMain,
+      ],
       { env: { PATH: process.env.PATH, DATA_DIR: dataDir, HOST: '127.0.0.1' }, timeoutMs: 30_000 },
     );
     expect(r.code).toBe(2);
