@@ -12,7 +12,7 @@ import {
   ValidationArguments,
   ValidatorConstraint,
   ValidatorConstraintInterface,
-} from 'class-validator';
+} from './validation';
 import { parseByteSize } from './byte-size';
 import { realmProblem } from './realm-rules';
 

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { availableParallelism } from 'node:os';
 import { plainToInstance } from 'class-transformer';
-import { validateSync, ValidationError } from 'class-validator';
+import { validateSync, ValidationError } from './validation';
 import { parseByteSize } from './byte-size';
 import { ConfigValidationError } from './errors';
 import { EnvironmentVariables } from './environment-variables';

@@ -9,9 +9,13 @@ import { createTestDatabase, TestDatabase } from '@gatehouse/testing';
 const root = path.resolve(__dirname, '../../../..');
 const preload = path.join(__dirname, '../test/loaded-modules.preload.js');
 
-/** What the read-only commands must not load: the Nest context and TypeORM's metadata. */
+/**
+ * What the read-only commands must not load: the Nest context, TypeORM's metadata, and
+ * class-validator's index with validator.js's index and libphonenumber-js (the environment takes its
+ * decorators from their own modules, libs/config/src/validation.ts).
+ */
 const HEAVY =
-  /[\\/](node_modules[\\/](@nestjs[\\/](core|common)|typeorm)|dist[\\/]apps[\\/]cli[\\/]src[\\/]cli\.module\.js$)/;
+  /[\\/](node_modules[\\/](@nestjs[\\/](core|common)|typeorm|validator[\\/]index\.js|libphonenumber-js|class-validator[\\/]cjs[\\/]index\.js)|dist[\\/]apps[\\/]cli[\\/]src[\\/]cli\.module\.js$)/;
 
 /**
  * The built CLI's start: `--help` and `gatehouse audit` answer without the Nest application
