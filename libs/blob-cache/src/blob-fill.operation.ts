@@ -31,6 +31,7 @@ import { Readable } from 'node:stream';
 import { BlobCacheException } from './blob-cache.exception';
 import { BlobTempFile } from './blob-cache.service';
 import { BlobFillMemory } from './blob-fill.memory';
+import { FileWriteBehind } from './file-write-behind';
 import { BlobHashJob } from './blob-hasher';
 import { describe, untilAborted } from './blob-fill.util';
 import { BlobFillContext, OpenUpstreamBlob } from './blob-fill.types';
@@ -63,10 +64,8 @@ export class BlobFillOperation implements ClaimedFill {
    * whatever it holds, the file otherwise.
    */
   private readonly memory: BlobFillMemory;
-  /** Chunks waiting for the writer, in order; `writing` drains them. */
-  private unwritten: Buffer[] = [];
-  private unwrittenBytes = 0;
-  private writing: Promise<void> | undefined;
+  /** Writes the chunks to the temp file in order, batched (none once the fill degraded). */
+  private writer: FileWriteBehind | undefined;
   private temp: BlobTempFile | undefined;
   /** Hashes what lands in the temp file (a worker thread), or what is pushed to it. */
   private hash: BlobHashJob | undefined;
@@ -185,6 +184,17 @@ export class BlobFillOperation implements ClaimedFill {
 
       try {
         this.temp = await this.context.cache.createTempFile(this.digest);
+        this.writer = new FileWriteBehind(this.temp.handle, {
+          written: (upTo) => {
+            this.diskWritten = upTo;
+            this.hash?.written(upTo);
+            this.onReaderProgress();
+          },
+          // A failed fill discards its temp file anyway; only a live one degrades to pass-through.
+          failed: (error) => {
+            if (!this.hasFailed()) this.degrade(error);
+          },
+        });
       } catch (error) {
         this.degrade(error);
       }
@@ -217,7 +227,7 @@ export class BlobFillOperation implements ClaimedFill {
       // Every byte on disk (or the fill degraded, its rest pushed to the hash) before the hash is
       // read: the worker hashes the file as the writes land, so this waits for the last write and
       // the last megabyte's hashing, not for the whole blob.
-      while (this.writing) await this.writing;
+      await this.writer?.idle();
       const actual = `sha256:${await untilAborted(hash.digest(), signal)}`;
       if (actual !== this.digest) {
         throw new BlobCacheException(
@@ -235,7 +245,7 @@ export class BlobFillOperation implements ClaimedFill {
       clearTimeout(timer);
       signal.removeEventListener('abort', destroyBody);
       // A write still running must end before the descriptor can be closed.
-      while (this.writing) await this.writing;
+      await this.writer?.idle();
       // The hash worker must be done with the descriptor before it can be closed.
       await this.hash?.drop();
       await this.tempDiscarded;
@@ -253,44 +263,14 @@ export class BlobFillOperation implements ClaimedFill {
    */
   private store(chunk: Buffer): Promise<void> | undefined {
     this.memory.push(this.received, chunk);
-    if (this.degraded || !this.temp) return undefined;
-    this.unwritten.push(chunk);
-    this.unwrittenBytes += chunk.length;
-    this.writing ??= this.drainWrites(this.temp);
-    return this.unwrittenBytes >= WRITE_BEHIND_BYTES ? this.writing : undefined;
+    if (this.degraded || !this.writer) return undefined;
+    this.writer.push(chunk);
+    return this.writer.queuedBytes >= WRITE_BEHIND_BYTES ? this.writer.idle() : undefined;
   }
 
   /** A method, not an inline comparison: the state changes across the awaits of the writer. */
   private hasFailed(): boolean {
     return this.state === 'failed';
-  }
-
-  /** Writes queued chunks in order until none is left; a failure degrades the fill. Never rejects. */
-  private async drainWrites(temp: BlobTempFile): Promise<void> {
-    try {
-      while (this.unwritten.length > 0 && !this.degraded && !this.hasFailed()) {
-        // What arrived during the previous write goes in one write (writev: no copy), far fewer
-        // thread-pool round trips when upstream is faster than the disk.
-        const chunks = this.unwritten;
-        const bytes = this.unwrittenBytes;
-        this.unwritten = [];
-        this.unwrittenBytes = 0;
-        try {
-          if (chunks.length === 1) await temp.handle.write(chunks[0], this.diskWritten);
-          else if (temp.handle.writev) await temp.handle.writev(chunks, this.diskWritten);
-          else await temp.handle.write(Buffer.concat(chunks), this.diskWritten);
-        } catch (error) {
-          // A failed fill discards its temp file anyway; only a live one degrades to pass-through.
-          if (!this.hasFailed()) this.degrade(error);
-          return;
-        }
-        this.diskWritten += bytes;
-        this.hash?.written(this.diskWritten);
-        this.onReaderProgress();
-      }
-    } finally {
-      this.writing = undefined;
-    }
   }
 
   private async commit(temp: BlobTempFile): Promise<void> {
@@ -307,8 +287,7 @@ export class BlobFillOperation implements ClaimedFill {
     if (this.degraded) return;
     this.degraded = true;
     this.memoryStart = this.diskWritten;
-    this.unwritten = [];
-    this.unwrittenBytes = 0;
+    this.writer?.stop();
     this.context.cache.recordWriteFailure(this.digest, error);
     // The hash has the file's bytes up to `diskWritten`; the rest is in memory and is pushed
     // from now on (the descriptor stays open and readable: only the path goes).
@@ -333,8 +312,7 @@ export class BlobFillOperation implements ClaimedFill {
         : new BlobCacheException('UPSTREAM_FAILED', `${this.digest}: ${describe(error)}`, error);
     body?.destroy();
     this.memory.clear();
-    this.unwritten = [];
-    this.unwrittenBytes = 0;
+    this.writer?.stop();
     if (wasStarting) this.rejectReady(error);
     this.notify();
     this.spaceWaiter?.();

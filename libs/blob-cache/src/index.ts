@@ -17,3 +17,4 @@ export * from './noop-blob-cache.metrics';
 export * from './range-header.util';
 export * from './typeorm-blob-index.store';
 export * from './committed-blob.stream';
+export * from './file-write-behind';

@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
 import { Readable, Transform, TransformCallback } from 'node:stream';
-import { BlobCacheService, BlobFillCoordinator, parseRangeHeader } from '@gatehouse/blob-cache';
+import {
+  BlobCacheService,
+  BlobFillCoordinator,
+  FileWriteBehind,
+  parseRangeHeader,
+} from '@gatehouse/blob-cache';
 import { OciError } from '@gatehouse/oci';
 import type { UpstreamDownload } from '@gatehouse/upstream';
 
@@ -196,55 +201,51 @@ export class DownloadStore {
         await cache.discardTempFile(temp.path);
       }
     };
-    // Write-behind: bytes go on to the client while the file write runs, at most WRITE_AHEAD_BYTES
-    // behind; the last chunk waits for the file to be committed.
-    let writing: Promise<void> = Promise.resolve();
-    let pendingBytes = 0;
+    // Write-behind: bytes go on to the client while the file writes run (batched, FileWriteBehind),
+    // at most WRITE_AHEAD_BYTES queued; the last chunk waits for the file to be committed.
+    const writer = temp
+      ? new FileWriteBehind(temp.handle, {
+          written: (upTo) => hash.written(upTo),
+          failed: (error) => {
+            failed = true;
+            cache.recordWriteFailure(placeholder, error);
+          },
+        })
+      : null;
+    const idle = (): Promise<void> => writer?.idle() ?? Promise.resolve();
     const tee = new Transform({
-      async transform(chunk: Buffer, _enc, done: TransformCallback) {
+      transform(chunk: Buffer, _enc, done: TransformCallback) {
         if (written + chunk.length > size)
           return done(new Error(`the upstream sent more than ${size} bytes`));
         if (!hash.followsFile) hash.push(chunk);
-        const at = written;
         written += chunk.length;
-        if (!failed && temp) {
-          pendingBytes += chunk.length;
-          const handle = temp.handle;
-          writing = writing.then(async () => {
-            try {
-              if (!failed) {
-                await handle.write(chunk, at);
-                hash.written(at + chunk.length);
-              }
-            } catch (error) {
-              failed = true;
-              cache.recordWriteFailure(placeholder, error);
-            } finally {
-              pendingBytes -= chunk.length;
-            }
-          });
-          if (pendingBytes > WRITE_AHEAD_BYTES) await writing;
-        }
+        if (!failed) writer?.push(chunk);
         if (written === size) {
-          await writing;
-          await commit();
+          idle()
+            .then(commit)
+            .then(
+              () => done(null, chunk),
+              (error: Error) => done(error),
+            );
+        } else if (writer && writer.queuedBytes > WRITE_AHEAD_BYTES) {
+          void idle().then(() => done(null, chunk));
+        } else {
+          done(null, chunk);
         }
-        done(null, chunk);
       },
-      async flush(done: TransformCallback) {
-        if (written !== size) {
-          await writing;
-          if (!committed) await commit();
-          return done(new Error(`the upstream sent ${written} of ${size} bytes`));
-        }
-        done();
+      flush(done: TransformCallback) {
+        if (written === size) return done();
+        void idle()
+          .then(() => (committed ? undefined : commit()))
+          .finally(() => done(new Error(`the upstream sent ${written} of ${size} bytes`)));
       },
     });
     tee.once('close', () => {
       if (!committed) settle();
       if (!committed && temp) {
         failed = true;
-        void writing
+        writer?.stop();
+        void idle()
           .then(() => hash.drop())
           .then(() => temp!.handle.close())
           .catch(() => undefined)
