@@ -164,6 +164,20 @@ http {
   return { url };
 }
 
+/** bench/passthrough.ts in front of `upstreamUrl`: the floor row of the cold figures. */
+export async function startPassThrough(upstreamUrl: string, logFile: string): Promise<{ url: string }> {
+  const port = await getFreePort();
+  const child = spawnLogged(
+    process.execPath,
+    ['-r', '@swc-node/register', join(REPO_ROOT, 'bench/passthrough.ts'), upstreamUrl, String(port)],
+    logFile,
+  );
+  cleanups.push(() => stopChild(child));
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(`${url}/`, (s) => s > 0, child, 20_000, logFile);
+  return { url };
+}
+
 async function waitFor(
   url: string,
   ok: (status: number) => boolean,
