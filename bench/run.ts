@@ -30,6 +30,7 @@ import {
   startGateway,
   startNginx,
   startPassThrough,
+  startPlainFileServer,
   startPostgres,
   startRegistries,
   stopAll,
@@ -240,7 +241,10 @@ async function main(): Promise<void> {
       }),
       registry: async () => ({ url: `${registries.open.url}${blobPath}`, headers: {} }),
       nginx: async () => ({ url: `${nginx.url}/data`, headers: {} }),
+      // For comparison: a plain Node file server on one event loop (bench/plain-file-server.ts).
+      node: async () => ({ url: `${plainNode.url}${blobPath}`, headers: {} }),
     };
+    const plainNode = await startPlainFileServer(bigLayerFile, join(run, 'plain-file-server.log'));
     const results: Record<string, Record<number, number>> = {};
     for (const [name, target] of Object.entries(targets)) {
       const t = await target();
@@ -278,6 +282,16 @@ async function main(): Promise<void> {
         ratio: `${fmt(g / ngx, 2)}×`,
         target: c === 8 ? '≥ 0.8×' : '(reported)',
         met: c === 8 ? g / ngx >= 0.8 : null,
+      });
+      const plain = results.node[c];
+      rows.push({
+        figure: '1',
+        measure: `cached blob, ${c} connection${c > 1 ? 's' : ''}: a plain Node file server (createReadStream piped to the response; no auth), for comparison, vs registry`,
+        gatehouse: `${fmt(plain / MB)} MB/s (not Gatehouse)`,
+        reference: `${fmt(reg / MB)} MB/s registry`,
+        ratio: `${fmt(plain / reg, 2)}×`,
+        target: '(reported)',
+        met: null,
       });
     }
   }

@@ -165,11 +165,20 @@ http {
 }
 
 /** bench/passthrough.ts in front of `upstreamUrl`: the floor row of the cold figures. */
-export async function startPassThrough(upstreamUrl: string, logFile: string): Promise<{ url: string }> {
+export function startPassThrough(upstreamUrl: string, logFile: string): Promise<{ url: string }> {
+  return startBenchServer('passthrough.ts', upstreamUrl, logFile);
+}
+
+/** bench/plain-file-server.ts serving `file`: the comparison row of the cached-blob figure. */
+export function startPlainFileServer(file: string, logFile: string): Promise<{ url: string }> {
+  return startBenchServer('plain-file-server.ts', file, logFile);
+}
+
+async function startBenchServer(script: string, argument: string, logFile: string): Promise<{ url: string }> {
   const port = await getFreePort();
   const child = spawnLogged(
     process.execPath,
-    ['-r', '@swc-node/register', join(REPO_ROOT, 'bench/passthrough.ts'), upstreamUrl, String(port)],
+    ['-r', '@swc-node/register', join(REPO_ROOT, 'bench', script), argument, String(port)],
     logFile,
   );
   cleanups.push(() => stopChild(child));
