@@ -55,7 +55,6 @@ export class BlobFillOperation implements ClaimedFill {
   private state: FillState = 'starting';
   private size = 0;
   private received = 0;
-  private diskWritten = 0;
   private degraded = false;
   private memoryStart = 0;
   /**
@@ -186,7 +185,6 @@ export class BlobFillOperation implements ClaimedFill {
         this.temp = await this.context.cache.createTempFile(this.digest);
         this.writer = new FileWriteBehind(this.temp.handle, {
           written: (upTo) => {
-            this.diskWritten = upTo;
             this.hash?.written(upTo);
             this.onReaderProgress();
           },
@@ -266,6 +264,11 @@ export class BlobFillOperation implements ClaimedFill {
     if (this.degraded || !this.writer) return undefined;
     this.writer.push(chunk);
     return this.writer.queuedBytes >= WRITE_BEHIND_BYTES ? this.writer.idle() : undefined;
+  }
+
+  /** Bytes in the temp file: the writer's count (none without a file). */
+  private get diskWritten(): number {
+    return this.writer?.written ?? 0;
   }
 
   /** A method, not an inline comparison: the state changes across the awaits of the writer. */
