@@ -1,81 +1,131 @@
-import { createParamDecorator, ExecutionContext, Injectable } from '@nestjs/common';
+import { createParamDecorator, ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import { PassportStrategy } from '@nestjs/passport';
 import type { FastifyRequest } from 'fastify';
 import { AuditService } from '@gatehouse/audit';
-import { RequestContext } from '@gatehouse/observability';
+import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
 import { recordAuthEvent } from './auth-audit';
 import { AppPassportGuard, AppScopedStrategy } from './app-scoped-passport';
-import { MemberStateCache } from './member-state.cache';
 import { RegistryAuthService } from './registry-auth.service';
+import { accessCovers, DownloadKind, downloadPullScope, formatScope, ScopeGrant } from './scope.util';
 import { TokenService } from './token.service';
 
 /** Who a /downloads/ request was authenticated as. */
-export interface DownloadIdentity {
+export interface DownloadPrincipal {
   memberId: string;
   username: string;
   accessKeyId: string;
   via: 'basic' | 'bearer';
+  /** The Bearer token's access list; null for Basic (the member's own entitlements apply). */
+  access: ScopeGrant[] | null;
 }
 
-/** The request property the identity lives under (read by the rate limit and the handler). */
-export const DOWNLOAD_IDENTITY_PROPERTY = 'gatehouseDownload';
+/** What a download route asks for: `releases` of `owner/repo`, or `packages` of `owner/name`. */
+export interface DownloadTarget {
+  kind: DownloadKind;
+  /** `owner/name`, lower-cased as entitlement targets are. */
+  name: string;
+}
 
-export function downloadIdentityOf(request: object): DownloadIdentity | undefined {
-  return (request as { [DOWNLOAD_IDENTITY_PROPERTY]?: DownloadIdentity })[DOWNLOAD_IDENTITY_PROPERTY];
+/** The target and the member's live entitlement to it (null: not entitled, the handler answers 404). */
+export interface DownloadGrant extends DownloadTarget {
+  entitlement: Entitlement | null;
+}
+
+/** The authorised download request: what DownloadsService, the rate limit and the stream slots read. */
+export interface DownloadAccess {
+  principal: DownloadPrincipal;
+  grant: DownloadGrant;
+}
+
+/** The request property the access lives under. */
+export const DOWNLOAD_ACCESS_PROPERTY = 'gatehouseDownload';
+const DOWNLOAD_TARGET_PROPERTY = 'gatehouseDownloadTarget';
+const DOWNLOAD_TARGET_METADATA = 'gatehouse:download-target';
+
+type TargetOf = (params: Record<string, string>) => DownloadTarget;
+
+export function downloadAccessOf(request: object): DownloadAccess | undefined {
+  return (request as { [DOWNLOAD_ACCESS_PROPERTY]?: DownloadAccess })[DOWNLOAD_ACCESS_PROPERTY];
 }
 
 /**
- * The download surface's credentials, as a passport strategy of this application: Basic
- * username + access key verified exactly as the token endpoint verifies them
- * (`TokenService.readRequest` + `authenticate`: the failed-login limit first, every refusal
- * audited, one 401 with `WWW-Authenticate: Basic realm="<service>"`), or a Bearer token from
- * `/auth/token` verified once (`RegistryAuthService.identify`) with the member and key still good
- * (`MemberStateCache`). What the member may download is decided after, from the entitlements.
+ * Names a download route's target from its path parameters, for DownloadAuthGuard: the scope a
+ * Bearer token must carry and the entitlement loaded once follow from it. A handler without it
+ * is a wiring error.
+ */
+export function DownloadRouteTarget(kind: DownloadKind, nameOf: (params: Record<string, string>) => string) {
+  const targetOf: TargetOf = (params) => ({ kind, name: nameOf(params).toLowerCase() });
+  return SetMetadata(DOWNLOAD_TARGET_METADATA, targetOf);
+}
+
+/**
+ * The download surface's access pipeline, as a passport strategy of this application:
+ *
+ * 1. Credentials, once: Basic username + access key verified exactly as the token endpoint
+ *    verifies them (`TokenService.readRequest` + `authenticate`: the failed-login limit first,
+ *    every refusal audited), or a Bearer token from `/auth/token` (`RegistryAuthService.identify`
+ *    and `memberOf`: the same verification and member-state check as /v2/).
+ * 2. Scope: a Bearer token must carry the download scope of the target
+ *    (`release:<owner>/<repo>:pull`, `package:<owner>/<name>:pull`); a login token or an image
+ *    scope is refused like a bad credential. Basic carries the member's whole grant.
+ * 3. Grant, once: the member's live entitlement to the target (EntitlementService), or null.
+ *
+ * Every refusal is one 401 with `WWW-Authenticate: Basic realm="<service>"`; the audit row names
+ * the true reason. What the member may download of the target is decided after, by the handler.
  */
 @Injectable()
 export class DownloadCredentialsStrategy extends PassportStrategy(AppScopedStrategy) {
   constructor(
     private readonly tokens: TokenService,
     private readonly registry: RegistryAuthService,
-    private readonly state: MemberStateCache,
+    private readonly entitlements: EntitlementService,
     private readonly audit: AuditService,
   ) {
     super('gatehouse-download-credentials');
   }
 
-  async validate(request: FastifyRequest): Promise<DownloadIdentity> {
+  async validate(request: FastifyRequest): Promise<DownloadAccess> {
+    const target = (request as { [DOWNLOAD_TARGET_PROPERTY]?: DownloadTarget })[DOWNLOAD_TARGET_PROPERTY];
+    if (!target) throw new Error('a download route without @DownloadRouteTarget');
+    const principal = await this.credentials(request, target);
+    const entitlement = await this.entitlements.liveEntitlement(principal.memberId, target.name, target.kind);
+    return { principal, grant: { ...target, entitlement } };
+  }
+
+  private async credentials(request: FastifyRequest, target: DownloadTarget): Promise<DownloadPrincipal> {
     const header =
       typeof request.headers.authorization === 'string' ? request.headers.authorization : undefined;
-    if (header && /^bearer\s/i.test(header)) {
-      const startedAt = performance.now();
-      const identity = await this.registry.identify(header);
-      if (identity.kind !== 'token') throw this.refuse(startedAt, identity.refusal, {});
-      const verified = identity.token;
-      const state = await this.state.get(verified.memberId, verified.accessKeyId);
-      if (!state.ok)
-        throw this.refuse(startedAt, state.reason, {
-          memberId: verified.memberId,
-          username: verified.username,
-        });
-      RequestContext.patch({ memberId: state.member.id, username: state.member.username });
+    if (!header || !/^bearer\s/i.test(header)) {
+      const authenticated = await this.tokens.authenticate(this.tokens.readRequest('GET', header, {}));
       return {
-        memberId: state.member.id,
-        username: state.member.username,
-        accessKeyId: verified.accessKeyId,
-        via: 'bearer',
+        memberId: authenticated.member.id,
+        username: authenticated.member.username,
+        accessKeyId: authenticated.accessKey.id,
+        via: 'basic',
+        access: null,
       };
     }
-    const authenticated = await this.tokens.authenticate(this.tokens.readRequest('GET', header, {}));
-    return {
-      memberId: authenticated.member.id,
-      username: authenticated.member.username,
-      accessKeyId: authenticated.accessKey.id,
-      via: 'basic',
-    };
+    const startedAt = performance.now();
+    const required = downloadPullScope(target.kind, target.name);
+    const identity = await this.registry.identify(header);
+    if (identity.kind !== 'token') throw this.refuse(startedAt, identity.refusal, required, {});
+    const member = await this.registry.memberOf(identity.token);
+    if (!member.ok) throw this.refuse(startedAt, member.reason, required, member.who);
+    const who = { memberId: member.memberId, username: member.username };
+    if (!accessCovers(identity.token.access, required)) {
+      throw this.refuse(startedAt, 'insufficient_scope', required, who);
+    }
+    return { ...who, accessKeyId: identity.token.accessKeyId, via: 'bearer', access: identity.token.access };
   }
 
   /** A Bearer refusal: audited like the registry's, answered with the download surface's Basic 401. */
-  private refuse(startedAt: number, reason: string, who: { memberId?: string; username?: string }) {
+  private refuse(
+    startedAt: number,
+    reason: string,
+    required: ScopeGrant,
+    who: { memberId?: string; username?: string },
+  ) {
     recordAuthEvent(this.audit, {
       action: 'download.auth.refuse',
       outcome: 'denied',
@@ -84,24 +134,38 @@ export class DownloadCredentialsStrategy extends PassportStrategy(AppScopedStrat
       memberId: who.memberId ?? null,
       username: who.username ?? null,
       startedAt,
-      details: { scheme: 'bearer' },
+      details: { scheme: 'bearer', scopeRequired: formatScope(required) },
     });
-    return this.tokens.unauthorized('bad_credentials');
+    if (reason !== 'insufficient_scope') return this.tokens.unauthorized('bad_credentials');
+    // Named from the path alone, whether or not the target exists or is entitled: it tells nothing.
+    return this.tokens.unauthorized(
+      'insufficient_scope',
+      `this token does not carry the scope ${formatScope(required)}: ask /auth/token for it, or use your access key`,
+    );
   }
 }
 
-/** Runs DownloadCredentialsStrategy; a refusal is the strategy's own 401 (Basic challenge). */
+/** Runs DownloadCredentialsStrategy for the handler's target; a refusal is the Basic 401. */
 @Injectable()
-export class DownloadAuthGuard extends AppPassportGuard<DownloadIdentity> {
+export class DownloadAuthGuard extends AppPassportGuard<DownloadAccess> {
   constructor(
     strategy: DownloadCredentialsStrategy,
     private readonly tokens: TokenService,
+    private readonly reflector: Reflector,
   ) {
-    super(strategy, DOWNLOAD_IDENTITY_PROPERTY);
+    super(strategy, DOWNLOAD_ACCESS_PROPERTY);
   }
 
-  protected accept(user: unknown): DownloadIdentity {
-    return user as DownloadIdentity;
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    const targetOf = this.reflector.get<TargetOf | undefined>(DOWNLOAD_TARGET_METADATA, context.getHandler());
+    if (!targetOf) throw new Error('a download route without @DownloadRouteTarget');
+    const request = context.switchToHttp().getRequest<{ params?: Record<string, string> }>();
+    Object.assign(request, { [DOWNLOAD_TARGET_PROPERTY]: targetOf(request.params ?? {}) });
+    return (await super.canActivate(context)) as boolean;
+  }
+
+  protected accept(user: unknown): DownloadAccess {
+    return user as DownloadAccess;
   }
 
   protected refuse(): never {
@@ -109,11 +173,11 @@ export class DownloadAuthGuard extends AppPassportGuard<DownloadIdentity> {
   }
 }
 
-/** Handler parameter: the identity DownloadAuthGuard left. */
-export const AuthenticatedDownload = createParamDecorator(
-  (_data: unknown, ctx: ExecutionContext): DownloadIdentity => {
-    const identity = downloadIdentityOf(ctx.switchToHttp().getRequest<object>());
-    if (!identity) throw new Error('the download handler ran without DownloadAuthGuard');
-    return identity;
+/** Handler parameter: the authorised download (`{principal, grant}`) DownloadAuthGuard left. */
+export const AuthorisedDownload = createParamDecorator(
+  (_data: unknown, ctx: ExecutionContext): DownloadAccess => {
+    const access = downloadAccessOf(ctx.switchToHttp().getRequest<object>());
+    if (!access) throw new Error('the download handler ran without DownloadAuthGuard');
+    return access;
   },
 );

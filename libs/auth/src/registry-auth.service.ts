@@ -8,7 +8,7 @@ import { recordAuthEvent } from './auth-audit';
 import { buildBearerChallenge } from './challenge.util';
 import { MemberStateCache } from './member-state.cache';
 import { RegistryAccess, RegistryIdentity, requiredScopeOf } from './registry-request.context';
-import { RegistryTokenService, TokenVerificationError } from './registry-token.service';
+import { RegistryTokenService, TokenVerificationError, VerifiedToken } from './registry-token.service';
 import { accessCovers, formatScope, RequiredScope, ScopeGrant } from './scope.util';
 
 /** Who is pulling, and what their token still grants after today's entitlements are applied. */
@@ -26,6 +26,15 @@ export interface RegistryPrincipal {
    */
   requiredScopeGranted: boolean;
 }
+
+/** A verified token's member, still good, or why not (with the names the audit row carries). */
+export type TokenMember =
+  | { ok: true; memberId: string; username: string }
+  | {
+      ok: false;
+      reason: string;
+      who: { memberId: string; username: string; accessKeyId: string; tokenId: string };
+    };
 
 /**
  * Authentication and authorisation of /v2/ requests, in two steps the request pipeline runs
@@ -102,17 +111,11 @@ export class RegistryAuthService {
       throw this.unauthorized(required, 'invalid_token', identity.refusal);
     }
     const verified = identity.token;
-    const who = { memberId: verified.memberId, username: verified.username };
-    const state = await this.state.get(verified.memberId, verified.accessKeyId);
+    const state = await this.memberOf(verified);
     if (!state.ok) {
-      this.refuse(startedAt, state.reason, required, {
-        ...who,
-        accessKeyId: verified.accessKeyId,
-        tokenId: verified.jti,
-      });
+      this.refuse(startedAt, state.reason, required, state.who);
       throw this.unauthorized(required, 'invalid_token', state.reason);
     }
-    RequestContext.patch({ memberId: state.member.id, username: state.member.username });
 
     const entitlements = await this.entitlements.liveEntitlements(verified.memberId);
     const live = new Set(entitlements.map((e) => e.repository));
@@ -125,14 +128,34 @@ export class RegistryAuthService {
       requiredScopeGranted = false;
     }
     const principal: RegistryPrincipal = {
-      memberId: state.member.id,
-      username: state.member.username,
+      memberId: state.memberId,
+      username: state.username,
       accessKeyId: verified.accessKeyId,
       access,
       tokenId: verified.jti,
       requiredScopeGranted,
     };
     return { principal, entitlements };
+  }
+
+  /**
+   * The member and key of a verified token, still good (MemberStateCache, one load), and the
+   * request context told who it is: the shared first half of every Bearer surface (the registry's
+   * `authorize`, the downloads' credentials strategy). The refusal carries what the audit names.
+   */
+  async memberOf(verified: VerifiedToken): Promise<TokenMember> {
+    const state = await this.state.get(verified.memberId, verified.accessKeyId);
+    if (!state.ok) {
+      const who = {
+        memberId: verified.memberId,
+        username: verified.username,
+        accessKeyId: verified.accessKeyId,
+        tokenId: verified.jti,
+      };
+      return { ok: false, reason: state.reason, who };
+    }
+    RequestContext.patch({ memberId: state.member.id, username: state.member.username });
+    return { ok: true, memberId: state.member.id, username: state.member.username };
   }
 
   /** Both steps at once, for one Authorization header (tools and tests; the pipeline runs them apart). */

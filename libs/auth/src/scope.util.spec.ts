@@ -56,8 +56,13 @@ describe('scopes', () => {
   });
 
   describe('granting: requested ∩ entitled, pull only', () => {
-    const entitled = new Set(['acme/app', 'acme/tools/cli']);
-    const isEntitled = (r: string) => entitled.has(r);
+    const entitled = new Set([
+      'image:acme/app',
+      'image:acme/tools/cli',
+      'releases:acme/tool',
+      'packages:acme/cli',
+    ]);
+    const isEntitled = (kind: string, name: string) => entitled.has(`${kind}:${name}`);
     it.each<[string, string[], string[]]>([
       ['login (no scope)', [], []],
       ['entitled pull', ['repository:acme/app:pull'], ['repository:acme/app:pull']],
@@ -71,6 +76,13 @@ describe('scopes', () => {
       ['catalog without *', ['registry:catalog:pull'], []],
       ['unknown type', ['repository(plugin):acme/app:pull'], []],
       ['invalid name', ['repository:ACME/app:pull'], []],
+      ['release download', ['release:acme/tool:pull'], ['release:acme/tool:pull']],
+      ['package download, * yields pull', ['package:acme/cli:*'], ['package:acme/cli:pull']],
+      ['a release scope does not open the image of that name', ['release:acme/app:pull'], []],
+      ['an image scope does not open the releases of that name', ['repository:acme/tool:pull'], []],
+      ['a package scope is not a release scope', ['release:acme/cli:pull'], []],
+      ['download names are owner/name', ['release:acme/x/tool:pull'], []],
+      ['download push is never granted', ['package:acme/cli:push'], []],
       [
         'duplicates merged',
         ['repository:acme/app:pull', 'repository:acme/app:pull,push'],

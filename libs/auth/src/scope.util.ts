@@ -1,4 +1,4 @@
-import { isValidRepositoryName } from '@gatehouse/oci';
+import { EntitlementKind, isValidDownloadName, isValidRepositoryName } from '@gatehouse/oci';
 
 /**
  * Docker token scopes (distribution docs, spec/auth/scope.md):
@@ -87,26 +87,44 @@ export const CATALOG_SCOPE: ScopeGrant = Object.freeze({
 }) as ScopeGrant;
 
 /**
+ * The download scope types, beside Docker's `repository` and `registry`: `release:<owner>/<repo>:pull`
+ * opens the release assets of a `releases:` entitlement, `package:<owner>/<name>:pull` the files of
+ * a `packages:` one. A Bearer token on /downloads must carry the one that covers its target.
+ */
+const DOWNLOAD_SCOPE_TYPES = { releases: 'release', packages: 'package' } as const;
+const DOWNLOAD_KINDS: Record<string, 'releases' | 'packages'> = { release: 'releases', package: 'packages' };
+
+export type DownloadKind = keyof typeof DOWNLOAD_SCOPE_TYPES;
+
+/** The scope a download of `kind` from `name` (`owner/repo`, `owner/package`) needs. */
+export function downloadPullScope(kind: DownloadKind, name: string): ScopeGrant {
+  return { type: DOWNLOAD_SCOPE_TYPES[kind], name, actions: ['pull'] };
+}
+
+/**
  * The grant: the requested scopes intersected with what the member may do. Pull-only: push,
- * delete and any other action are never granted; `repository:<name>:*` yields pull. The catalog
- * is granted to any member (it lists only their entitled repositories). Unknown resource types
- * and repositories the member is not entitled to are left out: a partial grant is not an error.
+ * delete and any other action are never granted; `repository:<name>:*` yields pull (so do
+ * `release:` and `package:` scopes). The catalog is granted to any member (it lists only their
+ * entitled repositories). Unknown resource types and targets the member is not entitled to are
+ * left out: a partial grant is not an error.
  */
 export function grantScopes(
   requested: readonly ResourceScope[],
-  isEntitled: (repository: string) => boolean,
+  isEntitled: (kind: EntitlementKind, name: string) => boolean,
 ): ScopeGrant[] {
   const grants = new Map<string, ScopeGrant>();
   for (const scope of requested) {
     let grant: ScopeGrant | null = null;
     const wantsAll = scope.actions.includes('*');
+    const wantsPull = wantsAll || scope.actions.includes('pull');
+    const downloadKind = Object.hasOwn(DOWNLOAD_KINDS, scope.type) ? DOWNLOAD_KINDS[scope.type] : undefined;
     if (scope.type === 'repository') {
-      if (
-        (wantsAll || scope.actions.includes('pull')) &&
-        isValidRepositoryName(scope.name) &&
-        isEntitled(scope.name)
-      ) {
+      if (wantsPull && isValidRepositoryName(scope.name) && isEntitled('image', scope.name)) {
         grant = repositoryPullScope(scope.name);
+      }
+    } else if (downloadKind) {
+      if (wantsPull && isValidDownloadName(scope.name) && isEntitled(downloadKind, scope.name)) {
+        grant = downloadPullScope(downloadKind, scope.name);
       }
     } else if (scope.type === 'registry' && scope.name === 'catalog' && wantsAll) {
       grant = { ...CATALOG_SCOPE, actions: ['*'] };
@@ -114,6 +132,16 @@ export function grantScopes(
     if (grant) grants.set(`${grant.type}:${grant.name}`, grant);
   }
   return [...grants.values()];
+}
+
+/** The entitlement kinds a request's scopes name (the token endpoint loads only those). */
+export function scopeKinds(requested: readonly ResourceScope[]): EntitlementKind[] {
+  const kinds = new Set<EntitlementKind>();
+  for (const scope of requested) {
+    if (scope.type === 'repository') kinds.add('image');
+    else if (Object.hasOwn(DOWNLOAD_KINDS, scope.type)) kinds.add(DOWNLOAD_KINDS[scope.type]);
+  }
+  return [...kinds];
 }
 
 /** True when `access` holds every action of `required`. */

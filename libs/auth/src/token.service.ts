@@ -18,6 +18,7 @@ import { RegistryTokenService, TokenVerificationError } from './registry-token.s
 import {
   formatScope,
   grantScopes,
+  scopeKinds,
   parseScopes,
   ResourceScope,
   ScopeGrant,
@@ -206,8 +207,12 @@ export class TokenService {
   async issue(authenticated: AuthenticatedTokenRequest): Promise<TokenResponse> {
     const { request, member, accessKey, details } = authenticated;
     const { startedAt } = request;
-    const live = new Set((await this.entitlements.liveEntitlements(member.id)).map((e) => e.repository));
-    const access: ScopeGrant[] = grantScopes(request.scopes, (repository) => live.has(repository));
+    const live = new Set<string>();
+    for (const kind of scopeKinds(request.scopes)) {
+      for (const e of await this.entitlements.liveEntitlements(member.id, kind))
+        live.add(`${kind}:${e.repository}`);
+    }
+    const access: ScopeGrant[] = grantScopes(request.scopes, (kind, name) => live.has(`${kind}:${name}`));
     const tokenSubject = { memberId: member.id, username: member.username, accessKeyId: accessKey.id };
     const signed = await this.tokens.signAccessToken(tokenSubject, access);
     const response: TokenResponse = {
@@ -320,7 +325,7 @@ export class TokenService {
   }
 
   /** The token endpoint's 401: one message whatever the reason, with the Basic challenge. */
-  unauthorized(reason: RefusalReason, message = GENERIC_UNAUTHORIZED): OciError {
+  unauthorized(reason: RefusalReason | 'insufficient_scope', message = GENERIC_UNAUTHORIZED): OciError {
     return new OciError('UNAUTHORIZED', {
       message,
       headers: { 'WWW-Authenticate': buildBasicChallenge(this.config.registry.service) },

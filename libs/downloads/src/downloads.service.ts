@@ -12,6 +12,15 @@ export interface DownloadPrincipal {
   username: string;
 }
 
+/**
+ * The authorised request, as the access pipeline (libs/auth) left it: who, and their live
+ * entitlement to the route's target, loaded once (null: not entitled; answered 404).
+ */
+export interface DownloadCaller {
+  principal: DownloadPrincipal;
+  grant: { kind: Kind; name: string; entitlement: Entitlement | null };
+}
+
 export interface DownloadRequest {
   method: 'GET' | 'HEAD';
   range?: string;
@@ -48,14 +57,14 @@ export class DownloadsService {
 
   /** `GET /downloads/<owner>/<repo>/releases`: the entitled releases and their assets. */
   async listReleases(
-    who: DownloadPrincipal,
+    who: DownloadCaller,
     owner: string,
     repo: string,
     req: DownloadRequest,
   ): Promise<DownloadReply> {
-    const draft = this.draft('download.list', 'releases', who, owner, repo, req, null, null);
+    const draft = this.draft('download.list', 'releases', who.principal, owner, repo, req, null, null);
     try {
-      const entitlement = await this.entitlement(who, 'releases', owner, repo);
+      const entitlement = this.entitlement(who, 'releases', owner, repo);
       const { releases, stale } = await this.releases(owner, repo);
       const entitled = releases.filter((r) => this.admits(entitlement, r.tag));
       const items = entitled.map((r) => ({
@@ -91,16 +100,25 @@ export class DownloadsService {
 
   /** `GET|HEAD /downloads/<owner>/<repo>/releases/<tag>/<filename>`; `latest` is the newest entitled release. */
   async releaseAsset(
-    who: DownloadPrincipal,
+    who: DownloadCaller,
     owner: string,
     repo: string,
     tag: string,
     filename: string,
     req: DownloadRequest,
   ): Promise<DownloadReply> {
-    const draft = this.draft('download', 'releases', who, owner, repo, req, `${tag}/${filename}`, filename);
+    const draft = this.draft(
+      'download',
+      'releases',
+      who.principal,
+      owner,
+      repo,
+      req,
+      `${tag}/${filename}`,
+      filename,
+    );
     try {
-      const entitlement = await this.entitlement(who, 'releases', owner, repo);
+      const entitlement = this.entitlement(who, 'releases', owner, repo);
       if (!isValidAssetFilename(filename)) throw notFound('asset_unknown');
       const asked = tag;
       if (asked !== 'latest' && !this.admits(entitlement, asked)) throw notFound('tag_not_entitled');
@@ -131,7 +149,7 @@ export class DownloadsService {
 
   /** `GET|HEAD /downloads/<owner>/packages/<name>/<version>/<filename>`. */
   async packageFile(
-    who: DownloadPrincipal,
+    who: DownloadCaller,
     owner: string,
     name: string,
     version: string,
@@ -141,7 +159,7 @@ export class DownloadsService {
     const draft = this.draft(
       'download',
       'packages',
-      who,
+      who.principal,
       owner,
       name,
       req,
@@ -149,7 +167,7 @@ export class DownloadsService {
       filename,
     );
     try {
-      const entitlement = await this.entitlement(who, 'packages', owner, name);
+      const entitlement = this.entitlement(who, 'packages', owner, name);
       if (!isValidAssetFilename(filename)) throw notFound('asset_unknown');
       if (!this.admits(entitlement, version)) throw notFound('tag_not_entitled');
       const answer = await this.catalog.packageFiles(owner, name, version);
@@ -209,17 +227,15 @@ export class DownloadsService {
     };
   }
 
-  private async entitlement(
-    who: DownloadPrincipal,
-    kind: Kind,
-    owner: string,
-    name: string,
-  ): Promise<Entitlement> {
+  /** The entitlement the access pipeline loaded for this target, or the 404 that tells nothing. */
+  private entitlement(who: DownloadCaller, kind: Kind, owner: string, name: string): Entitlement {
     const target = `${owner}/${name}`.toLowerCase();
+    if (who.grant.kind !== kind || who.grant.name !== target) {
+      throw new Error(`the download grant is for ${who.grant.kind}:${who.grant.name}, not ${kind}:${target}`);
+    }
     if (!isValidDownloadName(target)) throw notFound('name_invalid');
-    const entitlement = await this.entitlements.liveEntitlement(who.memberId, target, kind);
-    if (!entitlement) throw notFound('repository_not_entitled');
-    return entitlement;
+    if (!who.grant.entitlement) throw notFound('repository_not_entitled');
+    return who.grant.entitlement;
   }
 
   private admits(entitlement: Entitlement, tag: string): boolean {

@@ -6,7 +6,7 @@ import { AuditService } from '@gatehouse/audit';
 import { MetricsService } from '@gatehouse/observability';
 import { OciError } from '@gatehouse/oci';
 import { BlobStreamSlots } from './blob-stream-slots';
-import { downloadIdentityOf, registryContextOf } from '@gatehouse/auth';
+import { downloadAccessOf, registryContextOf } from '@gatehouse/auth';
 import { RateLimitIdentity, registryIdentity } from './rate-limit.guard';
 import { limitedRequestFacts } from './rate-limited-request.util';
 
@@ -42,7 +42,7 @@ export class BlobStreamSlotInterceptor implements NestInterceptor {
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     if (this.slots.perKey <= 0 || request.method !== 'GET') return next.handle();
-    const download = downloadIdentityOf(request);
+    const download = downloadAccessOf(request)?.principal;
     const route = registryContextOf(request)?.route ?? null;
     // A blob of /v2/, or a file of /downloads/ (the interceptor sits on the file routes only).
     if (!download && route?.kind !== 'blob') return next.handle();

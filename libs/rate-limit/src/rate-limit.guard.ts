@@ -13,7 +13,7 @@ import {
 import type { FastifyRequest } from 'fastify';
 import { Counter } from 'prom-client';
 import { AuditService } from '@gatehouse/audit';
-import { downloadIdentityOf, registryContextOf } from '@gatehouse/auth';
+import { downloadAccessOf, registryContextOf } from '@gatehouse/auth';
 import { MetricsService } from '@gatehouse/observability';
 import { isRegistryUrl, OCI_ERROR_CODES, OciError } from '@gatehouse/oci';
 import { isRateLimitScope, RateLimitScope } from './rate-limit.constants';
@@ -61,7 +61,7 @@ export class RateLimitGuard extends ThrottlerGuard {
     if (isRegistryUrl(request.url)) this.identities.set(request, registryIdentity(request));
     else {
       // The download surface authenticates first (DownloadAuthGuard): its member's /v2/ budget applies.
-      const download = downloadIdentityOf(request);
+      const download = downloadAccessOf(request)?.principal;
       if (download)
         this.identities.set(request, {
           kind: 'member',

@@ -10,7 +10,7 @@ import {
   UseGuards,
   UseInterceptors,
 } from '@nestjs/common';
-import { AuthenticatedDownload, DownloadAuthGuard, DownloadIdentity } from '@gatehouse/auth';
+import { AuthorisedDownload, DownloadAccess, DownloadAuthGuard, DownloadRouteTarget } from '@gatehouse/auth';
 import { DownloadReply, DownloadRequest, DownloadsService } from '@gatehouse/downloads';
 import { OciError } from '@gatehouse/oci';
 import { BlobStreamSlotInterceptor, RateLimitGuard, rateLimitSkips } from '@gatehouse/rate-limit';
@@ -18,8 +18,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { setMetricsRoute } from '../http/request-hooks';
 
 /**
- * The download pipeline: authenticate once (DownloadAuthGuard: Basic access key or Bearer
- * token, 401 with the Basic challenge), then count the request against the member's limit
+ * The download pipeline: authorise once (DownloadAuthGuard: Basic access key or a Bearer token
+ * carrying the route target's download scope, 401 with the Basic challenge; the member's
+ * entitlement to the target loaded once), then count the request against the member's limit
  * (RateLimitGuard, the /v2/ per-member budget). The file routes take a stream slot like a blob GET
  * (BlobStreamSlotInterceptor: one cap per member for blobs and files together, 429 beyond it).
  */
@@ -34,8 +35,9 @@ export class DownloadsController {
   constructor(private readonly downloads: DownloadsService) {}
 
   @Get(':owner/:repo/releases')
+  @DownloadRouteTarget('releases', (p) => `${p.owner}/${p.repo}`)
   async releases(
-    @AuthenticatedDownload() who: DownloadIdentity,
+    @AuthorisedDownload() who: DownloadAccess,
     @Param('owner') owner: string,
     @Param('repo') repo: string,
     @Req() request: FastifyRequest,
@@ -46,9 +48,10 @@ export class DownloadsController {
   }
 
   @All(':owner/packages/:name/:version/:filename')
+  @DownloadRouteTarget('packages', (p) => `${p.owner}/${p.name}`)
   @UseInterceptors(BlobStreamSlotInterceptor)
   async packageFile(
-    @AuthenticatedDownload() who: DownloadIdentity,
+    @AuthorisedDownload() who: DownloadAccess,
     @Param() p: { owner: string; name: string; version: string; filename: string },
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
@@ -59,9 +62,10 @@ export class DownloadsController {
   }
 
   @All(':owner/:repo/releases/:tag/:filename')
+  @DownloadRouteTarget('releases', (p) => `${p.owner}/${p.repo}`)
   @UseInterceptors(BlobStreamSlotInterceptor)
   async releaseAsset(
-    @AuthenticatedDownload() who: DownloadIdentity,
+    @AuthorisedDownload() who: DownloadAccess,
     @Param() p: { owner: string; repo: string; tag: string; filename: string },
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,

@@ -262,8 +262,8 @@ describe('downloads: release assets and generic package files', () => {
     }
   });
 
-  it('accepts a Bearer token from /auth/token and refuses bad credentials with the Basic challenge', async () => {
-    const token = await stack.token(alice, []);
+  it('accepts a Bearer token carrying the download scope and refuses bad credentials with the Basic challenge', async () => {
+    const token = await stack.token(alice, ['release:acme/tool:pull']);
     const ok = await curlStatus([
       '-H',
       `Authorization: Bearer ${token}`,
@@ -281,6 +281,76 @@ describe('downloads: release assets and generic package files', () => {
     expect(none.status).toBe(401);
     const badBearer = await curlStatus(['-H', 'Authorization: Bearer nope', url('acme/tool/releases')]);
     expect(badBearer.status).toBe(401);
+  });
+
+  it("ties a Bearer token to its scope: an image or login token, or another target's, downloads nothing", async () => {
+    const bob = await stack.member('dl-scope', {
+      'acme/app': ['*'],
+      'releases:acme/tool': ['semver:^1.0.0'],
+      'packages:acme/cli': ['1.4.*'],
+    });
+    const asBearer = (token: string) => ['-H', `Authorization: Bearer ${token}`];
+    const release = url('acme/tool/releases/v1.0.0/checksums.txt');
+    const listing = url('acme/tool/releases');
+    const pkg = url('acme/packages/cli/1.4.0/cli.tar.gz');
+    const imageToken = await stack.token(bob, ['repository:acme/app:pull']);
+    const loginToken = await stack.token(bob, []);
+    const releaseToken = await stack.token(bob, ['release:acme/tool:pull']);
+    const packageToken = await stack.token(bob, ['package:acme/cli:pull']);
+    for (const [what, token, target] of [
+      ['image token on a release', imageToken, release],
+      ['image token on a listing', imageToken, listing],
+      ['login token on a release', loginToken, release],
+      ['package token on a release', packageToken, release],
+      ['release token on a package', releaseToken, pkg],
+    ] as const) {
+      const refused = await curlStatus([...asBearer(token), target]);
+      expect({ what, status: refused.status, challenge: refused.headers['www-authenticate'] }).toEqual({
+        what,
+        status: 401,
+        challenge: expect.stringMatching(/^Basic realm="/),
+      });
+    }
+    expect((await curlStatus([...asBearer(releaseToken), release])).status).toBe(200);
+    expect((await curlStatus([...asBearer(releaseToken), listing])).status).toBe(200);
+    expect((await curlStatus([...asBearer(packageToken), pkg])).status).toBe(200);
+    expect((await curlStatus(['-u', `${bob.username}:${bob.key}`, release])).status).toBe(200);
+    expect((await curlStatus(['-u', `${bob.username}:${bob.key}`, pkg])).status).toBe(200);
+
+    // The refusal names the true reason and the scope that was needed, for support.
+    await stack.gw.app.get(AuditService).flush();
+    const refusals = await stack.gw.app
+      .get(AuditQueryService)
+      .find({ username: bob.username, action: 'download.auth.refuse' });
+    expect(refusals.length).toBe(5);
+    expect(refusals[0]).toMatchObject({ reason: 'insufficient_scope', httpStatus: 401 });
+    expect(refusals.map((r) => (r.details as { scopeRequired?: string }).scopeRequired).sort()).toEqual([
+      'package:acme/cli:pull',
+      'release:acme/tool:pull',
+      'release:acme/tool:pull',
+      'release:acme/tool:pull',
+      'release:acme/tool:pull',
+    ]);
+  });
+
+  it('grants download scopes at the token endpoint only for entitled targets (GET and POST)', async () => {
+    const form = new URLSearchParams({
+      grant_type: 'password',
+      username: alice.username,
+      password: alice.key,
+      service: stack.gw.host,
+      scope: 'release:acme/tool:pull package:acme/cli:pull release:acme/other:pull package:acme/tool:pull',
+    });
+    const res = await fetch(`${stack.gw.url}/auth/token`, { method: 'POST', body: form });
+    expect(res.status).toBe(200);
+    const { access_token: token } = (await res.json()) as { access_token: string };
+    const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as {
+      access: unknown[];
+    };
+    expect(claims.access).toEqual([
+      { type: 'release', name: 'acme/tool', actions: ['pull'] },
+      { type: 'package', name: 'acme/cli', actions: ['pull'] },
+    ]);
   });
 
   it('re-checks release metadata after the TTL, serves it stale with Warning: 299 when the token lost read:repository, and /readyz says why', async () => {
