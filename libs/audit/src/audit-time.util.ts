@@ -1,3 +1,5 @@
+import { parseDuration } from '@gatehouse/observability/duration';
+
 /** A time given on the command line or in a query string that is neither a date nor a duration. */
 export class AuditTimeError extends Error {
   constructor(
@@ -21,14 +23,6 @@ export class AuditTimeError extends Error {
 const MIN_TIME = new Date('0001-01-01T00:00:00.000Z');
 const MAX_TIME = new Date('9999-12-31T23:59:59.999Z');
 
-const UNIT_MS: Record<string, number> = {
-  s: 1_000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-  w: 7 * 86_400_000,
-};
-
 /**
  * Parses a `--since` / `--until` value: a duration counted back from `now` (`30m`, `6h`, `1d`,
  * `2w`, `45s`), a date (`2026-03-01`, midnight UTC) or a date-time (`2026-03-01T12:00:00Z`;
@@ -36,9 +30,8 @@ const UNIT_MS: Record<string, number> = {
  */
 export function parseAuditTime(value: string, now: Date = new Date()): Date {
   const v = value.trim();
-  const duration = /^(\d+)\s*([smhdw])$/i.exec(v);
-  if (duration)
-    return checked(new Date(now.getTime() - Number(duration[1]) * UNIT_MS[duration[2].toLowerCase()]), value);
+  const duration = parseDuration(v);
+  if (duration !== null) return checked(new Date(now.getTime() - duration), value);
   if (/^\d{4}-\d{2}-\d{2}$/.test(v)) return checked(new Date(`${v}T00:00:00Z`), value);
   const dateTime = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i.exec(v);
   if (dateTime) {
@@ -51,7 +44,7 @@ export function parseAuditTime(value: string, now: Date = new Date()): Date {
 function checked(d: Date, value: string): Date {
   const t = d.getTime();
   // A duration so large that the Date is invalid is out of range too, not "not a time".
-  if (Number.isNaN(t)) throw new AuditTimeError(value, /^\d+\s*[smhdw]$/i.test(value.trim()));
+  if (Number.isNaN(t)) throw new AuditTimeError(value, parseDuration(value) !== null);
   if (t < MIN_TIME.getTime() || t > MAX_TIME.getTime()) throw new AuditTimeError(value, true);
   return d;
 }

@@ -17,6 +17,10 @@ describe('parseExpiry', () => {
     expect(() => parseExpiry(text, now)).toThrow(MembersError);
   });
 
+  it('refuses a duration beyond year 9999 instead of returning an invalid date', () => {
+    expect(() => parseExpiry('999999999999999d', now)).toThrow(/too far away/);
+  });
+
   it('refuses the past', () => {
     expect(() => parseExpiry('2026-03-01', now)).toThrow(/in the past/);
   });

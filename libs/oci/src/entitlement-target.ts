@@ -8,8 +8,6 @@ import { ImageReferenceError, parseImageReference } from './image-reference';
  */
 export type EntitlementKind = 'image' | 'releases' | 'packages';
 
-export const ENTITLEMENT_KINDS: readonly EntitlementKind[] = ['image', 'releases', 'packages'];
-
 export interface EntitlementTarget {
   kind: EntitlementKind;
   /** `owner/image…` for images; exactly `owner/name` for releases and packages. */

@@ -5,8 +5,6 @@
 const NAME_COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
 export const NAME_REGEXP = new RegExp(`^${NAME_COMPONENT}(?:/${NAME_COMPONENT})*$`);
 export const TAG_REGEXP = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
-/** Any syntactically valid digest: algorithm ":" encoded. */
-export const DIGEST_REGEXP = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 export const SHA256_DIGEST_REGEXP = /^sha256:[a-f0-9]{64}$/;
 export const SHA512_DIGEST_REGEXP = /^sha512:[a-f0-9]{128}$/;
 /** Names longer than this are refused (docker's limit on the full reference is 255). */

@@ -17,23 +17,6 @@ export type UpstreamFailureReason =
   | 'truncated'
   | 'protocol';
 
-export const UPSTREAM_FAILURE_REASONS: readonly UpstreamFailureReason[] = [
-  'not_configured',
-  'token_invalid',
-  'token_missing_scope',
-  'token_public_only',
-  'owner_unknown',
-  'not_found',
-  'unreachable',
-  'tls',
-  'dns',
-  'timeout',
-  'server_error',
-  'digest_mismatch',
-  'truncated',
-  'protocol',
-];
-
 export interface UpstreamErrorDetails {
   /** HTTP status the upstream answered, when it answered. */
   upstreamStatus?: number;
@@ -135,8 +118,4 @@ export class UpstreamProtocolError extends UpstreamError {
   toOciError(): OciError {
     return this.generic('UPSTREAM_ERROR');
   }
-}
-
-export function isUpstreamError(err: unknown): err is UpstreamError {
-  return err instanceof UpstreamError;
 }
