@@ -9,7 +9,7 @@ import { AdminModule } from './admin/admin.module';
 import { DownloadsHttpModule } from './downloads/downloads.module';
 import { HealthModule } from './health/health.module';
 import { MetricsController } from './metrics/metrics.controller';
-import { RegistryModule } from './registry/registry.module';
+import { RegistryHttpModule } from './registry/registry.module';
 import { TokenModule } from './token/token.module';
 
 /** Composition root: the libs, wired once. */
@@ -26,7 +26,7 @@ export class GatewayModule {
         UpstreamModule.forRoot({ selfCheckOnStart: config.upstream.enabled }),
         RateLimitModule.forRoot(),
         HealthModule,
-        RegistryModule,
+        RegistryHttpModule,
         DownloadsHttpModule,
         TokenModule,
         AdminModule,

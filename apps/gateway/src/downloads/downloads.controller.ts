@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import {
   All,
   applyDecorators,
@@ -11,10 +10,11 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import { AuthorisedDownload, DownloadAccess, DownloadAuthGuard, DownloadRouteTarget } from '@gatehouse/auth';
-import { DownloadReply, DownloadRequest, DownloadsService } from '@gatehouse/downloads';
+import { DownloadRequest, DownloadsService } from '@gatehouse/downloads';
 import { OciError } from '@gatehouse/oci';
 import { BlobStreamSlotInterceptor, RateLimitGuard, rateLimitSkips } from '@gatehouse/rate-limit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { abortSignalOf, writeReply } from '../http/reply-writer';
 import { setMetricsRoute } from '../http/request-hooks';
 
 /**
@@ -44,7 +44,7 @@ export class DownloadsController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     setMetricsRoute(request, '/downloads/releases');
-    send(reply, await this.downloads.listReleases(who, owner, repo, downloadRequest(request, reply)));
+    writeReply(reply, await this.downloads.listReleases(who, owner, repo, downloadRequest(request, reply)));
   }
 
   @All(':owner/packages/:name/:version/:filename')
@@ -58,7 +58,7 @@ export class DownloadsController {
   ): Promise<void> {
     setMetricsRoute(request, '/downloads/packages/file');
     const req = downloadRequest(request, reply);
-    send(reply, await this.downloads.packageFile(who, p.owner, p.name, p.version, p.filename, req));
+    writeReply(reply, await this.downloads.packageFile(who, p.owner, p.name, p.version, p.filename, req));
   }
 
   @All(':owner/:repo/releases/:tag/:filename')
@@ -72,7 +72,7 @@ export class DownloadsController {
   ): Promise<void> {
     setMetricsRoute(request, '/downloads/releases/asset');
     const req = downloadRequest(request, reply);
-    send(reply, await this.downloads.releaseAsset(who, p.owner, p.repo, p.tag, p.filename, req));
+    writeReply(reply, await this.downloads.releaseAsset(who, p.owner, p.repo, p.tag, p.filename, req));
   }
 }
 
@@ -80,33 +80,11 @@ function downloadRequest(request: FastifyRequest, reply: FastifyReply): Download
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     throw new OciError('UNSUPPORTED', { message: 'downloads are read-only', reason: 'write_method' });
   }
-  const aborted = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) aborted.abort();
-  });
   const range = request.headers.range;
   return {
     method: request.method,
     range: typeof range === 'string' ? range : undefined,
-    signal: aborted.signal,
+    signal: abortSignalOf(reply),
     baseUrl: `${request.protocol}://${request.host}`,
   };
-}
-
-function send(reply: FastifyReply, result: DownloadReply): void {
-  reply.status(result.status).headers(result.headers);
-  const body = result.body;
-  if (body === undefined) return void reply.send();
-  if (body instanceof Readable) {
-    // A body that fails before its first byte is answered with an error, without this reply's headers.
-    body.once('error', () => {
-      if (reply.raw.headersSent) return;
-      for (const name of Object.keys(result.headers)) {
-        reply.removeHeader(name);
-        reply.raw.removeHeader(name);
-      }
-    });
-    return void reply.send(body);
-  }
-  reply.header('Content-Type', 'application/json; charset=utf-8').send(JSON.stringify(body));
 }

@@ -18,9 +18,9 @@ import {
 import { GatewayConfig } from '@gatehouse/config';
 import { OciError, OciRoute, parseRegistryUrl } from '@gatehouse/oci';
 import { BlobStreamSlotInterceptor, RateLimitGuard, rateLimitSkips } from '@gatehouse/rate-limit';
+import { RegistryAudit } from '@gatehouse/registry';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { setMetricsRoute } from '../http/request-hooks';
-import { RegistryService } from './registry.service';
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
 
@@ -86,7 +86,7 @@ export class RegistryAccessGuard implements CanActivate {
   constructor(
     private readonly config: GatewayConfig,
     private readonly auth: RegistryAuthService,
-    private readonly registry: RegistryService,
+    private readonly audit: RegistryAudit,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -118,7 +118,7 @@ export class RegistryAccessGuard implements CanActivate {
       gatehouse.access = await this.auth.authorizeRoute(gatehouse.identity, route, gatehouse.startedAt);
     } catch (e) {
       // 401s are audited by RegistryAuthService; anything else gets the handler's row.
-      this.registry.auditUnauthorised(request.method, route, gatehouse.startedAt, e);
+      this.audit.unauthorised(request.method, route, gatehouse.startedAt, e);
       throw e;
     }
     return true;

@@ -1,15 +1,8 @@
 import { Module } from '@nestjs/common';
-import { AuditModule } from '@gatehouse/audit';
 import { AuthModule } from '@gatehouse/auth';
-import { PullThroughModule } from '@gatehouse/pull-through';
+import { RegistryModule } from '@gatehouse/registry';
 import { RegistryController } from './registry.controller';
-import { ReferrersHandler } from './referrers.handler';
-import { RegistryService } from './registry.service';
 
-/** The `/v2/` surface: authorisation and HTTP mapping here, serving in libs/pull-through. */
-@Module({
-  imports: [AuditModule, AuthModule, PullThroughModule],
-  controllers: [RegistryController],
-  providers: [RegistryService, ReferrersHandler],
-})
-export class RegistryModule {}
+/** The `/v2/` surface: the request pipeline and HTTP mapping here, decisions in libs/registry. */
+@Module({ imports: [AuthModule, RegistryModule], controllers: [RegistryController] })
+export class RegistryHttpModule {}

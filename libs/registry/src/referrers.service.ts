@@ -2,8 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
 import { filterReferrers, MEDIA_TYPES, OCI_FILTERS_APPLIED, referrersIndex } from '@gatehouse/oci';
 import { ManifestFetchTrace, PullThroughService, ReferrersSource } from '@gatehouse/pull-through';
-import type { AuditDraft, RegistryReply, RegistryRequest } from './registry.service';
 import { reachability } from './reachability';
+import type { AuditDraft, RegistryReply, RegistryRequest } from './registry.types';
 
 /**
  * `GET /v2/<name>/referrers/<digest>` (OCI distribution-spec 1.1 "Listing referrers"), served by
@@ -14,7 +14,7 @@ import { reachability } from './reachability';
  * type: the spec forbids a 404 from a registry that supports the API.
  */
 @Injectable()
-export class ReferrersHandler {
+export class ReferrersService {
   constructor(
     private readonly entitlements: EntitlementService,
     private readonly pull: PullThroughService,
