@@ -7,7 +7,7 @@ import { Agent, Dispatcher, request } from 'undici';
 // path, authorization, accept, range) with undici's request(), and the body piped to the response
 // with backpressure: no authentication, no entitlement, no hash, no file. What the gateway costs
 // beyond this row is the gateway's; what this row costs beyond the direct fetch is Node's and the
-// machine's (dev-docs/performance.md, "The floor of a cold pull").
+// machine's (dev-docs/performance.md, "New in the table: the floor").
 // Usage: node -r @swc-node/register bench/passthrough.ts <upstream origin> <port>
 
 const upstream = new URL(process.argv[2]);

@@ -5,7 +5,7 @@ export type SqlRunner = (sql: { text: string; values: unknown[] }) => Promise<Ar
 
 /**
  * A bare `pg` connection for the read-only commands: no Nest context and no TypeORM metadata,
- * which cost a short-lived CLI process ~10x more than its one SELECT (dev-docs/performance.md,
+ * which cost a short-lived CLI process ~10x more than its one SELECT (dev-docs/decisions.md,
  * "CLI start"). Options as the gateway's pool (data-source-options.ts): fail fast on a dead address.
  */
 export async function connectSql(url: string): Promise<{ run: SqlRunner; close: () => Promise<void> }> {

@@ -3,7 +3,7 @@
  * The class-validator pieces the environment uses, taken from their own modules.
  *
  * class-validator's index loads every decorator it has, and with them all of validator.js and
- * libphonenumber-js: ~60 ms of a ~175 ms `gatehouse audit` (dev-docs/performance.md, "CLI
+ * libphonenumber-js: ~60 ms of a ~175 ms `gatehouse audit` (dev-docs/decisions.md, "CLI
  * start"). The environment needs nine decorators and validateSync; these paths are the files the
  * index itself re-exports, so they are the same functions and one metadata storage
  * (validation.spec.ts checks identity against the index, so an upgrade that moves a file fails

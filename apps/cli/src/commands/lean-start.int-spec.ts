@@ -19,7 +19,7 @@ const HEAVY =
 
 /**
  * The built CLI's start: `--help` and `gatehouse audit` answer without the Nest application
- * context or TypeORM (they cost a short-lived process ~10x its one SELECT; dev-docs/performance.md,
+ * context or TypeORM (they cost a short-lived process ~10x its one SELECT; dev-docs/decisions.md,
  * "CLI start"). The evidence is the spawned process's own require.cache, written at exit.
  */
 describe('gatehouse CLI start (read-only commands stay lean)', () => {
