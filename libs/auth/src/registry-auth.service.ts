@@ -7,25 +7,14 @@ import { RequestContext } from '@gatehouse/observability';
 import { recordAuthEvent } from './auth-audit';
 import { buildBearerChallenge } from './challenge.util';
 import { MemberStateCache } from './member-state.cache';
-import { RegistryAccess, RegistryIdentity, requiredScopeOf } from './registry-request.context';
+import {
+  RegistryAccess,
+  RegistryIdentity,
+  RegistryPrincipal,
+  requiredScopeOf,
+} from './registry-request.context';
 import { RegistryTokenService, TokenVerificationError, VerifiedToken } from './registry-token.service';
-import { accessCovers, formatScope, RequiredScope, ScopeGrant } from './scope.util';
-
-/** Who is pulling, and what their token still grants after today's entitlements are applied. */
-export interface RegistryPrincipal {
-  memberId: string;
-  username: string;
-  accessKeyId: string;
-  /** The token's access list minus repositories no longer entitled. */
-  access: ScopeGrant[];
-  /** The token id (jti), for the audit. */
-  tokenId: string;
-  /**
-   * False only when the required scope is a repository the member is not (or no longer)
-   * entitled to: the caller answers 404 NAME_UNKNOWN, never 401, so the member learns nothing.
-   */
-  requiredScopeGranted: boolean;
-}
+import { accessCovers, formatScope, RequiredScope } from './scope.util';
 
 /** A verified token's member, still good, or why not (with the names the audit row carries). */
 export type TokenMember =

@@ -2,9 +2,24 @@ import { createParamDecorator, ExecutionContext } from '@nestjs/common';
 import type { Entitlement } from '@gatehouse/entitlements';
 import { ociReferenceText } from '@gatehouse/oci';
 import type { OciError, OciRoute } from '@gatehouse/oci';
-import type { RegistryPrincipal } from './registry-auth.service';
 import type { TokenRejection, VerifiedToken } from './registry-token.service';
-import { CATALOG_SCOPE, repositoryPullScope, RequiredScope } from './scope.util';
+import { CATALOG_SCOPE, repositoryPullScope, RequiredScope, ScopeGrant } from './scope.util';
+
+/** Who is pulling, and what their token still grants after today's entitlements are applied. */
+export interface RegistryPrincipal {
+  memberId: string;
+  username: string;
+  accessKeyId: string;
+  /** The token's access list minus repositories no longer entitled. */
+  access: ScopeGrant[];
+  /** The token id (jti), for the audit. */
+  tokenId: string;
+  /**
+   * False only when the required scope is a repository the member is not (or no longer)
+   * entitled to: the caller answers 404 NAME_UNKNOWN, never 401, so the member learns nothing.
+   */
+  requiredScopeGranted: boolean;
+}
 
 /**
  * Who a /v2/ request says it is, decided once from its bearer token: the verified token, or
