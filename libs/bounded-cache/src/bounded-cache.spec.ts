@@ -130,4 +130,21 @@ describe('BoundedCache', () => {
     cache.purgeExpired();
     expect(cache.size).toBe(0);
   });
+
+  it('starts a fresh load after delete, and does not store what a load begun before it found', async () => {
+    const before = deferred<string>();
+    const first = cache.fetch('m', () => before.promise);
+    cache.delete('m');
+    const second = cache.fetch('m', async () => 'after the change');
+    before.resolve('before the change');
+    expect((await first).value).toBe('before the change');
+    expect((await second).value).toBe('after the change');
+    expect(cache.get('m')).toBe('after the change');
+    const late = deferred<string>();
+    const third = cache.fetch('n', () => late.promise);
+    cache.clear();
+    late.resolve('outdated');
+    await third;
+    expect(cache.peek('n')).toBeUndefined();
+  });
 });

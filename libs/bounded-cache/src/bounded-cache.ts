@@ -18,6 +18,15 @@ export class SingleFlight<K, T> {
     return { result, joined: false };
   }
 
+  /** New callers start fresh work; those already waiting keep theirs. */
+  forget(key: K): void {
+    this.running.delete(key);
+  }
+
+  clear(): void {
+    this.running.clear();
+  }
+
   get size(): number {
     return this.running.size;
   }
@@ -63,6 +72,8 @@ export interface FetchOptions<V> {
 export class BoundedCache<K extends NonNullable<unknown>, V> {
   private readonly entries: LRUCache<K, CacheEntry<V>>;
   private readonly flights = new SingleFlight<K, CacheAnswer<V>>();
+  /** Bumped by delete and clear: a load that began before does not store its (maybe outdated) value. */
+  private epoch = 0;
   ttlMs: number;
 
   constructor(private readonly options: BoundedCacheOptions) {
@@ -89,12 +100,17 @@ export class BoundedCache<K extends NonNullable<unknown>, V> {
     this.entries.set(key, { value, at });
   }
 
+  /** Forgets the key; a load running now is neither joined nor stored any more. */
   delete(key: K): void {
     this.entries.delete(key);
+    this.flights.forget(key);
+    this.epoch++;
   }
 
   clear(): void {
     this.entries.clear();
+    this.flights.clear();
+    this.epoch++;
   }
 
   /** Keys, most recently used first. */
@@ -125,10 +141,13 @@ export class BoundedCache<K extends NonNullable<unknown>, V> {
     return this.flights.run(key, async () => {
       const previous = this.entries.peek(key);
       const askedAt = this.options.now();
+      const epoch = this.epoch;
       try {
         const value = await load(previous);
+        if (epoch !== this.epoch) return { value, stale: null };
         if (options.keep && !options.keep(value)) this.entries.delete(key);
-        else this.set(key, value);
+        // As old as the question: a TTL bound (a revocation's) holds from when the load began.
+        else this.set(key, value, askedAt);
         return { value, stale: null };
       } catch (cause) {
         const stale = previous && this.staleAnswer(previous, askedAt, cause);
