@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { BlobCacheLogger } from './blob-cache-logger.interface';
 import { BlobCacheMetrics } from './blob-cache-metrics.interface';
 import { BLOB_CACHE_LOGGER, BLOB_CACHE_METRICS } from './blob-cache.options';
-import { assertRange, BlobCacheService } from './blob-cache.service';
+import { assertRange, BlobCacheService, BlobLease } from './blob-cache.service';
 import { assertCacheableDigest } from './blob-digest.util';
 import { BlobFillOperation, OpenUpstreamBlob } from './blob-fill.operation';
 import { BlobReadStream } from './blob-read.stream';
@@ -112,6 +112,10 @@ export class BlobFillCoordinator implements BlobStore {
 
   stat(digest: string): number | null {
     return this.cache.stat(digest);
+  }
+
+  lease(digest: string, holdMs: number): Promise<BlobLease | null> {
+    return this.cache.lease(digest, holdMs);
   }
 
   async openByIdentity(

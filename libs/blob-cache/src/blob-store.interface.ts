@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { BlobLease } from './blob-cache.service';
 import type { OpenUpstreamBlob } from './blob-fill.types';
 
 /** How a request was served: from a committed file, by a fill it started, or by a fill already running. */
@@ -56,4 +57,11 @@ export interface BlobStore {
     openUpstream: OpenUpstreamBlob,
     options: IdentityOpenOptions,
   ): Promise<BlobOpenResult | null>;
+  /**
+   * Hands a committed blob to a reader outside this process (a front proxy): its path relative to
+   * the cache dir, kept from eviction for `holdMs`; null when it is not cached.
+   */
+  lease(digest: string, holdMs: number): Promise<BlobLease | null>;
+  /** Resolves once every fill running now has committed or failed (shutdown, tests). */
+  whenIdle(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type {
+  BlobLease,
   BlobOpenOptions,
   BlobOpenResult,
   BlobStore,
@@ -82,6 +83,15 @@ export class FakeBlobStore implements BlobStore {
       return digest;
     });
     return { source: 'fill-started', size: fill.size, body: bodyOf(fill.data, options.range) };
+  }
+
+  /** No file to hand over: the fake has no disk. */
+  async lease(): Promise<BlobLease | null> {
+    return null;
+  }
+
+  async whenIdle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running.values()].map((f) => f.data));
   }
 
   private async start(
