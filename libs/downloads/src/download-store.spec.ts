@@ -146,6 +146,22 @@ describe('DownloadStore', () => {
     expect(store.knownSha256(object)).toBe(hex(Buffer.from('a new build')));
   });
 
+  it('forgets a learnt digest the upstream file no longer has, and learns the new one', async () => {
+    const file = new FakeUpstreamFile(data);
+    const object = asset(file);
+    await read((await store.open(object, undefined, signal)).body);
+    // Evicted from the cache, then replaced upstream in place (same uuid and size).
+    blobs.committed.clear();
+    const swapped = Buffer.from(data).fill(0x41, 0, 10);
+    const inPlace = asset(new FakeUpstreamFile(swapped), { revision: object.revision });
+    const failed = await store.open(inPlace, undefined, signal);
+    await expect(read(failed.body)).rejects.toMatchObject({ failure: 'DIGEST_MISMATCH' });
+    expect(store.knownSha256(inPlace)).toBeNull();
+    const relearnt = await store.open(inPlace, undefined, signal);
+    expect((await read(relearnt.body)).equals(swapped)).toBe(true);
+    expect(store.knownSha256(inPlace)).toBe(hex(swapped));
+  });
+
   it('passes a range of a file not yet known through from upstream', async () => {
     const file = new FakeUpstreamFile(data);
     const opened = await store.open(asset(file), 'bytes=10-19', signal);

@@ -1,6 +1,12 @@
 import { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
-import { BlobOpenResult, BlobStore, OpenUpstreamBlob, parseRangeHeader } from '@gatehouse/blob-cache';
+import {
+  BlobCacheException,
+  BlobOpenResult,
+  BlobStore,
+  OpenUpstreamBlob,
+  parseRangeHeader,
+} from '@gatehouse/blob-cache';
 import { OciError } from '@gatehouse/oci';
 import type { UpstreamDownload } from '@gatehouse/upstream';
 
@@ -94,11 +100,13 @@ export class DownloadStore {
     const range = parsed.kind === 'range' ? { start: parsed.start, end: parsed.end } : undefined;
     const whole = wholeFile(object);
     const sha256 = this.knownSha256(object);
+    const key = keyString(object.key);
     if (sha256 && object.size > 0) {
       const opened = await this.store.open(`sha256:${sha256}`, object.size, whole, { range });
+      // The upstream file no longer has the learnt digest (replaced in place): learn it afresh.
+      if (!object.sha256) opened.body.once('error', (error) => this.forgetOnMismatch(key, sha256, error));
       return reply(opened, range, sha256);
     }
-    const key = keyString(object.key);
     const identity = `${key}#${object.revision}`;
     const learnt = (digest: string) =>
       this.learnt.set(key, { revision: object.revision, sha256: digest.slice('sha256:'.length) });
@@ -123,6 +131,13 @@ export class DownloadStore {
     }
     const opened = await this.store.openByIdentity(identity, whole, { range, learnt });
     return reply(opened!, range, null);
+  }
+
+  private forgetOnMismatch(key: string, sha256: string, error: unknown): void {
+    const mismatch =
+      error instanceof BlobCacheException &&
+      (error.failure === 'DIGEST_MISMATCH' || error.failure === 'SIZE_MISMATCH');
+    if (mismatch && this.learnt.get(key)?.sha256 === sha256) this.learnt.delete(key);
   }
 }
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { BlobCacheException } from '@gatehouse/blob-cache';
 import type {
   BlobLease,
   BlobOpenOptions,
@@ -56,8 +57,9 @@ export class FakeBlobStore implements BlobStore {
     const joined = this.running.get(digest);
     if (joined) return { source: 'fill-joined', size: joined.size, body: bodyOf(joined.data, options.range) };
     const fill = await this.start(digest, openUpstream, (data) => {
-      if (`sha256:${sha256(data)}` !== digest) throw new Error(`DIGEST_MISMATCH for ${digest}`);
-      if (expectedSize !== undefined && data.length !== expectedSize) throw new Error('SIZE_MISMATCH');
+      if (`sha256:${sha256(data)}` !== digest) throw new BlobCacheException('DIGEST_MISMATCH', digest);
+      if (expectedSize !== undefined && data.length !== expectedSize)
+        throw new BlobCacheException('SIZE_MISMATCH', digest);
       return digest;
     });
     return { source: 'fill-started', size: fill.size, body: bodyOf(fill.data, options.range) };
