@@ -4,6 +4,8 @@ import { request } from 'undici';
 import { StackMember, startUpstreamGatewayStack, UpstreamGatewayStack } from '@gatehouse/testing/gateway';
 import { deterministicBytes, seedImage } from '@gatehouse/testing/upstream';
 
+/** How soon the second member's first byte comes, beyond what a cache hit takes on this machine now. */
+const FIRST_BYTE_MS = 1000;
 /** The slow member's pace: 40 KB/s. */
 const SLOW_BYTES_PER_SECOND = 40_000;
 /** Upstream and disk on loopback move tens of MB/s even on a busy machine; the slow member, 40 KB/s. */
@@ -12,7 +14,9 @@ const UPSTREAM_SPEED_BOUND_MS = 30_000;
 /**
  * The first fetch of a file is paced by the upstream and the disk, never by one client: while one
  * member reads a cold release asset or blob at 40 KB/s on a raw socket, another member's first
- * download of the same file starts within a second and completes at upstream speed.
+ * download of the same file starts within a second and completes at upstream speed. The second is
+ * counted on top of the time a small cache hit takes the same member just before (the baseline),
+ * so a loaded machine does not fail the test while a wait for the slow reader (minutes) does.
  */
 describe('a slow first reader holds nobody else (downloads and blobs)', () => {
   let stack: UpstreamGatewayStack;
@@ -24,7 +28,10 @@ describe('a slow first reader holds nobody else (downloads and blobs)', () => {
   beforeAll(async () => {
     stack = await startUpstreamGatewayStack({ patLabel: 'slow-reader' });
     stack.front.setTokenScopes(stack.pat, ['read:package', 'read:repository']);
-    stack.front.addRelease('acme/bigrel', { tag: 'v1.0.0', assets: { 'big.bin': asset } });
+    stack.front.addRelease('acme/bigrel', {
+      tag: 'v1.0.0',
+      assets: { 'big.bin': asset, 'small.txt': Buffer.from('small\n') },
+    });
     const grants = { 'releases:acme/bigrel': ['*'], 'acme/big': ['*'] };
     alice = await stack.member('alice', grants);
     bob = await stack.member('bob', grants);
@@ -82,8 +89,15 @@ describe('a slow first reader holds nobody else (downloads and blobs)', () => {
     };
   }
 
+  /** The second of two GETs of a small file: what a cache hit takes this member right now. */
+  async function baseline(path: string, authorization: string): Promise<number> {
+    expect((await timedGet(path, authorization)).status).toBe(200);
+    return (await timedGet(path, authorization)).firstByteMs;
+  }
+
   it('serves a second member a cold release asset at upstream speed while the first reads at 40 KB/s', async () => {
     const path = '/downloads/acme/bigrel/releases/v1.0.0/big.bin';
+    const hitMs = await baseline('/downloads/acme/bigrel/releases/v1.0.0/small.txt', bob.basic);
     const slow = await slowGet(path, alice.basic);
     const second = await timedGet(path, bob.basic);
     expect(second).toMatchObject({
@@ -91,24 +105,27 @@ describe('a slow first reader holds nobody else (downloads and blobs)', () => {
       size: asset.length,
       sha256: createHash('sha256').update(asset).digest('hex'),
     });
-    expect(second.firstByteMs).toBeLessThan(1000);
+    expect(second.firstByteMs).toBeLessThan(FIRST_BYTE_MS + hitMs);
     expect(second.totalMs).toBeLessThan(UPSTREAM_SPEED_BOUND_MS);
     // The first member was still far from the end: its fetch held nothing.
     expect(slow.received()).toBeLessThan(asset.length / 2);
-    expect(stack.front.countRequests((r) => r.kind === 'asset')).toBe(1);
+    // One upstream fetch of each asset: the small one, and the big one however many read it.
+    expect(stack.front.countRequests((r) => r.kind === 'asset')).toBe(2);
   }, 120_000);
 
   it('serves a second member a cold blob at upstream speed while the first reads at 40 KB/s', async () => {
-    const big = seedImage(stack.seed, 'acme/big', '1.0').manifests[0].layers[0];
+    const image = seedImage(stack.seed, 'acme/big', '1.0').manifests[0];
+    const big = image.layers[0];
     const path = `/v2/acme/big/blobs/${big.digest}`;
     const [aliceToken, bobToken] = await Promise.all([
       stack.token(alice, ['repository:acme/big:pull']),
       stack.token(bob, ['repository:acme/big:pull']),
     ]);
+    const hitMs = await baseline(`/v2/acme/big/blobs/${image.config.digest}`, `Bearer ${bobToken}`);
     const slow = await slowGet(path, `Bearer ${aliceToken}`);
     const second = await timedGet(path, `Bearer ${bobToken}`);
     expect(second).toMatchObject({ status: 200, size: big.size, sha256: big.digest.slice('sha256:'.length) });
-    expect(second.firstByteMs).toBeLessThan(1000);
+    expect(second.firstByteMs).toBeLessThan(FIRST_BYTE_MS + hitMs);
     expect(second.totalMs).toBeLessThan(UPSTREAM_SPEED_BOUND_MS);
     expect(slow.received()).toBeLessThan(big.size / 2);
   }, 120_000);
