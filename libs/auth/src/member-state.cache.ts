@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { BoundedCache } from '@gatehouse/bounded-cache';
 import { GatewayConfig } from '@gatehouse/config';
 import {
   AccessKey,
@@ -12,10 +13,10 @@ import { Clock } from '@gatehouse/observability';
 export type PrincipalState =
   { ok: true; member: Member; accessKey: AccessKey } | { ok: false; reason: CredentialFailureReason };
 
-interface Entry {
-  at: number;
-  state: Promise<{ member: Member; accessKey: AccessKey } | null>;
-}
+type LoadedState = { member: Member; accessKey: AccessKey } | null;
+
+/** Entries kept (least recently used dropped first). */
+const MAX_ENTRIES = 10_000;
 
 /**
  * Whether the member and access key behind an issued token are still good, cached in memory for
@@ -27,8 +28,7 @@ interface Entry {
  */
 @Injectable()
 export class MemberStateCache {
-  private readonly entries = new Map<string, Entry>();
-  private ttlMs: number;
+  private readonly entries: BoundedCache<string, LoadedState>;
   private readonly configuredTtlMs: number;
 
   constructor(
@@ -36,7 +36,12 @@ export class MemberStateCache {
     private readonly clock: Clock,
     config: GatewayConfig,
   ) {
-    this.ttlMs = this.configuredTtlMs = config.auth.stateCacheSeconds * 1000;
+    this.configuredTtlMs = config.auth.stateCacheSeconds * 1000;
+    this.entries = new BoundedCache({
+      max: MAX_ENTRIES,
+      ttlMs: this.configuredTtlMs,
+      now: () => clock.now(),
+    });
   }
 
   async get(memberId: string, accessKeyId: string): Promise<PrincipalState> {
@@ -64,29 +69,16 @@ export class MemberStateCache {
    * AUTH_STATE_CACHE_SECONDS; null restores the configured time.
    */
   shortenCache(ms: number | null): void {
-    this.ttlMs = ms === null ? this.configuredTtlMs : Math.min(ms, this.configuredTtlMs);
+    this.entries.ttlMs = ms === null ? this.configuredTtlMs : Math.min(ms, this.configuredTtlMs);
   }
 
-  private load(memberId: string, accessKeyId: string): Entry['state'] {
-    const key = `${memberId}/${accessKeyId}`;
-    const nowMs = this.clock.now();
-    const hit = this.entries.get(key);
-    if (hit && nowMs - hit.at < this.ttlMs) return hit.state;
-    // Concurrent requests for the same token share one query.
-    const state = this.keys
-      .checkById(accessKeyId, memberId)
-      .then((check) =>
-        check.member && check.accessKey ? { member: check.member, accessKey: check.accessKey } : null,
-      );
-    if (this.ttlMs > 0) {
-      if (this.entries.size > 10_000) this.sweep(nowMs);
-      this.entries.set(key, { at: nowMs, state });
-      state.catch(() => this.entries.delete(key));
-    }
-    return state;
-  }
-
-  private sweep(nowMs: number): void {
-    for (const [k, e] of this.entries) if (nowMs - e.at >= this.ttlMs) this.entries.delete(k);
+  /** Concurrent requests for the same token share one query; none is cached with a zero TTL. */
+  private async load(memberId: string, accessKeyId: string): Promise<LoadedState> {
+    const query = async (): Promise<LoadedState> => {
+      const check = await this.keys.checkById(accessKeyId, memberId);
+      return check.member && check.accessKey ? { member: check.member, accessKey: check.accessKey } : null;
+    };
+    if (this.entries.ttlMs <= 0) return query();
+    return (await this.entries.fetch(`${memberId}/${accessKeyId}`, query)).value;
   }
 }

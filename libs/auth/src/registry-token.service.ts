@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { errors as joseErrors, JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { GatewayConfig } from '@gatehouse/config';
 import { Clock } from '@gatehouse/observability';
 import { ScopeGrant } from './scope.util';
@@ -65,7 +66,10 @@ export class TokenVerificationError extends Error {
  */
 @Injectable()
 export class RegistryTokenService {
-  private readonly verifiedAccess = new Map<string, { token: VerifiedToken; notBeforeMs: number }>();
+  /** Access tokens verified before, least recently used dropped first. */
+  private readonly verifiedAccess = new LRUCache<string, { token: VerifiedToken; notBeforeMs: number }>({
+    max: VERIFIED_TOKEN_CACHE_MAX,
+  });
 
   constructor(
     private readonly key: TokenSigningKey,
@@ -107,12 +111,7 @@ export class RegistryTokenService {
       }
     }
     const verified = await this.verifyInFull(token, use);
-    if (use === 'access') {
-      if (this.verifiedAccess.size >= VERIFIED_TOKEN_CACHE_MAX) {
-        this.verifiedAccess.delete(this.verifiedAccess.keys().next().value as string);
-      }
-      this.verifiedAccess.set(token, verified);
-    }
+    if (use === 'access') this.verifiedAccess.set(token, verified);
     return verified.token;
   }
 

@@ -1,31 +1,26 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
 import { BlobCacheLogger } from './blob-cache-logger.interface';
 import { BlobCacheMetrics } from './blob-cache-metrics.interface';
 import { BLOB_CACHE_LOGGER, BLOB_CACHE_METRICS } from './blob-cache.options';
-import { assertRange, BlobCacheService } from './blob-cache.service';
+import { assertRange, BlobCacheService, BlobLease } from './blob-cache.service';
 import { assertCacheableDigest } from './blob-digest.util';
 import { BlobFillOperation, OpenUpstreamBlob } from './blob-fill.operation';
 import { BlobReadStream } from './blob-read.stream';
 import { NoopBlobCacheMetrics } from './noop-blob-cache.metrics';
+import {
+  BlobOpenOptions,
+  BlobOpenResult,
+  BlobOpenSource,
+  BlobStore,
+  IdentityOpenOptions,
+} from './blob-store.interface';
 
-/** How a request was served: from a committed file, by a fill it started, or by a fill already running. */
-export type BlobOpenSource = 'hit' | 'fill-started' | 'fill-joined';
+export type { BlobOpenOptions, BlobOpenResult, BlobOpenSource } from './blob-store.interface';
 
-export interface BlobOpenOptions {
-  /** Serve only bytes `start..end` (inclusive); validated against the blob's size. */
-  range?: { start: number; end: number };
-}
-
-export interface BlobOpenResult {
-  source: BlobOpenSource;
-  /** Size of the whole blob. */
-  size: number;
-  /**
-   * The requested bytes. Ends only after the content was verified; on any failure it is destroyed
-   * with a BlobCacheException.
-   */
-  body: Readable;
+/** The key of an identity's fill: digest-shaped (temp file name, pins), never a real content digest. */
+function identityKey(identity: string): string {
+  return `sha256:${createHash('sha256').update(`identity:${identity}`).digest('hex')}`;
 }
 
 export interface BlobFillStats {
@@ -40,7 +35,7 @@ export interface BlobFillStats {
  * even when every client that asked for it has gone.
  */
 @Injectable()
-export class BlobFillCoordinator {
+export class BlobFillCoordinator implements BlobStore {
   private readonly fills = new Map<string, BlobFillOperation>();
   /** Every fill still running, including degraded ones no longer joinable. */
   private readonly running = new Set<Promise<void>>();
@@ -85,23 +80,58 @@ export class BlobFillCoordinator {
         this.fillsJoined++;
         return this.read(joinable, 'fill-joined', options);
       }
-      const fill = new BlobFillOperation(digest, expectedSize, openUpstream, {
-        cache: this.cache,
-        logger: this.logger,
-        metrics: this.metrics,
-        fillTimeoutMs: this.cache.settings.fillTimeoutMs,
-        passThroughBufferBytes: this.cache.settings.passThroughBufferBytes,
-        detach: (f) => {
-          if (this.fills.get(f.digest) === f) this.fills.delete(f.digest);
-        },
-      });
-      this.fills.set(digest, fill);
-      this.fillsStarted++;
-      const result = this.read(fill, 'fill-started', options);
-      const run = fill.run().finally(() => this.running.delete(run));
-      this.running.add(run);
-      return result;
+      return this.start(digest, expectedSize, openUpstream, options);
     }
+  }
+
+  private start(
+    key: string,
+    expectedSize: number | undefined,
+    openUpstream: OpenUpstreamBlob,
+    options: BlobOpenOptions,
+    learn?: (digest: string) => void,
+  ): Promise<BlobOpenResult> {
+    const context = {
+      cache: this.cache,
+      logger: this.logger,
+      metrics: this.metrics,
+      fillTimeoutMs: this.cache.settings.fillTimeoutMs,
+      passThroughBufferBytes: this.cache.settings.passThroughBufferBytes,
+      detach: (f: BlobFillOperation) => {
+        if (this.fills.get(f.digest) === f) this.fills.delete(f.digest);
+      },
+    };
+    const fill = new BlobFillOperation(key, expectedSize, openUpstream, context, learn);
+    this.fills.set(key, fill);
+    this.fillsStarted++;
+    const result = this.read(fill, 'fill-started', options);
+    const run = fill.run().finally(() => this.running.delete(run));
+    this.running.add(run);
+    return result;
+  }
+
+  stat(digest: string): number | null {
+    return this.cache.stat(digest);
+  }
+
+  lease(digest: string, holdMs: number): Promise<BlobLease | null> {
+    return this.cache.lease(digest, holdMs);
+  }
+
+  async openByIdentity(
+    identity: string,
+    openUpstream: OpenUpstreamBlob,
+    options: IdentityOpenOptions,
+  ): Promise<BlobOpenResult | null> {
+    const key = identityKey(identity);
+    const joinable = this.fills.get(key);
+    if (!joinable && options.joinOnly) return null;
+    this.metrics.miss();
+    if (joinable) {
+      this.fillsJoined++;
+      return this.read(joinable, 'fill-joined', options);
+    }
+    return this.start(key, undefined, openUpstream, options, options.learnt);
   }
 
   /** Resolves once every fill running now has committed or failed (shutdown, tests). */

@@ -79,11 +79,17 @@ export class BlobFillOperation implements ClaimedFill {
   private spaceWaiter: (() => void) | undefined;
   private readonly controller = new AbortController();
 
+  /**
+   * `digest` is what the fill is keyed and pinned by. With `learn`, it is only a key (content known
+   * by an identity, e.g. a release asset): the content is committed under the digest it hashes to,
+   * which `learn` receives once verified and committed (size checked, digest computed).
+   */
   constructor(
     readonly digest: string,
     private readonly expectedSize: number | undefined,
     private readonly openUpstream: OpenUpstreamBlob,
     private readonly context: BlobFillContext,
+    private readonly learn?: (digest: string) => void,
   ) {
     this.memory = new BlobFillMemory(digest);
     this.ready = new Promise<number>((resolve, reject) => {
@@ -227,7 +233,7 @@ export class BlobFillOperation implements ClaimedFill {
       // the last megabyte's hashing, not for the whole blob.
       await this.writer?.idle();
       const actual = `sha256:${await untilAborted(hash.digest(), signal)}`;
-      if (actual !== this.digest) {
+      if (!this.learn && actual !== this.digest) {
         throw new BlobCacheException(
           'DIGEST_MISMATCH',
           `upstream content for ${this.digest} hashes to ${actual}`,
@@ -236,7 +242,9 @@ export class BlobFillOperation implements ClaimedFill {
       // Readers may take the last byte now.
       this.state = 'verified';
       this.notify();
-      if (!this.degraded && this.temp) await this.commit(this.temp);
+      if (!this.degraded && this.temp) await this.commit(this.temp, actual);
+      // Before the fill is detached: a request from now on finds the digest, then the file.
+      this.learn?.(actual);
     } catch (error) {
       await this.fail(error, body);
     } finally {
@@ -276,12 +284,12 @@ export class BlobFillOperation implements ClaimedFill {
     return this.state === 'failed';
   }
 
-  private async commit(temp: BlobTempFile): Promise<void> {
+  private async commit(temp: BlobTempFile, digest: string): Promise<void> {
     try {
-      await this.context.cache.commitTempFile(temp.path, this.digest, this.size);
+      await this.context.cache.commitTempFile(temp.path, digest, this.size);
     } catch (error) {
       // The readers already have verified bytes from the open descriptor; only caching is lost.
-      this.context.cache.recordWriteFailure(this.digest, error);
+      this.context.cache.recordWriteFailure(digest, error);
       await this.context.cache.discardTempFile(temp.path);
     }
   }

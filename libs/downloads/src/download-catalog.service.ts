@@ -1,3 +1,4 @@
+import { BoundedCache } from '@gatehouse/bounded-cache';
 import { Clock } from '@gatehouse/observability';
 import type { UpstreamPackageFile, UpstreamRelease } from '@gatehouse/upstream';
 import { UpstreamError } from '@gatehouse/upstream';
@@ -22,11 +23,6 @@ export interface CatalogAnswer<T> {
   stale: { ageSeconds: number } | null;
 }
 
-interface Entry<T> {
-  at: number;
-  value: T | null;
-}
-
 /**
  * Release lists and package file lists, the metadata that maps (repository, tag, filename) to
  * an asset: kept for the TTL, then asked again (one question per key at a time); when the
@@ -34,14 +30,21 @@ interface Entry<T> {
  * reply carries `Warning: 299`, as tag resolutions do.
  */
 export class DownloadCatalog {
-  private readonly entries = new Map<string, Entry<unknown>>();
-  private readonly running = new Map<string, Promise<CatalogAnswer<unknown>>>();
+  private readonly entries: BoundedCache<string, unknown>;
 
   constructor(
     private readonly upstream: DownloadUpstream,
-    private readonly clock: Clock,
-    private readonly options: CatalogOptions,
-  ) {}
+    clock: Clock,
+    options: CatalogOptions,
+  ) {
+    this.entries = new BoundedCache({
+      max: options.maxEntries,
+      ttlMs: options.ttlMs,
+      staleIfErrorMs: options.staleMaxMs,
+      staleOn: (error) => error instanceof UpstreamError,
+      now: () => clock.now(),
+    });
+  }
 
   releases(owner: string, repo: string): Promise<CatalogAnswer<UpstreamRelease[]>> {
     return this.cached(`r:${owner}/${repo}`, () => this.upstream.listReleases(owner, repo));
@@ -53,29 +56,9 @@ export class DownloadCatalog {
     );
   }
 
-  private cached<T>(key: string, load: () => Promise<T | null>): Promise<CatalogAnswer<T>> {
-    const now = this.clock.now();
-    const hit = this.entries.get(key) as Entry<T> | undefined;
-    if (hit && now - hit.at < this.options.ttlMs) return Promise.resolve({ value: hit.value, stale: null });
-    const joined = this.running.get(key) as Promise<CatalogAnswer<T>> | undefined;
-    if (joined) return joined;
-    const run = (async (): Promise<CatalogAnswer<T>> => {
-      try {
-        const value = await load();
-        if (this.entries.size >= this.options.maxEntries)
-          this.entries.delete(this.entries.keys().next().value!);
-        this.entries.delete(key);
-        this.entries.set(key, { at: this.clock.now(), value });
-        return { value, stale: null };
-      } catch (err) {
-        const age = this.clock.now() - (hit?.at ?? 0);
-        if (hit && err instanceof UpstreamError && age < this.options.ttlMs + this.options.staleMaxMs) {
-          return { value: hit.value, stale: { ageSeconds: Math.round(age / 1000) } };
-        }
-        throw err;
-      }
-    })().finally(() => this.running.delete(key));
-    this.running.set(key, run);
-    return run;
+  private async cached<T>(key: string, load: () => Promise<T | null>): Promise<CatalogAnswer<T>> {
+    const answer = await this.entries.fetch(key, load);
+    const stale = answer.stale ? { ageSeconds: Math.round(answer.stale.ageMs / 1000) } : null;
+    return { value: answer.value as T | null, stale };
   }
 }

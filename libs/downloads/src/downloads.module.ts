@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuditModule, AuditService } from '@gatehouse/audit';
-import { BlobCacheService, BlobFillCoordinator } from '@gatehouse/blob-cache';
+import { BlobFillCoordinator, BlobStore } from '@gatehouse/blob-cache';
 import { GatewayConfig } from '@gatehouse/config';
 import { EntitlementsModule, EntitlementService } from '@gatehouse/entitlements';
 import { Clock, MetricsService } from '@gatehouse/observability';
@@ -53,8 +53,8 @@ export function downloadUpstreamOf(client: UpstreamRegistryClient): DownloadUpst
     },
     {
       provide: DownloadStore,
-      inject: [BlobFillCoordinator, BlobCacheService],
-      useFactory: (fills: BlobFillCoordinator, cache: BlobCacheService) => new DownloadStore(fills, cache),
+      inject: [BlobFillCoordinator],
+      useFactory: (store: BlobStore) => new DownloadStore(store),
     },
     {
       provide: DownloadAudit,

@@ -4,7 +4,7 @@ import { isValidAssetFilename, isValidDownloadName, isValidDownloadVersion, OciE
 import type { UpstreamDownload, UpstreamRegistryClient, UpstreamRelease } from '@gatehouse/upstream';
 import { DownloadCatalog } from './download-catalog.service';
 import { DownloadAudit, DownloadDraft } from './download-audit';
-import { DownloadObject, DownloadStore } from './download-store';
+import { DownloadKey, DownloadObject, DownloadStore } from './download-store';
 
 /** The member a download request was authenticated as (Basic access key or Bearer token). */
 export interface DownloadPrincipal {
@@ -74,7 +74,8 @@ export class DownloadsService {
         publishedAt: r.publishedAt,
         assets: r.assets.map((a) => {
           const sha256 = this.store.knownSha256({
-            identity: assetIdentity(owner, repo, r.tag, a),
+            key: assetKey(owner, repo, r.tag, a),
+            revision: assetRevision(a),
             sha256: null,
           });
           return {
@@ -132,7 +133,8 @@ export class DownloadsService {
       draft.reference = `${release.tag}/${filename}`;
       if (asked !== release.tag) draft.details = { ...draft.details, requestedTag: asked };
       const object: DownloadObject = {
-        identity: assetIdentity(owner, repo, release.tag, asset),
+        key: assetKey(owner, repo, release.tag, asset),
+        revision: assetRevision(asset),
         sha256: null,
         size: asset.size,
         open: (range, signal) =>
@@ -140,7 +142,7 @@ export class DownloadsService {
             this.upstream.downloads.openReleaseAsset(owner, repo, release.tag, filename, { range, signal }),
           ),
       };
-      return await this.serve(draft, object, asset.uuid ?? object.identity, filename, stale, req);
+      return await this.serve(draft, object, asset.uuid ?? assetRevision(asset), filename, stale, req);
     } catch (err) {
       this.audit.failed(draft, err);
       throw err;
@@ -174,7 +176,8 @@ export class DownloadsService {
       const file = answer.value?.find((f) => f.name === filename);
       if (!file) throw notFound('asset_unknown');
       const object: DownloadObject = {
-        identity: file.sha256 ?? `package:${owner}/${name}@${version}/${filename}`,
+        key: { kind: 'packages', owner: owner.toLowerCase(), name: name.toLowerCase(), version, filename },
+        revision: `${file.sha256 ?? ''}#${file.size}`,
         sha256: file.sha256,
         size: file.size,
         open: (range, signal) =>
@@ -182,7 +185,8 @@ export class DownloadsService {
             this.upstream.downloads.openPackageFile(owner, name, version, filename, { range, signal }),
           ),
       };
-      return await this.serve(draft, object, file.sha256 ?? object.identity, filename, answer.stale, req);
+      const etag = file.sha256 ?? `package:${owner}/${name}@${version}/${filename}`;
+      return await this.serve(draft, object, etag, filename, answer.stale, req);
     } catch (err) {
       this.audit.failed(draft, err);
       throw err;
@@ -282,13 +286,20 @@ export class DownloadsService {
   }
 }
 
-function assetIdentity(
-  owner: string,
-  repo: string,
-  tag: string,
-  asset: { uuid: string | null; name: string; size: number },
-): string {
-  return asset.uuid ?? `release:${owner}/${repo}@${tag}/${asset.name}#${asset.size}`;
+/** A release asset for the cache: (kind, owner, repository, tag, filename), whoever asks. */
+function assetKey(owner: string, repo: string, tag: string, asset: { name: string }): DownloadKey {
+  return {
+    kind: 'releases',
+    owner: owner.toLowerCase(),
+    name: repo.toLowerCase(),
+    version: tag,
+    filename: asset.name,
+  };
+}
+
+/** This upload of the asset: a replaced asset (new uuid or size) is learnt afresh. */
+function assetRevision(asset: { uuid: string | null; size: number }): string {
+  return `${asset.uuid ?? ''}#${asset.size}`;
 }
 
 /** Newest first as the upstream lists them; prereleases only when no stable release is entitled. */

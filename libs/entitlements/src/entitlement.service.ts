@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { FindOptionsWhere, Repository } from 'typeorm';
+import { BoundedCache } from '@gatehouse/bounded-cache';
 import { GatewayConfig } from '@gatehouse/config';
 import { MemberService, notifyMemberChanged } from '@gatehouse/members';
 import { Clock } from '@gatehouse/observability';
@@ -41,10 +42,8 @@ export type EntitlementExplanation =
       artifact?: { subject: string; kind: string; checked: boolean };
     };
 
-interface CachedList {
-  at: number;
-  list: Promise<Entitlement[]>;
-}
+/** Members whose lists are kept (least recently used dropped first). */
+const MAX_CACHED_MEMBERS = 10_000;
 
 /**
  * Entitlements and the questions the pull path asks of them. The per-member list is cached for
@@ -53,8 +52,7 @@ interface CachedList {
  */
 @Injectable()
 export class EntitlementService {
-  private readonly cache = new Map<string, CachedList>();
-  private ttlMs: number;
+  private readonly cache: BoundedCache<string, Entitlement[]>;
   private readonly configuredTtlMs: number;
   /** How the upstream resolves tags; every tag decision is made on that form. */
   readonly tagCanonicalization: TagCanonicalization;
@@ -65,7 +63,12 @@ export class EntitlementService {
     private readonly clock: Clock,
     config: GatewayConfig,
   ) {
-    this.ttlMs = this.configuredTtlMs = config.auth.stateCacheSeconds * 1000;
+    this.configuredTtlMs = config.auth.stateCacheSeconds * 1000;
+    this.cache = new BoundedCache({
+      max: MAX_CACHED_MEMBERS,
+      ttlMs: this.configuredTtlMs,
+      now: () => clock.now(),
+    });
     this.tagCanonicalization = Object.freeze({ caseInsensitive: config.upstream.tagsCaseInsensitive });
   }
 
@@ -142,7 +145,7 @@ export class EntitlementService {
    * AUTH_STATE_CACHE_SECONDS; null restores the configured time.
    */
   shortenCache(ms: number | null): void {
-    this.ttlMs = ms === null ? this.configuredTtlMs : Math.min(ms, this.configuredTtlMs);
+    this.cache.ttlMs = ms === null ? this.configuredTtlMs : Math.min(ms, this.configuredTtlMs);
   }
 
   /** Every entitlement (expired ones too), with the member, filtered by username and/or repository. */
@@ -306,22 +309,11 @@ export class EntitlementService {
     else this.cache.clear();
   }
 
-  private cachedList(memberId: string): Promise<Entitlement[]> {
-    const nowMs = this.clock.now();
-    const hit = this.cache.get(memberId);
-    if (hit && nowMs - hit.at < this.ttlMs) return hit.list;
-    const list = this.entitlements.find({ where: { memberId } });
-    if (this.ttlMs > 0) {
-      if (this.cache.size > 10_000) this.sweep(nowMs);
-      this.cache.set(memberId, { at: nowMs, list });
-      // A failed load must not be served from the cache.
-      list.catch(() => this.cache.delete(memberId));
-    }
-    return list;
-  }
-
-  private sweep(nowMs: number): void {
-    for (const [id, entry] of this.cache) if (nowMs - entry.at >= this.ttlMs) this.cache.delete(id);
+  /** Concurrent requests share one query; a failed one is not kept; none is cached with a zero TTL. */
+  private async cachedList(memberId: string): Promise<Entitlement[]> {
+    const query = () => this.entitlements.find({ where: { memberId } });
+    if (this.cache.ttlMs <= 0) return query();
+    return (await this.cache.fetch(memberId, query)).value;
   }
 }
 

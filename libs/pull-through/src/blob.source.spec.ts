@@ -77,7 +77,7 @@ describe('BlobSource', () => {
     fills = new BlobFillCoordinator(cache, logger);
     upstream = new MemoryUpstream();
     upstream.blobs.set(digest, data);
-    source = new BlobSource(fills, cache, upstream);
+    source = new BlobSource(fills, upstream);
   });
 
   afterEach(async () => {

@@ -1,11 +1,5 @@
 import type { Readable } from 'node:stream';
-import {
-  BlobCacheService,
-  BlobFillCoordinator,
-  BlobOpenSource,
-  isCacheableDigest,
-  parseRangeHeader,
-} from '@gatehouse/blob-cache';
+import { BlobOpenSource, BlobStore, isCacheableDigest, parseRangeHeader } from '@gatehouse/blob-cache';
 import { Digest, OciError } from '@gatehouse/oci';
 import { UpstreamSource } from './upstream-source.interface';
 
@@ -64,14 +58,13 @@ const FROM_FILL: Record<BlobOpenSource, BlobCacheResult> = {
  */
 export class BlobSource {
   constructor(
-    private readonly fills: BlobFillCoordinator,
-    private readonly cache: BlobCacheService,
+    private readonly store: BlobStore,
     private readonly upstream: UpstreamSource,
   ) {}
 
   async head(name: string, digest: Digest, request: Omit<BlobRequest, 'range'>): Promise<BlobReply> {
     const cacheable = isCacheableDigest(digest);
-    const cached = cacheable ? this.cache.stat(digest) : null;
+    const cached = cacheable ? this.store.stat(digest) : null;
     if (cached !== null) return { source: 'hit', size: cached, length: cached };
     const head = await this.upstream.headBlob(name, digest, request.signal);
     if (!head) throw new OciError('BLOB_UNKNOWN', { reason: 'blob_unknown_upstream' });
@@ -82,16 +75,16 @@ export class BlobSource {
   async open(name: string, digest: Digest, request: BlobRequest): Promise<BlobReply> {
     const { declaredSize } = request;
     const cacheable = isCacheableDigest(digest);
-    const knownSize = (cacheable ? this.cache.stat(digest) : null) ?? declaredSize;
+    const knownSize = (cacheable ? this.store.stat(digest) : null) ?? declaredSize;
     const range = knownSize === undefined ? undefined : this.range(request.range, knownSize);
     if (!cacheable) return this.passThrough(name, digest, range, request.signal);
     if (request.offload) {
-      const lease = await this.cache.lease(digest, OFFLOAD_HOLD_MS);
+      const lease = await this.store.lease(digest, OFFLOAD_HOLD_MS);
       // The range was judged against the size the index holds, which is the lease's.
       if (lease) return { ...rangeReply('hit', lease.sizeBytes, range), file: lease.relativePath };
     }
 
-    const opened = await this.fills.open(
+    const opened = await this.store.open(
       digest,
       declaredSize,
       async (signal) => {
@@ -112,7 +105,7 @@ export class BlobSource {
 
   /** Resolves once every fill running now has committed or failed (shutdown, tests). */
   whenIdle(): Promise<void> {
-    return this.fills.whenIdle();
+    return this.store.whenIdle();
   }
 
   /** The range to serve, undefined for the whole blob; 416 for one that selects no byte. */

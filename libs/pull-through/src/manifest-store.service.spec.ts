@@ -46,4 +46,23 @@ describe('ManifestStore on disk', () => {
     expect(got?.mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
     expect(got && Buffer.from(got.body).equals(body)).toBe(true);
   });
+
+  it('keeps the most recently used manifests in memory within its byte bound', async () => {
+    const bodies = ['a', 'b', 'c'].map((x) => Buffer.from(`{"schemaVersion":2,"annotations":{"x":"${x}"}}`));
+    const digests = bodies.map((b) => computeDigest(b));
+    const store = new ManifestStore({ dir, memoryMaxBytes: bodies[0].length * 2 });
+    await store.init();
+    const type = 'application/vnd.oci.image.manifest.v1+json';
+    await store.put(digests[0], type, bodies[0]);
+    await store.put(digests[1], type, bodies[1]);
+    await store.get(digests[0]);
+    await store.put(digests[2], type, bodies[2]);
+    // Only memory answers now: the least recently used (b) is gone, a and c stay.
+    await rm(join(dir, 'sha256'), { recursive: true, force: true });
+    expect(await Promise.all(digests.map(async (d) => (await store.get(d))?.digest ?? null))).toEqual([
+      digests[0],
+      null,
+      digests[2],
+    ]);
+  });
 });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { LRUCache } from 'lru-cache';
 import { computeDigest, parseManifest, ParsedManifest, SHA256_DIGEST_REGEXP } from '@gatehouse/oci';
 import { CACHE_DIR_MODE, CACHE_FILE_MODE } from '@gatehouse/blob-cache';
 
@@ -26,10 +27,15 @@ export interface ManifestStoreOptions {
  * whole manifest or none; on read the body is hashed again and a damaged file is dropped.
  */
 export class ManifestStore {
-  private readonly memory = new Map<string, StoredManifest>();
-  private memoryBytes = 0;
+  /** LRU bounded by body bytes (lru-cache); a manifest larger than the bound is not kept. */
+  private readonly memory: LRUCache<string, StoredManifest>;
 
-  constructor(private readonly options: ManifestStoreOptions) {}
+  constructor(private readonly options: ManifestStoreOptions) {
+    this.memory = new LRUCache<string, StoredManifest>({
+      maxSize: Math.max(1, options.memoryMaxBytes),
+      sizeCalculation: (m) => Math.max(1, m.body.length),
+    });
+  }
 
   async init(): Promise<void> {
     await fs.mkdir(path.join(this.options.dir, 'tmp'), { recursive: true, mode: CACHE_DIR_MODE });
@@ -41,11 +47,7 @@ export class ManifestStore {
   /** Memory, then disk. Never upstream: callers decide whether a digest may be fetched. */
   async get(digest: string): Promise<StoredManifest | null> {
     const hit = this.memory.get(digest);
-    if (hit) {
-      this.memory.delete(digest);
-      this.memory.set(digest, hit);
-      return hit;
-    }
+    if (hit) return hit;
     const file = this.filePath(digest);
     if (!file) return null;
     let raw: Buffer;
@@ -89,16 +91,7 @@ export class ManifestStore {
     const parsed = parseManifest(body, mediaType);
     const stored: StoredManifest = { digest, mediaType: mediaType || parsed.mediaType, body, parsed };
     if (body.length > this.options.memoryMaxBytes) return stored;
-    const previous = this.memory.get(digest);
-    if (previous) this.memoryBytes -= previous.body.length;
-    this.memory.delete(digest);
     this.memory.set(digest, stored);
-    this.memoryBytes += body.length;
-    for (const [key, value] of this.memory) {
-      if (this.memoryBytes <= this.options.memoryMaxBytes) break;
-      this.memory.delete(key);
-      this.memoryBytes -= value.body.length;
-    }
     return stored;
   }
 

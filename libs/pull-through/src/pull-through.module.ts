@@ -2,8 +2,8 @@ import * as path from 'node:path';
 import { Module } from '@nestjs/common';
 import {
   BlobCacheModule,
-  BlobCacheService,
   BlobFillCoordinator,
+  BlobStore,
   TypeormBlobIndexStore,
 } from '@gatehouse/blob-cache';
 import { GatewayConfig } from '@gatehouse/config';
@@ -96,9 +96,8 @@ import { UPSTREAM_SOURCE, UpstreamSource } from './upstream-source.interface';
     },
     {
       provide: BlobSource,
-      inject: [BlobFillCoordinator, BlobCacheService, UPSTREAM_SOURCE],
-      useFactory: (fills: BlobFillCoordinator, cache: BlobCacheService, source: UpstreamSource) =>
-        new BlobSource(fills, cache, source),
+      inject: [BlobFillCoordinator, UPSTREAM_SOURCE],
+      useFactory: (store: BlobStore, source: UpstreamSource) => new BlobSource(store, source),
     },
     {
       provide: ReferrersSource,

@@ -1,3 +1,5 @@
+import { LRUCache } from 'lru-cache';
+import { BoundedCache, SingleFlight } from '@gatehouse/bounded-cache';
 import { Clock } from '@gatehouse/observability';
 import { isValidTag } from '@gatehouse/oci';
 import { ManifestFetchTrace } from './manifest-fetch.trace';
@@ -20,19 +22,9 @@ export interface TagResolution {
   stale?: { ageSeconds: number; cause: unknown };
 }
 
-interface TagEntry {
-  digest: string;
-  checkedAt: number;
-}
-
-interface TagListEntry {
-  tags: string[];
-  checkedAt: number;
-}
-
-interface Inflight {
-  result: Promise<unknown>;
-  /** What the running work fetched, for the requests that join it. */
+interface Flight {
+  value: unknown;
+  /** What the work fetched, for the requests that joined it. */
   trace: ManifestFetchTrace;
 }
 
@@ -51,18 +43,30 @@ interface Inflight {
  * serves a manifest knows whether its own work (or work it joined) fetched it.
  */
 export class PullThroughService {
-  private readonly tags = new Map<string, TagEntry>();
-  private readonly tagLists = new Map<string, TagListEntry>();
-  private readonly closures = new Map<string, Map<string, number>>();
-  private readonly inflight = new Map<string, Inflight>();
+  /** `name\0tag` → digest: TTL, stale-if-error, LRU-bounded. */
+  private readonly tags: BoundedCache<string, string | null>;
+  private readonly tagLists: BoundedCache<string, string[] | null>;
+  /** Manifest digest → what it makes pullable: immutable, LRU-bounded. */
+  private readonly closures: LRUCache<string, Map<string, number>>;
+  private readonly flights = new SingleFlight<string, Flight>();
 
   constructor(
     private readonly upstream: UpstreamSource,
     private readonly manifests: ManifestStore,
-    private readonly clock: Clock,
-    private readonly options: PullThroughOptions,
+    clock: Clock,
+    options: PullThroughOptions,
     private readonly metrics: PullThroughMetrics = new NoopPullThroughMetrics(),
-  ) {}
+  ) {
+    const ttl = {
+      max: options.maxTagEntries,
+      ttlMs: options.tagTtlMs,
+      staleIfErrorMs: options.tagStaleMaxMs,
+      now: () => clock.now(),
+    };
+    this.tags = new BoundedCache(ttl);
+    this.tagLists = new BoundedCache(ttl);
+    this.closures = new LRUCache({ max: options.maxTagEntries });
+  }
 
   /** Tag → digest. Null when upstream says the tag (or repository) does not exist. */
   resolveTag(name: string, tag: string, trace?: ManifestFetchTrace): Promise<TagResolution | null> {
@@ -74,41 +78,27 @@ export class PullThroughService {
     tag: string,
     trace: ManifestFetchTrace,
   ): Promise<TagResolution | null> {
-    const key = `${name}\u0000${tag}`;
-    const entry = this.tags.get(key);
-    const now = this.clock.now();
-    if (entry && now - entry.checkedAt < this.options.tagTtlMs) return { digest: entry.digest };
-    try {
-      if (entry) {
-        // Revalidate cheaply: a HEAD says whether the tag still points where it did.
-        const head = await this.upstream.headManifest(name, tag);
-        if (!head) {
-          this.tags.delete(key);
-          return null;
+    const answer = await this.tags.fetch(
+      `${name}\u0000${tag}`,
+      async (previous) => {
+        if (previous?.value) {
+          // Revalidate cheaply: a HEAD says whether the tag still points where it did.
+          const head = await this.upstream.headManifest(name, tag);
+          if (!head) return null;
+          if (head.digest === previous.value && (await this.manifests.get(head.digest))) return head.digest;
         }
-        if (head.digest === entry.digest && (await this.manifests.get(head.digest))) {
-          entry.checkedAt = this.clock.now();
-          return { digest: entry.digest };
-        }
-      }
-      const fetched = await this.upstream.getManifest(name, tag);
-      if (!fetched) {
-        this.tags.delete(key);
-        return null;
-      }
-      await this.manifests.put(fetched.digest, fetched.mediaType, fetched.body);
-      trace.fetchedHere(fetched.digest);
-      this.rememberTag(key, { digest: fetched.digest, checkedAt: this.clock.now() });
-      return { digest: fetched.digest };
-    } catch (cause) {
-      if (entry && now - entry.checkedAt <= this.options.tagTtlMs + this.options.tagStaleMaxMs) {
-        return {
-          digest: entry.digest,
-          stale: { ageSeconds: Math.round((now - entry.checkedAt) / 1000), cause },
-        };
-      }
-      throw cause;
-    }
+        const fetched = await this.upstream.getManifest(name, tag);
+        if (!fetched) return null;
+        await this.manifests.put(fetched.digest, fetched.mediaType, fetched.body);
+        trace.fetchedHere(fetched.digest);
+        return fetched.digest;
+      },
+      { keep: (digest) => digest !== null },
+    );
+    if (answer.value === null) return null;
+    if (!answer.stale) return { digest: answer.value };
+    const { ageMs, cause } = answer.stale;
+    return { digest: answer.value, stale: { ageSeconds: Math.round(ageMs / 1000), cause } };
   }
 
   /**
@@ -150,7 +140,6 @@ export class PullThroughService {
           result.set(grandChild.digest, grandChild.size);
       }
     }
-    if (this.closures.size >= this.options.maxTagEntries) this.closures.clear();
     this.closures.set(digest, result);
     return result;
   }
@@ -169,7 +158,7 @@ export class PullThroughService {
   ): Promise<{ tag: string; size: number } | null> {
     const tried = new Set<string>();
     const prefix = `${name}\u0000`;
-    for (const key of [...this.tags.keys()]) {
+    for (const key of this.tags.keys()) {
       if (!key.startsWith(prefix)) continue;
       const tag = key.slice(prefix.length);
       if (!(await admits(tag))) continue;
@@ -203,40 +192,26 @@ export class PullThroughService {
    */
   listTags(name: string): Promise<{ tags: string[]; stale?: { ageSeconds: number } } | null> {
     return this.once(`tags\u0000${name}`, undefined, async () => {
-      const entry = this.tagLists.get(name);
-      const now = this.clock.now();
-      if (entry && now - entry.checkedAt < this.options.tagTtlMs) return { tags: entry.tags };
-      try {
-        const listed = await this.upstream.listTags(name);
-        if (!listed) {
-          this.tagLists.delete(name);
-          return null;
-        }
-        const tags = listed.filter(isValidTag);
-        if (tags.length < listed.length) {
-          this.metrics.invalidUpstreamTags(
-            name,
-            listed.filter((t) => !isValidTag(t)),
-          );
-        }
-        if (this.tagLists.size >= this.options.maxTagEntries) this.tagLists.clear();
-        this.tagLists.set(name, { tags, checkedAt: this.clock.now() });
-        return { tags };
-      } catch (cause) {
-        if (entry && now - entry.checkedAt <= this.options.tagTtlMs + this.options.tagStaleMaxMs) {
-          return { tags: entry.tags, stale: { ageSeconds: Math.round((now - entry.checkedAt) / 1000) } };
-        }
-        throw cause;
-      }
+      const answer = await this.tagLists.fetch(
+        name,
+        async () => {
+          const listed = await this.upstream.listTags(name);
+          if (!listed) return null;
+          const tags = listed.filter(isValidTag);
+          if (tags.length < listed.length) {
+            this.metrics.invalidUpstreamTags(
+              name,
+              listed.filter((t) => !isValidTag(t)),
+            );
+          }
+          return tags;
+        },
+        { keep: (tags) => tags !== null },
+      );
+      if (answer.value === null) return null;
+      if (!answer.stale) return { tags: answer.value };
+      return { tags: answer.value, stale: { ageSeconds: Math.round(answer.stale.ageMs / 1000) } };
     });
-  }
-
-  private rememberTag(key: string, entry: TagEntry): void {
-    if (!this.tags.has(key) && this.tags.size >= this.options.maxTagEntries) {
-      const oldest = this.tags.keys().next().value;
-      if (oldest !== undefined) this.tags.delete(oldest);
-    }
-    this.tags.set(key, entry);
   }
 
   /**
@@ -248,19 +223,14 @@ export class PullThroughService {
     trace: ManifestFetchTrace | undefined,
     work: (own: ManifestFetchTrace) => Promise<T>,
   ): Promise<T> {
-    const running = this.inflight.get(key);
-    if (running) {
-      return (running.result as Promise<T>).then((value) => {
-        trace?.joined(running.trace);
-        return value;
-      });
-    }
-    const own = new ManifestFetchTrace();
-    const result = work(own).finally(() => this.inflight.delete(key));
-    this.inflight.set(key, { result, trace: own });
-    return result.then((value) => {
-      trace?.absorb(own);
-      return value;
+    const flight = this.flights.run(key, async () => {
+      const own = new ManifestFetchTrace();
+      return { value: await work(own), trace: own };
+    });
+    return flight.result.then(({ value, trace: shared }) => {
+      if (flight.joined) trace?.joined(shared);
+      else trace?.absorb(shared);
+      return value as T;
     });
   }
 }

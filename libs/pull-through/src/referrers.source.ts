@@ -1,3 +1,4 @@
+import { BoundedCache } from '@gatehouse/bounded-cache';
 import { Clock } from '@gatehouse/observability';
 import {
   ARTIFACT_SUFFIXES,
@@ -30,11 +31,6 @@ export interface ReferrersList {
   stale?: { ageSeconds: number };
 }
 
-interface Entry {
-  list: ReferrersList;
-  checkedAt: number;
-}
-
 /**
  * The referrers of a subject digest, for the gateway's referrers API (OCI distribution-spec 1.1),
  * in this order of preference: the upstream's referrers API when it has one; else the tag-schema
@@ -47,36 +43,33 @@ interface Entry {
  * upstream about the subject's artifact tags.
  */
 export class ReferrersSource {
-  private readonly lists = new Map<string, Entry>();
+  private readonly lists: BoundedCache<string, ReferrersList>;
   /**
-   * Repositories whose upstream answered "no referrers API" (Forgejo's empty 404), with when:
-   * for the tag TTL the fallback listing of any subject there does not ask the API again.
+   * Repositories whose upstream answered "no referrers API" (Forgejo's empty 404): for the tag
+   * TTL the fallback listing of any subject there does not ask the API again.
    */
-  private readonly noApiSince = new Map<string, number>();
+  private readonly noApi: BoundedCache<string, true>;
 
   constructor(
     private readonly pull: PullThroughService,
     private readonly upstream: UpstreamSource,
-    private readonly clock: Clock,
-    private readonly options: ReferrersOptions,
-  ) {}
+    clock: Clock,
+    options: ReferrersOptions,
+  ) {
+    const now = () => clock.now();
+    this.lists = new BoundedCache({
+      max: options.maxEntries,
+      ttlMs: options.tagTtlMs,
+      staleIfErrorMs: options.tagStaleMaxMs,
+      now,
+    });
+    this.noApi = new BoundedCache({ max: options.maxEntries, ttlMs: options.tagTtlMs, now });
+  }
 
   async list(name: string, subject: string, trace: ManifestFetchTrace): Promise<ReferrersList> {
-    const key = `${name}\u0000${subject}`;
-    const entry = this.lists.get(key);
-    const now = this.clock.now();
-    if (entry && now - entry.checkedAt < this.options.tagTtlMs) return entry.list;
-    try {
-      const list = await this.read(name, subject, trace);
-      if (!entry && this.lists.size >= this.options.maxEntries) this.lists.clear();
-      this.lists.set(key, { list, checkedAt: this.clock.now() });
-      return list;
-    } catch (cause) {
-      if (entry && now - entry.checkedAt <= this.options.tagTtlMs + this.options.tagStaleMaxMs) {
-        return { ...entry.list, stale: { ageSeconds: Math.round((now - entry.checkedAt) / 1000) } };
-      }
-      throw cause;
-    }
+    const answer = await this.lists.fetch(`${name}\u0000${subject}`, () => this.read(name, subject, trace));
+    if (!answer.stale) return answer.value;
+    return { ...answer.value, stale: { ageSeconds: Math.round(answer.stale.ageMs / 1000) } };
   }
 
   private async read(name: string, subject: string, trace: ManifestFetchTrace): Promise<ReferrersList> {
@@ -101,15 +94,13 @@ export class ReferrersSource {
 
   private async fromApi(name: string, subject: string): Promise<Buffer | null> {
     if (!this.upstream.listReferrers) return null;
-    const since = this.noApiSince.get(name);
-    if (since !== undefined && this.clock.now() - since < this.options.tagTtlMs) return null;
+    if (this.noApi.get(name)) return null;
     const index = await this.upstream.listReferrers(name, subject);
     if (index) {
-      this.noApiSince.delete(name);
+      this.noApi.delete(name);
       return index;
     }
-    if (since === undefined && this.noApiSince.size >= this.options.maxEntries) this.noApiSince.clear();
-    this.noApiSince.set(name, this.clock.now());
+    this.noApi.set(name, true);
     return null;
   }
 
