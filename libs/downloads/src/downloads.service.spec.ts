@@ -23,7 +23,7 @@ function newDownloadsService() {
     packageFiles: jest.fn(),
   };
   const store: Fake<DownloadStore, 'knownSha256' | 'open'> = {
-    knownSha256: jest.fn((o: Pick<DownloadObject, 'identity' | 'sha256'>) => o.sha256),
+    knownSha256: jest.fn((o: Pick<DownloadObject, 'key' | 'revision' | 'sha256'>) => o.sha256),
     open: jest.fn(),
   };
   const events: AuditEventInput[] = [];
