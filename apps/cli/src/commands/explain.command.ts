@@ -83,6 +83,8 @@ export function register(program: Command, ctx: CliContext): void {
           allowed: verdict.allowed,
           reason: verdict.reason,
           memberSees: verdict.memberSees,
+          answer: verdict.answer,
+          ifMissing: verdict.ifMissing,
           fix: verdict.fix,
           checks: verdict.checks,
           member: member ? { id: member.id, status: member.status, disabledAt: member.disabledAt } : null,
@@ -117,9 +119,9 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.out.line('');
         ctx.out.line(`What the member sees: ${visible(verdict.memberSees)}.`);
         if (verdict.fix) ctx.out.line(`To allow it: ${visible(verdict.fix)}`);
-        else
+        else if (verdict.ifMissing)
           ctx.out.line(
-            '(Whether the tag exists upstream is not checked: a missing tag is a 404 MANIFEST_UNKNOWN.)',
+            `(Whether it exists upstream is not checked: if it does not, the member gets ${verdict.ifMissing.status} ${verdict.ifMissing.code}.)`,
           );
         ctx.out.line('');
         if (recent.length === 0) {
