@@ -12,7 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-demo_dir=.tmp/demo
+# DEMO_DIR (default .tmp/demo) holds everything a run writes; scripts/demo-stop.sh reads it too.
+demo_dir=${DEMO_DIR:-.tmp/demo}
+export DEMO_DIR=$demo_dir
 # 2 steps here, the rest in scripts/demo/demo.ts.
 total=11
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 // eslint-disable-next-line no-restricted-imports
 import { prepareSeededStorage, SeedInfo } from '../../libs/testing/src/upstream';
@@ -45,7 +46,7 @@ function settings(): DemoSettings {
   };
 }
 
-const rel = (p: string) => p.slice(REPO_ROOT.length + 1);
+const rel = (p: string) => relative(REPO_ROOT, p);
 const log = (s = ''): void => void process.stdout.write(`${s}\n`);
 
 async function main(): Promise<void> {

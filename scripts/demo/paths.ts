@@ -4,7 +4,10 @@ export { DEMO } from './targets';
 
 /** Everything the demo writes lives here; scripts/demo-stop.sh reads the pid files. */
 export const REPO_ROOT = resolve(__dirname, '../..');
-export const DEMO_DIR = join(REPO_ROOT, '.tmp', 'demo');
+/** DEMO_DIR moves it (relative to the repository), e.g. for a test beside a running demo. */
+export const DEMO_DIR = process.env.DEMO_DIR
+  ? resolve(REPO_ROOT, process.env.DEMO_DIR)
+  : join(REPO_ROOT, '.tmp', 'demo');
 
 export const demoPaths = {
   dataDir: join(DEMO_DIR, 'data'),
