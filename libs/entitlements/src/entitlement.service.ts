@@ -316,10 +316,15 @@ export class EntitlementService {
     };
   }
 
-  /** One target of this kind that some member holds (newest grant), or null: what readiness probes. */
-  async anyTarget(kind: EntitlementKind): Promise<string | null> {
-    const e = await this.entitlements.findOne({ where: { kind }, order: { createdAt: 'DESC' } });
-    return e?.repository ?? null;
+  /** Up to `max` distinct targets of this kind that members hold, newest grant first: what readiness probes. */
+  async someTargets(kind: EntitlementKind, max: number): Promise<string[]> {
+    const rows = await this.entitlements.find({
+      where: { kind },
+      order: { createdAt: 'DESC' },
+      select: { repository: true },
+      take: max * 10,
+    });
+    return [...new Set(rows.map((e) => e.repository))].slice(0, max);
   }
 
   /** Forgets cached lists (all, or one member's); changes made through this service do it themselves. */

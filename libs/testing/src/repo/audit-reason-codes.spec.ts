@@ -33,6 +33,7 @@ const NOT_AUDIT = [
   'libs/entitlements/src/access-explanation.ts',
   'apps/cli/',
   'apps/gateway/src/health/',
+  'libs/downloads/src/downloads.readiness.ts',
   'libs/upstream/src/upstream.error.ts',
   'libs/upstream/src/upstream-health.service.ts',
 ];
