@@ -79,7 +79,8 @@ printf '      '
 step_ok
 
 step 2 "building the gateway and the CLI (log: $demo_dir/build.log)"
-npm run build >"$demo_dir/build.log" 2>&1 || step_failed "$demo_dir/build.log"
+# Only when the sources changed since the build in dist/ (a warm run skips it).
+node scripts/build.js --if-changed >"$demo_dir/build.log" 2>&1 || step_failed "$demo_dir/build.log"
 step_ok
 
 # The driver is TypeScript run in place (@swc-node/register): it uses the test harness's seeded
