@@ -72,8 +72,10 @@ demo-stop:
 # Reads VERIFY_OCI_URL, VERIFY_OCI_USERNAME, VERIFY_OCI_PASSWORD, VERIFY_OCI_IMAGE, VERIFY_OCI_UNENTITLED_TAG, ...
 # from the environment or .env; flags override (`just verify-oci --check-rate-limit`).
 # See dev-docs/oci-registry-verification.md.
+# Builds only when the sources changed, and never removes the build a running gateway uses.
 # Verify a RUNNING stack end to end: a PASS/FAIL/SKIP table, exit 1 on any FAIL.
-verify-oci *ARGS: build
+verify-oci *ARGS:
+    node scripts/build.js --if-changed
     set -a; [ -f .env ] && . ./.env; set +a; bin/gatehouse verify-oci {{ARGS}}
 
 # Prints errors, latency, descriptors and RSS, and writes .tmp/load-report.json;

@@ -4,7 +4,7 @@
 # and only if they still are the demo's processes (a pid may have been reused since).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-demo_dir=.tmp/demo
+demo_dir=${DEMO_DIR:-.tmp/demo}
 
 cmdline_of() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true; }
 

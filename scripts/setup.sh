@@ -27,11 +27,14 @@ command -v wget >/dev/null 2>&1 || need+=(wget)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -gt 0 ]; then
-  echo "setup: installing Debian packages: ${need[*]}"
+  echo "setup: installing Debian packages: ${need[*]} (apt-get, about a minute)"
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
+  # Not quiet: apt's "Setting up <package>" lines are the progress scripts/demo.sh shows.
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y "${need[@]}"
+else
+  echo "setup: Debian packages: all present"
 fi
 
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
@@ -43,11 +46,16 @@ fi
 # npm ci only when the lock file is newer than the last install (npm writes its hidden lock
 # file, node_modules/.package-lock.json, at the end of every install).
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: installing npm dependencies (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
+  echo "setup: installing npm dependencies (npm ci, about a minute)"
+  # http level: one line per package file fetched, the progress scripts/demo.sh counts.
+  npm ci --no-audit --no-fund --loglevel=http
+  echo "setup: npm dependencies installed"
+else
+  echo "setup: npm dependencies: node_modules matches package-lock.json"
 fi
 
 # Cached after the first run. When it cannot be had, the signature tests fail with the same line.
+echo "setup: sigstore tools (trixie's skopeo and cosign under .tmp/; the first fetch takes about 10 s)"
 if ! bash scripts/sigstore-tools.sh fetch >/dev/null; then
   echo "setup: trixie's skopeo and cosign are missing; the signature tests will fail until they can be fetched" >&2
 fi

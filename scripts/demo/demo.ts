@@ -1,370 +1,204 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { request } from 'undici';
 // eslint-disable-next-line no-restricted-imports
+import { prepareSeededStorage, SeedInfo } from '../../libs/testing/src/upstream';
+import { demoPaths, REPO_ROOT } from './paths';
 import {
-  createContainerToolsSandbox,
-  prepareSeededStorage,
-  runCommand,
-  SeedInfo,
-  seedImage,
-} from '../../libs/testing/src/upstream';
-import { demoPaths, REPO_ROOT, RegistryInfo } from './paths';
-import { DemoStepError, Progress } from './progress';
+  cli,
+  databasePort,
+  DemoSettings,
+  demoEnvironment,
+  portBusy,
+  portIsFree,
+  sleep,
+  startGateway,
+  startUpstream,
+} from './processes';
+import { Progress } from './progress';
+import { DEMO, downloadUrls, targets } from './targets';
+import { checkSignature, download, enrol, pull, refusals } from './tryouts';
 
-// The demo driver, run by scripts/demo.sh after setup and build. It starts a local upstream
-// registry with sample images and the built gateway in front of it (both detached, stopped by
-// scripts/demo-stop.sh), creates a member with an access key and an entitlement through the CLI,
-// pulls an image through the gateway with skopeo and shows the audit trail of that pull.
-
-const REPOSITORY = 'acme/app';
-const TAG = 'v1.0.0';
-/** A tag of the same repository the demo member is not entitled to. */
-const UNENTITLED_TAG = 'v1.1.0';
-const MEMBER = 'demo';
+// The demo driver, run by scripts/demo.sh after setup and build. It starts the upstream the
+// tests use (the Forgejo front over Debian's docker-registry, seeded with a signed multi-arch
+// image with an SBOM, releases and a generic package) and the built gateway in front of it (both
+// detached, stopped by scripts/demo-stop.sh), enrols a member entitled to one target of each
+// kind, and shows every surface working: a pull, a download and a resumed one, a signature
+// check, and one refusal of each kind beside `gatehouse explain`'s verdict on it.
 
 const { values: args } = parseArgs({
-  options: { 'first-step': { type: 'string', default: '1' }, total: { type: 'string', default: '6' } },
+  options: { 'first-step': { type: 'string', default: '1' }, total: { type: 'string', default: '9' } },
 });
 const progress = new Progress(Number(args['first-step']), Number(args.total));
-const port = Number(process.env.DEMO_PORT || 8080);
-const service = `localhost:${port}`;
-const gatewayUrl = `http://127.0.0.1:${port}`;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-/** The admin API's bearer token for this demo (verify-oci's audit row reads /admin/audit). */
-const adminToken = randomBytes(24).toString('hex');
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The gateway variables a developer may have exported; the demo sets its own and nothing else. */
-function gatewayVariableNames(): string[] {
-  const text = readFileSync(join(REPO_ROOT, '.env.example'), 'utf8');
-  return [...text.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]);
-}
-
-function demoEnvironment(registry: RegistryInfo): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of gatewayVariableNames()) delete env[name];
+function settings(): DemoSettings {
+  const port = Number(process.env.DEMO_PORT || 8080);
+  const service = `localhost:${port}`;
   return {
-    ...env,
-    PORT: String(port),
-    // Loopback only: the demo's member credentials are printed on the screen.
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
-    DATA_DIR: demoPaths.dataDir,
-    FORGEJO_BASE_URL: registry.url,
-    FORGEJO_API_USERNAME: registry.username,
-    FORGEJO_API_TOKEN: registry.password,
-    OCI_REGISTRY_SERVICE: service,
-    OCI_REGISTRY_REALM: `http://${service}/auth/token`,
-    // Sample tags change never; the demo does not need to re-check them often.
-    OCI_TAG_TTL_SECONDS: '60',
-    ADMIN_TOKEN: adminToken,
+    port,
+    registryPort: Number(process.env.DEMO_REGISTRY_PORT || 0),
+    databasePort: Number(process.env.DEMO_DATABASE_PORT || 0),
+    service,
+    gatewayUrl: `http://127.0.0.1:${port}`,
+    // The admin API's bearer token for this demo (verify-oci's audit row reads /admin/audit).
+    adminToken: randomBytes(24).toString('hex'),
   };
 }
 
-function detached(script: string[], logFile: string, env: NodeJS.ProcessEnv): number {
-  const fd = openSync(logFile, 'a');
-  try {
-    const child = spawn(process.execPath, script, {
-      cwd: REPO_ROOT,
-      env,
-      detached: true,
-      stdio: ['ignore', fd, fd],
-    });
-    child.unref();
-    if (child.pid === undefined) throw new DemoStepError(`could not start ${script.join(' ')}`, logFile);
-    return child.pid;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-async function portIsFree(p: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(p, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-async function prepareSamples(): Promise<SeedInfo> {
-  return prepareSeededStorage();
-}
-
-async function startUpstream(): Promise<RegistryInfo> {
-  const pid = detached(
-    ['-r', '@swc-node/register', join(__dirname, 'upstream-registry.ts')],
-    demoPaths.registryLog,
-    process.env,
-  );
-  writeFileSync(demoPaths.registryPid, `${pid}\n`);
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (existsSync(demoPaths.registryInfo)) {
-      return JSON.parse(readFileSync(demoPaths.registryInfo, 'utf8')) as RegistryInfo;
-    }
-    if (!pidAlive(pid))
-      throw new DemoStepError('the registry process exited during start', demoPaths.registryLog);
-    await sleep(100);
-  }
-  throw new DemoStepError('the registry did not come up within 60 s', demoPaths.registryLog);
-}
-
-const portBusy = () =>
-  `port ${port} is already in use on 127.0.0.1. Fix: stop what listens there, or run DEMO_PORT=<free port> bash scripts/demo.sh`;
-
-/** Stops what this run started (scripts/demo-stop.sh signals only the processes of its pid files). */
-async function stopStarted(): Promise<void> {
-  await runCommand('bash', [join(REPO_ROOT, 'scripts/demo-stop.sh')], { timeoutMs: 60_000 }).catch(
-    () => undefined,
-  );
-}
-
-async function startGateway(env: NodeJS.ProcessEnv): Promise<number> {
-  // Checked before anything starts too; the port may have been taken while the registry started.
-  // Nothing is left to inspect then: the registry is stopped again.
-  if (!(await portIsFree(port))) {
-    await stopStarted();
-    throw new DemoStepError(`${portBusy()} (the registry this run started was stopped again)`);
-  }
-  const main = join(REPO_ROOT, 'dist/apps/gateway/src/main.js');
-  if (!existsSync(main)) throw new DemoStepError(`${main} is missing: the build did not produce the gateway`);
-  const pid = detached([main], demoPaths.gatewayLog, env);
-  writeFileSync(demoPaths.gatewayPid, `${pid}\n`);
-  // The first start initialises the embedded PostgreSQL and runs the migrations.
-  const deadline = Date.now() + 120_000;
-  let last = 'no answer yet';
-  while (Date.now() < deadline) {
-    if (!pidAlive(pid)) throw new DemoStepError('the gateway exited during start', demoPaths.gatewayLog);
-    try {
-      const res = await request(`${gatewayUrl}/readyz`, { headersTimeout: 2000, bodyTimeout: 2000 });
-      const body = await res.body.text();
-      if (res.statusCode === 200) return pid;
-      last = `${res.statusCode} ${body.slice(0, 300)}`;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    await sleep(250);
-  }
-  throw new DemoStepError(
-    `the gateway was not ready within 120 s (last /readyz: ${last})`,
-    demoPaths.gatewayLog,
-  );
-}
-
-/** Runs the built CLI against the demo's data directory; output goes to the CLI log too. */
-async function cli(env: NodeJS.ProcessEnv, cliArgs: string[]): Promise<string> {
-  const result = await runCommand(process.execPath, [join(REPO_ROOT, 'bin/gatehouse.js'), ...cliArgs], {
-    env,
-    timeoutMs: 60_000,
-  });
-  const record = `$ gatehouse ${cliArgs.join(' ')}\n${result.stdout}${result.stderr}(exit ${result.code})\n\n`;
-  writeFileSync(demoPaths.cliLog, record, { flag: 'a' });
-  if (result.code !== 0) {
-    throw new DemoStepError(
-      `gatehouse ${cliArgs.join(' ')} exited with ${result.code}: ${(result.stderr || result.stdout).trim()}`,
-      demoPaths.cliLog,
-    );
-  }
-  return result.stdout;
-}
-
-async function cliCommands(env: NodeJS.ProcessEnv): Promise<string> {
-  const result = await runCommand(process.execPath, [join(REPO_ROOT, 'bin/gatehouse.js'), '--help'], { env });
-  return result.stdout;
-}
-
-interface Enrolment {
-  key: string;
-}
-
-async function enrol(env: NodeJS.ProcessEnv): Promise<Enrolment> {
-  const help = await cliCommands(env);
-  const missing = ['member', 'key', 'grant'].filter((c) => !new RegExp(`^\\s+${c}\\b`, 'm').test(help));
-  if (missing.length > 0) {
-    throw new DemoStepError(
-      `this build of the CLI has no ${missing.join(', ')} command${missing.length > 1 ? 's' : ''} yet (gatehouse --help lists the available ones)`,
-    );
-  }
-  await cli(env, ['member', 'create', MEMBER]);
-  const key = parseAccessKey(await cli(env, ['key', 'create', MEMBER, '--format', 'json']));
-  await cli(env, ['grant', MEMBER, REPOSITORY, '--tags', TAG]);
-  writeFileSync(demoPaths.accessKey, `${key}\n`, { mode: 0o600 });
-  writeFileSync(demoPaths.adminToken, `${adminToken}\n`, { mode: 0o600 });
-  return { key };
-}
-
-/** The secret from `gatehouse key create --format json`. */
-function parseAccessKey(stdout: string): string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(stdout);
-  } catch {
-    throw new DemoStepError(`gatehouse key create --format json printed no JSON`, demoPaths.cliLog);
-  }
-  const record = parsed as Record<string, unknown>;
-  for (const field of ['secret', 'key', 'accessKey', 'access_key']) {
-    if (typeof record[field] === 'string' && record[field]) return record[field] as string;
-  }
-  throw new DemoStepError(`gatehouse key create --format json printed no secret field`, demoPaths.cliLog);
-}
-
-interface PullResult {
-  digest: string;
-  manifests: number;
-}
-
-async function pull(key: string, seed: SeedInfo): Promise<PullResult> {
-  const sandbox = await createContainerToolsSandbox();
-  try {
-    const skopeoArgs = [
-      'copy',
-      '--all',
-      '--src-tls-verify=false',
-      '--src-creds',
-      `${MEMBER}:${key}`,
-      `docker://${service}/${REPOSITORY}:${TAG}`,
-      `oci:${demoPaths.pulled}:${TAG}`,
-    ];
-    const result = await sandbox.skopeo(skopeoArgs, { timeoutMs: 180_000 });
-    writeFileSync(
-      demoPaths.pullLog,
-      `$ skopeo --insecure-policy ${skopeoArgs.join(' ').replace(key, '<access key>')}\n${result.stdout}${result.stderr}(exit ${result.code})\n`,
-    );
-    if (result.code !== 0) {
-      throw new DemoStepError(
-        `skopeo exited with ${result.code}: ${result.stderr.trim().split('\n').pop()}. The gateway log says why: ${demoPaths.gatewayLog}`,
-        demoPaths.pullLog,
-      );
-    }
-  } finally {
-    await sandbox.cleanup();
-  }
-  // The OCI layout now names the pulled index; it must be byte-identical to the upstream one.
-  const index = JSON.parse(readFileSync(join(demoPaths.pulled, 'index.json'), 'utf8')) as {
-    manifests: Array<{ digest: string; annotations?: Record<string, string> }>;
-  };
-  const entry = index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === TAG);
-  const expected = seedImage(seed, REPOSITORY, TAG);
-  if (!entry) throw new DemoStepError(`the pulled layout has no ${TAG}`, demoPaths.pullLog);
-  if (entry.digest !== expected.digest) {
-    throw new DemoStepError(
-      `pulled ${entry.digest}, but upstream serves ${expected.digest} for ${REPOSITORY}:${TAG}`,
-      demoPaths.pullLog,
-    );
-  }
-  return { digest: entry.digest, manifests: expected.manifests.length };
-}
-
-interface AuditView {
-  title: string;
-  text: string;
-}
-
-async function auditTrail(env: NodeJS.ProcessEnv): Promise<AuditView> {
-  const help = await cliCommands(env);
-  if (/^\s+audit\b/m.test(help)) {
-    return {
-      title: `gatehouse audit --member ${MEMBER}`,
-      text: await cli(env, ['audit', '--member', MEMBER]),
-    };
-  }
-  // Without the audit command, the member view is the closest the CLI offers: the key's
-  // last-used time shows the pull was authenticated with it.
-  return {
-    title: `gatehouse member show ${MEMBER} (this CLI build has no \`gatehouse audit\` command yet)`,
-    text: await cli(env, ['member', 'show', MEMBER]),
-  };
-}
+const rel = (p: string) => relative(REPO_ROOT, p);
+const log = (s = ''): void => void process.stdout.write(`${s}\n`);
 
 async function main(): Promise<void> {
+  const s = settings();
   mkdirSync(demoPaths.dataDir, { recursive: true });
-  if (!(await portIsFree(port))) {
-    process.stderr.write(`\n${portBusy()}\nNothing was started.\n`);
-    process.exit(1);
+  for (const [p, variable] of [
+    [s.port, 'DEMO_PORT'],
+    [s.registryPort, 'DEMO_REGISTRY_PORT'],
+    [s.databasePort, 'DEMO_DATABASE_PORT'],
+  ] as const) {
+    if (p && !(await portIsFree(p))) {
+      process.stderr.write(`\n${portBusy(p, variable)}\nNothing was started.\n`);
+      process.exit(1);
+    }
   }
 
-  const seed = await progress.step('preparing the sample images', prepareSamples, (s) =>
-    Object.keys(s.tags).join(', '),
+  const seed: SeedInfo = await progress.step('preparing the sample images', prepareSeededStorage, (x) =>
+    Object.keys(x.tags).join(', '),
   );
   const registry = await progress.step(
-    'starting the upstream registry (htpasswd Basic auth)',
-    startUpstream,
-    (r) => r.url,
+    'starting the upstream: Forgejo front over docker-registry, signing the image, adding an SBOM',
+    () => startUpstream(s),
+    (r) => `${r.url}, log ${rel(demoPaths.registryLog)}`,
   );
-  const env = demoEnvironment(registry);
+  const env = demoEnvironment(s, registry);
   await progress.step(
-    `starting the gateway on ${service}`,
-    () => startGateway(env),
-    (pid) => `pid ${pid}`,
+    `starting the gateway on ${s.service}`,
+    () => startGateway(s, env),
+    (pid) => `pid ${pid}, embedded PostgreSQL on 127.0.0.1:${databasePort() ?? '?'}`,
   );
   const { key } = await progress.step(
-    `creating member "${MEMBER}", an access key and an entitlement to ${REPOSITORY}:${TAG}`,
-    () => enrol(env),
+    `creating member "${DEMO.member}", an access key and one entitlement of each kind`,
+    () => enrol(env, s.adminToken),
   );
-  await progress.step(
-    `pulling ${service}/${REPOSITORY}:${TAG} with skopeo`,
-    () => pull(key, seed),
+  const pulled = await progress.step(
+    `pulling ${s.service}/${DEMO.image.repository}:${DEMO.image.tag} with skopeo`,
+    () => pull(s, key, seed),
     (p) => `${p.digest.slice(0, 19)}…, ${p.manifests} platforms, digest matches upstream`,
   );
+  const got = await progress.step(
+    `downloading ${DEMO.release.asset} ${DEMO.release.tag} with curl, whole and resumed`,
+    () => download(s, key),
+    (d) =>
+      `${d.bytes} bytes twice (resumed at byte ${d.resumedFrom}), sha256 ${d.sha256.slice(0, 12)}… matches upstream`,
+  );
+  const signature = await progress.step(
+    'verifying the signature with cosign through the gateway, listing referrers',
+    () => checkSignature(s, key, registry),
+    (v) => `signature of ${v.verified.slice(0, 19)}… verified, ${v.referrers.length} referrer(s)`,
+  );
+  const refused = await progress.step('one refusal of each kind, and explain on each', () =>
+    refusals(s, env, key),
+  );
   // Give the audit writer a moment: rows are batched off the request path.
-  const audit = await progress.step('reading the audit trail', async () => {
+  const audit = await progress.step(`reading the audit trail of ${DEMO.member}`, async () => {
     await sleep(1500);
-    return auditTrail(env);
+    return cli(env, ['audit', '--member', DEMO.member, '--limit', '10']);
   });
 
-  const log = (s = ''): void => void process.stdout.write(`${s}\n`);
+  report(s, {
+    upstreamUrl: registry.url,
+    pulledDigest: pulled.digest,
+    downloaded: got.bytes,
+    refused,
+    referrers: signature.referrers,
+    audit,
+  });
+}
+
+function report(
+  s: DemoSettings,
+  r: {
+    upstreamUrl: string;
+    pulledDigest: string;
+    downloaded: number;
+    refused: Awaited<ReturnType<typeof refusals>>;
+    referrers: string[];
+    audit: string;
+  },
+): void {
+  const urls = downloadUrls(`http://${s.service}`);
+  const keyFile = rel(demoPaths.accessKey);
+  const user = `-u "${DEMO.member}:$(cat ${keyFile})"`;
+  const cli = `DATA_DIR=${rel(demoPaths.dataDir)} bin/gatehouse`;
   log();
-  log(`$ ${audit.title}`);
-  log(audit.text.trimEnd());
+  log(`$ gatehouse audit --member ${DEMO.member} --limit 10`);
+  log(r.audit.trimEnd());
   log();
-  log(`Gatehouse is running at http://${service} (log: ${demoPaths.gatewayLog}).`);
-  log(`Upstream registry: ${registry.url} (access log: ${demoPaths.registryAccessLog}).`);
-  log();
-  log(`Try it with docker. This gateway speaks plain HTTP: dockerd allows that for localhost and`);
-  log(`127.0.0.0/8 only; for any other host add it to "insecure-registries" in dockerd's daemon.json`);
-  log(`and restart dockerd (or put TLS in front).`);
-  log(`  docker login ${service} -u ${MEMBER} -p ${key}`);
-  log(`  docker pull ${service}/${REPOSITORY}:${TAG}`);
+  log(`Gatehouse is running at http://${s.service} (log: ${rel(demoPaths.gatewayLog)}).`);
+  log(`Upstream (Forgejo front): port ${new URL(r.upstreamUrl).port} (log: ${rel(demoPaths.registryLog)});`);
   log(
-    `  docker pull ${service}/${REPOSITORY}:${UNENTITLED_TAG}     # refused: not entitled (MANIFEST_UNKNOWN)`,
+    `embedded PostgreSQL: 127.0.0.1:${databasePort() ?? '?'}. Pin them with DEMO_PORT, DEMO_REGISTRY_PORT and`,
   );
-  log(`  docker manifest inspect --insecure ${service}/${REPOSITORY}:${TAG}`);
-  log(`    (the client itself reads the registry there, not dockerd: --insecure allows plain HTTP)`);
-  log(`or with podman / skopeo: add --tls-verify=false.`);
-  log(`The operator CLI against this instance:`);
-  log(`  DATA_DIR=${demoPaths.dataDir} bin/gatehouse --help`);
+  log('DEMO_DATABASE_PORT.');
   log();
-  log(`Verify it end to end as a member would (every row, the audit row included):`);
-  log(`  ${verifyOciLine()}`);
+  log(`Pull (plain HTTP: dockerd allows it for localhost and 127.0.0.0/8 only; other hosts need`);
+  log(`"insecure-registries" in daemon.json, or TLS in front):`);
+  log(`  cat ${keyFile} | docker login ${s.service} -u ${DEMO.member} --password-stdin`);
+  log(`  docker pull ${s.service}/${DEMO.image.repository}:${DEMO.image.tag}`);
+  log(`  (podman / skopeo: add --tls-verify=false; podman login also takes --password-stdin)`);
+  log();
+  log(
+    `Download (curl -C - resumes where the file ends; the demo fetched ${r.downloaded} bytes whole and resumed):`,
+  );
+  log(`  curl -fLO ${user} ${urls.releaseAsset}`);
+  log(`  curl -fLO -C - ${user} ${urls.releaseAsset}`);
+  log(`  curl -f ${user} ${urls.releaseList}`);
+  log(`  curl -fLO ${user} ${urls.packageFile}`);
+  log();
+  log(
+    `Signature and referrers (after docker login; cosign ${rel(demoPaths.signatureLog)} shows the demo's run):`,
+  );
+  log(
+    `  bash scripts/sigstore-tools.sh cosign verify --key ${rel(demoPaths.signingPublicKey)} --insecure-ignore-tlog=true --allow-http-registry ${s.service}/${DEMO.image.repository}:${DEMO.image.tag}`,
+  );
+  log(
+    `  TOKEN=$(curl -fsS ${user} 'http://${s.service}/auth/token?service=${s.service}&scope=repository:${DEMO.image.repository}:pull' | sed -E 's/.*"token":"([^"]+)".*/\\1/')`,
+  );
+  log(
+    `  curl -fsS -H "Authorization: Bearer $TOKEN" http://${s.service}/v2/${DEMO.image.repository}/referrers/${r.pulledDigest}`,
+  );
+  for (const line of r.referrers) log(`    lists: ${line}`);
+  log();
+  log('Refused, one of each kind, and why (the audit row has the same reason):');
+  for (const x of r.refused) {
+    log(`  ${x.attempt}`);
+    log(`    -> ${x.answer}`);
+    log(`  ${cli.replace('bin/gatehouse', `bin/gatehouse ${x.explain.slice('gatehouse '.length)}`)}`);
+    log(`    -> ${x.verdict}: ${x.memberSees}`);
+  }
+  log();
+  log(`The operator CLI against this instance: ${cli} --help`);
+  log(
+    `Entitlements: ${targets.image} ${DEMO.image.rules}; ${targets.releases} ${DEMO.release.rules}; ${targets.packages} ${DEMO.package.rules}.`,
+  );
+  log();
+  log('Verify it end to end as a member would (every row, the audit row included):');
+  log(`  ${verifyOciLine(s)}`);
   log();
   log('Stop it with: bash scripts/demo-stop.sh   (or: npx just demo-stop)');
-  log(`(The access key is also in ${demoPaths.accessKey}, the ADMIN_TOKEN in ${demoPaths.adminToken}.)`);
+  log(`(The access key is in ${keyFile}, the ADMIN_TOKEN in ${rel(demoPaths.adminToken)}.)`);
 }
 
 /** The exact `just verify-oci` command for this demo; the secrets are read from their files. */
-function verifyOciLine(): string {
-  const rel = (p: string) => p.slice(REPO_ROOT.length + 1);
+function verifyOciLine(s: DemoSettings): string {
   return [
-    `VERIFY_OCI_URL=http://${service}`,
-    `VERIFY_OCI_USERNAME=${MEMBER}`,
+    `VERIFY_OCI_URL=http://${s.service}`,
+    `VERIFY_OCI_USERNAME=${DEMO.member}`,
     `VERIFY_OCI_PASSWORD="$(cat ${rel(demoPaths.accessKey)})"`,
-    `VERIFY_OCI_IMAGE=${REPOSITORY}:${TAG}`,
-    `VERIFY_OCI_UNENTITLED_TAG=${UNENTITLED_TAG}`,
-    `VERIFY_OCI_ADMIN_URL=http://${service}`,
+    `VERIFY_OCI_IMAGE=${DEMO.image.repository}:${DEMO.image.tag}`,
+    `VERIFY_OCI_UNENTITLED_TAG=${DEMO.image.refusedTag}`,
+    `VERIFY_OCI_ADMIN_URL=http://${s.service}`,
     `VERIFY_OCI_ADMIN_TOKEN="$(cat ${rel(demoPaths.adminToken)})"`,
     'npx just verify-oci',
   ].join(' ');

@@ -1,7 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditEvent } from './audit-event.entity';
-import { AuditQueryFilters, AuditSqlRunner, findAuditEvents, findExplainEvents } from './audit-query.sql';
+import {
+  AuditQueryFilters,
+  AuditSqlRunner,
+  ExplainEvents,
+  findAuditEvents,
+  findExplainEvents,
+} from './audit-query.sql';
 
 /**
  * Reads the audit log for support and tests; newest events first. The statements live in
@@ -20,15 +26,15 @@ export class AuditQueryService {
   }
 
   /**
-   * The events that explain a member's access to one repository (`gatehouse explain`): its
-   * refusals (denied or error, with their reason codes) first, newest first, counting the
-   * username's refused logins, which name no repository; then its latest allowed events there.
+   * The events that explain a member's access to one target (`gatehouse explain`): its refusals
+   * there (denied or error, with their reason codes) first, newest first, then its latest allowed
+   * events there; and apart, the refused logins of the member or its username, which name no target.
    */
   explainEvents(
     who: { username: string; memberId?: string | null },
     repository: string,
-    limits: { refusals?: number; allowed?: number } = {},
-  ): Promise<AuditEvent[]> {
+    limits: { refusals?: number; allowed?: number; logins?: number } = {},
+  ): Promise<ExplainEvents> {
     return findExplainEvents(this.run, who, repository, limits);
   }
 }

@@ -112,15 +112,22 @@ export function auditFindSql(filters: AuditQueryFilters = {}): AuditSql {
 }
 
 /**
- * The two statements behind `gatehouse explain`: a member's refusals for one repository (denied
- * or error, counting the username's refused logins, which name no repository), then its latest
- * allowed events there; each newest first.
+ * Refusals of credentials name no repository: the token endpoint's (`token.refuse`, which also
+ * records a download's refused Basic credentials) and the Bearer refusals of the registry and the
+ * downloads. `gatehouse explain` lists them apart, labelled as logins, never as events of a target.
+ */
+export const CREDENTIAL_REFUSAL_ACTIONS = ['token.refuse', 'registry.auth.refuse', 'download.auth.refuse'];
+
+/**
+ * The three statements behind `gatehouse explain`: a member's refusals for one target (denied or
+ * error), its latest allowed events there, and the refused logins of the member or its username
+ * (which name no target); each newest first.
  */
 export function auditExplainSql(
   who: { username: string; memberId?: string | null },
   repository: string,
-  limits: { refusals?: number; allowed?: number } = {},
-): { refusals: AuditSql; allowed: AuditSql } {
+  limits: { refusals?: number; allowed?: number; logins?: number } = {},
+): { refusals: AuditSql; allowed: AuditSql; logins: AuditSql } {
   const base = () =>
     who.memberId
       ? new Where().add('(e.username = ? OR e.member_id = ?)', who.username.toLowerCase(), who.memberId)
@@ -128,12 +135,20 @@ export function auditExplainSql(
   return {
     refusals: base()
       .add("e.outcome <> 'allowed'")
-      .add("(e.repository = ? OR (e.repository IS NULL AND e.action LIKE 'token.%'))", repository)
+      .add('e.repository = ?', repository)
       .select(limits.refusals ?? 5),
     allowed: base()
       .add("e.outcome = 'allowed'")
       .add('e.repository = ?', repository)
       .select(limits.allowed ?? 3),
+    logins: base()
+      .add("e.outcome <> 'allowed'")
+      .add('e.repository IS NULL')
+      .add(
+        `e.action IN (${CREDENTIAL_REFUSAL_ACTIONS.map(() => '?').join(', ')})`,
+        ...CREDENTIAL_REFUSAL_ACTIONS,
+      )
+      .select(limits.logins ?? 5),
   };
 }
 
@@ -175,15 +190,26 @@ export async function findAuditEvents(
   return (await run(auditFindSql(filters))).map(auditEventFromRow);
 }
 
-/** `gatehouse explain`'s events, run by `run`: refusals first, then the latest allowed. */
+export interface ExplainEvents {
+  /** The target's events: refusals first, then the latest allowed. */
+  target: AuditEvent[];
+  /** Refused logins of the member (or of its username, typed by anyone). */
+  loginRefusals: AuditEvent[];
+}
+
+/** `gatehouse explain`'s events, run by `run`. */
 export async function findExplainEvents(
   run: AuditSqlRunner,
   who: { username: string; memberId?: string | null },
   repository: string,
-  limits: { refusals?: number; allowed?: number } = {},
-): Promise<AuditEvent[]> {
+  limits: { refusals?: number; allowed?: number; logins?: number } = {},
+): Promise<ExplainEvents> {
   const sql = auditExplainSql(who, repository, limits);
   const refusals = await run(sql.refusals);
   const allowed = await run(sql.allowed);
-  return [...refusals, ...allowed].map(auditEventFromRow);
+  const logins = await run(sql.logins);
+  return {
+    target: [...refusals, ...allowed].map(auditEventFromRow),
+    loginRefusals: logins.map(auditEventFromRow),
+  };
 }

@@ -210,6 +210,15 @@ export class EnvironmentVariables {
 
   @IsOptional()
   @Transform(toInt)
+  @IsInt({ message: 'DATABASE_EMBEDDED_PORT must be a whole number. Fix: e.g. DATABASE_EMBEDDED_PORT=15433' })
+  @Min(0, { message: 'DATABASE_EMBEDDED_PORT must be between 0 and 65535 (0: a free port at each start)' })
+  @Max(65535, {
+    message: 'DATABASE_EMBEDDED_PORT must be between 0 and 65535 (0: a free port at each start)',
+  })
+  DATABASE_EMBEDDED_PORT?: number;
+
+  @IsOptional()
+  @Transform(toInt)
   @IsInt({
     message:
       'AUDIT_RETENTION_DAYS must be a whole number of days. Fix: e.g. AUDIT_RETENTION_DAYS=365, or 0 to keep the audit log forever',

@@ -57,6 +57,8 @@ export interface DatabaseConfig {
   /** null: start the embedded PostgreSQL under `embeddedDir`. */
   url: string | null;
   embeddedDir: string;
+  /** The embedded PostgreSQL's 127.0.0.1 port; 0: a free one at each start. */
+  embeddedPort: number;
   migrateOnStart: boolean;
   poolSize: number;
 }
@@ -249,6 +251,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     {
       url: raw.DATABASE_URL ?? null,
       embeddedDir: path.join(dataDir, 'postgres'),
+      embeddedPort: raw.DATABASE_EMBEDDED_PORT ?? 0,
       migrateOnStart: raw.DATABASE_MIGRATE_ON_START ?? true,
       poolSize: raw.DATABASE_POOL_SIZE ?? 10,
     },

@@ -133,6 +133,7 @@ export class EmbeddedPostgresService implements OnApplicationShutdown {
     try {
       this.cluster = new PostgresCluster({
         dataDir: this.embeddedDir,
+        port: this.config.database.embeddedPort || undefined,
         password: this.password(),
         log: (message) => this.logger.info({ dataDir: this.embeddedDir }, message),
       });
@@ -160,6 +161,12 @@ export class EmbeddedPostgresService implements OnApplicationShutdown {
       await this.cluster?.stop().catch(() => undefined);
       this.cluster = null;
       this.releaseOwnerFile();
+      const pinned = this.config.database.embeddedPort;
+      if (pinned && /could not bind|Address already in use/i.test((e as Error).message)) {
+        throw new EmbeddedPostgresError(
+          `the embedded PostgreSQL cannot listen on 127.0.0.1:${pinned}: the port is in use. Fix: stop what listens there, or set DATABASE_EMBEDDED_PORT to a free port (0: any free port)`,
+        );
+      }
       throw e;
     }
   }

@@ -6,12 +6,15 @@ import { UpstreamError, UpstreamFailureReason, UpstreamRegistryClient } from '@g
 
 export interface DownloadsReadinessStatus {
   ok: boolean;
-  reason?: UpstreamFailureReason;
+  /** An upstream failure, or `repository_not_visible`: no entitled release repository could be read. */
+  reason?: UpstreamFailureReason | 'repository_not_visible';
   message: string;
   checkedAt: number;
 }
 
 const TTL_MS = 30_000;
+/** How many entitled release repositories (newest grants first) are tried for one that is visible. */
+const PROBED_TARGETS = 5;
 
 /**
  * The release part of readiness: once any member holds a `releases:` entitlement, the service
@@ -19,7 +22,10 @@ const TTL_MS = 30_000;
  * repository is read; a token without the scope fails it with the operator line (cause and fix,
  * logged and counted by the upstream client's failure reporter, exactly as for `read:package`)
  * and /readyz reports it. Without releases entitlements the scope is not needed and not asked.
- * Cached about 30 s; also run once at start so the log says it early.
+ * The row is `up` only when a release list was actually read: when none of the newest entitled
+ * repositories is visible upstream, nothing proves downloads work, and the row is down with
+ * `repository_not_visible` and the fix (dev-docs/decisions.md). Cached about 30 s; also run once
+ * at start so the log says it early.
  */
 export class DownloadsReadiness implements OnApplicationBootstrap {
   private last: DownloadsReadinessStatus | null = null;
@@ -44,19 +50,32 @@ export class DownloadsReadiness implements OnApplicationBootstrap {
   }
 
   private async run(): Promise<DownloadsReadinessStatus> {
-    const target = await this.entitlements.anyTarget('releases');
+    const targets = await this.entitlements.someTargets('releases', PROBED_TARGETS);
     const checkedAt = this.clock.now();
     // Not kept: the first releases grant is checked at the next probe, not 30 s later.
-    if (!target)
+    if (targets.length === 0)
       return { ok: true, message: 'no releases entitlements: read:repository not needed', checkedAt };
-    const [owner, repo] = target.split('/');
+    const invisible: string[] = [];
     try {
-      const r = await this.upstream.downloads.listReleases(owner, repo, { limit: 1 });
+      for (const target of targets) {
+        const [owner, repo] = target.split('/');
+        const r = await this.upstream.downloads.listReleases(owner, repo, { limit: 1 });
+        if (!r.found) {
+          invisible.push(target);
+          continue;
+        }
+        const missing = invisible.length > 0 ? `; not visible upstream: ${invisible.join(', ')}` : '';
+        this.last = {
+          ok: true,
+          message: `the service token can list releases (read ${target})${missing}`,
+          checkedAt,
+        };
+        return this.last;
+      }
       this.last = {
-        ok: true,
-        message: r.found
-          ? `the service token can list releases (read ${target})`
-          : `the service token can list releases (${target} is not visible upstream)`,
+        ok: false,
+        reason: 'repository_not_visible',
+        message: `no entitled release repository is visible upstream (${invisible.join(', ')}), so release downloads cannot be served or checked. Fix: create them upstream or give the service token's user access to them; a grant to a repository that does not exist is removed with gatehouse revoke <member> releases:<owner>/<repo>`,
         checkedAt,
       };
     } catch (err) {

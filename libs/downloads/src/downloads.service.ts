@@ -1,6 +1,12 @@
 import { Readable } from 'node:stream';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
-import { isValidAssetFilename, isValidDownloadName, isValidDownloadVersion, OciError } from '@gatehouse/oci';
+import {
+  isValidAssetFilename,
+  isValidDownloadName,
+  isValidDownloadVersion,
+  OciError,
+  refusalAnswer,
+} from '@gatehouse/oci';
 import type { UpstreamDownload, UpstreamRegistryClient, UpstreamRelease } from '@gatehouse/upstream';
 import { DownloadCatalog } from './download-catalog.service';
 import { DownloadAudit, DownloadDraft } from './download-audit';
@@ -37,8 +43,12 @@ export interface DownloadReply {
 
 type Kind = 'releases' | 'packages';
 
-/** The one answer for unentitled and unknown alike, so a member learns nothing of what exists. */
-const notFound = (reason: string) => new OciError('NAME_UNKNOWN', { message: 'not found', reason });
+/**
+ * The one answer for unentitled and unknown alike, so a member learns nothing of what exists; the
+ * same table `gatehouse explain` words its answer from (a download answers alike for every ground).
+ */
+const notFound = (reason: string) =>
+  new OciError(refusalAnswer('releases', 'target').code, { message: 'not found', reason });
 
 /**
  * The download surface's decisions, after authentication: the member's live entitlement of the

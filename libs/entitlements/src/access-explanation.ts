@@ -1,5 +1,12 @@
 import { AccessKey, accessKeyStatus, Member } from '@gatehouse/members';
-import { ArtifactKind, describeArtifact } from '@gatehouse/oci';
+import {
+  ArtifactKind,
+  describeArtifact,
+  formatRefusalAnswer,
+  RefusalAnswer,
+  RefusalGround,
+  refusalAnswer,
+} from '@gatehouse/oci';
 import type { EntitlementKind } from '@gatehouse/oci';
 import type { EntitlementExplanation } from './entitlement.service';
 
@@ -34,6 +41,13 @@ export interface AccessVerdict {
   reason: ExplainReason | null;
   /** What the member's client gets, worded as a support person would tell them. */
   memberSees: string;
+  /** The status and code the member's client gets (libs/oci `refusalAnswer`); null when allowed. */
+  answer: RefusalAnswer | null;
+  /**
+   * When allowed: the answer if the tag (or release, version, file) does not exist upstream, which
+   * explain does not check.
+   */
+  ifMissing: RefusalAnswer | null;
   /** What would change the answer (null when allowed). */
   fix: string | null;
   checks: ExplainCheck[];
@@ -74,7 +88,12 @@ export function explainAccess(input: AccessExplanationInput): AccessVerdict {
     return {
       allowed: false,
       reason: 'member_unknown',
-      memberSees: 'docker login fails: 401 UNAUTHORIZED (the audit log shows token.refuse bad_credentials)',
+      memberSees:
+        kind === 'image'
+          ? 'docker login fails: 401 UNAUTHORIZED (the audit log shows token.refuse bad_credentials)'
+          : `downloads answer 401 UNAUTHORIZED with WWW-Authenticate: Basic (the audit log shows bad_credentials)`,
+      answer: refusalAnswer(kind, 'credentials'),
+      ifMissing: null,
       fix: `check the spelling (gatehouse member list), or create the member: gatehouse member create ${memberRef}`,
       checks,
     };
@@ -204,45 +223,49 @@ export function explainAccess(input: AccessExplanationInput): AccessVerdict {
   }
 
   const first = failures[0];
+  const answer = first ? refusalAnswer(kind, groundOf(first.reason)) : null;
   return {
     allowed: !first,
     reason: first?.reason ?? null,
-    memberSees: first
+    memberSees: answer
       ? kind === 'image'
-        ? memberSees(first.reason, ref)
-        : downloadSees(first.reason, ref)
+        ? imageSees(answer, ref)
+        : downloadSees(answer, ref)
       : kind !== 'image'
         ? `downloads of ${ref} are served`
         : tag
           ? `docker pull of ${ref} is served`
           : `docker pull of ${ref} is served for the tags its rules admit`,
+    answer,
+    ifMissing: first ? null : refusalAnswer(kind, tag === null ? 'target' : 'tag'),
     fix: first ? failures.map((f) => f.fix).join('; then ') : null,
     checks,
   };
 }
 
-function downloadSees(reason: ExplainReason, ref: string): string {
-  return reason === 'repository_not_entitled' ||
-    reason === 'entitlement_expired' ||
-    reason === 'tag_not_entitled'
-    ? `downloads of ${ref} answer 404 Not Found (the same answer as for one that does not exist)`
-    : 'downloads answer 401 with WWW-Authenticate: Basic (bad credentials)';
-}
-
-function memberSees(reason: ExplainReason, ref: string): string {
+/** Which answer a failing check earns: the member learns only credentials, target or tag. */
+function groundOf(reason: ExplainReason): RefusalGround {
   switch (reason) {
-    case 'member_unknown':
-    case 'member_disabled':
-    case 'no_access_key':
-    case 'key_revoked':
-    case 'key_expired':
-    case 'no_usable_key':
-      return 'docker login fails: 401 UNAUTHORIZED (tokens already issued stop working within 10 seconds)';
     case 'repository_not_entitled':
     case 'entitlement_expired':
-      return `docker pull ${ref} fails: 404 NAME_UNKNOWN (the same answer as for a repository that does not exist)`;
+      return 'target';
     case 'tag_not_entitled':
     case 'subject_not_reachable':
-      return `docker pull ${ref} fails: 404 MANIFEST_UNKNOWN (the same answer as for a tag that does not exist)`;
+      return 'tag';
+    default:
+      return 'credentials';
   }
+}
+
+function downloadSees(answer: RefusalAnswer, ref: string): string {
+  return answer.status === 401
+    ? `downloads answer ${formatRefusalAnswer(answer)} with WWW-Authenticate: Basic (bad credentials)`
+    : `downloads of ${ref} answer ${formatRefusalAnswer(answer)} (the same answer as for one that does not exist)`;
+}
+
+function imageSees(answer: RefusalAnswer, ref: string): string {
+  if (answer.status === 401)
+    return `docker login fails: ${formatRefusalAnswer(answer)} (tokens already issued stop working within 10 seconds)`;
+  const what = answer.code === 'NAME_UNKNOWN' ? 'a repository' : 'a tag';
+  return `docker pull ${ref} fails: ${formatRefusalAnswer(answer)} (the same answer as for ${what} that does not exist)`;
 }

@@ -6,8 +6,10 @@ import { GatewayConfig } from '@gatehouse/config';
 import { MemberService, notifyMemberChanged } from '@gatehouse/members';
 import { Clock } from '@gatehouse/observability';
 import {
+  ArtifactTag,
   EntitlementKind,
   EntitlementTarget,
+  FORGEJO_TAGS,
   ImageReferenceError,
   canonicalTag,
   isValidRepositoryName,
@@ -18,7 +20,7 @@ import {
 import { Entitlement, isEntitlementLive } from './entitlement.entity';
 import { EntitlementsError } from './entitlements.exception';
 import { DigestReach, Reachability, TagAdmission } from './tag-admission';
-import { matchTagRules, parseTagRules, TagMatch, TagRuleError } from './tag-rule.util';
+import { canonicalRule, matchTagRules, parseTagRules, TagMatch, TagRuleError } from './tag-rule.util';
 
 export interface GrantOptions {
   expiresAt?: Date | null;
@@ -192,9 +194,32 @@ export class EntitlementService {
     entitlement: Pick<Entitlement, 'tagRules'> & { kind?: EntitlementKind },
     tag: string,
   ): TagMatch | null {
-    // Release tags (git tags) and package versions are case-sensitive upstream; image tags follow the upstream.
-    const how = kindOf(entitlement) === 'image' ? this.tagCanonicalization : EXACT_CASE;
-    return matchTagRules(entitlement.tagRules, tag, how);
+    return matchTagRules(entitlement.tagRules, tag, this.canonicalizationOf(entitlement));
+  }
+
+  /**
+   * How tags of an entitlement's kind are judged: image tags in the form the upstream resolves
+   * them; release tags (git tags) and package versions exactly, as the upstream keeps them.
+   */
+  canonicalizationOf(entitlement: { kind?: EntitlementKind }): TagCanonicalization {
+    return kindOf(entitlement) === 'image' ? this.tagCanonicalization : EXACT_CASE;
+  }
+
+  /**
+   * The rules an upstream that finds tags whatever their case compares in another form than
+   * typed (`canonicalRule` under Forgejo's case folding), for `gatehouse grant`'s note. Release
+   * tags and package versions are never folded, so their rules are never listed.
+   */
+  caseFoldedRules(entitlement: Pick<Entitlement, 'tagRules'> & { kind?: EntitlementKind }): string[] {
+    if (kindOf(entitlement) !== 'image') return [];
+    return entitlement.tagRules.filter((r) => canonicalRule(r, FORGEJO_TAGS) !== r);
+  }
+
+  /** The artifact tag (`sha256-<hex>[.sig|.att|.sbom]`) `tag` names, judged canonically; images only. */
+  private artifactOf(entitlement: { kind?: EntitlementKind }, tag: string): ArtifactTag | null {
+    // Artifact tags follow an image's subject; release tags and package versions have none.
+    if (kindOf(entitlement) !== 'image') return null;
+    return parseArtifactTag(canonicalTag(tag, this.tagCanonicalization));
   }
 
   /**
@@ -211,9 +236,7 @@ export class EntitlementService {
   ): Promise<TagAdmission | null> {
     const match = this.tagAllowed(entitlement, tag);
     if (match) return { via: 'rule', tag: match.tag, match };
-    // Artifact tags follow an image's subject; release tags and package versions have none.
-    const artifact =
-      kindOf(entitlement) === 'image' ? parseArtifactTag(canonicalTag(tag, this.tagCanonicalization)) : null;
+    const artifact = this.artifactOf(entitlement, tag);
     if (!artifact) return null;
     const subject = await reach.findReachingTag(entitlement.repository, artifact.subject, (t) =>
       this.ruleAdmits(entitlement, t),
@@ -230,7 +253,7 @@ export class EntitlementService {
    * resolved only after its subject has been found reachable.
    */
   async findReachingTag(
-    entitlement: Pick<Entitlement, 'tagRules' | 'repository'>,
+    entitlement: Pick<Entitlement, 'tagRules' | 'repository'> & { kind?: EntitlementKind },
     digest: string,
     reach: Reachability,
   ): Promise<DigestReach | null> {
@@ -240,7 +263,7 @@ export class EntitlementService {
     if (direct) return direct;
     const subjects = new Map<string, string | null>();
     const viaArtifact = await reach.findReachingTag(name, digest, async (t) => {
-      const artifact = parseArtifactTag(canonicalTag(t, this.tagCanonicalization));
+      const artifact = this.artifactOf(entitlement, t);
       if (!artifact) return false;
       if (!subjects.has(artifact.subject)) {
         subjects.set(
@@ -251,7 +274,7 @@ export class EntitlementService {
       return subjects.get(artifact.subject) !== null;
     });
     if (!viaArtifact) return null;
-    const artifact = parseArtifactTag(canonicalTag(viaArtifact.tag, this.tagCanonicalization))!;
+    const artifact = this.artifactOf(entitlement, viaArtifact.tag)!;
     return { ...viaArtifact, subjectTag: subjects.get(artifact.subject) ?? undefined };
   }
 
@@ -284,8 +307,7 @@ export class EntitlementService {
     if (tag === undefined) return { allowed: true, entitlement, match: null };
     const match = this.tagAllowed(entitlement, tag);
     if (match) return { allowed: true, entitlement, match };
-    // Artifact tags follow an image's subject; release tags and package versions have none.
-    const artifact = kind === 'image' ? parseArtifactTag(canonicalTag(tag, this.tagCanonicalization)) : null;
+    const artifact = this.artifactOf(entitlement, tag);
     if (!artifact) return { allowed: false, reason: 'tag_not_entitled', entitlement };
     const admission = reach ? await this.admitTag(entitlement, tag, reach) : null;
     if (admission) return { allowed: true, entitlement, match: null, admission };
@@ -297,10 +319,15 @@ export class EntitlementService {
     };
   }
 
-  /** One target of this kind that some member holds (newest grant), or null: what readiness probes. */
-  async anyTarget(kind: EntitlementKind): Promise<string | null> {
-    const e = await this.entitlements.findOne({ where: { kind }, order: { createdAt: 'DESC' } });
-    return e?.repository ?? null;
+  /** Up to `max` distinct targets of this kind that members hold, newest grant first: what readiness probes. */
+  async someTargets(kind: EntitlementKind, max: number): Promise<string[]> {
+    const rows = await this.entitlements.find({
+      where: { kind },
+      order: { createdAt: 'DESC' },
+      select: { repository: true },
+      take: max * 10,
+    });
+    return [...new Set(rows.map((e) => e.repository))].slice(0, max);
   }
 
   /** Forgets cached lists (all, or one member's); changes made through this service do it themselves. */

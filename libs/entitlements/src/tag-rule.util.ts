@@ -48,17 +48,34 @@ export function parseTagRule(raw: string): ParsedTagRule {
   return compileTagRule(raw, FORGEJO_TAGS);
 }
 
+/**
+ * THE canonical form of a stored rule: the text the matcher compares tags against. With a
+ * case-insensitive upstream an exact tag, a glob and a semver range all compare in lower case
+ * (`V1.2.*` is `v1.2.*`, `semver:^1.2.0-RC.1` is `semver:^1.2.0-rc.1`); otherwise the rule as
+ * stored. The matcher compiles this form, and `gatehouse grant` warns about a rule whose
+ * canonical form is not the text typed, so the two cannot disagree. `raw` is a validated rule.
+ */
+export function canonicalRule(raw: string, how: TagCanonicalization): string {
+  const rule = raw.trim();
+  if (rule.toLowerCase().startsWith(SEMVER_RULE_PREFIX)) {
+    const range = rule.slice(SEMVER_RULE_PREFIX.length).trim();
+    return SEMVER_RULE_PREFIX + canonicalTag(range, how);
+  }
+  return rule === '*' ? rule : canonicalTag(rule, how);
+}
+
 /** Validates one rule and compiles it for an upstream that canonicalises tags as `how` says. */
 export function compileTagRule(raw: string, how: TagCanonicalization): ParsedTagRule {
   const canon = (tag: string) => canonicalTag(tag, how);
   const rule = raw.trim();
   if (rule === '') throw new TagRuleError(raw, 'a tag rule is empty');
   if (rule === '*') return { rule, kind: 'any', matches: () => true };
+  const compared = canonicalRule(rule, how);
 
   if (rule.toLowerCase().startsWith(SEMVER_RULE_PREFIX)) {
     const range = rule.slice(SEMVER_RULE_PREFIX.length).trim();
-    const compared = how.caseInsensitive ? range.toLowerCase() : range;
-    if (range === '' || semver.validRange(range) === null || semver.validRange(compared) === null) {
+    const comparedRange = compared.slice(SEMVER_RULE_PREFIX.length);
+    if (range === '' || semver.validRange(range) === null || semver.validRange(comparedRange) === null) {
       throw new TagRuleError(
         raw,
         `"${rule}" is not a valid semver range. Example: semver:>=1.2.0 <2.0.0 (or semver:^1.2, semver:~1.4.0)`,
@@ -71,7 +88,7 @@ export function compileTagRule(raw: string, how: TagCanonicalization): ParsedTag
       );
     }
     const stored = SEMVER_RULE_PREFIX + range;
-    return { rule: stored, kind: 'semver', matches: (tag) => semverTagMatches(compared, canon(tag)) };
+    return { rule: stored, kind: 'semver', matches: (tag) => semverTagMatches(comparedRange, canon(tag)) };
   }
 
   if (GLOB_CHARS.test(rule)) {
@@ -83,8 +100,8 @@ export function compileTagRule(raw: string, how: TagCanonicalization): ParsedTag
     }
     let re: RegExp;
     try {
-      // nocase: the glob means the same for every spelling of a tag the upstream treats as one.
-      re = picomatch.makeRe(rule, {
+      // nocase as well: a class such as [A-Z] keeps meaning every spelling of a letter.
+      re = picomatch.makeRe(compared, {
         dot: true,
         strictBrackets: true,
         nonegate: true,
@@ -103,8 +120,7 @@ export function compileTagRule(raw: string, how: TagCanonicalization): ParsedTag
       `"${rule}" is not a valid tag: tags are 1-128 characters of letters, digits, ".", "_" and "-", not starting with "." or "-"`,
     );
   }
-  const literal = canon(rule);
-  return { rule, kind: 'exact', matches: (tag) => canon(tag) === literal };
+  return { rule, kind: 'exact', matches: (tag) => canon(tag) === compared };
 }
 
 /** `tag` is already canonical; `range` is compared in the same form. */

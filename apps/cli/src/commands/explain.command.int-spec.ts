@@ -67,6 +67,12 @@ describe('gatehouse explain', () => {
       `INSERT INTO audit_events (id, occurred_at, request_id, username, action, repository, reference, outcome, reason, http_status)
        VALUES (gen_random_uuid(), now() - interval '5 minutes', 'req-seen', 'alice', 'manifest.get', 'acme/app', 'v9', 'denied', 'tag_not_entitled', 404)`,
     );
+    // A refusal of another target, and a refused login (a wrong key), which names no target.
+    await sql(
+      `INSERT INTO audit_events (id, occurred_at, request_id, username, action, repository, reference, outcome, reason, http_status)
+       VALUES (gen_random_uuid(), now() - interval '4 minutes', 'req-other', 'alice', 'manifest.get', 'acme/other', 'v1', 'denied', 'repository_not_entitled', 404),
+              (gen_random_uuid(), now() - interval '3 minutes', 'req-login', 'alice', 'token.refuse', NULL, NULL, 'denied', 'bad_credentials', 401)`,
+    );
   });
   afterAll(async () => {
     await db?.drop();
@@ -83,6 +89,13 @@ describe('gatehouse explain', () => {
     expect(text.out).toContain('ok  entitlement to acme/app admits v1.4.2 by rule "v1.*" (glob); no expiry');
     expect(text.out).toMatch(
       /Latest audit events of alice for acme\/app \(refusals first.*\):\n.*manifest\.get {2}v9 {2}denied \(tag_not_entitled\) 404 {2}req-seen/,
+    );
+    // Only that target's rows there; the refused login apart and labelled as one.
+    const [targetPart, loginPart] = text.out.split('Refused logins of alice');
+    expect(targetPart).not.toContain('req-other');
+    expect(targetPart).not.toContain('token.refuse');
+    expect(loginPart).toMatch(
+      /^ \(credentials are checked before any target is named.*\):\n.*token\.refuse {2}login {2}denied \(bad_credentials\) 401 {2}req-login/,
     );
 
     const semver = await json('explain', 'alice', 'acme/app:v2.5.0');

@@ -58,17 +58,17 @@ export function register(program: Command, ctx: CliContext): void {
           asCliErrors(async () => {
             const repository = formatTarget(normalizeTarget(parsed.repository));
             const explained = await app.get(AccessExplainService).explain(username, repository, parsed.tag);
-            const recent = await app
+            const events = await app
               .get(AuditQueryService)
               .explainEvents(
                 { username: explained.member?.username ?? username, memberId: explained.member?.id },
                 repository,
               );
-            return { repository, recent, ...explained };
+            return { repository, recent: events.target, logins: events.loginRefusals, ...explained };
           }),
         { readOnly: true },
       );
-      const { repository, member, keys, entitlement, recent, verdict, checkedAt: now } = result;
+      const { repository, member, keys, entitlement, recent, logins, verdict, checkedAt: now } = result;
       // Printed, so shown escaped: what was typed or stored must not drive the terminal.
       const ref = visible(`${repository}${repository.includes(':') ? '@' : ':'}${parsed.tag}`);
       const who = visible(member?.username ?? username);
@@ -83,6 +83,8 @@ export function register(program: Command, ctx: CliContext): void {
           allowed: verdict.allowed,
           reason: verdict.reason,
           memberSees: verdict.memberSees,
+          answer: verdict.answer,
+          ifMissing: verdict.ifMissing,
           fix: verdict.fix,
           checks: verdict.checks,
           member: member ? { id: member.id, status: member.status, disabledAt: member.disabledAt } : null,
@@ -104,6 +106,7 @@ export function register(program: Command, ctx: CliContext): void {
               }
             : null,
           recentAudit: recent.map(auditJson),
+          loginRefusals: logins.map(auditJson),
           checkedAt: now,
         });
       } else {
@@ -117,9 +120,9 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.out.line('');
         ctx.out.line(`What the member sees: ${visible(verdict.memberSees)}.`);
         if (verdict.fix) ctx.out.line(`To allow it: ${visible(verdict.fix)}`);
-        else
+        else if (verdict.ifMissing)
           ctx.out.line(
-            '(Whether the tag exists upstream is not checked: a missing tag is a 404 MANIFEST_UNKNOWN.)',
+            `(Whether it exists upstream is not checked: if it does not, the member gets ${verdict.ifMissing.status} ${verdict.ifMissing.code}.)`,
           );
         ctx.out.line('');
         if (recent.length === 0) {
@@ -128,14 +131,34 @@ export function register(program: Command, ctx: CliContext): void {
           ctx.out.line(
             `Latest audit events of ${who} for ${visible(repository)} (refusals first; \`gatehouse audit --request-id <id>\` shows one):`,
           );
-          for (const e of recent) {
-            const what = e.repository ? (e.reference ?? e.digest ?? '') : '(login)';
-            const line = `  ${e.occurredAt.toISOString()}  ${e.action}  ${what}  ${e.outcome}${e.reason ? ` (${e.reason})` : ''}${e.httpStatus ? ` ${e.httpStatus}` : ''}  ${e.requestId ?? ''}`;
-            ctx.out.line(visible(line.trimEnd()));
-          }
+          for (const e of recent) ctx.out.line(visible(eventLine(e, e.reference ?? e.digest ?? '')));
+        }
+        if (logins.length > 0) {
+          ctx.out.line('');
+          ctx.out.line(
+            `Refused logins of ${who} (credentials are checked before any target is named, so these are not events of ${visible(repository)}):`,
+          );
+          for (const e of logins) ctx.out.line(visible(eventLine(e, 'login')));
         }
       }
       // Exit 1 with one line on stderr; stdout keeps the explanation (and stays valid JSON).
       if (!verdict.allowed) throw new CliError(`${who} cannot ${verb} ${ref} (${verdict.reason})`, 1);
     });
+}
+
+/** One audit row as explain prints it: time, action, what, outcome (reason) status, request id. */
+function eventLine(
+  e: {
+    occurredAt: Date;
+    action: string;
+    outcome: string;
+    reason: string | null;
+    httpStatus: number | null;
+    requestId: string | null;
+  },
+  what: string,
+): string {
+  const reason = e.reason ? ` (${e.reason})` : '';
+  const status = e.httpStatus ? ` ${e.httpStatus}` : '';
+  return `  ${e.occurredAt.toISOString()}  ${e.action}  ${what}  ${e.outcome}${reason}${status}  ${e.requestId ?? ''}`.trimEnd();
 }

@@ -43,9 +43,7 @@ export function register(program: Command, ctx: CliContext): void {
               .get(EntitlementService)
               .grant(username, repository, rules, { expiresAt, note: opts.note ?? null });
             const image = entitlement.kind === 'image';
-            const upper = entitlement.tagRules.filter(
-              (r) => image && !r.startsWith('semver:') && /[A-Z]/.test(r),
-            );
+            const upper = app.get(EntitlementService).caseFoldedRules(entitlement);
             if (upper.length > 0) {
               // Rules judge a tag in the form the upstream resolves it (UPSTREAM_TAGS_CASE_INSENSITIVE).
               ctx.out.error(

@@ -175,6 +175,9 @@ describe('gatehouse member / key / grant / revoke / entitlements', () => {
     expect((await run('grant', 'carol', 'acme/app')).code).toBe(2);
     const upper = await run('grant', 'carol', 'acme/app', '--tags', 'V1.0');
     expect(upper.err).toMatch(/tag rules compare in lower case: V1.0/);
+    // The note and the matcher share one canonical form: a semver range is folded too.
+    const range = await run('grant', 'carol', 'acme/app', '--tags', 'semver:>=1.0.0-RC.1,v1.0');
+    expect(range.err).toMatch(/tag rules compare in lower case: semver:>=1.0.0-RC.1\n/);
 
     expect((await run('revoke', 'carol', 'acme/tools/cli')).out).toBe(
       'Revoked: carol may no longer pull acme/tools/cli.\n',

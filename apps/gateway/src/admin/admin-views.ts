@@ -7,7 +7,14 @@ import { accessKeyStatus } from '@gatehouse/members';
  */
 export function explainView(x: AccessExplanation, repository: string, tag: string | null) {
   const { member, verdict } = x;
-  const base = { repository, tag };
+  // What the member's client gets, from the same table the registry and the downloads answer by.
+  const base = {
+    repository,
+    tag,
+    memberSees: verdict.memberSees,
+    answer: verdict.answer,
+    ifMissing: verdict.ifMissing,
+  };
   const failing = verdict.checks.find((c) => !c.ok);
   if (!member) {
     return {

@@ -12,6 +12,72 @@ function sources(dir: string): string[] {
   });
 }
 
+const productSources = () => [...sources(join(root, 'apps')), ...sources(join(root, 'libs'))];
+
+/** `reason: '…'` literals of a line, except a member-facing envelope `detail: {...}`. */
+function reasonLiterals(line: string): string[] {
+  const out: string[] = [];
+  for (const m of line.matchAll(/\breason:\s*(['`])((?:(?!\1).)*)\1/g)) {
+    if (/detail:\s*\{[^}]*$/.test(line.slice(0, m.index))) continue;
+    out.push(m[2]);
+  }
+  return out;
+}
+
+/**
+ * Files whose `reason:` literals are not audit reasons: explain's verdict (its own vocabulary,
+ * matching the audit's where one exists), the CLI (it reads audit rows), /readyz rows, and the
+ * upstream failure labels (audited with the `upstream_` prefix, collected from their type).
+ */
+const NOT_AUDIT = [
+  'libs/entitlements/src/access-explanation.ts',
+  'apps/cli/',
+  'apps/gateway/src/health/',
+  'libs/downloads/src/downloads.readiness.ts',
+  'libs/upstream/src/upstream.error.ts',
+  'libs/upstream/src/upstream-health.service.ts',
+];
+
+/** The string members of `type <name> = | 'a' | 'b';` in the source. */
+function unionMembers(text: string, name: string): string[] {
+  const m = new RegExp(`type ${name} =([^;]*);`).exec(text);
+  return m ? [...m[1].matchAll(/'([a-z_]+)'/g)].map((x) => x[1]) : [];
+}
+
+/**
+ * Every reason code the gateway can write to the audit `reason` column, from the code: the
+ * `reason: '…'` literals, the downloads' `notFound('…')`, the token refusals and rejections
+ * (their types), the upstream failures (`upstream_<reason>`), the insufficient-scope 401 and a
+ * download's `internal_error`.
+ */
+function reasonsInCode(): Set<string> {
+  // The 401 of a token without the scope; a download error without a code of its own.
+  const found = new Set<string>(['insufficient_scope', 'internal_error']);
+  for (const file of productSources()) {
+    const rel = relative(root, file);
+    const text = readFileSync(file, 'utf8');
+    if (!NOT_AUDIT.some((p) => rel.startsWith(p))) {
+      for (const line of text.split('\n'))
+        for (const r of reasonLiterals(line)) if (!r.includes('${')) found.add(r);
+      for (const call of text.matchAll(/\bnotFound\(([^)]*)\)/g))
+        for (const q of call[1].matchAll(/(?<!===\s*)'([a-z_]+)'/g)) found.add(q[1]);
+    }
+    for (const type of ['TokenRejection', 'CredentialFailureReason', 'RefusalReason'])
+      for (const r of unionMembers(text, type)) found.add(r);
+    for (const r of unionMembers(text, 'UpstreamFailureReason')) found.add(`upstream_${r}`);
+  }
+  return found;
+}
+
+/** The codes listed under "Audit reason codes" in dev-docs/operations.md (first column). */
+function reasonsInDocs(): Set<string> {
+  const text = readFileSync(join(root, 'dev-docs/operations.md'), 'utf8');
+  const start = text.indexOf('\n## Audit reason codes');
+  if (start < 0) throw new Error('dev-docs/operations.md has no "## Audit reason codes" section');
+  const section = text.slice(start + 1).split(/\n## /)[0];
+  return new Set([...section.matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]));
+}
+
 /**
  * The audit `reason` column holds codes (`gatehouse audit --reason tag_not_entitled`), never
  * prose: prose belongs in the log line (OciError `logDetail`). Every literal given as a `reason`
@@ -22,14 +88,13 @@ describe('audit reasons', () => {
   it('are snake_case codes wherever the source names one', () => {
     const offenders: string[] = [];
     let seen = 0;
-    for (const file of [...sources(join(root, 'apps')), ...sources(join(root, 'libs'))]) {
+    for (const file of productSources()) {
       const lines = readFileSync(file, 'utf8').split('\n');
       lines.forEach((line, i) => {
-        for (const m of line.matchAll(/\breason:\s*(['`])((?:(?!\1).)*)\1/g)) {
-          if (/detail:\s*\{[^}]*$/.test(line.slice(0, m.index))) continue;
+        for (const literal of reasonLiterals(line)) {
           seen++;
-          const code = m[2].replace(/\$\{[^}]*\}/g, 'x');
-          if (!REASON_CODE_REGEXP.test(code)) offenders.push(`${relative(root, file)}:${i + 1}: ${m[0]}`);
+          const code = literal.replace(/\$\{[^}]*\}/g, 'x');
+          if (!REASON_CODE_REGEXP.test(code)) offenders.push(`${relative(root, file)}:${i + 1}: ${literal}`);
         }
       });
     }
@@ -41,5 +106,15 @@ describe('audit reasons', () => {
     expect(REASON_CODE_REGEXP.test('malformed reference')).toBe(false);
     expect(REASON_CODE_REGEXP.test('UPSTREAM_FAILED: x')).toBe(false);
     expect(REASON_CODE_REGEXP.test('tag_not_entitled')).toBe(true);
+  });
+
+  it('are each listed in dev-docs/operations.md, and the list names no code the gateway cannot write', () => {
+    const code = reasonsInCode();
+    const docs = reasonsInDocs();
+    expect(code.size).toBeGreaterThan(40);
+    expect({ missingFromDocs: [...code].filter((r) => !docs.has(r)).sort() }).toEqual({
+      missingFromDocs: [],
+    });
+    expect({ notInCode: [...docs].filter((r) => !code.has(r)).sort() }).toEqual({ notInCode: [] });
   });
 });

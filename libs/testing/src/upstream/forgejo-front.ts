@@ -99,16 +99,16 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
 
   track(front);
   track(storage);
-  const listen = (server: Server): Promise<number> =>
+  const listen = (server: Server, at = 0): Promise<number> =>
     new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
+      server.listen(at, '127.0.0.1', () => {
         const a = server.address();
         if (a === null || typeof a === 'string') reject(new Error('no port'));
         else resolve(a.port);
       });
     });
-  const port = await listen(front);
+  const port = await listen(front, options.port ?? 0);
   const storagePort = await listen(storage);
   if (!ctx.rootUrl) ctx.rootUrl = `http://127.0.0.1:${port}/`;
   if (!ctx.rootUrl.endsWith('/')) ctx.rootUrl += '/';

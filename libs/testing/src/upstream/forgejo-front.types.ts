@@ -25,6 +25,8 @@ export type BlobBehaviour =
   | `fail:${number}`;
 
 export interface ForgejoFrontOptions {
+  /** the front's port on 127.0.0.1; 0 or unset: a free one */
+  port?: number;
   /** the registry that holds the content, e.g. `RegistryProcess.url` */
   upstreamUrl: string;
   upstreamCreds?: BasicCredentials;

@@ -1,0 +1,77 @@
+import type { GatewayConfig } from '@gatehouse/config';
+import type { EntitlementService } from '@gatehouse/entitlements';
+import { ManualClock } from '@gatehouse/observability';
+import { UpstreamAuthError, UpstreamRegistryClient } from '@gatehouse/upstream';
+import { DownloadsReadiness } from './downloads.readiness';
+
+/** The entitled release repositories, newest grant first. */
+class FakeEntitlements {
+  targets: string[] = [];
+  async someTargets(): Promise<string[]> {
+    return this.targets;
+  }
+}
+
+/** The upstream's releases API: the repositories it shows, or a refusal of the token. */
+class FakeReleases {
+  visible = new Set<string>();
+  refusal: Error | null = null;
+  asked: string[] = [];
+  async listReleases(owner: string, repo: string) {
+    this.asked.push(`${owner}/${repo}`);
+    if (this.refusal) throw this.refusal;
+    return this.visible.has(`${owner}/${repo}`)
+      ? { found: true as const, releases: [] }
+      : { found: false as const, status: 404 };
+  }
+}
+
+function setup() {
+  const entitlements = new FakeEntitlements();
+  const releases = new FakeReleases();
+  const readiness = new DownloadsReadiness(
+    { upstream: { enabled: true } } as GatewayConfig,
+    entitlements as unknown as EntitlementService,
+    { downloads: releases } as unknown as UpstreamRegistryClient,
+    new ManualClock(),
+  );
+  return { entitlements, releases, readiness };
+}
+
+describe('DownloadsReadiness', () => {
+  it('is up without releases entitlements, asking nothing upstream', async () => {
+    const { readiness, releases } = setup();
+    expect(await readiness.check()).toMatchObject({ ok: true, message: expect.stringMatching(/not needed/) });
+    expect(releases.asked).toEqual([]);
+  });
+
+  it('is up once a release list is read, naming the entitled repositories it could not see', async () => {
+    const { readiness, entitlements, releases } = setup();
+    entitlements.targets = ['acme/ghost', 'acme/tool'];
+    releases.visible.add('acme/tool');
+    const status = await readiness.check({ force: true });
+    expect(status).toMatchObject({ ok: true });
+    expect(status.message).toBe(
+      'the service token can list releases (read acme/tool); not visible upstream: acme/ghost',
+    );
+  });
+
+  it('is not up when no entitled release repository is visible upstream, and says the fix', async () => {
+    const { readiness, entitlements } = setup();
+    entitlements.targets = ['acme/tool'];
+    const status = await readiness.check({ force: true });
+    expect(status).toMatchObject({ ok: false, reason: 'repository_not_visible' });
+    expect(status.message).toMatch(/no entitled release repository is visible upstream \(acme\/tool\)/);
+    expect(status.message).toMatch(/Fix: .*gatehouse revoke <member> releases:<owner>\/<repo>/);
+  });
+
+  it('reports the token refusal the upstream gives', async () => {
+    const { readiness, entitlements, releases } = setup();
+    entitlements.targets = ['acme/tool'];
+    releases.refusal = new UpstreamAuthError('token_missing_scope', 'the token lacks read:repository');
+    expect(await readiness.check({ force: true })).toMatchObject({
+      ok: false,
+      reason: 'token_missing_scope',
+    });
+  });
+});
