@@ -9,6 +9,7 @@ import {
   EntitlementTarget,
   ImageReferenceError,
   canonicalTag,
+  FORGEJO_TAGS,
   isValidRepositoryName,
   parseArtifactTag,
   parseEntitlementTarget,
@@ -189,8 +190,10 @@ export class EntitlementService {
     entitlement: Pick<Entitlement, 'tagRules'> & { kind?: EntitlementKind },
     tag: string,
   ): TagMatch | null {
-    // Release tags (git tags) and package versions are case-sensitive upstream; image tags follow the upstream.
-    const how = kindOf(entitlement) === 'image' ? this.tagCanonicalization : EXACT_CASE;
+    // Release tags are git tags: case-sensitive. Forgejo finds package versions by their lowercase
+    // form (lower_version), so `1.0-RC1` is `1.0-rc1` there. Image tags follow the upstream.
+    const kind = kindOf(entitlement);
+    const how = kind === 'image' ? this.tagCanonicalization : kind === 'packages' ? FORGEJO_TAGS : EXACT_CASE;
     return matchTagRules(entitlement.tagRules, tag, how);
   }
 

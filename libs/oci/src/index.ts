@@ -11,3 +11,4 @@ export * from './image-reference';
 export * from './artifact-tag';
 export * from './referrers';
 export * from './entitlement-target';
+export * from './download-route';

@@ -12,7 +12,7 @@ import {
 } from '@nestjs/common';
 import { AuthenticatedDownload, DownloadAuthGuard, DownloadIdentity } from '@gatehouse/auth';
 import { DownloadReply, DownloadRequest, DownloadsService } from '@gatehouse/downloads';
-import { OciError } from '@gatehouse/oci';
+import { DownloadRoute, OciError, parseDownloadPath } from '@gatehouse/oci';
 import { BlobStreamSlotInterceptor, RateLimitGuard, rateLimitSkips } from '@gatehouse/rate-limit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { setMetricsRoute } from '../http/request-hooks';
@@ -33,7 +33,7 @@ function DownloadPipeline(): ClassDecorator {
 export class DownloadsController {
   constructor(private readonly downloads: DownloadsService) {}
 
-  @Get(':owner/:repo/releases')
+  @Get('releases/:owner/:repo')
   async releases(
     @AuthenticatedDownload() who: DownloadIdentity,
     @Param('owner') owner: string,
@@ -45,31 +45,52 @@ export class DownloadsController {
     send(reply, await this.downloads.listReleases(who, owner, repo, downloadRequest(request, reply)));
   }
 
-  @All(':owner/packages/:name/:version/:filename')
+  @All('packages/*')
   @UseInterceptors(BlobStreamSlotInterceptor)
   async packageFile(
     @AuthenticatedDownload() who: DownloadIdentity,
-    @Param() p: { owner: string; name: string; version: string; filename: string },
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
     setMetricsRoute(request, '/downloads/packages/file');
     const req = downloadRequest(request, reply);
+    const p = routeOf(request, 'package-file');
     send(reply, await this.downloads.packageFile(who, p.owner, p.name, p.version, p.filename, req));
   }
 
-  @All(':owner/:repo/releases/:tag/:filename')
+  @All('releases/*')
   @UseInterceptors(BlobStreamSlotInterceptor)
   async releaseAsset(
     @AuthenticatedDownload() who: DownloadIdentity,
-    @Param() p: { owner: string; repo: string; tag: string; filename: string },
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ): Promise<void> {
     setMetricsRoute(request, '/downloads/releases/asset');
     const req = downloadRequest(request, reply);
+    const p = routeOf(request, 'release-asset');
     send(reply, await this.downloads.releaseAsset(who, p.owner, p.repo, p.tag, p.filename, req));
   }
+
+  /** The shapes before kind-first paths: a 308 to where the same request lives now. */
+  @All('*')
+  moved(@Req() request: FastifyRequest, @Res() reply: FastifyReply): void {
+    setMetricsRoute(request, '/downloads/moved');
+    const parsed = parseDownloadPath(request.url);
+    if (!('redirect' in parsed))
+      throw new OciError('NAME_UNKNOWN', { message: 'not found', reason: 'no_route' });
+    reply.status(308).header('Location', parsed.redirect).header('Cache-Control', 'no-store').send();
+  }
+}
+
+/** The file route of a path (libs/oci `parseDownloadPath`), or the one 404. */
+function routeOf<K extends DownloadRoute['kind']>(
+  request: FastifyRequest,
+  kind: K,
+): Extract<DownloadRoute, { kind: K }> {
+  const parsed = parseDownloadPath(request.url);
+  if ('route' in parsed && parsed.route.kind === kind)
+    return parsed.route as Extract<DownloadRoute, { kind: K }>;
+  throw new OciError('NAME_UNKNOWN', { message: 'not found', reason: 'no_route' });
 }
 
 function downloadRequest(request: FastifyRequest, reply: FastifyReply): DownloadRequest {
