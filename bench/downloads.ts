@@ -92,7 +92,7 @@ export async function downloadFigure(
           basic('', pat),
         );
         const g = await timedDownload(
-          `${gw.url}/downloads/acme/tool/releases/${tag}/tool`,
+          `${gw.url}/downloads/releases/acme/tool/${tag}/tool`,
           basic(member.username, member.key),
         );
         if (d.bytes !== SIZE || g.bytes !== SIZE) throw new Error(`short download: ${d.bytes}, ${g.bytes}`);

@@ -38,11 +38,11 @@ export function downloadUrls(base: string) {
   const r = DEMO.release;
   const p = DEMO.package;
   const release = (tag: string) =>
-    `${base}/downloads/${seg(r.owner)}/${seg(r.repo)}/releases/${seg(tag)}/${seg(r.asset)}`;
+    `${base}/downloads/releases/${seg(r.owner)}/${seg(r.repo)}/${seg(tag)}/${seg(r.asset)}`;
   const pkg = (version: string) =>
-    `${base}/downloads/${seg(p.owner)}/packages/${seg(p.name)}/${seg(version)}/${seg(p.file)}`;
+    `${base}/downloads/packages/${seg(p.owner)}/${seg(p.name)}/${seg(version)}/${seg(p.file)}`;
   return {
-    releaseList: `${base}/downloads/${seg(r.owner)}/${seg(r.repo)}/releases`,
+    releaseList: `${base}/downloads/releases/${seg(r.owner)}/${seg(r.repo)}`,
     releaseAsset: release(r.tag),
     refusedReleaseAsset: release(r.refusedTag),
     packageFile: pkg(p.version),

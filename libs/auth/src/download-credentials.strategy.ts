@@ -1,9 +1,9 @@
-import { createParamDecorator, ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
+import { createParamDecorator, ExecutionContext, Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { FastifyRequest } from 'fastify';
 import { AuditService } from '@gatehouse/audit';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
+import { DownloadRoute, OciError, parseDownloadPath } from '@gatehouse/oci';
 import { recordAuthEvent } from './auth-audit';
 import { AppPassportGuard, AppScopedStrategy } from './app-scoped-passport';
 import { RegistryAuthService } from './registry-auth.service';
@@ -41,22 +41,29 @@ export interface DownloadAccess {
 /** The request property the access lives under. */
 export const DOWNLOAD_ACCESS_PROPERTY = 'gatehouseDownload';
 const DOWNLOAD_TARGET_PROPERTY = 'gatehouseDownloadTarget';
-const DOWNLOAD_TARGET_METADATA = 'gatehouse:download-target';
-
-type TargetOf = (params: Record<string, string>) => DownloadTarget;
+const DOWNLOAD_ROUTE_PROPERTY = 'gatehouseDownloadRoute';
 
 export function downloadAccessOf(request: object): DownloadAccess | undefined {
   return (request as { [DOWNLOAD_ACCESS_PROPERTY]?: DownloadAccess })[DOWNLOAD_ACCESS_PROPERTY];
 }
 
-/**
- * Names a download route's target from its path parameters, for DownloadAuthGuard: the scope a
- * Bearer token must carry and the entitlement loaded once follow from it. A handler without it
- * is a wiring error.
- */
-export function DownloadRouteTarget(kind: DownloadKind, nameOf: (params: Record<string, string>) => string) {
-  const targetOf: TargetOf = (params) => ({ kind, name: nameOf(params).toLowerCase() });
-  return SetMetadata(DOWNLOAD_TARGET_METADATA, targetOf);
+/** The download route the guard parsed (`parseDownloadPath`), for the handler. */
+export const RoutedDownload = createParamDecorator((_: unknown, ctx: ExecutionContext): DownloadRoute => {
+  const route = downloadRouteOf(ctx.switchToHttp().getRequest() as object);
+  if (!route) throw new Error('@RoutedDownload() on a route without DownloadAuthGuard');
+  return route;
+});
+
+/** The download route the guard parsed for `request`, if it ran. */
+export function downloadRouteOf(request: object): DownloadRoute | undefined {
+  return (request as { [DOWNLOAD_ROUTE_PROPERTY]?: DownloadRoute })[DOWNLOAD_ROUTE_PROPERTY];
+}
+
+/** The target a parsed route names: the scope to carry and the entitlement to load follow from it. */
+function targetOfRoute(route: DownloadRoute): DownloadTarget {
+  return route.kind === 'package-file'
+    ? { kind: 'packages', name: `${route.owner}/${route.name}`.toLowerCase() }
+    : { kind: 'releases', name: `${route.owner}/${route.repo}`.toLowerCase() };
 }
 
 /**
@@ -87,7 +94,7 @@ export class DownloadCredentialsStrategy extends PassportStrategy(AppScopedStrat
 
   async validate(request: FastifyRequest): Promise<DownloadAccess> {
     const target = (request as { [DOWNLOAD_TARGET_PROPERTY]?: DownloadTarget })[DOWNLOAD_TARGET_PROPERTY];
-    if (!target) throw new Error('a download route without @DownloadRouteTarget');
+    if (!target) throw new Error('DownloadCredentialsStrategy without DownloadAuthGuard');
     const principal = await this.credentials(request, target);
     const entitlement = await this.entitlements.liveEntitlement(principal.memberId, target.name, target.kind);
     return { principal, grant: { ...target, entitlement } };
@@ -151,16 +158,18 @@ export class DownloadAuthGuard extends AppPassportGuard<DownloadAccess> {
   constructor(
     strategy: DownloadCredentialsStrategy,
     private readonly tokens: TokenService,
-    private readonly reflector: Reflector,
   ) {
     super(strategy, DOWNLOAD_ACCESS_PROPERTY);
   }
 
   override async canActivate(context: ExecutionContext): Promise<boolean> {
-    const targetOf = this.reflector.get<TargetOf | undefined>(DOWNLOAD_TARGET_METADATA, context.getHandler());
-    if (!targetOf) throw new Error('a download route without @DownloadRouteTarget');
-    const request = context.switchToHttp().getRequest<{ params?: Record<string, string> }>();
-    Object.assign(request, { [DOWNLOAD_TARGET_PROPERTY]: targetOf(request.params ?? {}) });
+    const request = context.switchToHttp().getRequest<{ url: string }>();
+    // Parsed once: a path that names no route is the one 404, before credentials (it names nothing).
+    const parsed = parseDownloadPath(request.url);
+    if (!('route' in parsed))
+      throw new OciError('NAME_UNKNOWN', { message: 'not found', reason: parsed.unknown });
+    const target = targetOfRoute(parsed.route);
+    Object.assign(request, { [DOWNLOAD_TARGET_PROPERTY]: target, [DOWNLOAD_ROUTE_PROPERTY]: parsed.route });
     return (await super.canActivate(context)) as boolean;
   }
 

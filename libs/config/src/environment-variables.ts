@@ -332,6 +332,18 @@ export class EnvironmentVariables {
   @Min(0, { message: 'HTTP_MAX_CONNECTIONS must be 0 (derived) or more' })
   HTTP_MAX_CONNECTIONS?: number;
 
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'HTTP_MAX_CONNECTIONS_PER_ADDRESS must be a whole number of connections (0 disables)' })
+  @Min(0, { message: 'HTTP_MAX_CONNECTIONS_PER_ADDRESS must be 0 (no per-address cap) or more' })
+  HTTP_MAX_CONNECTIONS_PER_ADDRESS?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'HTTP_HEADER_TIMEOUT_SECONDS must be a whole number of seconds' })
+  @Min(1, { message: 'HTTP_HEADER_TIMEOUT_SECONDS must be 1 or more' })
+  HTTP_HEADER_TIMEOUT_SECONDS?: number;
+
   // ── Admin API ────────────────────────────────────────────────────────────
   @IsOptional()
   @IsString()

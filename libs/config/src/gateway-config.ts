@@ -20,6 +20,10 @@ export interface ServerConfig {
   sendStallSeconds: number;
   /** Open client connections at most; null: derived from the open-file limit at start. */
   maxConnections: number | null;
+  /** Open connections of one client address at most (TRUST_PROXY peers exempt); 0: no cap. */
+  maxConnectionsPerAddress: number;
+  /** A request whose headers are not complete this long after its connection opened is closed. */
+  headerTimeoutSeconds: number;
 }
 
 export interface RegistryIdentityConfig {
@@ -232,6 +236,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       dataDir,
       sendStallSeconds: raw.HTTP_SEND_STALL_SECONDS ?? 60,
       maxConnections: raw.HTTP_MAX_CONNECTIONS ? raw.HTTP_MAX_CONNECTIONS : null,
+      maxConnectionsPerAddress: raw.HTTP_MAX_CONNECTIONS_PER_ADDRESS ?? 64,
+      headerTimeoutSeconds: raw.HTTP_HEADER_TIMEOUT_SECONDS ?? 10,
     },
     { service, realm, localDefaults },
     {

@@ -106,7 +106,7 @@ describe('DownloadsService', () => {
     const body = reply.body as { releases: Array<{ tag: string; assets: Array<{ url: string }> }> };
     expect(body.releases.map((r) => r.tag)).toEqual(['v1.0.0']);
     expect(body.releases[0].assets[0].url).toBe(
-      'https://gw.example/downloads/acme/tool/releases/v1.0.0/tool%20bin',
+      'https://gw.example/downloads/releases/acme/tool/v1.0.0/tool%20bin',
     );
     expect(reply.headers['Warning']).toMatch(/^299 /);
   });

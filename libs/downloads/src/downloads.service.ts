@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
 import {
+  downloadPathOf,
   isValidAssetFilename,
   isValidDownloadName,
   isValidDownloadVersion,
@@ -65,7 +66,7 @@ export class DownloadsService {
     private readonly upstream: UpstreamRegistryClient,
   ) {}
 
-  /** `GET /downloads/<owner>/<repo>/releases`: the entitled releases and their assets. */
+  /** `GET /downloads/releases/<owner>/<repo>`: the entitled releases and their assets. */
   async listReleases(
     who: DownloadCaller,
     owner: string,
@@ -92,7 +93,7 @@ export class DownloadsService {
             name: a.name,
             size: a.size,
             sha256,
-            url: `${req.baseUrl}/downloads/${owner}/${repo}/releases/${encodeURIComponent(r.tag)}/${encodeURIComponent(a.name)}`,
+            url: `${req.baseUrl}${downloadPathOf({ kind: 'release-asset', owner, repo, tag: r.tag, filename: a.name })}`,
           };
         }),
       }));
@@ -109,7 +110,7 @@ export class DownloadsService {
     }
   }
 
-  /** `GET|HEAD /downloads/<owner>/<repo>/releases/<tag>/<filename>`; `latest` is the newest entitled release. */
+  /** `GET|HEAD /downloads/releases/<owner>/<repo>/<tag>/<filename>`; `latest` is the newest entitled release. */
   async releaseAsset(
     who: DownloadCaller,
     owner: string,
@@ -159,7 +160,7 @@ export class DownloadsService {
     }
   }
 
-  /** `GET|HEAD /downloads/<owner>/packages/<name>/<version>/<filename>`. */
+  /** `GET|HEAD /downloads/packages/<owner>/<name>/<version>/<filename>`. */
   async packageFile(
     who: DownloadCaller,
     owner: string,
@@ -181,21 +182,30 @@ export class DownloadsService {
     try {
       const entitlement = this.entitlement(who, 'packages', owner, name);
       if (!isValidAssetFilename(filename)) throw notFound('asset_unknown');
-      if (!this.admits(entitlement, version)) throw notFound('tag_not_entitled');
-      const answer = await this.catalog.packageFiles(owner, name, version);
+      // The version as judged (lowercase: Forgejo's lookup form) is the one asked upstream.
+      const judged = this.admitted(entitlement, version);
+      if (judged === null) throw notFound('tag_not_entitled');
+      draft.reference = `${judged}/${filename}`;
+      const answer = await this.catalog.packageFiles(owner, name, judged);
       const file = answer.value?.find((f) => f.name === filename);
       if (!file) throw notFound('asset_unknown');
       const object: DownloadObject = {
-        key: { kind: 'packages', owner: owner.toLowerCase(), name: name.toLowerCase(), version, filename },
+        key: {
+          kind: 'packages',
+          owner: owner.toLowerCase(),
+          name: name.toLowerCase(),
+          version: judged,
+          filename,
+        },
         revision: `${file.sha256 ?? ''}#${file.size}`,
         sha256: file.sha256,
         size: file.size,
         open: (range, signal) =>
           this.found(
-            this.upstream.downloads.openPackageFile(owner, name, version, filename, { range, signal }),
+            this.upstream.downloads.openPackageFile(owner, name, judged, filename, { range, signal }),
           ),
       };
-      const etag = file.sha256 ?? `package:${owner}/${name}@${version}/${filename}`;
+      const etag = file.sha256 ?? `package:${owner}/${name}@${judged}/${filename}`;
       return await this.serve(draft, object, etag, filename, answer.stale, req);
     } catch (err) {
       this.audit.failed(draft, err);
@@ -253,7 +263,14 @@ export class DownloadsService {
   }
 
   private admits(entitlement: Entitlement, tag: string): boolean {
-    return isValidDownloadVersion(tag) && this.entitlements.tagAllowed(entitlement, tag) !== null;
+    return this.admitted(entitlement, tag) !== null;
+  }
+
+  /** The tag or version in the form the matcher judged it (and the upstream resolves), or null. */
+  private admitted(entitlement: Entitlement, tag: string): string | null {
+    const kind = entitlement.kind === 'packages' ? 'packages' : 'releases';
+    if (!isValidDownloadVersion(tag, kind)) return null;
+    return this.entitlements.tagAllowed(entitlement, tag)?.tag ?? null;
   }
 
   private async releases(

@@ -199,19 +199,21 @@ export class EntitlementService {
 
   /**
    * How tags of an entitlement's kind are judged: image tags in the form the upstream resolves
-   * them; release tags (git tags) and package versions exactly, as the upstream keeps them.
+   * them; release tags are git tags, case-sensitive; Forgejo finds generic package versions by
+   * their lowercase form (lower_version), so `1.0-RC1` is `1.0-rc1` there.
    */
   canonicalizationOf(entitlement: { kind?: EntitlementKind }): TagCanonicalization {
-    return kindOf(entitlement) === 'image' ? this.tagCanonicalization : EXACT_CASE;
+    const kind = kindOf(entitlement);
+    return kind === 'image' ? this.tagCanonicalization : kind === 'packages' ? FORGEJO_TAGS : EXACT_CASE;
   }
 
   /**
    * The rules an upstream that finds tags whatever their case compares in another form than
    * typed (`canonicalRule` under Forgejo's case folding), for `gatehouse grant`'s note. Release
-   * tags and package versions are never folded, so their rules are never listed.
+   * tags are never folded, so their rules are never listed; package versions always are.
    */
   caseFoldedRules(entitlement: Pick<Entitlement, 'tagRules'> & { kind?: EntitlementKind }): string[] {
-    if (kindOf(entitlement) !== 'image') return [];
+    if (kindOf(entitlement) === 'releases') return [];
     return entitlement.tagRules.filter((r) => canonicalRule(r, FORGEJO_TAGS) !== r);
   }
 

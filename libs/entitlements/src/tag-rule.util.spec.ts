@@ -184,14 +184,15 @@ describe('tag rules', () => {
       ['   ', /empty/],
       ['semver:', /not a valid semver range/],
       ['semver:banana', /not a valid semver range/],
-      ['v1/2', /not a valid tag/],
+      ['v1~2', /not a valid tag/],
       ['.hidden', /not a valid tag/],
-      ['-x', /not a valid tag/],
-      ['a'.repeat(129), /not a valid tag/],
+      ['v1~2', /not a valid tag/],
+      ['a'.repeat(256), /not a valid tag/],
       ['v1.[2', /not a valid glob/],
-      ['v1/*', /not a valid glob/],
+      ['v1/(a)*', /not a valid glob/],
       ['+(a|b)*', /not a valid glob/],
-      ['!v1*', /not a valid glob/],
+      ['!v1*', /negation/],
+      ['!v1', /negation/],
       ['tag with space', /not a valid tag/],
       ['semver:>=1.2.0+build.5', /build metadata/],
     ])('%j', (rule, message) => {
@@ -202,6 +203,16 @@ describe('tag rules', () => {
     it('needs at least one rule', () => {
       expect(() => parseTagRules([])).toThrow(/at least one tag rule/);
     });
+  });
+
+  it("accepts release tags and package versions of git's grammar as exact rules and in globs", () => {
+    const how = { caseInsensitive: false };
+    expect(compileTagRule('v1.4.0+build7', how).matches('v1.4.0+build7')).toBe(true);
+    expect(compileTagRule('v1.4.0+build7', how).matches('v1.4.0')).toBe(false);
+    expect(compileTagRule('release/*', how).matches('release/2026-01')).toBe(true);
+    expect(compileTagRule('release/*', how).matches('release/2026/01')).toBe(false);
+    expect(compileTagRule('v1.4.0+*', how).matches('v1.4.0+build7')).toBe(true);
+    expect(compileTagRule('-x', how).kind).toBe('exact');
   });
 
   it('de-duplicates a rule list', () => {

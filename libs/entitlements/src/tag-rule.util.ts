@@ -1,6 +1,12 @@
 import picomatch from 'picomatch';
 import * as semver from 'semver';
-import { canonicalTag, FORGEJO_TAGS, isValidTag, TagCanonicalization } from '@gatehouse/oci';
+import {
+  canonicalTag,
+  FORGEJO_TAGS,
+  isValidReleaseTag,
+  isValidTag,
+  TagCanonicalization,
+} from '@gatehouse/oci';
 
 /**
  * Tag rules of an entitlement. One rule is:
@@ -40,8 +46,9 @@ export class TagRuleError extends Error {
 
 export const SEMVER_RULE_PREFIX = 'semver:';
 const GLOB_CHARS = /[*?[\]{}]/;
-// Tag characters plus the glob syntax we accept; extglobs (`+(...)`, `@(...)`) and negation are not.
-const GLOB_ALLOWED = /^[A-Za-z0-9._\-*?[\]{},]+$/;
+// Tag characters (with release tags' `+` and `/`) plus the glob syntax we accept; extglobs
+// (`+(...)`, `@(...)`) and negation are not (noextglob, nonegate below).
+const GLOB_ALLOWED = /^[A-Za-z0-9._\-+/*?[\]{},]+$/;
 
 /** Validates one rule (at grant time) and compiles it for Forgejo's case-insensitive tags. */
 export function parseTagRule(raw: string): ParsedTagRule {
@@ -70,6 +77,12 @@ export function compileTagRule(raw: string, how: TagCanonicalization): ParsedTag
   const rule = raw.trim();
   if (rule === '') throw new TagRuleError(raw, 'a tag rule is empty');
   if (rule === '*') return { rule, kind: 'any', matches: () => true };
+  // Git allows a leading "!" in a tag, but as a rule it reads as negation, which rules do not have.
+  if (rule.startsWith('!'))
+    throw new TagRuleError(
+      raw,
+      `"${rule}" looks like a negation, which tag rules do not have: list what to admit`,
+    );
   const compared = canonicalRule(rule, how);
 
   if (rule.toLowerCase().startsWith(SEMVER_RULE_PREFIX)) {
@@ -84,7 +97,7 @@ export function compileTagRule(raw: string, how: TagCanonicalization): ParsedTag
     if (range.includes('+')) {
       throw new TagRuleError(
         raw,
-        `"${rule}" names build metadata (+...): it never changes semver precedence and tags cannot carry "+"; leave it out, e.g. semver:>=1.2.0 <2.0.0`,
+        `"${rule}" names build metadata (+...): it never changes semver precedence, so a range cannot name it; leave it out, e.g. semver:>=1.2.0 <2.0.0`,
       );
     }
     const stored = SEMVER_RULE_PREFIX + range;
@@ -95,7 +108,7 @@ export function compileTagRule(raw: string, how: TagCanonicalization): ParsedTag
     if (!GLOB_ALLOWED.test(rule)) {
       throw new TagRuleError(
         raw,
-        `"${rule}" is not a valid glob: use tag characters (letters, digits, ".", "_", "-") with * ? [...] {a,b}`,
+        `"${rule}" is not a valid glob: use tag characters (letters, digits, ".", "_", "-", "+", "/") with * ? [...] {a,b}`,
       );
     }
     let re: RegExp;
@@ -114,10 +127,11 @@ export function compileTagRule(raw: string, how: TagCanonicalization): ParsedTag
     return { rule, kind: 'glob', matches: (tag) => re.test(canon(tag)) };
   }
 
-  if (!isValidTag(rule)) {
+  // An image tag, or a release tag / package version of git's grammar (`v1.4.0+build7`, `release/1`).
+  if (!isValidTag(rule) && !isValidReleaseTag(rule)) {
     throw new TagRuleError(
       raw,
-      `"${rule}" is not a valid tag: tags are 1-128 characters of letters, digits, ".", "_" and "-", not starting with "." or "-"`,
+      `"${rule}" is not a valid tag: image tags are 1-128 characters of letters, digits, ".", "_" and "-", not starting with "." or "-"; release tags and package versions may also hold git's other tag characters ("+", "/", …)`,
     );
   }
   return { rule, kind: 'exact', matches: (tag) => canon(tag) === compared };

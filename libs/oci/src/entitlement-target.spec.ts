@@ -31,12 +31,20 @@ describe('the one target grammar', () => {
     expect(formatEntitlementTarget({ kind: 'image', name: 'acme/app' })).toBe('acme/app');
   });
 
+  it('takes every release tag and package version Forgejo allows', () => {
+    expect(parseTargetReference('releases:acme/tool@v1.4.0+build7').tag).toBe('v1.4.0+build7');
+    expect(parseTargetReference('releases:acme/tool@release/2026-01').tag).toBe('release/2026-01');
+    expect(parseTargetReference('packages:acme/cli@1.4.0+build7').tag).toBe('1.4.0+build7');
+  });
+
   it.each([
     ['releases:acme', 'repository_invalid'],
     ['releases:acme/tool/extra', 'repository_invalid'],
     ['packages:acme/-x', 'repository_invalid'],
     ['releases:acme/tool@.hidden', 'tag_invalid'],
-    ['releases:acme/tool@v1/2', 'tag_invalid'],
+    ['releases:acme/tool@v1//2', 'tag_invalid'],
+    ['releases:acme/tool@v1..2', 'tag_invalid'],
+    ['packages:acme/cli@1/2', 'tag_invalid'],
   ])('refuses %s (%s)', (text, problem) => {
     expect(() => parseTargetReference(text)).toThrow(ImageReferenceError);
     try {

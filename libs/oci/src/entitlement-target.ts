@@ -1,4 +1,5 @@
-import { isValidRepositoryName, isValidTag } from './grammar';
+import { isValidPackageVersion, isValidReleaseTag } from './download-route';
+import { isValidRepositoryName } from './grammar';
 import { ImageReferenceError, parseImageReference } from './image-reference';
 
 /**
@@ -31,12 +32,11 @@ export function isValidDownloadName(name: string): boolean {
 }
 
 /**
- * A release tag or package version the gateway serves: the tag grammar of images (letters,
- * digits, `.`, `_`, `-`, 1-128, not starting with `.` or `-`), so one rule language and one
- * matcher judge all three kinds.
+ * A release tag or package version the gateway serves: every one Forgejo accepts (git's tag
+ * grammar for releases, one trimmed path segment for packages; `v1.4.0+build7` is both).
  */
-export function isValidDownloadVersion(version: string): boolean {
-  return isValidTag(version);
+export function isValidDownloadVersion(version: string, kind: 'releases' | 'packages'): boolean {
+  return kind === 'releases' ? isValidReleaseTag(version) : isValidPackageVersion(version);
 }
 
 /** An asset or package file name: one path segment, no control characters, at most 255 bytes. */
@@ -88,10 +88,12 @@ export function parseTargetReference(text: string): TargetReference {
   const at = rest.indexOf('@');
   const name = checkDownloadName(kind, at < 0 ? rest : rest.slice(0, at));
   const tag = at < 0 ? null : rest.slice(at + 1);
-  if (tag !== null && !isValidDownloadVersion(tag)) {
+  if (tag !== null && !isValidDownloadVersion(tag, kind)) {
     throw new ImageReferenceError(
       'tag_invalid',
-      `${show(tag)} is not a valid ${kind === 'releases' ? 'release tag' : 'package version'}: 1-128 characters of letters, digits, ".", "_" and "-", not starting with "." or "-"`,
+      kind === 'releases'
+        ? `${show(tag)} is not a valid release tag: git's tag rules (no spaces, ~ ^ : ? * [ \\, "..", "@{", empty or dot-led parts), at most 255 bytes`
+        : `${show(tag)} is not a valid package version: one path segment (no "/"), no surrounding spaces, at most 255 bytes`,
     );
   }
   return { kind, name, tag, digest: null };

@@ -12,3 +12,4 @@ export * from './artifact-tag';
 export * from './referrers';
 export * from './entitlement-target';
 export * from './refusal-answers';
+export * from './download-route';

@@ -6,7 +6,7 @@ import { AuditService } from '@gatehouse/audit';
 import { MetricsService } from '@gatehouse/observability';
 import { OciError } from '@gatehouse/oci';
 import { BlobStreamSlots } from './blob-stream-slots';
-import { downloadAccessOf, registryContextOf } from '@gatehouse/auth';
+import { downloadAccessOf, downloadRouteOf, registryContextOf } from '@gatehouse/auth';
 import { RateLimitIdentity, registryIdentity } from './rate-limit.guard';
 import { limitedRequestFacts } from './rate-limited-request.util';
 
@@ -44,8 +44,9 @@ export class BlobStreamSlotInterceptor implements NestInterceptor {
     if (this.slots.perKey <= 0 || request.method !== 'GET') return next.handle();
     const download = downloadAccessOf(request)?.principal;
     const route = registryContextOf(request)?.route ?? null;
-    // A blob of /v2/, or a file of /downloads/ (the interceptor sits on the file routes only).
-    if (!download && route?.kind !== 'blob') return next.handle();
+    // A blob of /v2/, or a file of /downloads/ (a release list streams nothing).
+    if (download ? downloadRouteOf(request)?.kind === 'release-list' : route?.kind !== 'blob')
+      return next.handle();
     const facts = limitedRequestFacts(request.method, request.url, route);
     const startedAt = performance.now();
     // The identity the pipeline's first guard decided (the credential was verified once, there).

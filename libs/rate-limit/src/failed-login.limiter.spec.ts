@@ -14,8 +14,10 @@ function limiter(clock: ManualClock, perIp = 5, perPair = 3, windowSeconds = 60)
   };
   const gateway = { ...config, rateLimit: { redisUrl: null } } as unknown as GatewayConfig;
   const metrics = new MetricsService();
-  const failures = new RateLimitFailures(createCapturingLogger().logger, clock, metrics);
-  const l = new FailedLoginLimiter(gateway, metrics, createSlidingWindowCounters(gateway, clock), failures);
+  const { logger } = createCapturingLogger();
+  const failures = new RateLimitFailures(logger, clock, metrics);
+  const counters = createSlidingWindowCounters(gateway, clock, metrics, logger);
+  const l = new FailedLoginLimiter(gateway, metrics, counters, failures);
   return { l, metrics };
 }
 

@@ -10,3 +10,4 @@ export * from './rate-limited-request.util';
 export * from './sliding-window-counter.storage';
 export * from './redis-sliding-window.storage';
 export * from './sliding-window-counters.provider';
+export * from './shared-or-local-counters';

@@ -128,6 +128,11 @@ export class SlidingWindowCounterStorage implements SlidingWindowCounters, OnMod
     this.buckets.set(id, bucket);
   }
 
+  /** Forgets every key. */
+  clear(): void {
+    this.buckets.clear();
+  }
+
   get size(): number {
     return this.buckets.size;
   }

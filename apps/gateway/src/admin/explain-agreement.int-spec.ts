@@ -42,11 +42,11 @@ describe('explain and the server agree on the answer, for every kind', () => {
     authorization: await bearer(who, repository),
   });
   const release = (repo: string, tag: string) => async (who: StackMember) => ({
-    url: `${stack.gw.url}/downloads/acme/${repo}/releases/${tag}/tool-linux-amd64`,
+    url: `${stack.gw.url}/downloads/releases/acme/${repo}/${tag}/tool-linux-amd64`,
     authorization: basic(who),
   });
   const pkg = (name: string, version: string) => async (who: StackMember) => ({
-    url: `${stack.gw.url}/downloads/acme/packages/${name}/${version}/cli.tar.gz`,
+    url: `${stack.gw.url}/downloads/packages/acme/${name}/${version}/cli.tar.gz`,
     authorization: basic(who),
   });
 

@@ -25,7 +25,7 @@ describe('downloads under the per-member rate limit', () => {
     const statuses: number[] = [];
     let retryAfter: string | null = null;
     for (let i = 0; i < 5; i++) {
-      const res = await fetch(`${stack.gw.url}/downloads/acme/tool/releases/v1.0.0/checksums.txt`, {
+      const res = await fetch(`${stack.gw.url}/downloads/releases/acme/tool/v1.0.0/checksums.txt`, {
         headers: { authorization: m.basic },
       });
       await res.arrayBuffer();
@@ -36,7 +36,7 @@ describe('downloads under the per-member rate limit', () => {
     expect(Number(retryAfter)).toBeGreaterThan(0);
     // Another member has a budget of their own.
     const other = await stack.member('other', { 'releases:acme/tool': ['*'] });
-    const res = await fetch(`${stack.gw.url}/downloads/acme/tool/releases/v1.0.0/checksums.txt`, {
+    const res = await fetch(`${stack.gw.url}/downloads/releases/acme/tool/v1.0.0/checksums.txt`, {
       headers: { authorization: other.basic },
     });
     expect(res.status).toBe(200);
@@ -65,7 +65,7 @@ describe('downloads under the per-member stream cap', () => {
   it('answers 429 while the member streams its cap, and serves again once that stream is gone', async () => {
     const m = await stack.member('streamer', { 'releases:acme/tool': ['*'] });
     const slots = stack.gw.app.get(BlobStreamSlots);
-    const asset = '/downloads/acme/tool/releases/v1.2.0/tool-linux-amd64';
+    const asset = '/downloads/releases/acme/tool/v1.2.0/tool-linux-amd64';
     const { port } = new URL(stack.gw.url);
     // A client that asks for the 10 MB asset and never reads it.
     const stalled = connect(Number(port), '127.0.0.1');
@@ -73,7 +73,7 @@ describe('downloads under the per-member stream cap', () => {
     stalled.write(`GET ${asset} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${m.basic}\r\n\r\n`);
     try {
       await waitFor(() => slots.count() === 1, 'the stalled download to hold its slot');
-      const refused = await fetch(`${stack.gw.url}/downloads/acme/tool/releases/v1.0.0/checksums.txt`, {
+      const refused = await fetch(`${stack.gw.url}/downloads/releases/acme/tool/v1.0.0/checksums.txt`, {
         headers: { authorization: m.basic },
       });
       expect(refused.status).toBe(429);
@@ -82,7 +82,7 @@ describe('downloads under the per-member stream cap', () => {
         'TOOMANYREQUESTS',
       );
       // The listing streams no file and takes no slot.
-      const listing = await fetch(`${stack.gw.url}/downloads/acme/tool/releases`, {
+      const listing = await fetch(`${stack.gw.url}/downloads/releases/acme/tool`, {
         headers: { authorization: m.basic },
       });
       expect(listing.status).toBe(200);
@@ -91,7 +91,7 @@ describe('downloads under the per-member stream cap', () => {
       stalled.destroy();
     }
     await waitFor(() => slots.count() === 0, 'the slot to come back');
-    const served = await fetch(`${stack.gw.url}/downloads/acme/tool/releases/v1.0.0/checksums.txt`, {
+    const served = await fetch(`${stack.gw.url}/downloads/releases/acme/tool/v1.0.0/checksums.txt`, {
       headers: { authorization: m.basic },
     });
     expect(served.status).toBe(200);

@@ -76,13 +76,13 @@ describe('downloads: release assets and generic package files', () => {
     const want = seeded.releases['v1.2.0']['tool-linux-amd64'];
     const out = path.join(dir, 'tool-1.2.0');
     stack.front.resetCounts();
-    const first = await curl(['-f', ...auth(), '-o', out, url('acme/tool/releases/v1.2.0/tool-linux-amd64')]);
+    const first = await curl(['-f', ...auth(), '-o', out, url('releases/acme/tool/v1.2.0/tool-linux-amd64')]);
     expect(first).toMatchObject({ code: 0, stderr: '' });
     expect(sha(fs.readFileSync(out))).toBe(sha(want));
     expect(stack.front.countRequests(asset)).toBe(1);
 
     const again = path.join(dir, 'tool-1.2.0-again');
-    const head = await curlStatus([...auth(), url('acme/tool/releases/v1.2.0/tool-linux-amd64')]);
+    const head = await curlStatus([...auth(), url('releases/acme/tool/v1.2.0/tool-linux-amd64')]);
     expect(head.status).toBe(200);
     expect(head.headers['content-length']).toBe(String(want.length));
     expect(head.headers['accept-ranges']).toBe('bytes');
@@ -92,7 +92,7 @@ describe('downloads: release assets and generic package files', () => {
     );
     expect(head.headers['x-checksum-sha256']).toBe(sha(want));
     expect(
-      (await curl(['-f', ...auth(), '-o', again, url('acme/tool/releases/v1.2.0/tool-linux-amd64')])).code,
+      (await curl(['-f', ...auth(), '-o', again, url('releases/acme/tool/v1.2.0/tool-linux-amd64')])).code,
     ).toBe(0);
     expect(sha(fs.readFileSync(again))).toBe(sha(want));
     expect(stack.front.countRequests(asset)).toBe(1);
@@ -119,14 +119,14 @@ describe('downloads: release assets and generic package files', () => {
       '1000-1999',
       '-o',
       partFile,
-      url('acme/tool/releases/v1.2.0/tool-linux-amd64'),
+      url('releases/acme/tool/v1.2.0/tool-linux-amd64'),
     ]);
     expect(fs.readFileSync(partFile).equals(want.subarray(1000, 2000))).toBe(true);
     const ranged = await curlStatus([
       ...auth(),
       '-r',
       '1000-1999',
-      url('acme/tool/releases/v1.2.0/tool-linux-amd64'),
+      url('releases/acme/tool/v1.2.0/tool-linux-amd64'),
     ]);
     expect(ranged.status).toBe(206);
     expect(ranged.headers['content-range']).toBe(`bytes 1000-1999/${want.length}`);
@@ -142,7 +142,7 @@ describe('downloads: release assets and generic package files', () => {
           '-',
           '-o',
           resumed,
-          url('acme/tool/releases/v1.2.0/tool-linux-amd64'),
+          url('releases/acme/tool/v1.2.0/tool-linux-amd64'),
         ])
       ).code,
     ).toBe(0);
@@ -160,20 +160,20 @@ describe('downloads: release assets and generic package files', () => {
       '--auth-no-challenge',
       '-O',
       wgetted,
-      url('acme/tool/releases/v1.2.0/tool-linux-amd64'),
+      url('releases/acme/tool/v1.2.0/tool-linux-amd64'),
     ]);
     expect(sha(fs.readFileSync(wgetted))).toBe(sha(want));
     const tail = await curlStatus([
       ...auth(),
       '-r',
       `${want.length}-`,
-      url('acme/tool/releases/v1.2.0/tool-linux-amd64'),
+      url('releases/acme/tool/v1.2.0/tool-linux-amd64'),
     ]);
     expect(tail.status).toBe(416);
   });
 
   it('lists only the entitled releases, and latest is the newest of them', async () => {
-    const listing = await curl(['-f', ...auth(), url('acme/tool/releases')]);
+    const listing = await curl(['-f', ...auth(), url('releases/acme/tool')]);
     const body = JSON.parse(listing.stdout) as {
       releases: Array<{ tag: string; assets: Array<Record<string, unknown>> }>;
     };
@@ -183,21 +183,21 @@ describe('downloads: release assets and generic package files', () => {
     expect(big).toMatchObject({
       size: seeded.releases['v1.2.0']['tool-linux-amd64'].length,
       sha256: sha(seeded.releases['v1.2.0']['tool-linux-amd64']),
-      url: `${stack.gw.url}/downloads/acme/tool/releases/v1.2.0/tool-linux-amd64`,
+      url: `${stack.gw.url}/downloads/releases/acme/tool/v1.2.0/tool-linux-amd64`,
     });
-    const latest = await curl(['-f', ...auth(), url('acme/tool/releases/latest/NOTICE')]);
+    const latest = await curl(['-f', ...auth(), url('releases/acme/tool/latest/NOTICE')]);
     expect(latest.stdout).toBe('licence\n');
   });
 
   it('answers the same 404 for an unentitled tag or version and an unknown one, without fetching the file', async () => {
     stack.front.resetCounts();
     const cases = [
-      'acme/tool/releases/v2.0.0/tool-linux-amd64',
-      'acme/tool/releases/v9.9.9/tool-linux-amd64',
-      'acme/tool/releases/v1.2.0/no-such-file',
-      'acme/secret/releases/v1.0.0/x',
-      'acme/packages/cli/2.0.0/cli.tar.gz',
-      'acme/packages/other/1.4.0/cli.tar.gz',
+      'releases/acme/tool/v2.0.0/tool-linux-amd64',
+      'releases/acme/tool/v9.9.9/tool-linux-amd64',
+      'releases/acme/tool/v1.2.0/no-such-file',
+      'releases/acme/secret/v1.0.0/x',
+      'packages/acme/cli/2.0.0/cli.tar.gz',
+      'packages/acme/other/1.4.0/cli.tar.gz',
     ];
     const bodies = new Set<string>();
     for (const c of cases) {
@@ -216,15 +216,15 @@ describe('downloads: release assets and generic package files', () => {
     const want = seeded.packages['1.4.0']['cli.tar.gz'];
     const out = path.join(dir, 'cli.tar.gz');
     stack.front.resetCounts();
-    expect((await curl(['-f', ...auth(), '-o', out, url('acme/packages/cli/1.4.0/cli.tar.gz')])).code).toBe(
+    expect((await curl(['-f', ...auth(), '-o', out, url('packages/acme/cli/1.4.0/cli.tar.gz')])).code).toBe(
       0,
     );
     expect(sha(fs.readFileSync(out))).toBe(sha(want));
-    expect((await curl(['-f', ...auth(), '-o', out, url('acme/packages/cli/1.4.0/cli.tar.gz')])).code).toBe(
+    expect((await curl(['-f', ...auth(), '-o', out, url('packages/acme/cli/1.4.0/cli.tar.gz')])).code).toBe(
       0,
     );
     expect(stack.front.countRequests(packageFile)).toBe(1);
-    const head = await curlStatus([...auth(), '-I', url('acme/packages/cli/1.4.0/cli.tar.gz')]);
+    const head = await curlStatus([...auth(), '-I', url('packages/acme/cli/1.4.0/cli.tar.gz')]);
     expect(head.headers['etag']).toBe(`"${sha(want)}"`);
   });
 
@@ -234,7 +234,7 @@ describe('downloads: release assets and generic package files', () => {
     stack.front.resetCounts();
     const outs = [0, 1, 2].map((i) => path.join(dir, `big-${i}`));
     const results = await Promise.all(
-      outs.map((o) => curl(['-f', ...auth(), '-o', o, url('acme/packages/cli/1.4.1/cli-big.tar.gz')])),
+      outs.map((o) => curl(['-f', ...auth(), '-o', o, url('packages/acme/cli/1.4.1/cli-big.tar.gz')])),
     );
     expect(results.map((r) => r.code)).toEqual([0, 0, 0]);
     for (const o of outs) expect(sha(fs.readFileSync(o))).toBe(sha(want));
@@ -249,7 +249,7 @@ describe('downloads: release assets and generic package files', () => {
     try {
       const out = path.join(dir, 'tool-1.0.0');
       expect(
-        (await curl(['-f', ...auth(), '-o', out, url('acme/tool/releases/v1.0.0/tool-linux-amd64')])).code,
+        (await curl(['-f', ...auth(), '-o', out, url('releases/acme/tool/v1.0.0/tool-linux-amd64')])).code,
       ).toBe(0);
       expect(sha(fs.readFileSync(out))).toBe(sha(seeded.releases['v1.0.0']['tool-linux-amd64']));
       const hops = stack.front.requests.filter(asset);
@@ -267,19 +267,19 @@ describe('downloads: release assets and generic package files', () => {
     const ok = await curlStatus([
       '-H',
       `Authorization: Bearer ${token}`,
-      url('acme/tool/releases/v1.0.0/checksums.txt'),
+      url('releases/acme/tool/v1.0.0/checksums.txt'),
     ]);
     expect(ok.status).toBe(200);
     const bad = await curlStatus([
       '-u',
       `${alice.username}:wrong`,
-      url('acme/tool/releases/v1.0.0/checksums.txt'),
+      url('releases/acme/tool/v1.0.0/checksums.txt'),
     ]);
     expect(bad.status).toBe(401);
     expect(bad.headers['www-authenticate']).toMatch(/^Basic realm="/);
-    const none = await curlStatus([url('acme/tool/releases')]);
+    const none = await curlStatus([url('releases/acme/tool')]);
     expect(none.status).toBe(401);
-    const badBearer = await curlStatus(['-H', 'Authorization: Bearer nope', url('acme/tool/releases')]);
+    const badBearer = await curlStatus(['-H', 'Authorization: Bearer nope', url('releases/acme/tool')]);
     expect(badBearer.status).toBe(401);
   });
 
@@ -354,11 +354,11 @@ describe('downloads: release assets and generic package files', () => {
   });
 
   it('re-checks release metadata after the TTL, serves it stale with Warning: 299 when the token lost read:repository, and /readyz says why', async () => {
-    expect((await curlStatus([...auth(), url('acme/tool/releases')])).status).toBe(200);
+    expect((await curlStatus([...auth(), url('releases/acme/tool')])).status).toBe(200);
     stack.front.setTokenScopes(stack.pat, ['read:package']);
     try {
       await new Promise((r) => setTimeout(r, 1200));
-      const stale = await curlStatus([...auth(), url('acme/tool/releases')]);
+      const stale = await curlStatus([...auth(), url('releases/acme/tool')]);
       expect(stale.status).toBe(200);
       expect(stale.headers['warning']).toMatch(
         /^299 - "upstream unavailable; serving the last known release metadata/,
@@ -375,7 +375,7 @@ describe('downloads: release assets and generic package files', () => {
       expect(stack.gw.rawLogs()).toMatch(/lacks read:repository/);
       // A repository never listed has nothing stale to serve: the upstream failure is a 5xx, not a 404.
       await stack.gw.app.get(EntitlementService).grant(alice.username, 'releases:acme/other', ['*']);
-      const cold = await curlStatus([...auth(), url('acme/other/releases')]);
+      const cold = await curlStatus([...auth(), url('releases/acme/other')]);
       expect(cold.status).toBeGreaterThanOrEqual(500);
     } finally {
       stack.front.setTokenScopes(stack.pat, ['read:package', 'read:repository']);
@@ -406,7 +406,7 @@ describe('downloads: release assets and generic package files', () => {
     stack.front.resetCounts();
     const outs = [0, 1, 2].map((i) => path.join(dir, `arm-${i}`));
     const results = await Promise.all(
-      outs.map((o) => curl(['-f', ...auth(), '-o', o, url('acme/tool/releases/v1.3.0/tool-linux-arm64')])),
+      outs.map((o) => curl(['-f', ...auth(), '-o', o, url('releases/acme/tool/v1.3.0/tool-linux-arm64')])),
     );
     expect(results.map((r) => r.code)).toEqual([0, 0, 0]);
     for (const o of outs) expect(sha(fs.readFileSync(o))).toBe(sha(want));

@@ -96,8 +96,8 @@ describe('a slow first reader holds nobody else (downloads and blobs)', () => {
   }
 
   it('serves a second member a cold release asset at upstream speed while the first reads at 40 KB/s', async () => {
-    const path = '/downloads/acme/bigrel/releases/v1.0.0/big.bin';
-    const hitMs = await baseline('/downloads/acme/bigrel/releases/v1.0.0/small.txt', bob.basic);
+    const path = '/downloads/releases/acme/bigrel/v1.0.0/big.bin';
+    const hitMs = await baseline('/downloads/releases/acme/bigrel/v1.0.0/small.txt', bob.basic);
     const slow = await slowGet(path, alice.basic);
     const second = await timedGet(path, bob.basic);
     expect(second).toMatchObject({

@@ -96,3 +96,58 @@ export function installSendStallTimeout(
     server.off('request', onRequest);
   };
 }
+
+/**
+ * Caps the open connections of one client address. A connection beyond `perAddress` from the same
+ * peer address is destroyed before anything is read, so one host cannot walk the server towards
+ * its overall limit (which protects everyone). A peer in TRUST_PROXY (`trusted`) is a proxy that
+ * carries many clients and is not capped here: X-Forwarded-For is a per-request header and is
+ * believed only from such a peer, so a stranger cannot spread its connections over invented
+ * addresses; the proxy caps its own clients (nginx `limit_conn`). Refusals are counted in
+ * `gatehouse_http_connections_refused_total{reason="per_address"}`, logged at most once a minute.
+ */
+export function installPerAddressConnectionLimit(
+  server: Server,
+  perAddress: number,
+  trusted: (address: string) => boolean,
+  metrics: MetricsService,
+  logger: AppLogger,
+  now: () => number = Date.now,
+): () => void {
+  const refused = metrics.counter(
+    'gatehouse_http_connections_refused_total',
+    'Client connections closed unread because their address already held HTTP_MAX_CONNECTIONS_PER_ADDRESS',
+    ['reason'],
+  );
+  const open = new Map<string, number>();
+  let lastLog = Number.NEGATIVE_INFINITY;
+  let sinceLog = 0;
+  const onConnection = (socket: Socket) => {
+    const address = socket.remoteAddress;
+    if (!address || trusted(address)) return;
+    const held = open.get(address) ?? 0;
+    if (held >= perAddress) {
+      refused.inc({ reason: 'per_address' });
+      sinceLog += 1;
+      if (now() - lastLog >= 60_000) {
+        logger.warn(
+          { address, refused: sinceLog, perAddress },
+          'closing connections beyond HTTP_MAX_CONNECTIONS_PER_ADDRESS from one address',
+        );
+        lastLog = now();
+        sinceLog = 0;
+      }
+      socket.destroy();
+      return;
+    }
+    open.set(address, held + 1);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left <= 0) open.delete(address);
+      else open.set(address, left);
+    });
+  };
+  // Before Node's own 'connection' handler, so a refused socket is never parsed.
+  server.prependListener('connection', onConnection);
+  return () => server.off('connection', onConnection);
+}

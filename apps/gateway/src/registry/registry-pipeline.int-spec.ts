@@ -88,12 +88,12 @@ describe('the access pipeline authorises each request once', () => {
       ['blob HEAD', `/v2/acme/app/blobs/${layer.digest}`, repo, 'HEAD'],
       ['referrers', `/v2/acme/app/referrers/${image.digest}`, repo],
       ['referrers of a child', `/v2/acme/app/referrers/${child.digest}`, repo],
-      ['release listing', '/downloads/acme/tool/releases', release],
-      ['release asset (cold)', '/downloads/acme/tool/releases/v1.0.0/checksums.txt', release],
-      ['release asset (cached)', '/downloads/acme/tool/releases/v1.0.0/checksums.txt', release],
-      ['release asset HEAD', '/downloads/acme/tool/releases/v1.0.0/checksums.txt', release, 'HEAD'],
-      ['latest release asset', '/downloads/acme/tool/releases/latest/checksums.txt', release],
-      ['package file', '/downloads/acme/packages/cli/1.4.0/cli.tar.gz', ['package:acme/cli:pull']],
+      ['release listing', '/downloads/releases/acme/tool', release],
+      ['release asset (cold)', '/downloads/releases/acme/tool/v1.0.0/checksums.txt', release],
+      ['release asset (cached)', '/downloads/releases/acme/tool/v1.0.0/checksums.txt', release],
+      ['release asset HEAD', '/downloads/releases/acme/tool/v1.0.0/checksums.txt', release, 'HEAD'],
+      ['latest release asset', '/downloads/releases/acme/tool/latest/checksums.txt', release],
+      ['package file', '/downloads/packages/acme/cli/1.4.0/cli.tar.gz', ['package:acme/cli:pull']],
     ];
     for (const [what, path, scopes, method] of cases) {
       expect({ what, ...(await counted(path, scopes, { method })) }).toEqual({
@@ -107,14 +107,14 @@ describe('the access pipeline authorises each request once', () => {
   });
 
   it('loads member state and entitlements once for a Basic download, and verifies no token', async () => {
-    const path = '/downloads/acme/tool/releases/v1.0.0/checksums.txt';
+    const path = '/downloads/releases/acme/tool/v1.0.0/checksums.txt';
     expect(await counted(path, [], { basic: true })).toEqual({
       status: 200,
       verify: 0,
       entitlements: 1,
       memberState: 0,
     });
-    expect(await counted('/downloads/acme/tool/releases/v9.0.0/checksums.txt', [], { basic: true })).toEqual({
+    expect(await counted('/downloads/releases/acme/tool/v9.0.0/checksums.txt', [], { basic: true })).toEqual({
       status: 404,
       verify: 0,
       entitlements: 1,
@@ -133,12 +133,12 @@ describe('the access pipeline authorises each request once', () => {
       'repository:acme/app:pull',
     ]);
     expect(unreachable).toEqual({ status: 200, verify: 1, entitlements: 1, memberState: 1 });
-    const download = '/downloads/other/tool/releases/v1.0.0/checksums.txt';
+    const download = '/downloads/releases/other/tool/v1.0.0/checksums.txt';
     const unentitled = await counted(download, ['release:other/tool:pull']);
     expect(unentitled).toEqual({ status: 401, verify: 1, entitlements: 0, memberState: 1 });
-    const unscoped = await counted('/downloads/acme/tool/releases', ['repository:acme/app:pull']);
+    const unscoped = await counted('/downloads/releases/acme/tool', ['repository:acme/app:pull']);
     expect(unscoped).toEqual({ status: 401, verify: 1, entitlements: 0, memberState: 1 });
-    const version = await counted('/downloads/acme/packages/cli/2.0.0/cli.tar.gz', ['package:acme/cli:pull']);
+    const version = await counted('/downloads/packages/acme/cli/2.0.0/cli.tar.gz', ['package:acme/cli:pull']);
     expect(version).toEqual({ status: 404, verify: 1, entitlements: 1, memberState: 1 });
 
     // The refusals are audited as before: the repository one by the handler, the token by auth.

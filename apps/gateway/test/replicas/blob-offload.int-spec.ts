@@ -3,6 +3,7 @@ import { userInfo } from 'node:os';
 import { Client } from 'pg';
 import { request } from 'undici';
 import { AuditService } from '@gatehouse/audit';
+import { AccessKeyService } from '@gatehouse/members';
 import { startTestNginx, TestNginx } from '@gatehouse/testing/nginx';
 import { seedImage, SeedLayer } from '@gatehouse/testing/upstream';
 import { HardeningStack, Member, startHardeningStack } from '../hardening/hardening-stack';
@@ -202,5 +203,29 @@ describe('blob offload to nginx (X-Accel-Redirect)', () => {
     } finally {
       await client.end();
     }
+  });
+
+  it('refuses a revoked key at once: its token gets no byte of an offloaded path', async () => {
+    const who = await stack.member({ 'acme/app': ['*'] });
+    const bearer = { authorization: `Bearer ${await stack.token(who, ['repository:acme/app:pull'])}` };
+    expect((await get(`${nginx.url}${blobPath}`, bearer)).status).toBe(200);
+    const [key] = await stack.gw.app.get(AccessKeyService).list(who.username);
+    await stack.gw.app.get(AccessKeyService).revoke(key.id);
+    // The revocation reaches the member-state cache through LISTEN/NOTIFY, well within a second.
+    const deadline = Date.now() + 2_000;
+    let last: Got | undefined;
+    for (;;) {
+      last = await get(`${nginx.url}${blobPath}`, bearer);
+      if (last.status === 401 || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(last.status).toBe(401);
+    expect(last.body.length).toBeLessThan(1024);
+    // Nor can the key get a new token.
+    await expect(stack.token(who, ['repository:acme/app:pull'])).rejects.toThrow();
+    // Nor does the internal path it was redirected to help anyone holding it.
+    const hex = layer.digest.slice('sha256:'.length);
+    const internal = await get(`${nginx.url}${LOCATION}sha256/${hex.slice(0, 2)}/${hex}`, bearer);
+    expect(internal.status).toBe(404);
   });
 });

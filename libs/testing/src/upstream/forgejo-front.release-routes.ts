@@ -184,7 +184,7 @@ export function frontReleaseRoutes(
         );
         return true;
       }
-      const version = files![3];
+      const version = decodeURIComponent(files![3]);
       const found = downloads.packages.get(`${o}/${n}/${version}`.toLowerCase());
       if (!found) return (apiNotFound(res), true);
       json(
@@ -203,7 +203,9 @@ export function frontReleaseRoutes(
       return true;
     }
     if (download) {
-      const [, o, r, tag, encodedName] = download;
+      const [, o, r, encodedTag, encodedName] = download;
+      // Forgejo (chi) unescapes path parameters: `v1.4.0%2Bbuild7` is the tag `v1.4.0+build7`.
+      const tag = decodeURIComponent(encodedTag);
       const filename = decodeURIComponent(encodedName);
       record.kind = 'asset';
       record.repository = `${o}/${r}`;
@@ -223,7 +225,8 @@ export function frontReleaseRoutes(
       serveFile(req, res, asset.data, asset.uuid, `asset/${asset.uuid}`);
       return true;
     }
-    const [, o, n, version, encodedName] = pkg!;
+    const [, o, n, encodedVersion, encodedName] = pkg!;
+    const version = decodeURIComponent(encodedVersion);
     const filename = decodeURIComponent(encodedName);
     record.kind = 'package-file';
     record.repository = `${o}/${n}`;

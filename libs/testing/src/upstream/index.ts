@@ -11,3 +11,4 @@ export * from './http-probe';
 export * from './artifacts';
 export * from './sigstore';
 export * from './seed-downloads';
+export * from './fault-proxy';
