@@ -26,8 +26,9 @@ function reasonLiterals(line: string): string[] {
 
 /**
  * Files whose `reason:` literals are not audit reasons: explain's verdict (its own vocabulary,
- * matching the audit's where one exists), the CLI (it reads audit rows), /readyz rows, and the
- * upstream failure labels (audited with the `upstream_` prefix, collected from their type).
+ * matching the audit's where one exists), the CLI (it reads audit rows), /readyz rows, the
+ * upstream failure labels (audited with the `upstream_` prefix, collected from their type), and
+ * the connection limits' metric label (a refused connection has no request to audit).
  */
 const NOT_AUDIT = [
   'libs/entitlements/src/access-explanation.ts',
@@ -36,6 +37,7 @@ const NOT_AUDIT = [
   'libs/downloads/src/downloads.readiness.ts',
   'libs/upstream/src/upstream.error.ts',
   'libs/upstream/src/upstream-health.service.ts',
+  'apps/gateway/src/http/connection-limits.ts',
 ];
 
 /** The string members of `type <name> = | 'a' | 'b';` in the source. */
