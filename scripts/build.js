@@ -12,10 +12,11 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 const dist = path.join(root, 'dist');
-const next = path.join(root, '.tmp', 'dist-next');
+// Per process: two builds at once (a test beside the demo) never write into one directory.
+const next = path.join(root, '.tmp', `dist-next-${process.pid}`);
 const stampName = '.build-inputs';
 
-/** A fingerprint of every build input: path, size and modification time. */
+/** A fingerprint of every build input (tests excluded): path, size and modification time. */
 function inputs() {
   const hash = crypto.createHash('sha256');
   const walk = (dir) => {
@@ -24,8 +25,9 @@ function inputs() {
       .sort((a, b) => a.name.localeCompare(b.name))) {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) {
-        if (e.name !== 'node_modules') walk(p);
-      } else if (e.name.endsWith('.ts') || e.name.endsWith('.json')) {
+        // Not built: dependencies and the test harness (tsconfig.build.json excludes them).
+        if (e.name !== 'node_modules' && p !== path.join(root, 'libs', 'testing')) walk(p);
+      } else if ((e.name.endsWith('.ts') && !/\.(int-)?spec\.ts$/.test(e.name)) || e.name.endsWith('.json')) {
         const st = fs.statSync(p);
         hash.update(`${path.relative(root, p)}\0${st.size}\0${st.mtimeMs}\n`);
       }
@@ -65,8 +67,22 @@ execFileSync(bin('tsc-alias'), ['-p', 'tsconfig.build.json', '--outDir', rel], {
 });
 fs.writeFileSync(path.join(next, stampName), `${fingerprint}\n`);
 
-const old = path.join(root, '.tmp', `dist-old-${process.pid}`);
-if (fs.existsSync(dist)) fs.renameSync(dist, old);
-fs.renameSync(next, dist);
-fs.rmSync(old, { recursive: true, force: true });
+// Another build may swap its dist/ in between the two renames: then move that one aside too.
+const olds = [];
+for (let attempt = 0; ; attempt++) {
+  const old = path.join(root, '.tmp', `dist-old-${process.pid}-${attempt}`);
+  try {
+    fs.renameSync(dist, old);
+    olds.push(old);
+  } catch (e) {
+    if (e.code !== 'ENOENT') throw e;
+  }
+  try {
+    fs.renameSync(next, dist);
+    break;
+  } catch (e) {
+    if (!['ENOTEMPTY', 'EEXIST'].includes(e.code) || attempt >= 5) throw e;
+  }
+}
+for (const old of olds) fs.rmSync(old, { recursive: true, force: true });
 console.log('build: dist/ replaced by the new build');

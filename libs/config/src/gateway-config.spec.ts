@@ -66,6 +66,14 @@ describe('loadGatewayConfig', () => {
     expect(loadGatewayConfig({ OCI_CACHE_MAX_BYTES: '123' }).cache.maxBytes).toBe(123);
   });
 
+  it('pins the embedded PostgreSQL port only when told (0: a free port at each start)', () => {
+    expect(loadGatewayConfig({}).database.embeddedPort).toBe(0);
+    expect(loadGatewayConfig({ DATABASE_EMBEDDED_PORT: '15433' }).database.embeddedPort).toBe(15433);
+    expect(problemsOf({ DATABASE_EMBEDDED_PORT: '70000' })).toEqual([
+      expect.stringMatching(/^DATABASE_EMBEDDED_PORT must be between 0 and 65535/),
+    ]);
+  });
+
   it('rejects AUTH_STATE_CACHE_SECONDS above 10 (revocation must apply within 10 s)', () => {
     expect(problemsOf({ AUTH_STATE_CACHE_SECONDS: '30' })[0]).toMatch(
       /^AUTH_STATE_CACHE_SECONDS.*10 seconds/,

@@ -1,5 +1,6 @@
 import { TagCanonicalization } from '@gatehouse/oci';
 import {
+  canonicalRule,
   compileTagRule,
   matchTagRules,
   parseTagRule,
@@ -227,5 +228,28 @@ describe('tag rules', () => {
       ['semver:>=1.2.0 <2.0.0, latest', ['semver:>=1.2.0 <2.0.0', 'latest']],
       [' , *, ', ['*']],
     ])('%j', (text, rules) => expect(splitTagRules(text)).toEqual(rules));
+  });
+});
+
+describe('canonicalRule', () => {
+  const folded = { caseInsensitive: true };
+  const exact = { caseInsensitive: false };
+
+  it('is the form the matcher compares: every kind of rule folded with the upstream, semver ranges too', () => {
+    expect(canonicalRule('V1.2.3', folded)).toBe('v1.2.3');
+    expect(canonicalRule('Beta-[A-Z]*', folded)).toBe('beta-[a-z]*');
+    expect(canonicalRule('semver:>=1.0.0-RC.1', folded)).toBe('semver:>=1.0.0-rc.1');
+    expect(canonicalRule('*', folded)).toBe('*');
+    expect(canonicalRule('semver:>=1.0.0-RC.1', exact)).toBe('semver:>=1.0.0-RC.1');
+  });
+
+  it('agrees with the matcher: a rule admits a tag exactly when its canonical form admits it', () => {
+    for (const rule of ['V1.2.3', 'v1.2.*', 'semver:>=1.0.0-RC.1 <2', 'Beta-[A-Z]']) {
+      for (const tag of ['v1.2.3', 'V1.2.3', 'v1.2.9', 'v1.0.0-rc.2', 'v1.0.0-RC.2', 'beta-x', 'Beta-X']) {
+        const direct = matchTagRules([rule], tag, folded) !== null;
+        const viaCanonical = matchTagRules([canonicalRule(rule, folded)], tag, folded) !== null;
+        expect({ rule, tag, direct }).toEqual({ rule, tag, direct: viaCanonical });
+      }
+    }
   });
 });
