@@ -97,4 +97,16 @@ describe('BlobFillCoordinator.openByIdentity', () => {
     expect((await collect(ra!.body)).equals(a.data)).toBe(true);
     expect((await collect(rb!.body)).equals(b.data)).toBe(true);
   });
+
+  it('fills an empty file and learns the empty digest', async () => {
+    const upstream = new FakeUpstream(Buffer.alloc(0));
+    const learnt: string[] = [];
+    const opened = await t.coordinator.openByIdentity('empty', upstream.open, {
+      learnt: (d) => learnt.push(d),
+    });
+    expect(opened?.size).toBe(0);
+    expect((await collect(opened!.body)).length).toBe(0);
+    await t.coordinator.whenIdle();
+    expect(learnt).toEqual([sha256(Buffer.alloc(0))]);
+  });
 });
