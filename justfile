@@ -81,3 +81,9 @@ verify-oci *ARGS: build
 # Load run: 200 clients pull the multi-arch image through the built gateway for 60 s.
 load: build
     npx jest -c bench/load/jest.config.js --ci
+
+# Soak run: two built gateways behind nginx, mixed pulls, logins and refusals for SOAK_SECONDS
+# (default 1800) by SOAK_CLIENTS loops; RSS, descriptors and event-loop delay every 10 s with
+# their slope. Not part of `just test`; results in bench/results/soak.json.
+soak: build
+    node -r @swc-node/register bench/soak.ts
