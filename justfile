@@ -82,8 +82,8 @@ verify-oci *ARGS: build
 load: build
     npx jest -c bench/load/jest.config.js --ci
 
-# Soak run: two built gateways behind nginx, mixed pulls, logins and refusals for SOAK_SECONDS
-# (default 1800) by SOAK_CLIENTS loops; RSS, descriptors and event-loop delay every 10 s with
-# their slope. Not part of `just test`; results in bench/results/soak.json.
+# RSS, descriptors and event-loop delay are sampled every 10 s with their slope; SOAK_SECONDS
+# (default 1800) and SOAK_CLIENTS change the shape. Not part of `just test`; bench/results/soak.json.
+# Soak run: two built gateways behind nginx serve mixed pulls, logins and refusals for 30 minutes.
 soak: build
     node -r @swc-node/register bench/soak.ts
