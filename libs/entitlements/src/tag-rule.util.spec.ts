@@ -184,6 +184,7 @@ describe('tag rules', () => {
       ['   ', /empty/],
       ['semver:', /not a valid semver range/],
       ['semver:banana', /not a valid semver range/],
+      ['v1//2', /not a valid tag/],
       ['v1~2', /not a valid tag/],
       ['-x', /not a valid tag/],
       ['.hidden', /not a valid tag/],
