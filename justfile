@@ -83,3 +83,9 @@ verify-oci *ARGS:
 # Load run: 200 clients pull the multi-arch image through the built gateway for 60 s.
 load: build
     npx jest -c bench/load/jest.config.js --ci
+
+# RSS, descriptors and event-loop delay are sampled every 10 s with their slope; SOAK_SECONDS
+# (default 1800) and SOAK_CLIENTS change the shape. Not part of `just test`; bench/results/soak.json.
+# Soak run: two built gateways behind nginx serve mixed pulls, logins and refusals for 30 minutes.
+soak: build
+    node -r @swc-node/register bench/soak.ts

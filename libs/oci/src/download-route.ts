@@ -35,13 +35,15 @@ const CONTROL = {
 /**
  * A release tag as git and Forgejo accept it (git check-ref-format for `refs/tags/<tag>`): no
  * control character, space or any of `~ ^ : ? * [ \`, no `..` or `@{`, not `@`, no empty, leading
- * or trailing `/`, no component starting with `.` or ending with `.lock`, not ending with `.`.
+ * or trailing `/`, no component starting with `.` or ending with `.lock`, not ending with `.`;
+ * and, as Forgejo's ref-name check, not starting with `-` (git would read it as an option).
  * `v1.4.0+build7`, `release/2026-01` and `v1.0.0-ß` are tags.
  */
 export function isValidReleaseTag(tag: string): boolean {
   if (tag.length === 0 || Buffer.byteLength(tag) > MAX_DOWNLOAD_VERSION_BYTES) return false;
   if (CONTROL.test(tag) || /[ ~^:?*[\\]/.test(tag)) return false;
   if (tag.includes('..') || tag.includes('@{') || tag === '@' || tag.endsWith('.')) return false;
+  if (tag.startsWith('-')) return false;
   return tag.split('/').every((c) => c.length > 0 && !c.startsWith('.') && !c.endsWith('.lock'));
 }
 
