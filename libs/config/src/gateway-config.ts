@@ -357,7 +357,8 @@ function consoleConfig(raw: EnvironmentVariables, problems: string[]): ConsoleCo
     return { ...base, oidc: null };
   }
   const roleGroups = parseRoleGroups(raw.CONSOLE_ROLE_GROUPS);
-  if (roleGroups.admin.length + roleGroups.support.length === 0)
+  const mappingInvalid = problems.some((p) => p.startsWith('CONSOLE_ROLE_GROUPS'));
+  if (!mappingInvalid && roleGroups.admin.length + roleGroups.support.length === 0)
     problems.push(
       'CONSOLE_ROLE_GROUPS is missing: with CONSOLE_OIDC_ISSUER set, no group would get a role. Fix: e.g. CONSOLE_ROLE_GROUPS=admin=ops-admins;support=support-team',
     );

@@ -1,3 +1,4 @@
+/* global process */
 // A real OpenID provider (oidc-provider, certified) for the console's browser tier, in its own
 // process because it is an ES module. argv: port, client id, client secret, redirect URL.
 // Staff accounts are the login names typed on its sign-in page; their groups come from the name:

@@ -1,3 +1,4 @@
+/* global document, navigator, EventSource */
 // The console's only script (served from /console/assets/, no inline script anywhere):
 // local times, the copy button and the audit live tail. Every text it shows goes in as text.
 'use strict';
