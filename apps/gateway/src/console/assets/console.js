@@ -59,9 +59,17 @@ function liveTail() {
       const when = document.createElement('time');
       when.setAttribute('datetime', e.occurredAt);
       when.textContent = e.occurredAt;
-      item.append(when, ' ', cell(e.action), ' ', cell(e.username || '-'), ' ', cell(
-        (e.repository || '') + (e.reference ? ':' + e.reference : ''),
-      ), ' ', cell(e.outcome + (e.reason ? ' (' + e.reason + ')' : '')));
+      item.append(
+        when,
+        ' ',
+        cell(e.action),
+        ' ',
+        cell(e.username || '-'),
+        ' ',
+        cell((e.repository || '') + (e.reference ? ':' + e.reference : '')),
+        ' ',
+        cell(e.outcome + (e.reason ? ' (' + e.reason + ')' : '')),
+      );
       list.prepend(item);
       localTimes(item);
       while (list.children.length > 200) list.lastChild.remove();
