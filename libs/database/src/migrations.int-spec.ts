@@ -7,6 +7,8 @@ const TABLES = [
   'access_keys',
   'audit_events',
   'cached_blobs',
+  'console_logins',
+  'console_sessions',
   'entitlements',
   'members',
   'secret_fingerprints',
