@@ -11,3 +11,4 @@ export * from './audit.module';
 export { AuditQueue } from './audit-queue';
 export { AuditSpool, parseSpoolText, spoolLine } from './audit-spool';
 export * from './audit-csv';
+export * from './audit-analytics';

@@ -9,7 +9,14 @@ export const CONSOLE_ASSETS_DIR = join(__dirname, 'assets');
 const TYPES: Record<string, string> = {
   'console.js': 'text/javascript; charset=utf-8',
   'console.css': 'text/css; charset=utf-8',
+  'uPlot.iife.min.js': 'text/javascript; charset=utf-8',
+  'uPlot.min.css': 'text/css; charset=utf-8',
 };
+
+/** Where each file comes from: ours next to this module, the chart library from its package. */
+function assetPath(name: string): string {
+  return name.startsWith('uPlot.') ? require.resolve(`uplot/dist/${name}`) : join(CONSOLE_ASSETS_DIR, name);
+}
 
 /** Serves the fixed list of console assets from memory; nothing else under /console/assets/. */
 @Controller('console/assets')
@@ -17,7 +24,7 @@ export class ConsoleAssetsController {
   private readonly files = new Map<string, Buffer>();
 
   constructor() {
-    for (const name of Object.keys(TYPES)) this.files.set(name, readFileSync(join(CONSOLE_ASSETS_DIR, name)));
+    for (const name of Object.keys(TYPES)) this.files.set(name, readFileSync(assetPath(name)));
   }
 
   @Get(':name')

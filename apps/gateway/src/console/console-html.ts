@@ -28,10 +28,21 @@ const NAV: Array<[string, string]> = [
   ['/console/explain', 'Explain'],
   ['/console/members', 'Members'],
   ['/console/audit', 'Audit'],
+  ['/console/analytics', 'Analytics'],
 ];
 
+/** The chart library's files, for pages that draw charts (served from /console/assets/). */
+export const CHART_ASSETS =
+  '<link rel="stylesheet" href="/console/assets/uPlot.min.css">\n<script src="/console/assets/uPlot.iife.min.js" defer></script>';
+
 /** The page frame: one stylesheet and one script, both from /console/assets/, nothing inline. */
-export function layout(title: string, body: string, session: StaffSession | null, current = ''): string {
+export function layout(
+  title: string,
+  body: string,
+  session: StaffSession | null,
+  current = '',
+  head = '',
+): string {
   const nav = session
     ? `<nav aria-label="Console"><ul>${NAV.map(
         ([href, label]) =>
@@ -50,6 +61,7 @@ export function layout(title: string, body: string, session: StaffSession | null
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(title)} · Gatehouse console</title>
 <link rel="stylesheet" href="/console/assets/console.css">
+${head}
 <script src="/console/assets/console.js" defer></script>
 </head>
 <body>

@@ -1,9 +1,11 @@
 import { Module, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
+import { AuditAnalyticsService } from '@gatehouse/audit';
 import { PullThroughModule } from '@gatehouse/pull-through';
 import { AdminAuditController } from '../admin/admin-audit.controller';
 import { AdminTokenStrategy } from '../admin/admin-token.strategy';
+import { ConsoleAnalyticsController } from './console-analytics.controller';
 import { ConsoleAssetsController } from './console-assets.controller';
 import { ConsoleAuditController } from './console-audit.controller';
 import { ConsoleAuditRecorder } from './console-audit.recorder';
@@ -29,6 +31,7 @@ import { ConsoleSessionStore } from './console-session.store';
     ConsoleMembersController,
     ConsoleGrantController,
     ConsoleAuditController,
+    ConsoleAnalyticsController,
   ],
   providers: [
     ConsoleSessionStore,
@@ -39,6 +42,7 @@ import { ConsoleSessionStore } from './console-session.store';
     AdminTokenStrategy,
     // The admin API's audit search, keyset paging included, as a service of the console.
     AdminAuditController,
+    AuditAnalyticsService,
   ],
 })
 export class ConsoleModule implements OnModuleInit {

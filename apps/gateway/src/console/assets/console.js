@@ -1,4 +1,4 @@
-/* global document, navigator, EventSource */
+/* global document, navigator, EventSource, uPlot */
 // The console's only script (served from /console/assets/, no inline script anywhere):
 // local times, the copy button and the audit live tail. Every text it shows goes in as text.
 'use strict';
@@ -77,8 +77,33 @@ function liveTail() {
   });
 }
 
+// Pulls and downloads per UTC day, drawn by uPlot from the numbers the page carries.
+function activityChart() {
+  const box = document.getElementById('activity-chart');
+  if (!box || typeof uPlot === 'undefined') return;
+  const data = JSON.parse(box.dataset.series);
+  const x = data.days.map((d) => Date.parse(d + 'T00:00:00Z') / 1000);
+  const width = Math.min(box.clientWidth || 900, 960);
+  const chart = new uPlot(
+    {
+      width,
+      height: 260,
+      series: [
+        {},
+        { label: 'Pulls', stroke: '#0a58ca', width: 2 },
+        { label: 'Downloads', stroke: '#a40e26', width: 2 },
+      ],
+      axes: [{}, { label: 'per day' }],
+    },
+    [x, data.pulls, data.downloads],
+    box,
+  );
+  box.dataset.drawn = String(chart.data[0].length);
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   localTimes(document);
   copyButtons();
   liveTail();
+  activityChart();
 });
