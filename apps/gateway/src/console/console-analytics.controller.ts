@@ -1,13 +1,23 @@
 import { Controller, Get, Query, Res, UseFilters, UseGuards } from '@nestjs/common';
 import bytes from 'bytes';
 import type { FastifyReply } from 'fastify';
-import { AuditAnalyticsService, CountBy } from '@gatehouse/audit';
+import { AuditAnalyticsService, CountBy, DailyActivity, firstDay } from '@gatehouse/audit';
 import { Clock } from '@gatehouse/observability';
 import { ConsoleErrorsFilter } from './console-errors.filter';
 import { ConsoleGuard, ConsoleRefusal, Staff } from './console.guard';
 import { CHART_ASSETS, esc, layout, query } from './console-html';
 import { sendHtml } from './console-http';
 import type { StaffSession } from './console-session.store';
+
+/** Every UTC day of the window, days without activity as zeros, so the chart's axis is the window. */
+export function everyDay(daily: readonly DailyActivity[], days: number, now: Date): DailyActivity[] {
+  const known = new Map(daily.map((d) => [d.day, d]));
+  const start = Date.parse(`${firstDay({ days, now })}T00:00:00Z`);
+  return Array.from({ length: days }, (_, i) => {
+    const day = new Date(start + i * 86_400_000).toISOString().slice(0, 10);
+    return known.get(day) ?? { day, pulls: 0, downloads: 0, bytes: 0, cacheHits: 0, cacheLookups: 0 };
+  });
+}
 
 const pct = (n: number | null) => (n === null ? '–' : `${(n * 100).toFixed(0)} %`);
 
@@ -38,12 +48,9 @@ export class ConsoleAnalyticsController {
       throw new ConsoleRefusal(400, 'days must be a whole number from 1 to 366', 'analytics_days');
     const repository = (q.repository ?? '').trim().slice(0, 300) || undefined;
     const member = (q.member ?? '').trim().slice(0, 200) || undefined;
-    const a = await this.analytics.analytics({
-      days,
-      repository,
-      username: member,
-      now: new Date(this.clock.now()),
-    });
+    const now = new Date(this.clock.now());
+    const a = await this.analytics.analytics({ days, repository, username: member, now });
+    const chartDays = everyDay(a.daily, days, now);
     const here = (extra: Record<string, string | undefined>) =>
       `/console/analytics${query({ days: String(days), repository, member, ...extra })}`;
     const total = a.daily.reduce(
@@ -57,9 +64,9 @@ export class ConsoleAnalyticsController {
       { pulls: 0, downloads: 0, bytes: 0, hits: 0, lookups: 0 },
     );
     const series = JSON.stringify({
-      days: a.daily.map((d) => d.day),
-      pulls: a.daily.map((d) => d.pulls),
-      downloads: a.daily.map((d) => d.downloads),
+      days: chartDays.map((d) => d.day),
+      pulls: chartDays.map((d) => d.pulls),
+      downloads: chartDays.map((d) => d.downloads),
     });
     const daily = a.daily.length
       ? `<div id="activity-chart" class="chart" data-series="${esc(series)}" role="img" aria-label="Pulls and downloads per day"></div>

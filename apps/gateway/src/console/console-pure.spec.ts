@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { everyDay } from './console-analytics.controller';
 import { carriesCsrfToken } from './console.guard';
 import { findRequestId } from './console-explain.controller';
 import { previewRules } from './console-grant.controller';
@@ -67,5 +68,17 @@ describe('console building blocks', () => {
       stops: ['v1.0.0'],
     });
     expect(previewRules(null, ['*'], null, how)).toEqual({ tags: null, admitted: [], stops: [], starts: [] });
+  });
+});
+
+describe('the analytics chart axis', () => {
+  it('covers every day of the window, zeros where nothing happened', () => {
+    const day = { day: '2026-03-30', pulls: 2, downloads: 1, bytes: 5, cacheHits: 0, cacheLookups: 0 };
+    const out = everyDay([day], 3, new Date('2026-03-31T08:00:00Z'));
+    expect(out.map((d) => [d.day, d.pulls])).toEqual([
+      ['2026-03-29', 0],
+      ['2026-03-30', 2],
+      ['2026-03-31', 0],
+    ]);
   });
 });

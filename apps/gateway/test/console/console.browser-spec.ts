@@ -306,6 +306,29 @@ describe('the support console in Chromium against the built gateway', () => {
     await page.getByRole('button', { name: 'Stop the live tail' }).click();
   });
 
+  it('draws a chart and version adoption from the real audit rows', async () => {
+    await page.goto(`${base}/console/analytics?days=7&repository=acme/app&member=${customer.username}`);
+    const drawn = await eventually(
+      () => page.locator('#activity-chart').getAttribute('data-drawn'),
+      (v) => v !== null,
+    );
+    expect(Number(drawn)).toBeGreaterThanOrEqual(1);
+    await expect(page.locator('#activity-chart canvas').count()).resolves.toBe(1);
+    // The customer's allowed pulls in this test: v1.1.0 twice (after the grant, and in the live tail).
+    const summary = await page.locator('.summary').textContent();
+    expect(summary).toMatch(/^2 pulls/);
+    const adoption = page.locator('section', { has: page.locator('#adoption') });
+    await expect(adoption.textContent()).resolves.toContain('1 versions in use');
+    await expect(adoption.locator('tr', { hasText: customer.username }).textContent()).resolves.toContain(
+      'v1.1.0',
+    );
+    await expect(page.locator('table', { hasText: 'Refusals by reason' }).textContent()).resolves.toContain(
+      'tag_not_entitled',
+    );
+    await expectAccessible();
+    await shot('analytics');
+  });
+
   it('refuses a cross-site POST, and a POST without the CSRF token', async () => {
     const status = page.waitForResponse((r) => r.url().endsWith('/disable'));
     await page.goto(attackerUrl);
