@@ -8,6 +8,34 @@ import { createDataSourceOptions } from '@gatehouse/database';
 import { createTestDatabase, startTestPostgres } from '@gatehouse/testing';
 import { median, now } from './measure';
 
+/** The rollup trigger's cost on the audit writer: batches of 100 rows, with and without it, alternated. */
+async function writerCost(ds: DataSource): Promise<void> {
+  const batch = (n: number) =>
+    ds.query(
+      `INSERT INTO audit_events (id, occurred_at, username, action, repository, reference, outcome, bytes, cache)
+       SELECT gen_random_uuid(), now(), 'member-' || (i % 7), CASE WHEN i % 3 = 0 THEN 'manifest.get' ELSE 'blob.get' END,
+         'acme/app-' || (i % 5), 'v1.' || (i % 4) || '.0', 'allowed', 1000, 'hit'
+       FROM generate_series(1, $1::int) AS i`,
+      [n],
+    );
+  const times: Record<'with' | 'without', number[]> = { with: [], without: [] };
+  for (let round = 0; round < 100; round++) {
+    for (const mode of ['with', 'without'] as const) {
+      await ds.query(
+        `ALTER TABLE audit_events ${mode === 'with' ? 'ENABLE' : 'DISABLE'} TRIGGER audit_daily_rollup`,
+      );
+      const t = now();
+      await batch(100);
+      times[mode].push(now() - t);
+    }
+  }
+  await ds.query('ALTER TABLE audit_events ENABLE TRIGGER audit_daily_rollup');
+  await ds.query('TRUNCATE audit_events, audit_daily_served, audit_daily_refusals, audit_daily_versions');
+  console.log(
+    `audit batch of 100 rows: median ${median(times.with).toFixed(1)} ms with the rollup trigger, ${median(times.without).toFixed(1)} ms without`,
+  );
+}
+
 async function main(): Promise<void> {
   const rows = Number(process.env.BENCH_AUDIT_ROWS ?? 1_000_000);
   // Its own PostgreSQL server (TEST_DATABASE_URL: an existing one), migrated database.
@@ -15,6 +43,7 @@ async function main(): Promise<void> {
   const db = await createTestDatabase();
   const ds = await new DataSource(createDataSourceOptions(db.url, 4, [])).initialize();
   try {
+    await writerCost(ds);
     const t0 = now();
     // 200 members, 50 repositories, 20 versions each; a third manifests, the rest blobs and
     // downloads; one request in 20 refused.

@@ -29,6 +29,7 @@ const NAV: Array<[string, string]> = [
   ['/console/members', 'Members'],
   ['/console/audit', 'Audit'],
   ['/console/analytics', 'Analytics'],
+  ['/console/health', 'Health'],
 ];
 
 /** The chart library's files, for pages that draw charts (served from /console/assets/). */

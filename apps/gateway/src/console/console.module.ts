@@ -5,6 +5,7 @@ import { AuditAnalyticsService } from '@gatehouse/audit';
 import { PullThroughModule } from '@gatehouse/pull-through';
 import { AdminAuditController } from '../admin/admin-audit.controller';
 import { AdminTokenStrategy } from '../admin/admin-token.strategy';
+import { HealthModule } from '../health/health.module';
 import { ConsoleAnalyticsController } from './console-analytics.controller';
 import { ConsoleAssetsController } from './console-assets.controller';
 import { ConsoleAuditController } from './console-audit.controller';
@@ -13,6 +14,7 @@ import { ConsoleAuthController } from './console-auth.controller';
 import { ConsoleErrorsFilter } from './console-errors.filter';
 import { ConsoleExplainController } from './console-explain.controller';
 import { ConsoleGrantController } from './console-grant.controller';
+import { ConsoleHealthController } from './console-health.controller';
 import { ConsoleGuard } from './console.guard';
 import { ConsoleMembersController } from './console-members.controller';
 import { ConsoleOidcService } from './console-oidc.service';
@@ -23,7 +25,7 @@ import { ConsoleSessionStore } from './console-session.store';
  * uses (members, keys, entitlements, explain, audit), behind staff sessions.
  */
 @Module({
-  imports: [PullThroughModule],
+  imports: [PullThroughModule, HealthModule],
   controllers: [
     ConsoleAuthController,
     ConsoleAssetsController,
@@ -32,6 +34,7 @@ import { ConsoleSessionStore } from './console-session.store';
     ConsoleGrantController,
     ConsoleAuditController,
     ConsoleAnalyticsController,
+    ConsoleHealthController,
   ],
   providers: [
     ConsoleSessionStore,

@@ -353,6 +353,15 @@ describe('the support console in Chromium against the built gateway', () => {
     await shot('members');
   });
 
+  it('shows readiness and the cache, audit and upstream metrics', async () => {
+    await page.goto(`${base}/console/health`);
+    await expect(page.locator('tr', { hasText: 'database' }).first().textContent()).resolves.toContain('up');
+    await expect(page.locator('tr', { hasText: 'upstream' }).first().textContent()).resolves.toContain('up');
+    await expect(page.locator('#metrics + table tbody tr').count()).resolves.toBeGreaterThan(0);
+    await expectAccessible();
+    await shot('health');
+  });
+
   it('ends the session at sign-out: the old cookie no longer works', async () => {
     const cookies = await context.cookies(`${base}/console/`);
     const session = cookies.find((c) => c.name === 'gatehouse_console');
