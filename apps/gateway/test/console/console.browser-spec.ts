@@ -239,6 +239,22 @@ describe('the support console in Chromium against the built gateway', () => {
       headers: { authorization: 'Basic ' + Buffer.from(`${customer.username}:${secret}`).toString('base64') },
     });
     expect(login.status).toBe(401);
+    // Both changes are audit rows naming the staff member who made them.
+    for (const action of ['admin.key.create', 'admin.key.revoke']) {
+      const items = await eventually(
+        async () =>
+          (
+            (await fetch(`${base}/admin/audit?member=${customer.username}&action=${action}`, {
+              headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+            }).then((r) => r.json())) as { items: Array<{ details: Record<string, unknown> }> }
+          ).items,
+        (found) => found.length > 0,
+      );
+      expect({ action, details: items[0]?.details }).toMatchObject({
+        action,
+        details: { actor: 'console', staff: { issuer: oidc.issuer, subject: 'ada-admin', role: 'admin' } },
+      });
+    }
   });
 
   it('filters the audit, exports the neutralised CSV, and shows hostile text as text', async () => {
