@@ -1,9 +1,9 @@
-import { Client } from 'pg';
+import { Pool } from 'pg';
 import { createTestDatabase, TestDatabase } from '@gatehouse/testing';
 import { auditAnalytics, AuditSqlRunner } from './index';
 
 /** Audit rows as the batch writer inserts them: several in one statement. */
-async function insert(client: Client, rows: Array<[string, string, string, string, string | null, number]>) {
+async function insert(client: Pool, rows: Array<[string, string, string, string, string | null, number]>) {
   const values: unknown[] = [];
   const tuples = rows.map(([at, username, action, outcome, reason, bytes], i) => {
     values.push(at, username, action, outcome, reason, bytes);
@@ -19,13 +19,12 @@ async function insert(client: Client, rows: Array<[string, string, string, strin
 
 describe('analytics from the daily rollups', () => {
   let db: TestDatabase;
-  let client: Client;
+  let client: Pool;
   let run: AuditSqlRunner;
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    client = new Client({ connectionString: db.url });
-    await client.connect();
+    client = new Pool({ connectionString: db.url, max: 4 });
     run = async (sql) => (await client.query(sql.text, sql.values as unknown[])).rows;
   });
   afterAll(async () => {
