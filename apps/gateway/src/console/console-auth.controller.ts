@@ -1,5 +1,6 @@
 import { Body, Controller, Get, Post, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { LoginRateLimiter } from '@gatehouse/auth';
 import { GatewayConfig } from '@gatehouse/config';
 import { AdminTokenStrategy } from '../admin/admin-token.strategy';
 import { ConsoleAuditRecorder } from './console-audit.recorder';
@@ -23,6 +24,9 @@ import {
   StaffSession,
 } from './console-session.store';
 
+/** The username the failed-login limiter counts ADMIN_TOKEN guesses under (no member can have it). */
+const CONSOLE_ADMIN_LOGIN = '<console admin token>';
+
 /** A page that moves on by itself: after the provider's cross-site redirect, a same-site navigation carries the SameSite=Strict cookie. */
 const continueTo = (href: string) =>
   `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${esc(href)}">` +
@@ -38,6 +42,7 @@ export class ConsoleAuthController {
     private readonly adminToken: AdminTokenStrategy,
     private readonly recorder: ConsoleAuditRecorder,
     private readonly config: GatewayConfig,
+    private readonly limiter: LoginRateLimiter,
   ) {}
 
   @Get('login')
@@ -65,22 +70,41 @@ export class ConsoleAuthController {
     sendHtml(reply, layout('Sign in', parts.join('\n'), null), status);
   }
 
+  /**
+   * ADMIN_TOKEN sign-in: the admin API's own check. Failures count against the client IP's
+   * failed-login budget (the token endpoint's), so guessing is as slow here as at docker login.
+   */
   @Post('login/token')
-  tokenLogin(
+  async tokenLogin(
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
     @Body() body: Record<string, unknown> | undefined,
-  ): Promise<void> | void {
+  ): Promise<void> {
     if (isCrossSite(request))
       throw new ConsoleRefusal(403, 'sign-in forms are accepted from this site only', 'csrf');
+    const limited = await this.limiter.check(request.ip, CONSOLE_ADMIN_LOGIN);
+    if (limited.limited) {
+      this.recorder.record('console.signin.refuse', null, 'denied', {
+        reason: 'rate_limited',
+        httpStatus: 429,
+      });
+      void reply.header('retry-after', String(limited.retryAfterSeconds));
+      return this.login(
+        reply,
+        `Too many failed sign-ins from this address: wait ${limited.retryAfterSeconds} s.`,
+        429,
+      );
+    }
     const token = typeof body?.token === 'string' ? body.token : '';
     const verdict = this.adminToken.validate({
       headers: { authorization: `Bearer ${token}` },
     } as FastifyRequest);
     if (Array.isArray(verdict)) {
+      await this.limiter.recordFailure(request.ip, CONSOLE_ADMIN_LOGIN);
       this.recorder.record('console.signin.refuse', null, 'denied', { reason: verdict[1], httpStatus: 401 });
       return this.login(reply, 'That is not the admin token.', 401);
     }
+    await this.limiter.recordSuccess(request.ip, CONSOLE_ADMIN_LOGIN);
     return this.signIn(request, reply, {
       issuer: ADMIN_TOKEN_ISSUER,
       subject: 'admin-token',
