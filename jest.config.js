@@ -1,6 +1,7 @@
-// Two projects, both run by `npm test`:
-//   unit        *.spec.ts      no I/O, fast
-//   integration *.int-spec.ts  real PostgreSQL, real registry, real clients (skopeo, podman)
+// Three projects, all run by `npm test`:
+//   unit        *.spec.ts          no I/O, fast
+//   integration *.int-spec.ts      real PostgreSQL, real registry, real clients (skopeo, podman)
+//   browser     *.browser-spec.ts  the built gateway's console driven in Debian's Chromium
 const fs = require('node:fs');
 const swc = JSON.parse(fs.readFileSync(__dirname + '/.swcrc.jest.json', 'utf8'));
 const common = {
@@ -18,6 +19,14 @@ module.exports = {
       ...common,
       displayName: 'integration',
       testMatch: ['**/*.int-spec.ts'],
+      setupFilesAfterEnv: ['<rootDir>/libs/testing/src/jest-integration-setup.ts'],
+      globalSetup: '<rootDir>/libs/testing/src/jest-global-setup.ts',
+      globalTeardown: '<rootDir>/libs/testing/src/jest-global-teardown.ts',
+    },
+    {
+      ...common,
+      displayName: 'browser',
+      testMatch: ['**/*.browser-spec.ts'],
       setupFilesAfterEnv: ['<rootDir>/libs/testing/src/jest-integration-setup.ts'],
       globalSetup: '<rootDir>/libs/testing/src/jest-global-setup.ts',
       globalTeardown: '<rootDir>/libs/testing/src/jest-global-teardown.ts',

@@ -65,6 +65,10 @@ demo:
 bench:
     bash bench/bench.sh
 
+# The console's analytics at 1 M audit rows (BENCH_AUDIT_ROWS changes it); part of `just bench`.
+bench-console:
+    node -r @swc-node/register bench/console-analytics.ts
+
 # Stop the demo's gateway and registry (logs and data stay under .tmp/demo/).
 demo-stop:
     bash scripts/demo-stop.sh

@@ -34,3 +34,7 @@ node -r @swc-node/register bench/run.ts
 if [ "${BENCH_REPLICAS:-1}" != "0" ]; then
   BENCH_SKIP_BUILD=1 node -r @swc-node/register bench/replicas.ts
 fi
+# The console's analytics at 1 M audit rows and the rollup trigger's cost (BENCH_CONSOLE=0 skips it).
+if [ "${BENCH_CONSOLE:-1}" != "0" ]; then
+  node -r @swc-node/register bench/console-analytics.ts
+fi

@@ -27,7 +27,11 @@ function inputs() {
       if (e.isDirectory()) {
         // Not built: dependencies and the test harness (tsconfig.build.json excludes them).
         if (e.name !== 'node_modules' && p !== path.join(root, 'libs', 'testing')) walk(p);
-      } else if ((e.name.endsWith('.ts') && !/\.(int-)?spec\.ts$/.test(e.name)) || e.name.endsWith('.json')) {
+      } else if (
+        (e.name.endsWith('.ts') && !/\.(int-)?spec\.ts$/.test(e.name)) ||
+        e.name.endsWith('.json') ||
+        path.basename(dir) === 'assets'
+      ) {
         const st = fs.statSync(p);
         hash.update(`${path.relative(root, p)}\0${st.size}\0${st.mtimeMs}\n`);
       }
@@ -65,6 +69,9 @@ execFileSync(bin('tsc-alias'), ['-p', 'tsconfig.build.json', '--outDir', rel], {
   cwd: root,
   stdio: 'inherit',
 });
+// Files the compiler does not emit: the console's script and stylesheet, served from dist/.
+const assets = path.join('apps', 'gateway', 'src', 'console', 'assets');
+fs.cpSync(path.join(root, assets), path.join(next, assets), { recursive: true });
 fs.writeFileSync(path.join(next, stampName), `${fingerprint}\n`);
 
 // Another build may swap its dist/ in between the two renames: then move that one aside too.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test command: sets up what is missing, then runs every jest project (unit and
-# integration: real PostgreSQL, a real registry, real skopeo and podman).
+# The test command: sets up what is missing, then runs every jest project (unit; integration:
+# real PostgreSQL, a real registry, real skopeo and podman; browser: the console in Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

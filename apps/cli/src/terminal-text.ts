@@ -21,14 +21,5 @@ export function visible(text: string): string {
   });
 }
 
-/** First characters a spreadsheet reads as the start of a formula (OWASP "CSV Injection"). */
-const FORMULA_START = /^[=+\-@\t\r]/;
-
-/**
- * A CSV cell a spreadsheet will not evaluate: a cell starting with `= + - @`, tab or carriage
- * return gets a leading single quote (OWASP's advice; the writer quotes every cell). Other cells
- * are unchanged, so the CSV still carries the stored values.
- */
-export function csvSafe(text: string): string {
-  return FORMULA_START.test(text) ? `'${text}` : text;
-}
+// The spreadsheet-safe CSV cell lives with the audit CSV writer.
+export { csvSafe } from '@gatehouse/audit/query';

@@ -6,6 +6,7 @@ import { DatabaseModule } from '@gatehouse/database';
 import { UpstreamModule } from '@gatehouse/upstream';
 import { RateLimitModule } from '@gatehouse/rate-limit';
 import { AdminModule } from './admin/admin.module';
+import { ConsoleModule } from './console/console.module';
 import { DownloadsHttpModule } from './downloads/downloads.module';
 import { HealthModule } from './health/health.module';
 import { MetricsController } from './metrics/metrics.controller';
@@ -30,6 +31,7 @@ export class GatewayModule {
         DownloadsHttpModule,
         TokenModule,
         AdminModule,
+        ConsoleModule,
         AuditRetentionModule,
       ],
       controllers: [MetricsController],

@@ -10,3 +10,5 @@ export * from './audit-time.util';
 export * from './audit.module';
 export { AuditQueue } from './audit-queue';
 export { AuditSpool, parseSpoolText, spoolLine } from './audit-spool';
+export * from './audit-csv';
+export * from './audit-analytics';

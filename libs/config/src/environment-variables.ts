@@ -353,6 +353,56 @@ export class EnvironmentVariables {
   })
   ADMIN_TOKEN?: string;
 
+  // ── Support console ─────────────────────────────────────────────────────
+  @IsOptional()
+  @Matches(/^https?:\/\/[^\s"']+$/, {
+    message:
+      'CONSOLE_OIDC_ISSUER must be the http(s) issuer URL of the identity provider. Fix: e.g. CONSOLE_OIDC_ISSUER=https://login.example.com/realms/staff',
+  })
+  CONSOLE_OIDC_ISSUER?: string;
+
+  @IsOptional()
+  @IsString()
+  CONSOLE_OIDC_CLIENT_ID?: string;
+
+  @IsOptional()
+  @IsString()
+  CONSOLE_OIDC_CLIENT_SECRET?: string;
+
+  @IsOptional()
+  @Matches(/^https?:\/\/[^\s"']+\/console\/oidc\/callback$/, {
+    message:
+      'CONSOLE_OIDC_REDIRECT_URL must be the public URL of /console/oidc/callback. Fix: e.g. CONSOLE_OIDC_REDIRECT_URL=https://registry.example.com/console/oidc/callback',
+  })
+  CONSOLE_OIDC_REDIRECT_URL?: string;
+
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_:./-]+$/, {
+    message: 'CONSOLE_OIDC_GROUPS_CLAIM must be a claim name. Fix: e.g. CONSOLE_OIDC_GROUPS_CLAIM=groups',
+  })
+  CONSOLE_OIDC_GROUPS_CLAIM?: string;
+
+  @IsOptional()
+  @Matches(/^\s*(admin|support)=[^;=]+(;\s*(admin|support)=[^;=]+)*\s*$/, {
+    message:
+      'CONSOLE_ROLE_GROUPS must map roles to comma-separated groups. Fix: e.g. CONSOLE_ROLE_GROUPS=admin=ops-admins;support=support-team',
+  })
+  CONSOLE_ROLE_GROUPS?: string;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'CONSOLE_SESSION_IDLE_MINUTES must be a whole number of minutes' })
+  @Min(1, { message: 'CONSOLE_SESSION_IDLE_MINUTES must be 1 or more' })
+  @Max(24 * 60, { message: 'CONSOLE_SESSION_IDLE_MINUTES must be 1440 (a day) or less' })
+  CONSOLE_SESSION_IDLE_MINUTES?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'CONSOLE_SESSION_MAX_HOURS must be a whole number of hours' })
+  @Min(1, { message: 'CONSOLE_SESSION_MAX_HOURS must be 1 or more' })
+  @Max(24 * 7, { message: 'CONSOLE_SESSION_MAX_HOURS must be 168 (a week) or less' })
+  CONSOLE_SESSION_MAX_HOURS?: number;
+
   // ── Cache ────────────────────────────────────────────────────────────────
   @IsOptional()
   @Transform(trimmed)

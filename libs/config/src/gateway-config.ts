@@ -134,6 +134,45 @@ export interface AdminConfig {
   token: string | null;
 }
 
+/** The support console's staff sign-in (OpenID Connect) and sessions. */
+export interface ConsoleConfig {
+  /** null: no OpenID Connect sign-in (ADMIN_TOKEN sign-in only, when set). */
+  oidc: {
+    issuer: string;
+    clientId: string;
+    clientSecret: string;
+    redirectUrl: string;
+    groupsClaim: string;
+    /** Group name → role; admin wins when a staff member is in both. */
+    roleGroups: { admin: string[]; support: string[] };
+  } | null;
+  sessionIdleSeconds: number;
+  sessionMaxSeconds: number;
+}
+
+export const DEFAULT_CONSOLE_CONFIG: ConsoleConfig = {
+  oidc: null,
+  sessionIdleSeconds: 30 * 60,
+  sessionMaxSeconds: 12 * 3600,
+};
+
+/** `admin=a,b;support=c` → groups per role. */
+export function parseRoleGroups(text: string | undefined): { admin: string[]; support: string[] } {
+  const out = { admin: [] as string[], support: [] as string[] };
+  for (const part of (text ?? '').split(';')) {
+    const m = /^\s*(admin|support)=(.+)$/.exec(part);
+    if (!m) continue;
+    const role = m[1] as 'admin' | 'support';
+    out[role].push(
+      ...m[2]
+        .split(',')
+        .map((g) => g.trim())
+        .filter(Boolean),
+    );
+  }
+  return out;
+}
+
 /** The whole validated configuration. Injected by class, read once at start. */
 export class GatewayConfig {
   constructor(
@@ -148,6 +187,7 @@ export class GatewayConfig {
     /** Problems that do not stop the start but that the operator must see. */
     readonly warnings: string[],
     readonly audit: AuditConfig = { retentionDays: 365 },
+    readonly console: ConsoleConfig = DEFAULT_CONSOLE_CONFIG,
   ) {}
 }
 
@@ -222,6 +262,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   const locationProblem = offloadLocationProblem(offloadLocation);
   if (locationProblem) problems.push(locationProblem);
 
+  const consoleSettings = consoleConfig(raw, problems);
   if (problems.length > 0) throw new ConfigValidationError(problems);
 
   return new GatewayConfig(
@@ -299,7 +340,48 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     { token: raw.ADMIN_TOKEN ?? null },
     warnings,
     { retentionDays: raw.AUDIT_RETENTION_DAYS ?? 365 },
+    consoleSettings,
   );
+}
+
+function consoleConfig(raw: EnvironmentVariables, problems: string[]): ConsoleConfig {
+  const base = {
+    sessionIdleSeconds: (raw.CONSOLE_SESSION_IDLE_MINUTES ?? 30) * 60,
+    sessionMaxSeconds: (raw.CONSOLE_SESSION_MAX_HOURS ?? 12) * 3600,
+  };
+  const set = {
+    CONSOLE_OIDC_ISSUER: raw.CONSOLE_OIDC_ISSUER,
+    CONSOLE_OIDC_CLIENT_ID: raw.CONSOLE_OIDC_CLIENT_ID,
+    CONSOLE_OIDC_CLIENT_SECRET: raw.CONSOLE_OIDC_CLIENT_SECRET,
+    CONSOLE_OIDC_REDIRECT_URL: raw.CONSOLE_OIDC_REDIRECT_URL,
+  };
+  const given = Object.entries(set).filter(([, v]) => v);
+  if (given.length === 0) return { ...base, oidc: null };
+  if (given.length < 4) {
+    for (const [k, v] of Object.entries(set))
+      if (!v)
+        problems.push(
+          `${k} is missing: the console's OpenID Connect sign-in needs all four CONSOLE_OIDC_* variables. Fix: set ${k}, or unset the others`,
+        );
+    return { ...base, oidc: null };
+  }
+  const roleGroups = parseRoleGroups(raw.CONSOLE_ROLE_GROUPS);
+  const mappingInvalid = problems.some((p) => p.startsWith('CONSOLE_ROLE_GROUPS'));
+  if (!mappingInvalid && roleGroups.admin.length + roleGroups.support.length === 0)
+    problems.push(
+      'CONSOLE_ROLE_GROUPS is missing: with CONSOLE_OIDC_ISSUER set, no group would get a role. Fix: e.g. CONSOLE_ROLE_GROUPS=admin=ops-admins;support=support-team',
+    );
+  return {
+    ...base,
+    oidc: {
+      issuer: set.CONSOLE_OIDC_ISSUER!,
+      clientId: set.CONSOLE_OIDC_CLIENT_ID!,
+      clientSecret: set.CONSOLE_OIDC_CLIENT_SECRET!,
+      redirectUrl: set.CONSOLE_OIDC_REDIRECT_URL!,
+      groupsClaim: raw.CONSOLE_OIDC_GROUPS_CLAIM ?? 'groups',
+      roleGroups,
+    },
+  };
 }
 
 /** One hash thread per core but one (the event loop's), at least one, at most 4. */

@@ -5,8 +5,13 @@ import { createDataSourceOptions, MIGRATIONS, pendingMigrations, runMigrations }
 
 const TABLES = [
   'access_keys',
+  'audit_daily_refusals',
+  'audit_daily_served',
+  'audit_daily_versions',
   'audit_events',
   'cached_blobs',
+  'console_logins',
+  'console_sessions',
   'entitlements',
   'members',
   'secret_fingerprints',

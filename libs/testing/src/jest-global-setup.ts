@@ -20,8 +20,9 @@ export function globalFixtures(): GlobalFixtures {
  * images) are one step each; each publishes what workers need through process.env.
  */
 export const globalSetupSteps: Array<(fixtures: GlobalFixtures) => Promise<void>> = [
+  // Jest runs each project's global setup (integration and browser share this one): one server.
   async (fixtures) => {
-    fixtures.postgres = await startTestPostgres();
+    fixtures.postgres ??= await startTestPostgres();
   },
   // Build the seeded test images once, before workers race to do it.
   async () => {

@@ -1,9 +1,10 @@
 import { Command, Option } from 'commander';
-import { stringify } from 'csv-stringify/sync';
 import type { AuditEvent } from '@gatehouse/audit';
 // The lean entry (no Nest, no TypeORM): `gatehouse audit` runs the lib's own statements over a
 // bare connection (CliContext.withSql), the same ones AuditQueryService runs for the admin API.
 import {
+  AUDIT_FIELDS,
+  auditCsv,
   AUDIT_QUERY_MAX_LIMIT,
   AuditQueryFilters,
   AuditTimeError,
@@ -12,8 +13,8 @@ import {
 } from '@gatehouse/audit/query';
 import type { CliContext } from '../cli-context';
 import { CliError } from '../cli-error';
-import { cell, Column } from '../output';
-import { csvSafe, visible } from '../terminal-text';
+import { Column } from '../output';
+import { visible } from '../terminal-text';
 import { shortDigest } from '../verify/verify-result';
 
 type AuditFormat = 'table' | 'json' | 'csv';
@@ -34,28 +35,8 @@ interface AuditOptions {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Every stored field, in the order of the CSV header and the JSON objects. */
-export const AUDIT_FIELDS = [
-  'id',
-  'occurredAt',
-  'requestId',
-  'memberId',
-  'username',
-  'clientIp',
-  'userAgent',
-  'action',
-  'repository',
-  'reference',
-  'digest',
-  'outcome',
-  'reason',
-  'httpStatus',
-  'bytes',
-  'cache',
-  'durationMs',
-  'upstreamStatus',
-  'details',
-] as const satisfies ReadonlyArray<keyof AuditEvent>;
+// One CSV and one field list for the CLI and the console (libs/audit).
+export { AUDIT_FIELDS, auditCsv } from '@gatehouse/audit/query';
 
 /** `2026-03-01 12:00:05`: the table's times are UTC, to the second. */
 const shortTime = (d: Date) => d.toISOString().slice(0, 19).replace('T', ' ');
@@ -113,17 +94,6 @@ export function auditJson(e: AuditEvent): Record<(typeof AUDIT_FIELDS)[number], 
     (typeof AUDIT_FIELDS)[number],
     unknown
   >;
-}
-
-/**
- * Every field as text, every cell quoted; a cell a spreadsheet would evaluate as a formula
- * (`=cmd|...`, `@SUM(...)`, `+1`) is prefixed with a single quote (csvSafe).
- */
-export function auditCsv(events: readonly AuditEvent[]): string {
-  return stringify(
-    events.map((e) => AUDIT_FIELDS.map((f) => csvSafe(cell(e[f])))),
-    { header: true, columns: [...AUDIT_FIELDS], quoted: true, quoted_empty: false },
-  );
 }
 
 /** Fewer characters than this would match rows of unrelated requests. */

@@ -11,7 +11,8 @@ import { AuditTimeError } from '@gatehouse/audit';
 import { EntitlementsError } from '@gatehouse/entitlements';
 import { MembersError } from '@gatehouse/members';
 
-const STATUS: Record<string, HttpStatus> = {
+/** The one table from domain error codes to HTTP statuses (the admin API and the console). */
+export const STATUS: Record<string, HttpStatus> = {
   username_invalid: HttpStatus.BAD_REQUEST,
   expiry_invalid: HttpStatus.BAD_REQUEST,
   repository_invalid: HttpStatus.BAD_REQUEST,

@@ -8,5 +8,7 @@ import { ReadinessService } from './readiness.service';
   imports: [TerminusModule.forRoot({ logger: false }), DownloadsModule],
   controllers: [HealthController],
   providers: [ReadinessService],
+  // The console's health page shows the same rows as /readyz.
+  exports: [ReadinessService],
 })
 export class HealthModule {}

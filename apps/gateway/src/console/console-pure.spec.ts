@@ -1,0 +1,84 @@
+import type { FastifyRequest } from 'fastify';
+import { everyDay } from './console-analytics.controller';
+import { carriesCsrfToken } from './console.guard';
+import { findRequestId } from './console-explain.controller';
+import { previewRules } from './console-grant.controller';
+import { esc } from './console-html';
+import { isCrossSite } from './console-http';
+import { claimGroups, roleForGroups } from './console-oidc.service';
+import type { StaffSession } from './console-session.store';
+
+const req = (headers: Record<string, string>, body?: unknown) =>
+  ({ headers: { host: 'registry.example.com', ...headers }, body }) as unknown as FastifyRequest;
+
+describe('console building blocks', () => {
+  it('escapes every character that could end HTML text or a quoted attribute', () => {
+    expect(esc(`<img src=x onerror="a('b')">&`)).toBe(
+      '&#60;img src=x onerror=&#34;a(&#39;b&#39;)&#34;&#62;&#38;',
+    );
+    expect(esc(null)).toBe('');
+  });
+
+  it('gives admin over support, and no role without a mapped group', () => {
+    const mapping = { admin: ['ops'], support: ['help'] };
+    expect(roleForGroups(['help', 'ops'], mapping)).toBe('admin');
+    expect(roleForGroups(['help'], mapping)).toBe('support');
+    expect(roleForGroups(['Ops', 'sales'], mapping)).toBeNull();
+  });
+
+  it('reads groups claims as arrays, single names or space-separated lists', () => {
+    expect(claimGroups(['a', 3, 'b'])).toEqual(['a', 'b']);
+    expect(claimGroups('a b,c')).toEqual(['a', 'b', 'c']);
+    expect(claimGroups(undefined)).toEqual([]);
+  });
+
+  it('finds the request id in pasted error text', () => {
+    expect(findRequestId('denied (request id 5F0C1A2B-0000-4000-8000-00000000ABCD)')).toBe(
+      '5f0c1a2b-0000-4000-8000-00000000abcd',
+    );
+    expect(findRequestId('no id here')).toBeNull();
+  });
+
+  it('tells cross-site requests by Sec-Fetch-Site, else by Origin', () => {
+    expect(isCrossSite(req({ 'sec-fetch-site': 'cross-site' }))).toBe(true);
+    expect(isCrossSite(req({ 'sec-fetch-site': 'same-site' }))).toBe(true);
+    expect(isCrossSite(req({ 'sec-fetch-site': 'same-origin' }))).toBe(false);
+    expect(isCrossSite(req({ origin: 'https://evil.example' }))).toBe(true);
+    expect(isCrossSite(req({ origin: 'null' }))).toBe(true);
+    expect(isCrossSite(req({ origin: 'https://registry.example.com' }))).toBe(false);
+    expect(isCrossSite(req({}))).toBe(false);
+  });
+
+  it('accepts only the session’s own CSRF token, from the form or the header', () => {
+    const session = { csrfToken: 'right-token' } as StaffSession;
+    expect(carriesCsrfToken(req({}, { _csrf: 'right-token' }), session)).toBe(true);
+    expect(carriesCsrfToken(req({ 'x-csrf-token': 'right-token' }), session)).toBe(true);
+    expect(carriesCsrfToken(req({}, { _csrf: 'wrong' }), session)).toBe(false);
+    expect(carriesCsrfToken(req({}, { _csrf: ['right-token'] }), session)).toBe(false);
+    expect(carriesCsrfToken(req({}), session)).toBe(false);
+  });
+
+  it('previews what proposed rules admit, start and stop admitting, by the one matcher', () => {
+    const how = { caseInsensitive: true };
+    const tags = ['v1.0.0', 'v1.1.0', 'v2.0.0', 'latest'];
+    expect(previewRules(tags, ['semver:>=1.1.0'], ['v1.*'], how)).toEqual({
+      tags,
+      admitted: ['v1.1.0', 'v2.0.0'],
+      starts: ['v2.0.0'],
+      stops: ['v1.0.0'],
+    });
+    expect(previewRules(null, ['*'], null, how)).toEqual({ tags: null, admitted: [], stops: [], starts: [] });
+  });
+});
+
+describe('the analytics chart axis', () => {
+  it('covers every day of the window, zeros where nothing happened', () => {
+    const day = { day: '2026-03-30', pulls: 2, downloads: 1, bytes: 5, cacheHits: 0, cacheLookups: 0 };
+    const out = everyDay([day], 3, new Date('2026-03-31T08:00:00Z'));
+    expect(out.map((d) => [d.day, d.pulls])).toEqual([
+      ['2026-03-29', 0],
+      ['2026-03-30', 2],
+      ['2026-03-31', 0],
+    ]);
+  });
+});
