@@ -6,10 +6,13 @@ import type { PendingLogin, StaffRole } from './console-session.store';
 
 type OidcSettings = NonNullable<ConsoleConfig['oidc']>;
 
-/** Why a sign-in through the provider did not produce a staff session. */
+/** Why a sign-in through the provider did not produce a staff session (the audit reason). */
+export type StaffSignInRefusal = 'oidc_failed' | 'no_role' | 'oidc_disabled';
+
+/** A sign-in through the provider that did not produce a staff session. */
 export class StaffSignInError extends Error {
   constructor(
-    readonly reason: 'oidc_failed' | 'no_role' | 'oidc_disabled',
+    readonly reason: StaffSignInRefusal,
     message: string,
   ) {
     super(message);

@@ -49,7 +49,7 @@ function unionMembers(text: string, name: string): string[] {
 /**
  * Every reason code the gateway can write to the audit `reason` column, from the code: the
  * `reason: '…'` literals, the downloads' `notFound('…')`, the token refusals and rejections
- * (their types), the upstream failures (`upstream_<reason>`), the insufficient-scope 401 and a
+ * and the console's sign-in refusals (their types), the upstream failures (`upstream_<reason>`), the insufficient-scope 401 and a
  * download's `internal_error`.
  */
 function reasonsInCode(): Set<string> {
@@ -64,7 +64,7 @@ function reasonsInCode(): Set<string> {
       for (const call of text.matchAll(/\bnotFound\(([^)]*)\)/g))
         for (const q of call[1].matchAll(/(?<!===\s*)'([a-z_]+)'/g)) found.add(q[1]);
     }
-    for (const type of ['TokenRejection', 'CredentialFailureReason', 'RefusalReason'])
+    for (const type of ['TokenRejection', 'CredentialFailureReason', 'RefusalReason', 'StaffSignInRefusal'])
       for (const r of unionMembers(text, type)) found.add(r);
     for (const r of unionMembers(text, 'UpstreamFailureReason')) found.add(`upstream_${r}`);
   }
