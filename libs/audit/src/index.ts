@@ -10,3 +10,4 @@ export * from './audit-time.util';
 export * from './audit.module';
 export { AuditQueue } from './audit-queue';
 export { AuditSpool, parseSpoolText, spoolLine } from './audit-spool';
+export * from './audit-row.sink';

@@ -6,6 +6,7 @@ import { parseByteSize } from './byte-size';
 import { ConfigValidationError } from './errors';
 import { EnvironmentVariables } from './environment-variables';
 import { realmHostWarning, realmListenerWarning } from './realm-rules';
+import { DEFAULT_EVENTS_CONFIG, EventsConfig, loadEventsConfig } from './events-config';
 
 export { ConfigValidationError } from './errors';
 
@@ -142,6 +143,7 @@ export class GatewayConfig {
     /** Problems that do not stop the start but that the operator must see. */
     readonly warnings: string[],
     readonly audit: AuditConfig = { retentionDays: 365 },
+    readonly events: EventsConfig = DEFAULT_EVENTS_CONFIG,
   ) {}
 }
 
@@ -215,6 +217,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   const offloadLocation = raw.OCI_BLOB_OFFLOAD_LOCATION ?? DEFAULT_BLOB_OFFLOAD_LOCATION;
   const locationProblem = offloadLocationProblem(offloadLocation);
   if (locationProblem) problems.push(locationProblem);
+
+  const events = loadEventsConfig(env, service, problems);
 
   if (problems.length > 0) throw new ConfigValidationError(problems);
 
@@ -290,6 +294,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     { token: raw.ADMIN_TOKEN ?? null },
     warnings,
     { retentionDays: raw.AUDIT_RETENTION_DAYS ?? 365 },
+    events,
   );
 }
 

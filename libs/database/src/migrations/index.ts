@@ -3,6 +3,7 @@ import { AuditSupportIndexes1767398400000 } from './1767398400000-audit-support-
 import { AuditClientRequestId1767484800000 } from './1767484800000-audit-client-request-id';
 import { EntitlementKinds1767571200000 } from './1767571200000-entitlement-kinds';
 import { ReplicaSecretFingerprints1767657600000 } from './1767657600000-replica-secret-fingerprints';
+import { EventsOutbox1790200000000 } from './1790200000000-events-outbox';
 
 /** The table TypeORM records applied migrations in. */
 export const MIGRATIONS_TABLE = 'migrations';
@@ -14,4 +15,5 @@ export const MIGRATIONS = [
   AuditClientRequestId1767484800000,
   EntitlementKinds1767571200000,
   ReplicaSecretFingerprints1767657600000,
+  EventsOutbox1790200000000,
 ];
