@@ -28,7 +28,9 @@ export class EventsOutbox1790200000000 implements MigrationInterface {
     );
     await q.query(`CREATE INDEX event_outbox_nats ON event_outbox (created_at) WHERE nats_pending`);
     await q.query(`CREATE INDEX event_outbox_created ON event_outbox (created_at)`);
-    await q.query(`CREATE INDEX event_outbox_pull ON event_outbox (pull_key, created_at) WHERE pull_key IS NOT NULL`);
+    await q.query(
+      `CREATE INDEX event_outbox_pull ON event_outbox (pull_key, created_at) WHERE pull_key IS NOT NULL`,
+    );
     await q.query(`CREATE TABLE event_expiry_notices (
       kind text NOT NULL,
       target_id uuid NOT NULL,
