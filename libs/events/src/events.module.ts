@@ -11,6 +11,7 @@ import { NatsSink } from './nats.sink';
 import { OutboxSink } from './outbox.sink';
 import { WebhookSubscriptions } from './webhook-subscriptions';
 import { WebhookSender } from './webhook.sender';
+import { WebhookTester } from './webhook.tester';
 
 const common: Provider[] = [
   {
@@ -39,6 +40,12 @@ const common: Provider[] = [
         allowPrivateTargets: c.events.allowPrivateTargets,
         maxConnections: c.events.perSubscriptionConcurrency,
       }),
+  },
+  {
+    provide: WebhookTester,
+    inject: [WebhookSubscriptions, WebhookSender, GatewayConfig],
+    useFactory: (subs: WebhookSubscriptions, sender: WebhookSender, c: GatewayConfig) =>
+      new WebhookTester(subs, sender, c.events.source),
   },
   {
     provide: EventsStatusProbe,
@@ -96,7 +103,14 @@ export class EventsModule {
     return {
       module: EventsModule,
       providers,
-      exports: [AUDIT_ROW_SINK, WebhookSubscriptions, WebhookSender, EventsStatusProbe, EventsMetrics],
+      exports: [
+        AUDIT_ROW_SINK,
+        WebhookSubscriptions,
+        WebhookSender,
+        WebhookTester,
+        EventsStatusProbe,
+        EventsMetrics,
+      ],
     };
   }
 }

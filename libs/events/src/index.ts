@@ -10,3 +10,4 @@ export * from './webhook-subscriptions';
 export * from './webhook-target';
 export * from './webhook.sender';
 export * from './nats.sink';
+export * from './webhook.tester';

@@ -119,6 +119,16 @@ export class WebhookSubscriptions {
     return rows[0];
   }
 
+  /** One subscription with its secrets (for a test delivery). */
+  async withSecrets(id: string): Promise<SigningSubscription> {
+    const sub = await this.get(id);
+    const rows: SigningSubscription[] = await this.db.query(
+      `SELECT ${SUBSCRIPTION_COLUMNS}, secrets FROM webhook_subscriptions WHERE id = $1`,
+      [sub.id],
+    );
+    return rows[0];
+  }
+
   /** Every enabled subscription with its secrets (the worker's view). */
   async signing(): Promise<SigningSubscription[]> {
     return this.db.query(`SELECT ${SUBSCRIPTION_COLUMNS}, secrets FROM webhook_subscriptions WHERE enabled`);

@@ -20,11 +20,15 @@ describe('events: webhooks and JetStream', () => {
   let nats: TestNats;
   let tools: ContainerToolsSandbox;
   let who: StackMember;
+  let subscriptionId: string;
 
   const admin = (path: string, init: { method?: string; body?: unknown } = {}) =>
     fetch(`${stack.gw.url}/admin${path}`, {
       method: init.method ?? 'GET',
-      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${ADMIN}`,
+        ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
     });
 
@@ -39,10 +43,11 @@ describe('events: webhooks and JetStream', () => {
       gatewayEnv: { ADMIN_TOKEN: ADMIN, EVENTS_ALLOW_PRIVATE_TARGETS: 'true', EVENTS_NATS_URL: nats.url },
     });
     tools = await createContainerToolsSandbox();
-    const { secret } = await stack.gw.app
-      .get(WebhookSubscriptions)
-      .add({ url: receiver.url, eventTypes: ['*'], createdBy: 'test' });
-    receiver.secret = secret;
+    const res = await admin('/webhooks', { method: 'POST', body: { url: receiver.url, types: ['*'] } });
+    expect(res.status).toBe(201);
+    const created = (await res.json()) as { id: string; secret: string };
+    receiver.secret = created.secret;
+    subscriptionId = created.id;
     who = await stack.member('events', { 'acme/app': ['v1.0.0'] });
   });
 
@@ -144,6 +149,85 @@ describe('events: webhooks and JetStream', () => {
       for (const id of ids) expect(seen.has(id)).toBe(true);
     } finally {
       await nc.close();
+    }
+  });
+
+  it('receiver down for a while, then back: every event arrives, each under one id', async () => {
+    const token = await stack.token(who, ['repository:acme/app:pull']);
+    await receiver.down();
+    const requestIds: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const res = await fetch(`${stack.gw.url}/v2/acme/app/manifests/refused-${i}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(res.status).toBe(404);
+      requestIds.push(res.headers.get('x-request-id')!);
+    }
+    // The deliveries fail (connection refused) and wait for their retry.
+    await new Promise((r) => setTimeout(r, 3000));
+    const failing = (await (await admin(`/webhooks/${subscriptionId}/deliveries?status=pending`)).json()) as {
+      items: Array<{ attempts: number; lastError: string | null }>;
+    };
+    expect(failing.items.length).toBeGreaterThanOrEqual(12);
+    expect(failing.items.every((d) => d.attempts >= 1 && d.lastError)).toBe(true);
+    await receiver.up();
+    const ofThese = () =>
+      receiver.received.filter((r) => requestIds.includes(String(r.event.data.requestId)));
+    await receiver.waitFor(() => new Set(ofThese().map((r) => r.event.data.requestId)).size === 12, 60_000);
+    const idsPerRequest = new Map<string, Set<string>>();
+    for (const r of ofThese()) {
+      const set = idsPerRequest.get(String(r.event.data.requestId)) ?? new Set<string>();
+      set.add(r.event.id);
+      idsPerRequest.set(String(r.event.data.requestId), set);
+    }
+    expect([...idsPerRequest.values()].map((s) => s.size)).toEqual(Array(12).fill(1));
+  });
+
+  it('lists deliveries, sends a test, and a 410 Gone disables the subscription with dead letters to redeliver', async () => {
+    const gone = await startWebhookReceiver();
+    try {
+      const made = (await (
+        await admin('/webhooks', {
+          method: 'POST',
+          body: { url: gone.url, types: ['access.refused'], member: who.username },
+        })
+      ).json()) as { id: string; secret: string };
+      gone.secret = made.secret;
+      const test = (await (await admin(`/webhooks/${made.id}/test`, { method: 'POST' })).json()) as {
+        ok: boolean;
+      };
+      expect(test.ok).toBe(true);
+      gone.answer = { status: 410 };
+      const token = await stack.token(who, ['repository:acme/app:pull']);
+      await fetch(`${stack.gw.url}/v2/acme/app/manifests/gone-1`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      const deadline = Date.now() + 30_000;
+      let list: Array<{ id: string; enabled: boolean; disabledReason: string | null }> = [];
+      for (;;) {
+        list = ((await (await admin('/webhooks')).json()) as { items: typeof list }).items;
+        if (!list.find((s) => s.id === made.id)!.enabled) break;
+        if (Date.now() > deadline) throw new Error('the 410 did not disable the subscription');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(list.find((s) => s.id === made.id)!.disabledReason).toMatch(/410/);
+      const dead = (await (await admin(`/webhooks/${made.id}/deliveries?status=dead`)).json()) as {
+        items: Array<{ id: string; eventType: string; lastStatus: number }>;
+      };
+      expect(dead.items.map((d) => [d.eventType, d.lastStatus])).toEqual([['access.refused', 410]]);
+      gone.answer = { status: 204 };
+      expect((await admin(`/webhooks/${made.id}/enable`, { method: 'POST' })).status).toBe(200);
+      const again = (await (
+        await admin(`/webhooks/${made.id}/redeliver`, { method: 'POST', body: {} })
+      ).json()) as {
+        redelivered: number;
+      };
+      expect(again.redelivered).toBe(1);
+      await gone.waitFor((r) => r.some((e) => e.event.type === 'access.refused'));
+      expect((await admin(`/webhooks/${made.id}`, { method: 'DELETE' })).status).toBe(200);
+      expect((await admin(`/webhooks/${made.id}/deliveries`)).status).toBe(404);
+    } finally {
+      await gone.stop();
     }
   });
 
