@@ -231,6 +231,57 @@ describe('events: webhooks and JetStream', () => {
     }
   });
 
+  it('a receiver that never answers delays neither pulls nor another subscription', async () => {
+    const slow = await startWebhookReceiver();
+    const fast = await startWebhookReceiver();
+    try {
+      slow.answer = { status: 204, delayMs: 60_000 };
+      for (const r of [slow, fast]) {
+        const made = (await (
+          await admin('/webhooks', { method: 'POST', body: { url: r.url, types: ['login.*'] } })
+        ).json()) as { secret: string };
+        r.secret = made.secret;
+      }
+      // Far more events than the slow receiver's share of the worker's connections.
+      const started = Date.now();
+      for (let i = 0; i < 40; i++) await stack.token(who, []);
+      const tokenTime = Date.now() - started;
+      await fast.waitFor((r) => r.filter((e) => e.event.type === 'login.issued').length >= 40, 20_000);
+      expect(slow.received).toHaveLength(0);
+      // Logins kept their pace: bounded loosely (a busy machine), far below one slow answer.
+      expect(tokenTime).toBeLessThan(30_000);
+    } finally {
+      await slow.stop();
+      await fast.stop();
+    }
+  });
+
+  it('a HEAD-only pull is one pull.checked; a HEAD then GET (docker, containerd) is one pull.manifest only', async () => {
+    const headOnly = await stack.member('head-only', { 'acme/app': ['*'] });
+    const headThenGet = await stack.member('head-get', { 'acme/app': ['*'] });
+    const accept = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json';
+    for (const m of [headOnly, headThenGet]) {
+      const token = await stack.token(m, ['repository:acme/app:pull']);
+      const headers = { authorization: `Bearer ${token}`, accept };
+      const head = await fetch(`${stack.gw.url}/v2/acme/app/manifests/v1.0.0`, { method: 'HEAD', headers });
+      expect(head.status).toBe(200);
+      if (m === headThenGet) {
+        const digest = head.headers.get('docker-content-digest')!;
+        const get = await fetch(`${stack.gw.url}/v2/acme/app/manifests/${digest}`, { headers });
+        expect(get.status).toBe(200);
+        await get.arrayBuffer();
+      }
+    }
+    // A pull.checked is held ~10 s for the GET that would make it part of a pull.
+    await receiver.waitFor(() => eventsOf('pull.checked', headOnly.username).length === 1, 40_000);
+    await receiver.waitFor(() => eventsOf('pull.manifest', headThenGet.username).length === 1, 40_000);
+    await new Promise((r) => setTimeout(r, 12_000));
+    expect(eventsOf('pull.manifest', headOnly.username)).toHaveLength(0);
+    expect(eventsOf('pull.checked', headThenGet.username)).toHaveLength(0);
+    expect(eventsOf('pull.manifest', headThenGet.username)).toHaveLength(1);
+    expect(eventsOf('pull.checked', headOnly.username)[0].event.data).toMatchObject({ tag: 'v1.0.0' });
+  });
+
   it('refuses a webhook on a private, loopback or link-local address unless allowed', async () => {
     const strict = new WebhookSubscriptions(stack.gw.app.get(DataSource), false);
     for (const url of [
