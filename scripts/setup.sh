@@ -5,7 +5,7 @@
 #     (the real-engine tier starts its own dockerd and containerd), docker-compose (compose
 #     files brought up for real) and debootstrap (`just image` without Docker Hub access);
 #     curl and wget (the download tests); redis-server and nginx (several replicas: shared
-#     counters, the balancer in front);
+#     counters, the balancer in front); nats-server (the events' JetStream sink);
 #   - the npm dependencies, exactly as package-lock.json pins them;
 #   - for the signature tests, Debian trixie's sigstore-enabled skopeo and cosign unpacked into .tmp/
 #     (scripts/sigstore-tools.sh: downloaded once, about 10 s, nothing installed system-wide).
@@ -26,6 +26,7 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v wget >/dev/null 2>&1 || need+=(wget)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
+[ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
   sudo_cmd=""

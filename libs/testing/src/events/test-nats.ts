@@ -20,12 +20,14 @@ export interface TestNats {
 export async function startTestNats(): Promise<TestNats> {
   const external = process.env[EXTERNAL_TEST_NATS_URL_ENV];
   if (external) return { url: external, stop: async () => undefined };
-  if (spawnSync('nats-server', ['--version']).error)
+  // Debian installs it in /usr/sbin, which is not on every user's PATH.
+  const binary = ['nats-server', '/usr/sbin/nats-server'].find((b) => !spawnSync(b, ['--version']).error);
+  if (!binary)
     throw new Error('nats-server not found: install Debian package nats-server (scripts/setup.sh does)');
   const port = await getFreePort();
   const store: TempDir = await makeTempDir('nats');
   const child: ChildProcess = spawn(
-    'nats-server',
+    binary,
     ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', store.path],
     { stdio: 'ignore' },
   );
