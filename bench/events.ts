@@ -7,8 +7,8 @@ import { BenchGateway, cli } from './stack';
 import { Row } from './table';
 
 // Figure 11 (issue 27): events through the outbox to a webhook. The built gateway gets
-// EVENTS_RATE logins a second that are refused (each one audit row and one login.refused or
-// limit.hit event) for EVENTS_SECONDS; a receiver in this process verifies every signature with
+// EVENTS_RATE requests a second for a repository the member is not entitled to (each one audit
+// row and one access.refused event) for EVENTS_SECONDS; a receiver in this process verifies every signature with
 // the standardwebhooks library and measures each event's latency from its `time` (the audit
 // row's) to its arrival. Warm manifest GETs run beside it, and alone before, to show what the
 // events cost the pull path. Called from bench/run.ts (BENCH_FIGURES=11 runs only this).
@@ -19,6 +19,8 @@ const fmt = (n: number, digits = 0): string => n.toFixed(digits);
 
 export interface EventsFigureInput {
   gateway: BenchGateway;
+  /** The bench member's Bearer token (its requests for other repositories are refused). */
+  auth: string;
   /** A warm manifest GET on the gateway (resolves when answered). */
   pullManifest: () => Promise<void>;
   raw: Record<string, unknown>;
@@ -68,7 +70,7 @@ export async function eventsFigure(input: EventsFigureInput): Promise<Row[]> {
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
   const added = JSON.parse(
-    await cli(gateway.env, ['webhook', 'add', url, '--type', 'login.refused,limit.hit', '--format', 'json']),
+    await cli(gateway.env, ['webhook', 'add', url, '--type', 'access.refused', '--format', 'json']),
   ) as { id: string; secret: string };
   secret = added.secret;
 
@@ -87,8 +89,8 @@ export async function eventsFigure(input: EventsFigureInput): Promise<Row[]> {
       const p = pool
         .request({
           method: 'GET',
-          path: `/auth/token?service=${gateway.service}`,
-          headers: { authorization: 'Basic ' + Buffer.from(`nobody-${i % 1000}:wrong`).toString('base64') },
+          path: `/v2/acme/not-entitled-${i % 100}/manifests/v1`,
+          headers: { authorization: input.auth },
         })
         .then(
           (r) => r.body.dump(),

@@ -407,6 +407,7 @@ async function main(): Promise<void> {
     rows.push(
       ...(await eventsFigure({
         gateway,
+        auth,
         pullManifest: () => pullManifest(gateway.url, big.repository, big.tag, auth),
         raw,
         log,

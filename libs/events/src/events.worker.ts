@@ -21,6 +21,14 @@ interface Claimed {
   createdAt: Date;
 }
 
+interface Queued {
+  claim: Claimed;
+  body: string | undefined;
+}
+
+/** A lane holds up to this many times its concurrency (in flight and queued); the lease covers that. */
+const QUEUE_FACTOR = 4;
+
 interface Outcome {
   id: string;
   status: 'pending' | 'delivered' | 'dead';
@@ -43,8 +51,11 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
   private stopped = false;
-  private readonly inFlight = new Map<string, number>();
-  private inFlightTotal = 0;
+  /** Claimed deliveries per subscription: `active` requests in flight, the rest queued. */
+  private readonly lanes = new Map<string, { sub: SigningSubscription; queue: Queued[]; active: number }>();
+  private activeTotal = 0;
+  private again = false;
+  private subsCache: { at: number; subs: SigningSubscription[] } | null = null;
   private outcomes: Outcome[] = [];
   private flushing: Promise<void> | null = null;
   private running = new Set<Promise<void>>();
@@ -79,14 +90,30 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
+      this.timer = null;
+      this.again = false;
       this.ticking = this.tick()
+        .then((busy) => {
+          this.again ||= busy;
+        })
         .catch((e: unknown) => this.paused(e))
         .finally(() => {
           this.ticking = null;
-          this.schedule(this.config.pollMs);
+          this.schedule(this.again ? 0 : this.config.pollMs);
         });
     }, ms);
     this.timer.unref();
+  }
+
+  /** Runs a pass soon: a lane has room again, or there is more to claim. */
+  private kick(): void {
+    if (this.stopped) return;
+    if (this.ticking) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.schedule(0);
   }
 
   private lastPauseLog = 0;
@@ -98,19 +125,21 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
     this.logger.warn({ err: e }, 'event delivery paused: retrying every tick');
   }
 
-  /** One pass; exported for tests that drive the worker by hand. */
-  async tick(): Promise<void> {
-    await this.dispatch();
-    if (this.nats) await this.publishNats();
-    await this.deliverDue();
+  /** One pass; true when it found work (the next pass then runs at once). */
+  async tick(): Promise<boolean> {
+    const dispatched = await this.dispatch();
+    const published = this.nats ? await this.publishNats() : 0;
+    const claimed = await this.deliverDue();
     if (this.clock.now() - this.lastHousekeeping >= HOUSEKEEPING_MS) {
       this.lastHousekeeping = this.clock.now();
       await this.housekeeping();
     }
+    return dispatched + published + claimed > 0;
   }
 
   /** New events → one delivery per matching enabled subscription. */
-  private async dispatch(): Promise<void> {
+  private async dispatch(): Promise<number> {
+    let total = 0;
     for (;;) {
       const n = await this.db.transaction(async (m) => {
         const rows: Array<{ id: string }> = await m.query(
@@ -134,12 +163,14 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
         await m.query(`UPDATE event_outbox SET dispatched_at = now() WHERE id = ANY($1::uuid[])`, [ids]);
         return rows.length;
       });
-      if (n < BATCH) return;
+      total += n;
+      if (n < BATCH) return total;
     }
   }
 
-  private async publishNats(): Promise<void> {
+  private async publishNats(): Promise<number> {
     const nats = this.nats!;
+    let total = 0;
     for (;;) {
       const n = await this.db.transaction(async (m) => {
         const rows: Array<{ id: string; type: string; payload: unknown }> = await m.query(
@@ -161,27 +192,36 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
         this.metrics.delivered.inc({ sink: 'nats' }, rows.length);
         return rows.length;
       });
-      if (n < BATCH) return;
+      total += n;
+      if (n < BATCH) return total;
     }
   }
 
-  private async deliverDue(): Promise<void> {
-    const room = this.config.concurrency - this.inFlightTotal;
-    if (room <= 0) return;
-    const subs = await this.subscriptions.signing();
-    if (subs.length === 0) return;
-    const byId = new Map(subs.map((s) => [s.id, s]));
+  private async signing(): Promise<SigningSubscription[]> {
+    const now = this.clock.now();
+    if (!this.subsCache || now - this.subsCache.at > 1000)
+      this.subsCache = { at: now, subs: await this.subscriptions.signing() };
+    return this.subsCache.subs;
+  }
+
+  /** Claims due deliveries for every lane with room; returns how many. */
+  private async deliverDue(): Promise<number> {
+    const subs = await this.signing();
+    if (subs.length === 0) return 0;
+    const perSub = this.config.perSubscriptionConcurrency;
     const ids: string[] = [];
     const rooms: number[] = [];
     for (const s of subs) {
-      const free = Math.min(room, this.config.perSubscriptionConcurrency - (this.inFlight.get(s.id) ?? 0));
+      const lane = this.lanes.get(s.id);
+      const free = perSub * QUEUE_FACTOR - (lane ? lane.queue.length + lane.active : 0);
       if (free > 0) {
         ids.push(s.id);
         rooms.push(free);
       }
     }
-    if (ids.length === 0) return;
-    const leaseSeconds = Math.ceil(this.config.webhookTimeoutMs / 1000) + 30;
+    if (ids.length === 0) return 0;
+    // Long enough for a full lane: every queued request may take the whole timeout.
+    const leaseSeconds = Math.ceil((QUEUE_FACTOR * this.config.webhookTimeoutMs) / 1000) + 30;
     const claimed = sqlRows<Claimed>(
       await this.db.query(
         `UPDATE webhook_deliveries w
@@ -198,7 +238,7 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
         [ids, rooms],
       ),
     );
-    if (claimed.length === 0) return;
+    if (claimed.length === 0) return 0;
     const payloads = new Map<string, string>(
       (
         (await this.db.query(`SELECT id, payload FROM event_outbox WHERE id = ANY($1::uuid[])`, [
@@ -206,17 +246,40 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
         ])) as Array<{ id: string; payload: unknown }>
       ).map((r) => [r.id, JSON.stringify(r.payload)]),
     );
+    const bySub = new Map(subs.map((s) => [s.id, s]));
     for (const c of claimed) {
-      const sub = byId.get(c.subscriptionId)!;
-      const body = payloads.get(c.eventId);
-      this.inFlight.set(sub.id, (this.inFlight.get(sub.id) ?? 0) + 1);
-      this.inFlightTotal++;
-      const run = this.deliverOne(sub, c, body).finally(() => {
-        this.inFlight.set(sub.id, (this.inFlight.get(sub.id) ?? 1) - 1);
-        this.inFlightTotal--;
-        this.running.delete(run);
-      });
-      this.running.add(run);
+      const sub = bySub.get(c.subscriptionId)!;
+      let lane = this.lanes.get(sub.id);
+      if (!lane) this.lanes.set(sub.id, (lane = { sub, queue: [], active: 0 }));
+      lane.sub = sub;
+      lane.queue.push({ claim: c, body: payloads.get(c.eventId) });
+    }
+    this.pump();
+    return claimed.length;
+  }
+
+  /**
+   * Starts queued deliveries: at most `perSubscriptionConcurrency` per subscription, so a slow
+   * receiver holds only its own slots, and `concurrency` in all.
+   */
+  private pump(): void {
+    const perSub = this.config.perSubscriptionConcurrency;
+    for (const [id, lane] of this.lanes) {
+      while (lane.queue.length > 0 && lane.active < perSub && this.activeTotal < this.config.concurrency) {
+        const next = lane.queue.shift()!;
+        lane.active++;
+        this.activeTotal++;
+        const run = this.deliverOne(lane.sub, next.claim, next.body).finally(() => {
+          lane.active--;
+          this.activeTotal--;
+          this.running.delete(run);
+          if (lane.active === 0 && lane.queue.length === 0) this.lanes.delete(id);
+          this.pump();
+          // Half a lane free: claim more now rather than at the next poll.
+          if (lane.queue.length + lane.active <= (perSub * QUEUE_FACTOR) / 2) this.kick();
+        });
+        this.running.add(run);
+      }
     }
   }
 
@@ -238,7 +301,10 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
     }
     if (result.gone) {
       this.metrics.deadLettered.inc({ sink: 'webhook' });
-      this.record({ id: c.id, status: 'dead', code: result.status, error: result.error, next: null });
+      // Stored before the subscription is disabled, so the dead letter shows the 410 at once.
+      await this.writeOutcomes([
+        { id: c.id, status: 'dead', code: result.status, error: result.error, next: null },
+      ]);
       await this.disable(sub, 'the receiver answered 410 Gone');
       return;
     }
@@ -290,6 +356,10 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
     const batch = this.outcomes;
     this.outcomes = [];
     this.flushing = null;
+    await this.writeOutcomes(batch);
+  }
+
+  private async writeOutcomes(batch: Outcome[]): Promise<void> {
     if (batch.length === 0) return;
     try {
       await this.db.query(
@@ -313,8 +383,13 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
     }
   }
 
+  /** Records `entitlement.expiring` for what expires soon (every 30 s; callable for tests). */
+  async scanExpiring(): Promise<number> {
+    return (await this.expiry?.scan()) ?? 0;
+  }
+
   private async housekeeping(): Promise<void> {
-    await this.expiry?.scan().catch((e: unknown) => this.logger.warn({ err: e }, 'expiry scan failed'));
+    await this.scanExpiring().catch((e: unknown) => this.logger.warn({ err: e }, 'expiry scan failed'));
     const days = this.config.retentionDays;
     if (days > 0) {
       await this.db.query(

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { AuditService } from '@gatehouse/audit';
-import { WebhookSubscriptions, WebhookTargetError } from '@gatehouse/events';
+import { EventsWorker, WebhookSubscriptions, WebhookTargetError } from '@gatehouse/events';
 import { startTestNats, startWebhookReceiver, TestNats, WebhookReceiver } from '@gatehouse/testing/events';
 import { StackMember, startUpstreamGatewayStack, UpstreamGatewayStack } from '@gatehouse/testing/gateway';
 import { ContainerToolsSandbox, createContainerToolsSandbox } from '@gatehouse/testing/upstream';
@@ -280,6 +280,43 @@ describe('events: webhooks and JetStream', () => {
     expect(eventsOf('pull.checked', headThenGet.username)).toHaveLength(0);
     expect(eventsOf('pull.manifest', headThenGet.username)).toHaveLength(1);
     expect(eventsOf('pull.checked', headOnly.username)[0].event.data).toMatchObject({ tag: 'v1.0.0' });
+  });
+
+  it('an entitlement expiring within EVENTS_EXPIRING_DAYS is one entitlement.expiring, however often scanned', async () => {
+    const res = await admin('/entitlements', {
+      method: 'POST',
+      body: { member: who.username, repository: 'acme/big', tags: ['*'], expires: '2d' },
+    });
+    expect(res.status).toBe(201);
+    const worker = stack.gw.app.get(EventsWorker, { strict: false });
+    await worker.scanExpiring();
+    await worker.scanExpiring();
+    await receiver.waitFor(() =>
+      eventsOf('entitlement.expiring').some((e) => e.event.data.repository === 'acme/big'),
+    );
+    await stack.gw.app.get(AuditService).flush(10_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    const expiring = eventsOf('entitlement.expiring').filter((e) => e.event.data.repository === 'acme/big');
+    expect(expiring).toHaveLength(1);
+    expect(expiring[0].event.data).toMatchObject({ kind: 'entitlement', daysLeft: 2 });
+  });
+
+  it('counts events in /metrics and reports the outbox in /readyz', async () => {
+    const metrics = await (await fetch(`${stack.gw.url}/metrics`)).text();
+    expect(metrics).toMatch(/gatehouse_events_produced_total\{type="pull.manifest"\} [1-9]/);
+    expect(metrics).toMatch(/gatehouse_events_delivered_total\{sink="webhook"\} [1-9]/);
+    expect(metrics).toMatch(/gatehouse_events_delivered_total\{sink="nats"\} [1-9]/);
+    expect(metrics).toMatch(/gatehouse_events_retried_total\{sink="webhook"\} [1-9]/);
+    expect(metrics).toMatch(/gatehouse_events_dead_lettered_total\{sink="webhook"\} [1-9]/);
+    const ready = (await (await fetch(`${stack.gw.url}/readyz`)).json()) as {
+      info?: Record<string, { status: string; undispatchedSeconds: number }>;
+      error?: Record<string, unknown>;
+    };
+    const row = ready.info?.eventsOutbox ?? ready.error?.eventsOutbox;
+    expect(row).toMatchObject({ status: 'up' });
+    expect(await (await fetch(`${stack.gw.url}/metrics`)).text()).toMatch(
+      /gatehouse_events_outbox_oldest_age_seconds \d/,
+    );
   });
 
   it('refuses a webhook on a private, loopback or link-local address unless allowed', async () => {
