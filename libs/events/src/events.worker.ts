@@ -52,7 +52,10 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
   private ticking: Promise<void> | null = null;
   private stopped = false;
   /** Claimed deliveries per subscription: `active` requests in flight, the rest queued. */
-  private readonly lanes = new Map<string, { sub: SigningSubscription; queue: Queued[]; active: number }>();
+  private readonly lanes = new Map<
+    string,
+    { sub: SigningSubscription; queue: Queued[]; active: number; saturated: boolean }
+  >();
   private activeTotal = 0;
   private again = false;
   private subsCache: { at: number; subs: SigningSubscription[] } | null = null;
@@ -125,16 +128,20 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
     this.logger.warn({ err: e }, 'event delivery paused: retrying every tick');
   }
 
-  /** One pass; true when it found work (the next pass then runs at once). */
+  /**
+   * One pass; true when a lane was filled to its room (more may be due: the next pass runs at
+   * once). Otherwise the worker polls every `pollMs`: a pass is several queries, and a busy loop
+   * of them would take the CPU and the pool from the requests.
+   */
   async tick(): Promise<boolean> {
-    const dispatched = await this.dispatch();
-    const published = this.nats ? await this.publishNats() : 0;
-    const claimed = await this.deliverDue();
+    await this.dispatch();
+    if (this.nats) await this.publishNats();
+    const saturated = await this.deliverDue();
     if (this.clock.now() - this.lastHousekeeping >= HOUSEKEEPING_MS) {
       this.lastHousekeeping = this.clock.now();
       await this.housekeeping();
     }
-    return dispatched + published + claimed > 0;
+    return saturated;
   }
 
   /** New events → one delivery per matching enabled subscription. */
@@ -204,10 +211,10 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
     return this.subsCache.subs;
   }
 
-  /** Claims due deliveries for every lane with room; returns how many. */
-  private async deliverDue(): Promise<number> {
+  /** Claims due deliveries for every lane with room; true when a lane got all its room. */
+  private async deliverDue(): Promise<boolean> {
     const subs = await this.signing();
-    if (subs.length === 0) return 0;
+    if (subs.length === 0) return false;
     const perSub = this.config.perSubscriptionConcurrency;
     const ids: string[] = [];
     const rooms: number[] = [];
@@ -219,7 +226,7 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
         rooms.push(free);
       }
     }
-    if (ids.length === 0) return 0;
+    if (ids.length === 0) return false;
     // Long enough for a full lane: every queued request may take the whole timeout.
     const leaseSeconds = Math.ceil((QUEUE_FACTOR * this.config.webhookTimeoutMs) / 1000) + 30;
     const claimed = sqlRows<Claimed>(
@@ -238,7 +245,7 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
         [ids, rooms],
       ),
     );
-    if (claimed.length === 0) return 0;
+    if (claimed.length === 0) return false;
     const payloads = new Map<string, string>(
       (
         (await this.db.query(`SELECT id, payload FROM event_outbox WHERE id = ANY($1::uuid[])`, [
@@ -247,15 +254,22 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
       ).map((r) => [r.id, JSON.stringify(r.payload)]),
     );
     const bySub = new Map(subs.map((s) => [s.id, s]));
+    const counts = new Map<string, number>();
     for (const c of claimed) {
       const sub = bySub.get(c.subscriptionId)!;
       let lane = this.lanes.get(sub.id);
-      if (!lane) this.lanes.set(sub.id, (lane = { sub, queue: [], active: 0 }));
+      if (!lane) this.lanes.set(sub.id, (lane = { sub, queue: [], active: 0, saturated: false }));
       lane.sub = sub;
       lane.queue.push({ claim: c, body: payloads.get(c.eventId) });
+      counts.set(sub.id, (counts.get(sub.id) ?? 0) + 1);
     }
+    let saturated = false;
+    ids.forEach((id, i) => {
+      const lane = this.lanes.get(id);
+      if (lane && counts.get(id) === rooms[i]) saturated = lane.saturated = true;
+    });
     this.pump();
-    return claimed.length;
+    return saturated;
   }
 
   /**
@@ -275,8 +289,11 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
           this.running.delete(run);
           if (lane.active === 0 && lane.queue.length === 0) this.lanes.delete(id);
           this.pump();
-          // Half a lane free: claim more now rather than at the next poll.
-          if (lane.queue.length + lane.active <= (perSub * QUEUE_FACTOR) / 2) this.kick();
+          // A lane that was full, half empty: more may be due, claim now rather than at the next poll.
+          if (lane.saturated && lane.queue.length + lane.active <= (perSub * QUEUE_FACTOR) / 2) {
+            lane.saturated = false;
+            this.kick();
+          }
         });
         this.running.add(run);
       }
