@@ -8,8 +8,12 @@ const TABLES = [
   'audit_events',
   'cached_blobs',
   'entitlements',
+  'event_expiry_notices',
+  'event_outbox',
   'members',
   'secret_fingerprints',
+  'webhook_deliveries',
+  'webhook_subscriptions',
 ];
 
 async function tables(url: string): Promise<string[]> {
