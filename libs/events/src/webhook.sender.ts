@@ -98,6 +98,11 @@ export class WebhookSender {
   async close(): Promise<void> {
     await this.agent.close().catch(() => undefined);
   }
+
+  /** Kept-alive sockets (a CLI `webhook test`) must not hold the process open after it closes. */
+  onApplicationShutdown(): Promise<void> {
+    return this.close();
+  }
 }
 
 async function readCapped(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
