@@ -2,6 +2,7 @@ import { readFileSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { auditFigure } from './audit';
 import { clientsFigure } from './clients';
+import { eventsFigure } from './events';
 import { downloadFigure } from './downloads';
 import { offloadFigure } from './offload';
 import { errorCount, wrk } from './load';
@@ -44,7 +45,7 @@ import {
 const SECONDS = Number(process.env.BENCH_SECONDS || 10);
 const WARMUP_SECONDS = Math.min(3, SECONDS);
 const FIGURES = new Set(
-  (process.env.BENCH_FIGURES || '1,2,3,4,5,6,7,8,9,10').split(',').map((s) => Number(s.trim())),
+  (process.env.BENCH_FIGURES || '1,2,3,4,5,6,7,8,9,10,11').split(',').map((s) => Number(s.trim())),
 );
 const COLD_PULL_REPEATS = Number(process.env.BENCH_COLD_REPEATS || 3);
 const AUDIT_ROWS = Number(process.env.BENCH_AUDIT_ROWS || 1_000_000);
@@ -400,6 +401,19 @@ async function main(): Promise<void> {
   if (FIGURES.has(8)) rows.push(...(await downloadFigure(pg.url, member, run, COLD_PULL_REPEATS, log)));
   if (FIGURES.has(10))
     rows.push(...(await offloadFigure({ pg, registries, gateway, member, big, nginx, run, raw, log })));
+
+  if (FIGURES.has(11)) {
+    const auth = await bearer();
+    rows.push(
+      ...(await eventsFigure({
+        gateway,
+        auth,
+        pullManifest: () => pullManifest(gateway.url, big.repository, big.tag, auth),
+        raw,
+        log,
+      })),
+    );
+  }
 
   if (FIGURES.has(9)) {
     const relaunch = async (): Promise<BenchGateway> => {

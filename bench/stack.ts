@@ -269,6 +269,8 @@ export function gatewayEnvironment(o: Omit<GatewayOptions, 'logFile'>, port: num
     RATE_LIMIT_V2_PER_MEMBER: '1000000000',
     RATE_LIMIT_TOKEN_PER_IP: '1000000000',
     RATE_LIMIT_ANONYMOUS_PER_IP: '1000000000',
+    // Figure 11's webhook receiver listens on loopback.
+    EVENTS_ALLOW_PRIVATE_TARGETS: 'true',
     ...o.env,
   };
 }

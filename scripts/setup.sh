@@ -5,7 +5,8 @@
 #     (the real-engine tier starts its own dockerd and containerd), docker-compose (compose
 #     files brought up for real) and debootstrap (`just image` without Docker Hub access);
 #     curl and wget (the download tests); redis-server and nginx (several replicas: shared
-#     counters, the balancer in front); chromium (the console's browser tier);
+#     counters, the balancer in front); chromium (the console's browser tier); nats-server (the
+#     events' JetStream sink);
 #   - the npm dependencies, exactly as package-lock.json pins them;
 #   - for the signature tests, Debian trixie's sigstore-enabled skopeo and cosign unpacked into .tmp/
 #     (scripts/sigstore-tools.sh: downloaded once, about 10 s, nothing installed system-wide).
@@ -28,6 +29,7 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 # chromium: the console's browser tier drives Debian's Chromium with playwright-core.
 [ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]} (apt-get, about a minute)"
   sudo_cmd=""

@@ -4,9 +4,15 @@ import { DatabaseModule } from '@gatehouse/database';
 import { AppLogger, ObservabilityModule } from '@gatehouse/observability';
 import { AuditModule } from '@gatehouse/audit';
 import { EntitlementsModule } from '@gatehouse/entitlements';
+import { EventsModule } from '@gatehouse/events';
 
 /** Domain modules the CLI commands use. A new domain adds its module here. */
-export const CLI_DOMAIN_MODULES: Array<Type | DynamicModule> = [AuditModule, EntitlementsModule];
+export const CLI_DOMAIN_MODULES: Array<Type | DynamicModule> = [
+  AuditModule,
+  EntitlementsModule,
+  // Events without the delivery worker: the CLI's audit rows get their outbox events, and webhooks.
+  EventsModule.forRoot({ worker: false }),
+];
 
 export interface CliModuleOptions {
   config: GatewayConfig;

@@ -3,6 +3,7 @@ import { ConfigModule, GatewayConfig } from '@gatehouse/config';
 import { AppLogger, Clock, ObservabilityModule } from '@gatehouse/observability';
 import { AuditRetentionModule } from '@gatehouse/audit';
 import { DatabaseModule } from '@gatehouse/database';
+import { EventsModule } from '@gatehouse/events';
 import { UpstreamModule } from '@gatehouse/upstream';
 import { RateLimitModule } from '@gatehouse/rate-limit';
 import { AdminModule } from './admin/admin.module';
@@ -33,6 +34,7 @@ export class GatewayModule {
         AdminModule,
         ConsoleModule,
         AuditRetentionModule,
+        EventsModule.forRoot({ worker: true }),
       ],
       controllers: [MetricsController],
     };

@@ -1,7 +1,8 @@
-import { DataSource, QueryFailedError } from 'typeorm';
+import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { AppLogger } from '@gatehouse/observability';
 import { AuditEvent } from './audit-event.entity';
+import { AuditRowSink } from './audit-row.sink';
 import { AuditMetrics } from './audit.metrics';
 
 /** The database did not finish an audit write in time (hung, not refused). */
@@ -19,6 +20,7 @@ export class AuditBatchWriter {
     private readonly metrics: AuditMetrics,
     private readonly logger: AppLogger,
     private readonly writeTimeoutMs: number,
+    private readonly sink: AuditRowSink | null = null,
   ) {}
 
   /**
@@ -46,14 +48,28 @@ export class AuditBatchWriter {
   }
 
   private async insertRows(rows: AuditEvent[]): Promise<number> {
-    const write = this.dataSource
-      .createQueryBuilder()
-      .insert()
-      .into(AuditEvent)
-      .values(rows as QueryDeepPartialEntity<AuditEvent>[])
-      .orIgnore()
-      .returning('id')
-      .execute();
+    const insert = (manager: EntityManager) =>
+      manager
+        .createQueryBuilder()
+        .insert()
+        .into(AuditEvent)
+        .values(rows as QueryDeepPartialEntity<AuditEvent>[])
+        .orIgnore()
+        .returning('id')
+        .execute();
+    const sink = this.sink;
+    // With a sink, its rows commit with the audit rows or not at all.
+    const write = sink
+      ? this.dataSource.transaction(async (manager) => {
+          const result = await insert(manager);
+          const ids = new Set((result.raw as Array<{ id: string }>).map((r) => r.id));
+          await sink.write(
+            manager,
+            rows.filter((r) => ids.has(r.id)),
+          );
+          return result;
+        })
+      : insert(this.dataSource.manager);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new AuditWriteTimeout(this.writeTimeoutMs)), this.writeTimeoutMs);

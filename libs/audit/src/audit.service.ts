@@ -13,6 +13,7 @@ import { AuditEvent } from './audit-event.entity';
 import { AuditEventInput } from './audit-event.input';
 import { AuditOutageDetector } from './audit-outage.detector';
 import { AuditQueue } from './audit-queue';
+import { AUDIT_ROW_SINK, AuditRowSink } from './audit-row.sink';
 import { AuditSpool, spoolLine } from './audit-spool';
 import { AuditSpoolReplayer } from './audit-spool.replayer';
 import { AuditMetrics } from './audit.metrics';
@@ -98,11 +99,12 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
     @Optional() @Inject(AUDIT_WRITER_OPTIONS) options?: Partial<AuditWriterOptions>,
     @Optional() private readonly clock: Clock = new Clock(),
     @Optional() @Inject(AUDIT_SPOOL) spool: AuditSpool | null = null,
+    @Optional() @Inject(AUDIT_ROW_SINK) sink: AuditRowSink | null = null,
   ) {
     this.options = { ...DEFAULT_AUDIT_WRITER_OPTIONS, ...options };
     this.queue = new AuditQueue(this.options.maxQueue);
     this.metrics = new AuditMetrics(metrics);
-    this.writer = new AuditBatchWriter(dataSource, this.metrics, logger, this.options.writeTimeoutMs);
+    this.writer = new AuditBatchWriter(dataSource, this.metrics, logger, this.options.writeTimeoutMs, sink);
     this.outage = new AuditOutageDetector(clock, logger, {
       retryMinMs: this.options.retryMinMs,
       retryMaxMs: this.options.retryMaxMs,

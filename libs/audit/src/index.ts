@@ -12,3 +12,4 @@ export { AuditQueue } from './audit-queue';
 export { AuditSpool, parseSpoolText, spoolLine } from './audit-spool';
 export * from './audit-csv';
 export * from './audit-analytics';
+export * from './audit-row.sink';

@@ -457,4 +457,45 @@ export class EnvironmentVariables {
   @Transform(trimmed)
   @IsString()
   OCI_BLOB_OFFLOAD_LOCATION?: string;
+
+  // ── Events: checked in loadEventsConfig (events-config.ts) ───────────────────────────
+  @IsOptional()
+  @IsString()
+  EVENTS_SOURCE?: string;
+
+  @IsOptional()
+  @IsString()
+  EVENTS_NATS_URL?: string;
+
+  @IsOptional()
+  @IsString()
+  EVENTS_NATS_STREAM?: string;
+
+  @IsOptional()
+  @IsString()
+  EVENTS_ALLOW_PRIVATE_TARGETS?: string;
+
+  @IsOptional()
+  @IsString()
+  EVENTS_WEBHOOK_TIMEOUT_SECONDS?: string;
+
+  @IsOptional()
+  @IsString()
+  EVENTS_WEBHOOK_CONCURRENCY?: string;
+
+  @IsOptional()
+  @IsString()
+  EVENTS_RETRY_HOURS?: string;
+
+  @IsOptional()
+  @IsString()
+  EVENTS_RETENTION_DAYS?: string;
+
+  @IsOptional()
+  @IsString()
+  EVENTS_READY_MAX_AGE_SECONDS?: string;
+
+  @IsOptional()
+  @IsString()
+  EVENTS_EXPIRING_DAYS?: string;
 }

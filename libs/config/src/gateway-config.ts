@@ -6,6 +6,7 @@ import { parseByteSize } from './byte-size';
 import { ConfigValidationError } from './errors';
 import { EnvironmentVariables } from './environment-variables';
 import { realmHostWarning, realmListenerWarning } from './realm-rules';
+import { DEFAULT_EVENTS_CONFIG, EventsConfig, loadEventsConfig } from './events-config';
 
 export { ConfigValidationError } from './errors';
 
@@ -188,6 +189,7 @@ export class GatewayConfig {
     readonly warnings: string[],
     readonly audit: AuditConfig = { retentionDays: 365 },
     readonly console: ConsoleConfig = DEFAULT_CONSOLE_CONFIG,
+    readonly events: EventsConfig = DEFAULT_EVENTS_CONFIG,
   ) {}
 }
 
@@ -263,6 +265,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   if (locationProblem) problems.push(locationProblem);
 
   const consoleSettings = consoleConfig(raw, problems);
+  const events = loadEventsConfig(env, service, problems);
+
   if (problems.length > 0) throw new ConfigValidationError(problems);
 
   return new GatewayConfig(
@@ -341,6 +345,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     warnings,
     { retentionDays: raw.AUDIT_RETENTION_DAYS ?? 365 },
     consoleSettings,
+    events,
   );
 }
 

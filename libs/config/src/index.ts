@@ -3,3 +3,4 @@ export * from './config.module';
 export { parseByteSize } from './byte-size';
 export { realmProblem, realmHostWarning } from './realm-rules';
 export { unwritableDirectories } from './writable-directories';
+export * from './events-config';

@@ -13,8 +13,12 @@ const TABLES = [
   'console_logins',
   'console_sessions',
   'entitlements',
+  'event_expiry_notices',
+  'event_outbox',
   'members',
   'secret_fingerprints',
+  'webhook_deliveries',
+  'webhook_subscriptions',
 ];
 
 async function tables(url: string): Promise<string[]> {

@@ -42,6 +42,16 @@ export function register(program: Command, ctx: CliContext): void {
             const { entitlement, created } = await app
               .get(EntitlementService)
               .grant(username, repository, rules, { expiresAt, note: opts.note ?? null });
+            (await import('./cli-audit.util')).cliChanged(
+              app,
+              'cli.entitlement.grant',
+              {
+                memberId: entitlement.memberId,
+                username: entitlement.member?.username ?? username,
+                repository: entitlement.repository,
+              },
+              { tagRules: entitlement.tagRules, expiresAt: entitlement.expiresAt, created },
+            );
             const image = entitlement.kind === 'image';
             const upper = app.get(EntitlementService).caseFoldedRules(entitlement);
             if (upper.length > 0) {

@@ -9,6 +9,7 @@ import * as member from './member.command';
 import * as migrate from './migrate.command';
 import * as revoke from './revoke.command';
 import * as verifyOci from './verify-oci.command';
+import * as webhook from './webhook.command';
 
 /** Every command module; a new command is a `<name>.command.ts` file and one line here. */
 export const COMMANDS: Array<{ register(program: Command, ctx: CliContext): void }> = [
@@ -21,4 +22,5 @@ export const COMMANDS: Array<{ register(program: Command, ctx: CliContext): void
   verifyOci,
   audit,
   explain,
+  webhook,
 ];

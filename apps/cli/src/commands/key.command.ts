@@ -32,6 +32,12 @@ export function register(program: Command, ctx: CliContext): void {
           const { key: secret, accessKey } = await app
             .get(AccessKeyService)
             .create(username, { name: opts.name, expiresAt });
+          (await import('./cli-audit.util')).cliChanged(
+            app,
+            'cli.key.create',
+            { memberId: accessKey.memberId, username: accessKey.member?.username ?? username },
+            { accessKeyId: accessKey.id, accessKeyPrefix: accessKey.prefix, name: accessKey.name, expiresAt },
+          );
           if (commandFormat(cmd) === 'json')
             return ctx.out.json({ ...accessKeyView(accessKey, new Date()), key: secret });
           ctx.out.line(`Access key for ${accessKey.member?.username ?? username} (id ${accessKey.id}):`);
@@ -83,6 +89,12 @@ export function register(program: Command, ctx: CliContext): void {
       await ctx.withApp((app) =>
         asCliErrors(async () => {
           const k = await app.get(AccessKeyService).revoke(ref);
+          (await import('./cli-audit.util')).cliChanged(
+            app,
+            'cli.key.revoke',
+            { memberId: k.memberId, username: k.member?.username ?? null },
+            { accessKeyId: k.id, accessKeyPrefix: k.prefix },
+          );
           if (commandFormat(cmd) === 'json') return ctx.out.json(accessKeyView(k, new Date()));
           ctx.out.line(
             `Revoked key ${k.prefix} (${k.id}) of ${k.member?.username ?? k.memberId} at ${k.revokedAt?.toISOString()}.`,

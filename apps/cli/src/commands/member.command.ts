@@ -32,6 +32,10 @@ export function register(program: Command, ctx: CliContext): void {
       await ctx.withApp((app) =>
         asCliErrors(async () => {
           const m = await app.get(MemberService).create(username, opts.note);
+          (await import('./cli-audit.util')).cliChanged(app, 'cli.member.create', {
+            memberId: m.id,
+            username: m.username,
+          });
           if (commandFormat(cmd) === 'json') return ctx.out.json(memberView(m));
           ctx.out.line(`Created member ${m.username} (${m.id}).`);
           ctx.out.line(`Next: \`gatehouse key create ${m.username}\` to give them an access key.`);
@@ -125,6 +129,10 @@ export function register(program: Command, ctx: CliContext): void {
           asCliErrors(async () => {
             const members = app.get(MemberService);
             const m = name === 'disable' ? await members.disable(username) : await members.enable(username);
+            (await import('./cli-audit.util')).cliChanged(app, `cli.member.${name}`, {
+              memberId: m.id,
+              username: m.username,
+            });
             if (commandFormat(cmd) === 'json') return ctx.out.json(memberView(m));
             ctx.out.line(`Member ${m.username} is ${verb}.`);
           }),

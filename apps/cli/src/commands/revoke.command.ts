@@ -16,6 +16,12 @@ export function register(program: Command, ctx: CliContext): void {
       await ctx.withApp((app) =>
         asCliErrors(async () => {
           const e = await app.get(EntitlementService).revoke(username, repository);
+          (await import('./cli-audit.util')).cliChanged(
+            app,
+            'cli.entitlement.revoke',
+            { memberId: e.memberId, username: e.member?.username ?? username, repository: e.repository },
+            { tagRules: e.tagRules },
+          );
           if (commandFormat(cmd) === 'json')
             return ctx.out.json({ ...entitlementView(e, new Date()), revoked: true });
           ctx.out.line(

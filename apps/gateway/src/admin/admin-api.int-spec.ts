@@ -478,6 +478,14 @@ describe('admin API', () => {
           'post /admin/entitlements/revoke',
           'get /admin/audit',
           'get /admin/explain',
+          'post /admin/webhooks',
+          'get /admin/webhooks',
+          'delete /admin/webhooks/{id}',
+          'post /admin/webhooks/{id}/test',
+          'get /admin/webhooks/{id}/deliveries',
+          'post /admin/webhooks/{id}/redeliver',
+          'post /admin/webhooks/{id}/enable',
+          'post /admin/webhooks/{id}/rotate-secret',
         ].sort(),
       );
       expect(JSON.stringify(doc)).toContain('"bearer"');

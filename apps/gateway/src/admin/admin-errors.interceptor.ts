@@ -9,6 +9,7 @@ import {
 import { catchError, Observable, throwError } from 'rxjs';
 import { AuditTimeError } from '@gatehouse/audit';
 import { EntitlementsError } from '@gatehouse/entitlements';
+import { WebhookNotFound, WebhookTargetError } from '@gatehouse/events';
 import { MembersError } from '@gatehouse/members';
 
 /** The one table from domain error codes to HTTP statuses (the admin API and the console). */
@@ -58,6 +59,10 @@ export class AdminErrorsInterceptor implements NestInterceptor {
             adminHttpError(STATUS[e.code] ?? HttpStatus.BAD_REQUEST, e.message, e.code),
           );
         }
+        if (e instanceof WebhookTargetError)
+          return throwError(() => adminHttpError(HttpStatus.BAD_REQUEST, e.message, 'webhook_invalid'));
+        if (e instanceof WebhookNotFound)
+          return throwError(() => adminHttpError(HttpStatus.NOT_FOUND, e.message, 'webhook_not_found'));
         if (e instanceof AuditTimeError)
           return throwError(() => adminHttpError(HttpStatus.BAD_REQUEST, e.message));
         return throwError(() => e);

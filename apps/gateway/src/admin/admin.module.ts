@@ -10,6 +10,7 @@ import { AdminMembersController } from './admin-members.controller';
 import { AdminOpenApiController, AdminOpenApiDocument } from './admin-openapi';
 import { AdminTokenGuard } from './admin-token.guard';
 import { AdminTokenStrategy } from './admin-token.strategy';
+import { AdminWebhooksController } from './admin-webhooks.controller';
 
 /**
  * The admin REST API under /admin/: the CLI's member, key, entitlement, audit and explain
@@ -26,6 +27,7 @@ import { AdminTokenStrategy } from './admin-token.strategy';
     AdminAuditController,
     AdminExplainController,
     AdminOpenApiController,
+    AdminWebhooksController,
   ],
   providers: [
     AdminTokenStrategy,

@@ -24,6 +24,7 @@ export class HealthController {
       () => this.readiness.cacheDir(),
       () => this.readiness.upstream(),
       () => this.readiness.releases(),
+      () => this.readiness.eventsOutbox(),
     ]);
   }
 }

@@ -4,6 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { GatewayConfig } from '@gatehouse/config';
 import { DownloadsReadiness } from '@gatehouse/downloads';
+import { EventsStatusProbe } from '@gatehouse/events';
 import { UpstreamHealth } from '@gatehouse/upstream';
 import { DataSource } from 'typeorm';
 
@@ -16,7 +17,23 @@ export class ReadinessService {
     private readonly dataSource: DataSource,
     private readonly upstreamHealth: UpstreamHealth,
     private readonly downloads: DownloadsReadiness,
+    private readonly events: EventsStatusProbe,
   ) {}
+
+  /** The event outbox: down when no worker fans events out (receivers' backlogs are reported only). */
+  async eventsOutbox(): Promise<HealthIndicatorResult> {
+    const check = this.indicators.check('eventsOutbox');
+    try {
+      const { ok, ...status } = await withTimeout(
+        this.events.check(),
+        3000,
+        'database did not answer within 3 s',
+      );
+      return ok ? check.up(status) : check.down(status);
+    } catch (e) {
+      return check.down({ message: `cannot tell: ${(e as Error).message}` });
+    }
+  }
 
   /** Release downloads: the service token lists releases (read:repository) once releases are entitled. */
   async releases(): Promise<HealthIndicatorResult> {

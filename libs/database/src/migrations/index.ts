@@ -3,6 +3,7 @@ import { AuditSupportIndexes1767398400000 } from './1767398400000-audit-support-
 import { AuditClientRequestId1767484800000 } from './1767484800000-audit-client-request-id';
 import { EntitlementKinds1767571200000 } from './1767571200000-entitlement-kinds';
 import { ReplicaSecretFingerprints1767657600000 } from './1767657600000-replica-secret-fingerprints';
+import { EventsOutbox1790200000000 } from './1790200000000-events-outbox';
 import { ConsoleSessions1790300000000 } from './1790300000000-console-sessions';
 import { AuditDailyRollups1790300000001 } from './1790300000001-audit-daily-rollups';
 
@@ -16,6 +17,7 @@ export const MIGRATIONS = [
   AuditClientRequestId1767484800000,
   EntitlementKinds1767571200000,
   ReplicaSecretFingerprints1767657600000,
+  EventsOutbox1790200000000,
   ConsoleSessions1790300000000,
   AuditDailyRollups1790300000001,
 ];

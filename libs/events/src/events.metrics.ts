@@ -1,0 +1,34 @@
+import { Counter, Gauge } from 'prom-client';
+import { MetricsService } from '@gatehouse/observability';
+
+/** The events' counters in the one Prometheus registry. */
+export class EventsMetrics {
+  readonly produced: Counter<'type'>;
+  readonly delivered: Counter<'sink'>;
+  readonly retried: Counter<'sink'>;
+  readonly deadLettered: Counter<'sink'>;
+  readonly outboxAge: Gauge;
+
+  constructor(metrics: MetricsService) {
+    this.produced = metrics.counter('gatehouse_events_produced_total', 'Events written to the outbox', [
+      'type',
+    ]);
+    this.delivered = metrics.counter('gatehouse_events_delivered_total', 'Event deliveries acknowledged', [
+      'sink',
+    ]);
+    this.retried = metrics.counter(
+      'gatehouse_events_retried_total',
+      'Event delivery attempts that failed and wait for a retry',
+      ['sink'],
+    );
+    this.deadLettered = metrics.counter(
+      'gatehouse_events_dead_lettered_total',
+      'Webhook deliveries given up (retries exhausted, or the subscription disabled)',
+      ['sink'],
+    );
+    this.outboxAge = metrics.gauge(
+      'gatehouse_events_outbox_oldest_age_seconds',
+      'Age of the oldest event not yet delivered to every sink',
+    );
+  }
+}
