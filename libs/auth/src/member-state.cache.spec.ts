@@ -21,13 +21,47 @@ class FakeKeys {
   }
 }
 
-function cache(keys: FakeKeys, clock: Clock, seconds = 5): MemberStateCache {
+function cache(keys: FakeKeys, clock: Clock, seconds = 5, outageGraceSeconds = 0): MemberStateCache {
   return new MemberStateCache(keys as unknown as AccessKeyService, clock, {
-    auth: { stateCacheSeconds: seconds },
+    auth: { stateCacheSeconds: seconds, outageGraceSeconds },
   } as GatewayConfig);
 }
 
+/** What pg throws when the server is gone. */
+const refused = () =>
+  Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+
 describe('MemberStateCache', () => {
+  it('answers the last state checked within the outage grace while the database is away, and no longer', async () => {
+    const keys = new FakeKeys();
+    const clock = new FakeClock();
+    const c = cache(keys, clock, 5, 60);
+    expect(await c.get('m1', 'k1')).toMatchObject({ ok: true });
+    keys.checkById = () => Promise.reject(refused());
+    clock.ms += 5_000 + 60_000;
+    expect(await c.get('m1', 'k1')).toMatchObject({ ok: true });
+    clock.ms += 1;
+    await expect(c.get('m1', 'k1')).rejects.toThrow('ECONNREFUSED');
+  });
+
+  it('keeps a refusal through the outage grace too, and throws any other failure at once', async () => {
+    const keys = new FakeKeys();
+    const clock = new FakeClock();
+    keys.member.status = 'disabled';
+    const c = cache(keys, clock, 5, 60);
+    await c.get('m1', 'k1');
+    keys.checkById = () => Promise.reject(refused());
+    clock.ms += 30_000;
+    expect(await c.get('m1', 'k1')).toEqual({ ok: false, reason: 'member_disabled' });
+    keys.checkById = () => Promise.reject(new Error('column "x" does not exist'));
+    await expect(c.get('m1', 'k1')).rejects.toThrow('does not exist');
+    const closed = cache(new FakeKeys(), clock, 5, 0);
+    await closed.get('m1', 'k1');
+    (closed as unknown as { keys: FakeKeys }).keys.checkById = () => Promise.reject(refused());
+    clock.ms += 5_001;
+    await expect(closed.get('m1', 'k1')).rejects.toThrow('ECONNREFUSED');
+  });
+
   it('serves from memory within the TTL and sees changes after it', async () => {
     const keys = new FakeKeys();
     const clock = new FakeClock();

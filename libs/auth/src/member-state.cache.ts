@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { BoundedCache } from '@gatehouse/bounded-cache';
 import { GatewayConfig } from '@gatehouse/config';
+import { isDatabaseUnavailableError } from '@gatehouse/database';
 import {
   AccessKey,
   accessKeyUnusableReason,
@@ -40,6 +41,10 @@ export class MemberStateCache {
     this.entries = new BoundedCache({
       max: MAX_ENTRIES,
       ttlMs: this.configuredTtlMs,
+      // PostgreSQL away: the last state checked within the grace still answers (no revocation can
+      // be committed while it is away); any other failure is thrown.
+      staleIfErrorMs: (config.auth.outageGraceSeconds ?? 0) * 1000,
+      staleOn: isDatabaseUnavailableError,
       now: () => clock.now(),
     });
   }

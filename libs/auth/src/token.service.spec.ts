@@ -108,6 +108,32 @@ describe('TokenService', () => {
     expect(events).toMatchObject([{ action: 'token.refuse', reason: 'bad_credentials', username: 'alice' }]);
   });
 
+  it('answers a login the database cannot check with an audited 503, counting no failure', async () => {
+    const { sut, keys, entitlements, limiter, events } = newTokenService();
+    const refused = () =>
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    keys.check.mockRejectedValueOnce(refused());
+    await expect(sut.authenticate(sut.readRequest('GET', basic('alice', 'good'), {}))).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      status: 503,
+      headers: { 'Retry-After': '5' },
+      message: expect.stringMatching(/cannot reach its database/),
+    });
+    expect(limiter.recordFailure).not.toHaveBeenCalled();
+    entitlements.liveEntitlements.mockRejectedValueOnce(refused());
+    const read = sut.readRequest('GET', basic('alice', 'good'), { scope: 'repository:acme/app:pull' });
+    await expect(sut.issue(await sut.authenticate(read))).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect(events).toMatchObject([
+      { action: 'token.refuse', reason: 'database_unavailable', httpStatus: 503, username: 'alice' },
+      { action: 'token.refuse', reason: 'database_unavailable', httpStatus: 503, memberId: 'm1' },
+    ]);
+    keys.check.mockRejectedValueOnce(new Error('syntax error'));
+    await expect(sut.authenticate(sut.readRequest('GET', basic('alice', 'good'), {}))).rejects.toThrow(
+      'syntax error',
+    );
+    expect(events).toHaveLength(2);
+  });
+
   it('checks the failed-login limit before the credentials', async () => {
     const { sut, keys, limiter } = newTokenService();
     limiter.check.mockResolvedValueOnce({ limited: true, retryAfterSeconds: 30, key: 'ip' } as Awaited<

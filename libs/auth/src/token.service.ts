@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AuditService } from '@gatehouse/audit';
 import { GatewayConfig } from '@gatehouse/config';
+import { databaseUnavailableOciError } from '@gatehouse/database';
 import { EntitlementService } from '@gatehouse/entitlements';
 import {
   AccessKey,
@@ -63,7 +64,12 @@ export interface AuthenticatedTokenRequest {
   details: Record<string, unknown>;
 }
 
-type RefusalReason = CredentialFailureReason | 'credentials_missing' | 'rate_limited' | 'malformed_request';
+type RefusalReason =
+  | CredentialFailureReason
+  | 'credentials_missing'
+  | 'rate_limited'
+  | 'malformed_request'
+  | 'database_unavailable';
 
 const GENERIC_UNAUTHORIZED = 'invalid username or access key';
 
@@ -169,7 +175,6 @@ export class TokenService {
    */
   async authenticate(request: TokenRequest): Promise<AuthenticatedTokenRequest> {
     const { startedAt } = request;
-    const ctx = RequestContext.current();
     const attempted =
       request.username !== undefined ? normalizeUsername(request.username).slice(0, 128) : undefined;
     const requested = request.scopes.map(formatScope);
@@ -181,6 +186,20 @@ export class TokenService {
       scopesRequested: requested,
     };
 
+    try {
+      return await this.verify(request, attempted, details);
+    } catch (e) {
+      throw this.auditedIfUnavailable(e, startedAt, { username: attempted }, details);
+    }
+  }
+
+  private async verify(
+    request: TokenRequest,
+    attempted: string | undefined,
+    details: Record<string, unknown>,
+  ): Promise<AuthenticatedTokenRequest> {
+    const { startedAt } = request;
+    const ctx = RequestContext.current();
     const limit = await this.limiter.check(ctx?.clientIp, attempted);
     if (limit.limited) {
       this.refuse(
@@ -208,9 +227,18 @@ export class TokenService {
     const { request, member, accessKey, details } = authenticated;
     const { startedAt } = request;
     const live = new Set<string>();
-    for (const kind of scopeKinds(request.scopes)) {
-      for (const e of await this.entitlements.liveEntitlements(member.id, kind))
-        live.add(`${kind}:${e.repository}`);
+    try {
+      for (const kind of scopeKinds(request.scopes)) {
+        for (const e of await this.entitlements.liveEntitlements(member.id, kind))
+          live.add(`${kind}:${e.repository}`);
+      }
+    } catch (e) {
+      throw this.auditedIfUnavailable(
+        e,
+        startedAt,
+        { memberId: member.id, username: member.username },
+        details,
+      );
     }
     const access: ScopeGrant[] = grantScopes(request.scopes, (kind, name) => live.has(`${kind}:${name}`));
     const tokenSubject = { memberId: member.id, username: member.username, accessKeyId: accessKey.id };
@@ -331,6 +359,22 @@ export class TokenService {
       headers: { 'WWW-Authenticate': buildBasicChallenge(this.config.registry.service) },
       reason,
     });
+  }
+
+  /**
+   * A login the database could not answer is a refusal too: audited (the row waits in the audit
+   * queue until the database is back) and answered 503 UNAVAILABLE; other errors pass unchanged.
+   */
+  private auditedIfUnavailable(
+    error: unknown,
+    startedAt: number,
+    who: { memberId?: string | null; username?: string | null },
+    details: Record<string, unknown>,
+  ): unknown {
+    const unavailable = databaseUnavailableOciError(error);
+    if (!unavailable) return error;
+    this.refuse(startedAt, 'database_unavailable', 'UNAVAILABLE', who, details);
+    return unavailable;
   }
 
   /** Audits a refusal; `code` is the OciError's the caller throws, so the row has its status. */

@@ -260,6 +260,13 @@ export class EnvironmentVariables {
 
   @IsOptional()
   @Transform(toInt)
+  @IsInt({ message: 'AUTH_OUTAGE_GRACE_SECONDS must be a whole number of seconds' })
+  @Min(0, { message: 'AUTH_OUTAGE_GRACE_SECONDS must be between 0 and 600' })
+  @Max(600, { message: 'AUTH_OUTAGE_GRACE_SECONDS must be at most 600 (10 minutes)' })
+  AUTH_OUTAGE_GRACE_SECONDS?: number;
+
+  @IsOptional()
+  @Transform(toInt)
   @IsInt({ message: 'AUTH_FAILED_LOGINS_PER_IP must be a whole number' })
   @Min(1, { message: 'AUTH_FAILED_LOGINS_PER_IP must be at least 1' })
   AUTH_FAILED_LOGINS_PER_IP?: number;

@@ -81,6 +81,11 @@ export interface AuthConfig {
    */
   secretFilesReadOnly?: boolean;
   stateCacheSeconds: number;
+  /**
+   * While PostgreSQL is unreachable, member, key and entitlement state checked at most this long
+   * ago is still used (0: refuse as soon as the cached state is stale).
+   */
+  outageGraceSeconds: number;
   failedLoginsPerIp: number;
   failedLoginsPerUsername: number;
   failedLoginWindowSeconds: number;
@@ -316,6 +321,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       ),
       accessKeySecretFileFromEnv: !!raw.ACCESS_KEY_SECRET_FILE,
       stateCacheSeconds: raw.AUTH_STATE_CACHE_SECONDS ?? 5,
+      outageGraceSeconds: raw.AUTH_OUTAGE_GRACE_SECONDS ?? 120,
       failedLoginsPerIp: raw.AUTH_FAILED_LOGINS_PER_IP ?? 30,
       failedLoginsPerUsername: raw.AUTH_FAILED_LOGINS_PER_USERNAME ?? 10,
       failedLoginWindowSeconds: raw.AUTH_FAILED_LOGIN_WINDOW_SECONDS ?? 300,

@@ -50,10 +50,15 @@ export function isDatabaseUnavailableError(err: unknown): boolean {
 /** Long enough for a database restart or fail-over, short enough that pulls resume promptly. */
 export const DATABASE_RETRY_AFTER_SECONDS = 5;
 
+/** What a member reads: why, and that retrying is the answer. */
+export const DATABASE_UNAVAILABLE_MESSAGE =
+  'the gateway cannot reach its database, so it cannot check credentials or access right now; retry in a few seconds';
+
 /** The member-facing form of an unreachable database (an OciErrorTranslator for `toOciError`). */
 export const databaseUnavailableOciError: OciErrorTranslator = (err) =>
   isDatabaseUnavailableError(err)
     ? new OciError('UNAVAILABLE', {
+        message: DATABASE_UNAVAILABLE_MESSAGE,
         headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) },
         reason: 'database_unavailable',
         cause: err,

@@ -67,12 +67,12 @@ class FakeReachability implements Reachability {
   }
 }
 
-function setup(caseInsensitive = true) {
+function setup(caseInsensitive = true, outageGraceSeconds = 0) {
   const repo = new FakeEntitlementRepository();
   const members = new FakeMembers();
   const clock = new ManualClock(Date.UTC(2026, 2, 1));
   const config = {
-    auth: { stateCacheSeconds: 5 },
+    auth: { stateCacheSeconds: 5, outageGraceSeconds },
     upstream: { tagsCaseInsensitive: caseInsensitive },
   } as GatewayConfig;
   const service = new EntitlementService(
@@ -128,6 +128,23 @@ describe('EntitlementService', () => {
       'acme/other',
     ]);
     expect(repo.finds).toBe(3);
+  });
+
+  it('answers the list checked within the outage grace while the database is away, and no longer', async () => {
+    const { repo, service, clock } = setup(true, 60);
+    await service.grant('alice', 'acme/app', ['v1.*']);
+    await service.liveEntitlements('m-1');
+    const find = repo.find.bind(repo);
+    repo.find = () =>
+      Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+    clock.advance(5_000 + 60_000);
+    expect((await service.liveEntitlements('m-1')).map((e) => e.repository)).toEqual(['acme/app']);
+    clock.advance(1);
+    await expect(service.liveEntitlements('m-1')).rejects.toThrow('ECONNREFUSED');
+    repo.find = () => Promise.reject(new Error('syntax error at or near "x"'));
+    await expect(service.liveEntitlements('m-1')).rejects.toThrow('syntax error');
+    repo.find = find;
+    expect(await service.liveEntitlements('m-1')).toHaveLength(1);
   });
 
   it('keeps the kinds apart: a releases grant opens no image repository of the same name', async () => {

@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { FindOptionsWhere, Repository } from 'typeorm';
 import { BoundedCache } from '@gatehouse/bounded-cache';
 import { GatewayConfig } from '@gatehouse/config';
+import { isDatabaseUnavailableError } from '@gatehouse/database';
 import { MemberService, notifyMemberChanged } from '@gatehouse/members';
 import { Clock } from '@gatehouse/observability';
 import {
@@ -69,6 +70,10 @@ export class EntitlementService {
     this.cache = new BoundedCache({
       max: MAX_CACHED_MEMBERS,
       ttlMs: this.configuredTtlMs,
+      // PostgreSQL away: the last state checked within the grace still answers (no revocation can
+      // be committed while it is away); any other failure is thrown.
+      staleIfErrorMs: (config.auth.outageGraceSeconds ?? 0) * 1000,
+      staleOn: isDatabaseUnavailableError,
       now: () => clock.now(),
     });
     this.tagCanonicalization = Object.freeze({ caseInsensitive: config.upstream.tagsCaseInsensitive });
