@@ -65,6 +65,7 @@ function harness(baseUrl: string, token: string, over: Partial<UpstreamConfig> =
     maxConnections: 8,
     retries: 1,
     tagsCaseInsensitive: true,
+    kind: 'forgejo',
     missing: [],
     ...over,
   };

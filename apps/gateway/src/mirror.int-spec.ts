@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import { AccessKeyService } from '@gatehouse/members';
+import {
+  createTestGateway,
+  StackMember,
+  startUpstreamGatewayStack,
+  TestGateway,
+  UpstreamGatewayStack,
+} from '@gatehouse/testing/gateway';
+import { SeededDownloads, seedDownloads } from '@gatehouse/testing/upstream';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * A customer-site mirror: gateway B (UPSTREAM_KIND=gatehouse) whose upstream is gateway A, whose
+ * upstream is the Forgejo front. B's service credentials are a member's username and access key
+ * on A; B's members download through B → A with their own keys and B's rules.
+ */
+describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
+  let stack: UpstreamGatewayStack;
+  let seeded: SeededDownloads;
+  let service: StackMember;
+  let b: TestGateway;
+  let bob: StackMember;
+
+  const bEnv = (key: string) => ({
+    FORGEJO_BASE_URL: stack.gw.url,
+    FORGEJO_API_USERNAME: service.username,
+    FORGEJO_API_TOKEN: key,
+    UPSTREAM_KIND: 'gatehouse',
+    UPSTREAM_RETRIES: '0',
+  });
+  const get = (path: string, headers: Record<string, string> = {}) =>
+    fetch(`${b.url}${path}`, { headers: { authorization: bob.basic, ...headers } });
+
+  beforeAll(async () => {
+    stack = await startUpstreamGatewayStack({ patLabel: 'mirror' });
+    stack.front.setTokenScopes(stack.pat, ['read:package', 'read:repository']);
+    seeded = seedDownloads(stack.front);
+    // A lets B's service member see the 1.x releases only.
+    service = await stack.member('site-b', { 'releases:acme/tool': ['semver:^1.0.0'] });
+    b = await createTestGateway({ env: bEnv(service.key) });
+    // B's own member is entitled to every release on B: A's rules still bound what B serves.
+    bob = await stack.member('bob', { 'releases:acme/tool': ['*'], 'releases:acme/gadget': ['*'] }, b);
+  });
+  afterAll(async () => {
+    await b?.close();
+    await stack?.stop();
+  });
+
+  it("lists only the releases both B's rules and A's rules for B's service member admit", async () => {
+    const res = await get('/downloads/releases/acme/tool');
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { releases: Array<{ tag: string }> };
+    expect(body.releases.map((r) => r.tag).sort()).toEqual(['v1.0.0', 'v1.2.0']);
+    expect((await get('/downloads/releases/acme/tool/v2.0.0/tool-linux-amd64')).status).toBe(404);
+  });
+
+  it('downloads an asset through B → A byte for byte, and resumes it with a range', async () => {
+    const want = seeded.releases['v1.2.0']['tool-linux-amd64'];
+    const whole = await get('/downloads/releases/acme/tool/v1.2.0/tool-linux-amd64');
+    expect(whole.status).toBe(200);
+    expect(sha(Buffer.from(await whole.arrayBuffer()))).toBe(sha(want));
+
+    const from = 1_000_000;
+    const rest = await get('/downloads/releases/acme/tool/v1.2.0/tool-linux-amd64', {
+      range: `bytes=${from}-`,
+    });
+    expect(rest.status).toBe(206);
+    expect(rest.headers.get('content-range')).toBe(`bytes ${from}-${want.length - 1}/${want.length}`);
+    expect(sha(Buffer.from(await rest.arrayBuffer()))).toBe(sha(want.subarray(from)));
+  });
+
+  it("names the upstream access key and `gatehouse explain` when A refuses B's key", async () => {
+    const keys = stack.gw.app.get(AccessKeyService);
+    const spare = await keys.create(service.username, { name: 'spare' });
+    const [current] = (await keys.list(service.username)).filter((k) => k.id !== spare.accessKey.id);
+    await keys.revoke(current.id);
+    const refused = await get('/downloads/releases/acme/gadget');
+    expect(refused.status).toBeGreaterThanOrEqual(500);
+    const logs = b.logs.map((l) => JSON.stringify(l));
+    const line = logs.find((l) => l.includes('The upstream Gatehouse refused'));
+    expect(line).toContain('gatehouse explain');
+    expect(logs.join('\n')).not.toContain('read:package');
+
+    // B restarted with a new valid key downloads again at once.
+    await b.close();
+    b = await createTestGateway({ env: bEnv(spare.key) });
+    bob = await stack.member('bob', { 'releases:acme/tool': ['*'] }, b);
+    const res = await get('/downloads/releases/acme/tool/v1.0.0/tool-linux-amd64');
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+  });
+});
