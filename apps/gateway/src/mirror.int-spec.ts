@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { AuditQueryService, AuditService } from '@gatehouse/audit';
 import { AccessKeyService } from '@gatehouse/members';
 import {
   createTestGateway,
@@ -69,6 +70,21 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     expect(rest.status).toBe(206);
     expect(rest.headers.get('content-range')).toBe(`bytes ${from}-${want.length - 1}/${want.length}`);
     expect(sha(Buffer.from(await rest.arrayBuffer()))).toBe(sha(want.subarray(from)));
+  });
+
+  it("passes B's request id upstream: A's audit row for B's request carries it as client_request_id", async () => {
+    const res = await get('/downloads/releases/acme/tool/v1.0.0/tool-linux-amd64');
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    const seenOnB = res.headers.get('x-request-id');
+    expect(seenOnB).toBeTruthy();
+    await stack.gw.app.get(AuditService).flush();
+    const rows = await stack.gw.app
+      .get(AuditQueryService)
+      .find({ username: service.username, action: 'download' });
+    const joined = rows.filter((r) => r.clientRequestId === seenOnB);
+    expect(joined).toHaveLength(1);
+    expect(joined[0].reference).toBe('v1.0.0/tool-linux-amd64');
   });
 
   it("names the upstream access key and `gatehouse explain` when A refuses B's key", async () => {

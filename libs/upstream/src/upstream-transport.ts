@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UpstreamConfig } from '@gatehouse/config';
-import { AppLogger, MetricsService } from '@gatehouse/observability';
+import { AppLogger, MetricsService, RequestContext } from '@gatehouse/observability';
 import { Agent, Dispatcher, request as undiciRequest } from 'undici';
 import { CredentialOriginPolicy } from './credential-origin.policy';
 import { errorCode, RetryPolicy } from './retry.policy';
@@ -86,7 +86,7 @@ export class UpstreamTransport {
         try {
           const res = await undiciRequest(url, {
             method: 'GET',
-            headers,
+            headers: { ...headers, ...correlation('realm') },
             dispatcher: this.registryAgent,
             signal,
           });
@@ -112,7 +112,7 @@ export class UpstreamTransport {
     let redirectDigest: string | undefined;
     for (let hop = 0; ; hop++) {
       const target: UpstreamTarget = url.origin === this.policy!.baseOrigin ? 'registry' : 'storage';
-      const headers: Record<string, string> = { 'user-agent': USER_AGENT };
+      const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...correlation(target) };
       if (spec.accept) headers.accept = spec.accept;
       if (spec.range) headers.range = spec.range;
       const withCredentials = auth.header !== undefined && this.policy!.mayReceiveRegistryToken(url);
@@ -203,4 +203,14 @@ export class UpstreamTransport {
       return ex;
     }
   }
+}
+
+/**
+ * This gateway's request id as `X-Request-Id` to the upstream origin and its realm (never to a
+ * storage origin): an upstream Gatehouse records it as the row's `client_request_id`, so support
+ * there finds this gateway's request and support here can quote the upstream's.
+ */
+function correlation(target: UpstreamTarget): Record<string, string> {
+  const id = target === 'storage' ? undefined : RequestContext.current()?.requestId;
+  return id ? { 'x-request-id': id } : {};
 }
