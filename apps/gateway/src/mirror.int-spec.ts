@@ -42,7 +42,16 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     service = await stack.member('site-b', { 'releases:acme/tool': ['semver:^1.0.0'] });
     b = await createTestGateway({ env: bEnv(service.key) });
     // B's own member is entitled to every release on B: A's rules still bound what B serves.
-    bob = await stack.member('bob', { 'releases:acme/tool': ['*'], 'releases:acme/gadget': ['*'] }, b);
+    bob = await stack.member(
+      'bob',
+      {
+        'releases:acme/tool': ['*'],
+        'releases:acme/gadget': ['*'],
+        'releases:acme/widget': ['*'],
+        'releases:acme/gizmo': ['*'],
+      },
+      b,
+    );
   });
   afterAll(async () => {
     await b?.close();
@@ -92,11 +101,20 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     const spare = await keys.create(service.username, { name: 'spare' });
     const [current] = (await keys.list(service.username)).filter((k) => k.id !== spare.accessKey.id);
     await keys.revoke(current.id);
+    const since = new Date();
     const refused = await get('/downloads/releases/acme/gadget');
     expect(refused.status).toBeGreaterThanOrEqual(500);
+    // B backs off: further requests within the window fail at once without reaching A.
+    for (const repo of ['gadget', 'widget', 'gizmo', 'tool']) {
+      expect((await get(`/downloads/releases/acme/${repo}/v9.0.0/x`)).status).toBeGreaterThanOrEqual(400);
+    }
+    await stack.gw.app.get(AuditService).flush();
+    const onA = await stack.gw.app.get(AuditQueryService).find({ username: service.username, since });
+    expect(onA.filter((e) => e.outcome !== 'allowed')).toHaveLength(1);
     const logs = b.logs.map((l) => JSON.stringify(l));
     const line = logs.find((l) => l.includes('The upstream Gatehouse refused'));
     expect(line).toContain('gatehouse explain');
+    expect(logs.filter((l) => l.includes('credentials_backoff'))).toHaveLength(1);
     expect(logs.join('\n')).not.toContain('read:package');
 
     // B restarted with a new valid key downloads again at once.

@@ -58,7 +58,7 @@ export class UpstreamRegistryClient {
     options: UpstreamClientOptions = {},
   ) {
     const log = logger.child({ component: 'upstream' });
-    const failures = new UpstreamFailureReporter(config, log, metrics);
+    const failures = new UpstreamFailureReporter(config, log, metrics, clock);
     const retry = new RetryPolicy({
       retries: config.retries,
       baseDelayMs: options.retryBaseDelayMs,

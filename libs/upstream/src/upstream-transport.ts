@@ -64,6 +64,9 @@ export class UpstreamTransport {
 
   /** One registry request with retries; redirects followed when the spec asks. */
   send(spec: RequestSpec, auth: Authorization): Promise<Exchange> {
+    const basic = auth.header !== undefined && auth.kind === 'basic';
+    const blocked = basic ? this.failures.backoff.blocked(requestLine(spec)) : null;
+    if (blocked) return Promise.reject(blocked);
     return this.withRetries(
       spec.method,
       {
@@ -74,11 +77,20 @@ export class UpstreamTransport {
         quiet: spec.quiet,
       },
       () => this.dispatch(spec, auth),
-    );
+    ).then((ex) => this.noteCredentials(ex, basic));
+  }
+
+  /** A 401 to Basic starts the credential backoff; an accepted answer ends it. */
+  private noteCredentials(ex: Exchange, basic: boolean): Exchange {
+    if (basic && ex.status === 401) this.failures.backoff.refused();
+    else if (ex.status < 400) this.failures.backoff.accepted();
+    return ex;
   }
 
   /** A GET to the token realm (Basic credentials in `headers`), with retries. */
   getRealm(url: URL, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<Exchange> {
+    const blocked = this.failures.backoff.blocked(`GET ${safeLocation(url)}`);
+    if (blocked) return Promise.reject(blocked);
     return this.withRetries(
       'GET',
       { request: `GET ${safeLocation(url)}`, target: 'realm', where: safeLocation(url), signal },
@@ -102,7 +114,7 @@ export class UpstreamTransport {
           throw new HopError(err, 'realm', url);
         }
       },
-    );
+    ).then((ex) => this.noteCredentials(ex, true));
   }
 
   private async dispatch(spec: RequestSpec, auth: Authorization): Promise<Exchange> {
