@@ -39,13 +39,17 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     stack.front.setTokenScopes(stack.pat, ['read:package', 'read:repository']);
     seeded = seedDownloads(stack.front);
     // A lets B's service member see the 1.x releases only.
-    service = await stack.member('site-b', { 'releases:acme/tool': ['semver:^1.0.0'] });
+    service = await stack.member('site-b', {
+      'releases:acme/tool': ['semver:^1.0.0'],
+      'acme/app': ['v1.*'],
+    });
     b = await createTestGateway({ env: bEnv(service.key) });
     // B's own member is entitled to every release on B: A's rules still bound what B serves.
     bob = await stack.member(
       'bob',
       {
         'releases:acme/tool': ['*'],
+        'acme/app': ['*'],
         'releases:acme/gadget': ['*'],
         'releases:acme/widget': ['*'],
         'releases:acme/gizmo': ['*'],
@@ -56,6 +60,23 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
   afterAll(async () => {
     await b?.close();
     await stack?.stop();
+  });
+
+  it("pulls an image through B → A; B's tag list is what A lets B's service member see", async () => {
+    const token = await stack.token(bob, ['repository:acme/app:pull'], b);
+    const v2 = (path: string) =>
+      fetch(`${b.url}/v2/acme/app/${path}`, {
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json',
+        },
+      });
+    const tags = (await (await v2('tags/list')).json()) as { tags: string[] };
+    expect(tags.tags.sort()).toEqual(['v1.0.0', 'v1.1.0']);
+    const manifest = await v2('manifests/v1.0.0');
+    expect(manifest.status).toBe(200);
+    expect(manifest.headers.get('docker-content-digest')).toBe(stack.seed.images['acme/app:v1.0.0'].digest);
+    expect((await v2('manifests/v2.0.0-rc.1')).status).toBe(404);
   });
 
   it("lists only the releases both B's rules and A's rules for B's service member admit", async () => {
