@@ -50,6 +50,7 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
       {
         'releases:acme/tool': ['*'],
         'acme/app': ['*'],
+        'acme/tool': ['*'],
         'releases:acme/gadget': ['*'],
         'releases:acme/widget': ['*'],
         'releases:acme/gizmo': ['*'],
@@ -77,6 +78,14 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     expect(manifest.status).toBe(200);
     expect(manifest.headers.get('docker-content-digest')).toBe(stack.seed.images['acme/app:v1.0.0'].digest);
     expect((await v2('manifests/v2.0.0-rc.1')).status).toBe(404);
+  });
+
+  it("lists in B's catalog only the repositories A lets B's service member see", async () => {
+    const token = await stack.token(bob, ['registry:catalog:*'], b);
+    const res = await fetch(`${b.url}/v2/_catalog`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    // Bob is entitled to acme/app and acme/tool on B; A grants B's service member acme/app only.
+    expect(((await res.json()) as { repositories: string[] }).repositories).toEqual(['acme/app']);
   });
 
   it("lists only the releases both B's rules and A's rules for B's service member admit", async () => {

@@ -152,6 +152,11 @@ export class UpstreamRegistryClient {
     return this.referrers.listReferrers(name, digest, options);
   }
 
+  /** Every repository the upstream's `/v2/_catalog` lists to the service credentials (see UpstreamTagLister). */
+  listCatalog(options: { signal?: AbortSignal } = {}): Promise<string[] | null> {
+    return this.tags.listCatalog(options);
+  }
+
   /** Readiness (see UpstreamReadinessProbe.checkAccess). */
   checkAccess(options: { probeRepository?: string; signal?: AbortSignal } = {}): Promise<AccessCheckResult> {
     return this.readiness.checkAccess(options);
