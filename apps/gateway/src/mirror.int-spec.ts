@@ -8,7 +8,7 @@ import {
   TestGateway,
   UpstreamGatewayStack,
 } from '@gatehouse/testing/gateway';
-import { SeededDownloads, seedDownloads } from '@gatehouse/testing/upstream';
+import { pushArtifact, SeededDownloads, seedDownloads, seedImage } from '@gatehouse/testing/upstream';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -78,6 +78,27 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     expect(manifest.status).toBe(200);
     expect(manifest.headers.get('docker-content-digest')).toBe(stack.seed.images['acme/app:v1.0.0'].digest);
     expect((await v2('manifests/v2.0.0-rc.1')).status).toBe(404);
+  });
+
+  it("serves an entitled image's signature and its referrers through B → A", async () => {
+    const v100 = seedImage(stack.seed, 'acme/app', 'v1.0.0');
+    const sigTag = `sha256-${v100.digest.slice('sha256:'.length)}.sig`;
+    const sig = await pushArtifact(stack.registry.url, 'acme/app', {
+      subject: v100,
+      tag: sigTag,
+      configMediaType: 'application/vnd.dev.cosign.artifact.sig.v1+json',
+      layerMediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+      payload: JSON.stringify({ critical: { image: { 'docker-manifest-digest': v100.digest } } }),
+    });
+    const token = await stack.token(bob, ['repository:acme/app:pull'], b);
+    const headers = { authorization: `Bearer ${token}`, accept: sig.mediaType };
+    const manifest = await fetch(`${b.url}/v2/acme/app/manifests/${sigTag}`, { headers });
+    expect(manifest.status).toBe(200);
+    expect(manifest.headers.get('docker-content-digest')).toBe(sig.digest);
+    const referrers = await fetch(`${b.url}/v2/acme/app/referrers/${v100.digest}`, { headers });
+    expect(referrers.status).toBe(200);
+    const index = (await referrers.json()) as { manifests: Array<{ digest: string }> };
+    expect(index.manifests.map((m) => m.digest)).toContain(sig.digest);
   });
 
   it("lists in B's catalog only the repositories A lets B's service member see", async () => {
