@@ -66,3 +66,33 @@ describe('credential backoff after the upstream refuses our credentials', () => 
     expect(err.message).not.toContain('raise the upstream rate limit');
   });
 });
+
+describe('refusals through a Gatehouse upstream', () => {
+  it("names the member's access key and `gatehouse explain`, not Forgejo's token scopes", () => {
+    const { logger } = createCapturingLogger('debug');
+    const reporter = new UpstreamFailureReporter(
+      config('http://a.test', { kind: 'gatehouse', username: 'site-b' }),
+      logger,
+      new MetricsService(),
+      new FakeClock(),
+    );
+    const forgejoWording = (reason: 'token_invalid' | 'token_missing_scope') =>
+      new UpstreamAuthError(
+        reason,
+        'Forgejo rejected the service token. Fix: create a token with read:package.',
+        {
+          request: 'GET /auth/token',
+          upstreamStatus: 401,
+        },
+      );
+    const refused = reporter.fail(forgejoWording('token_invalid')).message;
+    expect(refused).toContain(
+      "The upstream Gatehouse refused this gateway's access key on GET /auth/token (401)",
+    );
+    expect(refused).toContain('`gatehouse explain site-b`');
+    expect(refused).not.toContain('read:package');
+    const scoped = reporter.fail(forgejoWording('token_missing_scope')).message;
+    expect(scoped).toContain("does not let this gateway's member site-b read this");
+    expect(scoped).not.toContain('read:package');
+  });
+});

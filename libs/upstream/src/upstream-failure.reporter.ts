@@ -39,6 +39,7 @@ export class UpstreamFailureReporter {
 
   /** Logs the operator line once at error level, counts the reason, and returns the error to throw. */
   fail<E extends UpstreamError>(err: E): E {
+    this.inGatehouseTerms(err);
     this.explainWithBackoff(err);
     this.failures.inc({ reason: err.reason });
     const fields: Record<string, unknown> = { reason: err.reason };
@@ -47,6 +48,26 @@ export class UpstreamFailureReporter {
     if (err.cause !== undefined) fields.cause = this.redact(describeCause(err.cause));
     this.log.error(fields, this.redact(err.message));
     return err;
+  }
+
+  /**
+   * Through another Gatehouse (UPSTREAM_KIND=gatehouse) the service credentials are a member's
+   * username and access key there: a refusal names that key and `gatehouse explain`, never
+   * Forgejo's token scopes.
+   */
+  private inGatehouseTerms(err: UpstreamError): void {
+    if (this.config.kind !== 'gatehouse' || !(err instanceof UpstreamAuthError)) return;
+    if (err.message.startsWith('The upstream Gatehouse')) return;
+    const who = this.config.username || 'FORGEJO_API_USERNAME';
+    const on = err.request ? ` on ${err.request}` : '';
+    const status = err.upstreamStatus !== undefined ? ` (${err.upstreamStatus})` : '';
+    err.message =
+      err.reason === 'token_invalid'
+        ? `The upstream Gatehouse refused this gateway's access key${on}${status}: it is revoked, expired or mistyped. ` +
+          `Fix: ask the upstream operator for a new access key for ${who} (\`gatehouse explain ${who}\` there shows its keys), ` +
+          'set FORGEJO_API_TOKEN to it and restart.'
+        : `The upstream Gatehouse does not let this gateway's member ${who} read this${on}${status}. ` +
+          `Fix: ask the upstream operator to grant it (\`gatehouse explain ${who}\` there shows why it is refused).`;
   }
 
   /** Says that the gateway backs off after refused credentials, and when a 429 follows them. */
