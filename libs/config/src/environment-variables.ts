@@ -122,6 +122,13 @@ export class EnvironmentVariables {
   })
   UPSTREAM_TAGS_CASE_INSENSITIVE?: boolean;
 
+  @IsOptional()
+  @IsIn(['forgejo', 'gatehouse'], {
+    message:
+      'UPSTREAM_KIND must be forgejo or gatehouse. Fix: forgejo for a Forgejo instance; gatehouse when FORGEJO_BASE_URL is another Gatehouse (a customer-site mirror)',
+  })
+  UPSTREAM_KIND?: 'forgejo' | 'gatehouse';
+
   // ── Database ─────────────────────────────────────────────────────────────
   @IsOptional()
   @Transform(trimmed)

@@ -60,6 +60,16 @@ describe('loadGatewayConfig', () => {
     ]);
   });
 
+  it('takes the upstream kind forgejo or gatehouse, and refuses anything else with the fix', () => {
+    expect(loadGatewayConfig({}).upstream.kind).toBe('forgejo');
+    expect(loadGatewayConfig({ UPSTREAM_KIND: 'gatehouse' }).upstream.kind).toBe('gatehouse');
+    expect(problemsOf({ UPSTREAM_KIND: 'Gatehouse' })).toEqual([
+      expect.stringMatching(
+        /^UPSTREAM_KIND must be forgejo or gatehouse\. Fix: forgejo for a Forgejo instance/,
+      ),
+    ]);
+  });
+
   it('parses cache sizes with units', () => {
     expect(loadGatewayConfig({ OCI_CACHE_MAX_BYTES: '2GiB' }).cache.maxBytes).toBe(2 * 1024 ** 3);
     expect(loadGatewayConfig({ OCI_CACHE_MAX_BYTES: '500MB' }).cache.maxBytes).toBe(500 * 1024 ** 2);

@@ -54,6 +54,11 @@ export interface UpstreamConfig {
    * the lowercase form, so a case variant of a refused tag is refused too.
    */
   tagsCaseInsensitive: boolean;
+  /**
+   * What FORGEJO_BASE_URL is: `forgejo` (Forgejo's APIs and scoped token) or `gatehouse` (another
+   * Gatehouse: its /downloads/ routes, with a member's username and access key on it).
+   */
+  kind: 'forgejo' | 'gatehouse';
   /** Which variables are missing, for the 503 message, /readyz and the start log. */
   missing: string[];
 }
@@ -302,6 +307,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       maxConnections: raw.UPSTREAM_MAX_CONNECTIONS ?? 32,
       retries: raw.UPSTREAM_RETRIES ?? 2,
       tagsCaseInsensitive: raw.UPSTREAM_TAGS_CASE_INSENSITIVE ?? true,
+      kind: raw.UPSTREAM_KIND ?? 'forgejo',
       missing,
     },
     {

@@ -4,3 +4,4 @@ export * from './registry-audit';
 export * from './registry.module';
 export * from './registry.service';
 export * from './registry.types';
+export * from './upstream-catalog';

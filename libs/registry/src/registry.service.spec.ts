@@ -52,6 +52,7 @@ function newRegistryService() {
       referrers as unknown as ReferrersSource,
     ),
     config,
+    { visible: () => Promise.resolve(null) },
   );
   return { sut, entitlements, pull, manifests, blobs, referrers, events };
 }

@@ -7,6 +7,7 @@ import { BlobSource, ManifestFetchTrace, ManifestSource, PullThroughService } fr
 import { lexical, paginate } from './pagination';
 import { reachability } from './reachability';
 import { ReferrersService } from './referrers.service';
+import { UpstreamCatalog } from './upstream-catalog';
 import { RegistryAudit } from './registry-audit';
 import { blobReply, etagMatches, manifestHeaders, offloadedBlobReply } from './registry-replies';
 import type { AuditDraft, RegistryReply, RegistryRequest } from './registry.types';
@@ -29,6 +30,7 @@ export class RegistryService {
     private readonly audit: RegistryAudit,
     private readonly referrers: ReferrersService,
     config: GatewayConfig,
+    private readonly upstreamCatalog: UpstreamCatalog,
   ) {
     const offload = config.cache.offload;
     this.offload = offload?.mode === 'x-accel-redirect' ? offload : null;
@@ -182,7 +184,11 @@ export class RegistryService {
     request: RegistryRequest,
     draft: AuditDraft,
   ): Promise<RegistryReply> {
-    const repositories = [...new Set(access.entitlements.map((e) => e.repository))];
+    // Through another Gatehouse, only what it lets this gateway's member there see.
+    const visible = await this.upstreamCatalog.visible();
+    const repositories = [...new Set(access.entitlements.map((e) => e.repository))].filter(
+      (r) => visible === null || visible.has(r.toLowerCase()),
+    );
     const page = paginate(repositories.sort(lexical), request.query);
     const headers: Record<string, string> = {};
     if (page.next) headers['Link'] = `</v2/_catalog?${page.next}>; rel="next"`;

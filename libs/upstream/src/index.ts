@@ -17,3 +17,5 @@ export type {
   UpstreamReleaseAsset,
 } from './upstream-download.fetcher';
 export { UpstreamDownloadFetcher } from './upstream-download.fetcher';
+export type { DownloadFetcher } from './upstream-download.fetcher';
+export { GatehouseDownloadFetcher } from './gatehouse-download.fetcher';

@@ -52,6 +52,39 @@ export interface UpstreamDownload {
   redirected: boolean;
 }
 
+/**
+ * The download surface of the upstream, one implementation per UPSTREAM_KIND: Forgejo's release
+ * and package APIs (UpstreamDownloadFetcher) or another Gatehouse's /downloads/ routes
+ * (GatehouseDownloadFetcher). The catalog and the downloads service see only this port.
+ */
+export interface DownloadFetcher {
+  listReleases(
+    owner: string,
+    repo: string,
+    options?: { signal?: AbortSignal; quiet?: boolean; limit?: number },
+  ): Promise<{ found: true; releases: UpstreamRelease[] } | UpstreamNotFound>;
+  listPackageFiles(
+    owner: string,
+    name: string,
+    version: string,
+    options?: { signal?: AbortSignal },
+  ): Promise<{ found: true; files: UpstreamPackageFile[] } | UpstreamNotFound>;
+  openReleaseAsset(
+    owner: string,
+    repo: string,
+    tag: string,
+    filename: string,
+    options?: { range?: string; signal?: AbortSignal },
+  ): Promise<UpstreamDownload | UpstreamNotFound>;
+  openPackageFile(
+    owner: string,
+    name: string,
+    version: string,
+    filename: string,
+    options?: { range?: string; signal?: AbortSignal },
+  ): Promise<UpstreamDownload | UpstreamNotFound>;
+}
+
 const PAGE = 50;
 const MAX_PAGES = 40;
 const MAX_JSON_BYTES = 8 * 1024 * 1024;
@@ -64,7 +97,7 @@ const seg = (s: string) => encodeURIComponent(s);
  * needs `read:repository`, package files `read:package`; a missing scope is an operator error
  * (`token_missing_scope`) naming the fix.
  */
-export class UpstreamDownloadFetcher {
+export class UpstreamDownloadFetcher implements DownloadFetcher {
   constructor(
     private readonly config: UpstreamConfig,
     private readonly transport: UpstreamTransport,

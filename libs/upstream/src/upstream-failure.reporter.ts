@@ -1,10 +1,12 @@
 import type { UpstreamConfig } from '@gatehouse/config';
 import { DigestMismatchError } from '@gatehouse/oci';
-import { AppLogger, MetricsService, scrubSecrets } from '@gatehouse/observability';
+import { AppLogger, Clock, MetricsService, scrubSecrets } from '@gatehouse/observability';
+import { CREDENTIAL_BACKOFF_MS, CredentialBackoff } from './credential-backoff';
 import { errorCode } from './retry.policy';
 import { Exchange, UpstreamDeadlineError } from './upstream-exchange';
 import { classifyUpstreamAnswer, UpstreamAnswer } from './upstream-failure.classifier';
 import {
+  UpstreamAuthError,
   UpstreamError,
   UpstreamIntegrityError,
   UpstreamProtocolError,
@@ -18,12 +20,16 @@ import {
  */
 export class UpstreamFailureReporter {
   private readonly failures;
+  /** Shared with the transport: refused credentials hold back further attempts. */
+  readonly backoff: CredentialBackoff;
 
   constructor(
     private readonly config: UpstreamConfig,
     private readonly log: AppLogger,
     metrics: MetricsService,
+    clock: Clock = new Clock(),
   ) {
+    this.backoff = new CredentialBackoff(clock);
     this.failures = metrics.counter(
       'gatehouse_upstream_failures_total',
       'Upstream failures by classified reason (token_invalid, token_missing_scope, unreachable, ...)',
@@ -33,6 +39,8 @@ export class UpstreamFailureReporter {
 
   /** Logs the operator line once at error level, counts the reason, and returns the error to throw. */
   fail<E extends UpstreamError>(err: E): E {
+    this.inGatehouseTerms(err);
+    this.explainWithBackoff(err);
     this.failures.inc({ reason: err.reason });
     const fields: Record<string, unknown> = { reason: err.reason };
     if (err.upstreamStatus !== undefined) fields.upstreamStatus = err.upstreamStatus;
@@ -40,6 +48,44 @@ export class UpstreamFailureReporter {
     if (err.cause !== undefined) fields.cause = this.redact(describeCause(err.cause));
     this.log.error(fields, this.redact(err.message));
     return err;
+  }
+
+  /**
+   * Through another Gatehouse (UPSTREAM_KIND=gatehouse) the service credentials are a member's
+   * username and access key there: a refusal names that key and `gatehouse explain`, never
+   * Forgejo's token scopes.
+   */
+  private inGatehouseTerms(err: UpstreamError): void {
+    if (this.config.kind !== 'gatehouse' || !(err instanceof UpstreamAuthError)) return;
+    if (err.message.startsWith('The upstream Gatehouse')) return;
+    const who = this.config.username || 'FORGEJO_API_USERNAME';
+    const on = err.request ? ` on ${err.request}` : '';
+    const status = err.upstreamStatus !== undefined ? ` (${err.upstreamStatus})` : '';
+    err.message =
+      err.reason === 'token_invalid'
+        ? `The upstream Gatehouse refused this gateway's access key${on}${status}: it is revoked, expired or mistyped. ` +
+          `Fix: ask the upstream operator for a new access key for ${who} (\`gatehouse explain ${who}\` there shows its keys), ` +
+          'set FORGEJO_API_TOKEN to it and restart.'
+        : `The upstream Gatehouse does not let this gateway's member ${who} read this${on}${status}. ` +
+          `Fix: ask the upstream operator to grant it (\`gatehouse explain ${who}\` there shows why it is refused).`;
+  }
+
+  /** Says that the gateway backs off after refused credentials, and when a 429 follows them. */
+  private explainWithBackoff(err: UpstreamError): void {
+    if (!this.backoff.recentlyRefused()) return;
+    if (err instanceof UpstreamAuthError && err.reason === 'token_invalid') {
+      if (this.backoff.remember(err))
+        this.log.warn(
+          { reason: 'credentials_backoff', backoffSeconds: CREDENTIAL_BACKOFF_MS / 1000 },
+          `Backing off after the upstream refused this gateway's credentials: at most one attempt upstream every ` +
+            `${CREDENTIAL_BACKOFF_MS / 1000} s until they are accepted; requests meanwhile fail at once.`,
+        );
+    } else if (err.upstreamStatus === 429) {
+      err.message =
+        `The upstream answered 429 on ${err.request ?? 'a request'} after refusing this gateway's credentials (401): ` +
+        'it is locking out failed logins, not rate limiting traffic. Fix: set FORGEJO_API_USERNAME and ' +
+        'FORGEJO_API_TOKEN to credentials the upstream accepts and restart; the lock-out then ends on its own.';
+    }
   }
 
   /** scrubSecrets knows token shapes; this also removes the configured secret whatever its shape. */

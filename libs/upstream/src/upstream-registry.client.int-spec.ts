@@ -65,6 +65,7 @@ function harness(baseUrl: string, token: string, over: Partial<UpstreamConfig> =
     maxConnections: 8,
     retries: 1,
     tagsCaseInsensitive: true,
+    kind: 'forgejo',
     missing: [],
     ...over,
   };
@@ -544,11 +545,12 @@ describe('UpstreamRegistryClient against the distribution registry (Basic)', () 
     expect(err.toOciError().toEnvelope()).toEqual(GENERIC_502);
     expect(h.errorLines()[0].msg).toBe(LINES.basicRefused);
     expect(await h.failures('token_invalid')).toBe(1);
-    expect(await h.health.check()).toMatchObject({
-      ok: false,
-      reason: 'token_invalid',
-      message: LINES.basicRefused,
-    });
+    // The readiness probe right after is held back (no second failed login upstream) and says why.
+    const health = await h.health.check();
+    expect(health).toMatchObject({ ok: false, reason: 'token_invalid' });
+    expect(health.message).toBe(
+      `${LINES.basicRefused} Backing off: GET /v2/ was not sent; the next attempt upstream is in 20 s.`,
+    );
     expect(h.raw()).not.toContain('not-the-password');
   });
 

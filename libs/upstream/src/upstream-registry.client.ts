@@ -7,7 +7,8 @@ import { RetryPolicy } from './retry.policy';
 import { UpstreamAuthSession } from './upstream-auth.session';
 import { UpstreamBlobFetcher } from './upstream-blob.fetcher';
 import { UpstreamBodyReader } from './upstream-body.reader';
-import { UpstreamDownloadFetcher } from './upstream-download.fetcher';
+import { GatehouseDownloadFetcher } from './gatehouse-download.fetcher';
+import { DownloadFetcher, UpstreamDownloadFetcher } from './upstream-download.fetcher';
 import { UpstreamFailureReporter } from './upstream-failure.reporter';
 import { UpstreamManifestFetcher } from './upstream-manifest.fetcher';
 import { UpstreamReadinessProbe } from './upstream-readiness.probe';
@@ -46,8 +47,8 @@ export class UpstreamRegistryClient {
   private readonly tags: UpstreamTagLister;
   private readonly referrers: UpstreamReferrersFetcher;
   private readonly readiness: UpstreamReadinessProbe;
-  /** Release assets and generic package files (Forgejo's web and package routes, same transport). */
-  readonly downloads: UpstreamDownloadFetcher;
+  /** Release assets and generic package files (per UPSTREAM_KIND, on the same transport). */
+  readonly downloads: DownloadFetcher;
 
   constructor(
     config: UpstreamConfig,
@@ -57,7 +58,7 @@ export class UpstreamRegistryClient {
     options: UpstreamClientOptions = {},
   ) {
     const log = logger.child({ component: 'upstream' });
-    const failures = new UpstreamFailureReporter(config, log, metrics);
+    const failures = new UpstreamFailureReporter(config, log, metrics, clock);
     const retry = new RetryPolicy({
       retries: config.retries,
       baseDelayMs: options.retryBaseDelayMs,
@@ -83,7 +84,10 @@ export class UpstreamRegistryClient {
     this.blobs = new UpstreamBlobFetcher(this.session, body, failures);
     this.referrers = new UpstreamReferrersFetcher(this.session, body, failures);
     this.tags = new UpstreamTagLister(this.session, body, failures, policy, log, maxListBytes);
-    this.downloads = new UpstreamDownloadFetcher(config, this.transport, body, failures);
+    this.downloads =
+      config.kind === 'gatehouse'
+        ? new GatehouseDownloadFetcher(config, this.transport, body, failures)
+        : new UpstreamDownloadFetcher(config, this.transport, body, failures);
     this.readiness = new UpstreamReadinessProbe(this.session, body, failures, this.tags, maxListBytes);
   }
 
@@ -146,6 +150,11 @@ export class UpstreamRegistryClient {
     options: { signal?: AbortSignal } = {},
   ): Promise<Buffer | null> {
     return this.referrers.listReferrers(name, digest, options);
+  }
+
+  /** Every repository the upstream's `/v2/_catalog` lists to the service credentials (see UpstreamTagLister). */
+  listCatalog(options: { signal?: AbortSignal } = {}): Promise<string[] | null> {
+    return this.tags.listCatalog(options);
   }
 
   /** Readiness (see UpstreamReadinessProbe.checkAccess). */

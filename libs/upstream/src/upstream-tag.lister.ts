@@ -73,6 +73,39 @@ export class UpstreamTagLister {
     return { found: true, name: repoName, tags };
   }
 
+  /**
+   * Every repository `/v2/_catalog` lists to the service credentials, following same-origin
+   * `Link: rel="next"` (at most 100 pages); null when the upstream refuses or lacks a catalog.
+   */
+  async listCatalog(options: { signal?: AbortSignal } = {}): Promise<string[] | null> {
+    const repositories: string[] = [];
+    let path: string | null = '/v2/_catalog?n=1000';
+    for (let pages = 0; path && pages < 100; pages++) {
+      const ex = await this.session.send({
+        method: 'GET',
+        path,
+        scope: 'registry:catalog:*',
+        accept: 'application/json',
+        signal: options.signal,
+      });
+      if (ex.status !== 200) {
+        await this.body.notFoundOrThrow(ex, { method: 'GET', path });
+        return null;
+      }
+      const json = (await this.body.readJson(ex, this.maxListBytes, 'GET /v2/_catalog')) as {
+        repositories?: unknown;
+      };
+      if (!Array.isArray(json.repositories)) return null;
+      for (const r of json.repositories) if (typeof r === 'string') repositories.push(r);
+      const next = nextLinkUrl(ex.headers.link, ex.url.toString());
+      path =
+        next && this.policy && next.origin === this.policy.baseOrigin
+          ? `${next.pathname}${next.search}`
+          : null;
+    }
+    return repositories;
+  }
+
   private async tagPage(
     name: string,
     path: string,

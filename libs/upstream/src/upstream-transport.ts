@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UpstreamConfig } from '@gatehouse/config';
-import { AppLogger, MetricsService } from '@gatehouse/observability';
+import { AppLogger, MetricsService, RequestContext } from '@gatehouse/observability';
 import { Agent, Dispatcher, request as undiciRequest } from 'undici';
 import { CredentialOriginPolicy } from './credential-origin.policy';
 import { errorCode, RetryPolicy } from './retry.policy';
@@ -64,6 +64,9 @@ export class UpstreamTransport {
 
   /** One registry request with retries; redirects followed when the spec asks. */
   send(spec: RequestSpec, auth: Authorization): Promise<Exchange> {
+    const basic = auth.header !== undefined && auth.kind === 'basic';
+    const blocked = basic ? this.failures.backoff.blocked(requestLine(spec)) : null;
+    if (blocked) return Promise.reject(blocked);
     return this.withRetries(
       spec.method,
       {
@@ -74,11 +77,20 @@ export class UpstreamTransport {
         quiet: spec.quiet,
       },
       () => this.dispatch(spec, auth),
-    );
+    ).then((ex) => this.noteCredentials(ex, basic));
+  }
+
+  /** A 401 to Basic starts the credential backoff; an accepted answer ends it. */
+  private noteCredentials(ex: Exchange, basic: boolean): Exchange {
+    if (basic && ex.status === 401) this.failures.backoff.refused();
+    else if (ex.status < 400) this.failures.backoff.accepted();
+    return ex;
   }
 
   /** A GET to the token realm (Basic credentials in `headers`), with retries. */
   getRealm(url: URL, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<Exchange> {
+    const blocked = this.failures.backoff.blocked(`GET ${safeLocation(url)}`);
+    if (blocked) return Promise.reject(blocked);
     return this.withRetries(
       'GET',
       { request: `GET ${safeLocation(url)}`, target: 'realm', where: safeLocation(url), signal },
@@ -86,7 +98,7 @@ export class UpstreamTransport {
         try {
           const res = await undiciRequest(url, {
             method: 'GET',
-            headers,
+            headers: { ...headers, ...correlation('realm') },
             dispatcher: this.registryAgent,
             signal,
           });
@@ -102,7 +114,7 @@ export class UpstreamTransport {
           throw new HopError(err, 'realm', url);
         }
       },
-    );
+    ).then((ex) => this.noteCredentials(ex, true));
   }
 
   private async dispatch(spec: RequestSpec, auth: Authorization): Promise<Exchange> {
@@ -112,7 +124,7 @@ export class UpstreamTransport {
     let redirectDigest: string | undefined;
     for (let hop = 0; ; hop++) {
       const target: UpstreamTarget = url.origin === this.policy!.baseOrigin ? 'registry' : 'storage';
-      const headers: Record<string, string> = { 'user-agent': USER_AGENT };
+      const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...correlation(target) };
       if (spec.accept) headers.accept = spec.accept;
       if (spec.range) headers.range = spec.range;
       const withCredentials = auth.header !== undefined && this.policy!.mayReceiveRegistryToken(url);
@@ -203,4 +215,14 @@ export class UpstreamTransport {
       return ex;
     }
   }
+}
+
+/**
+ * This gateway's request id as `X-Request-Id` to the upstream origin and its realm (never to a
+ * storage origin): an upstream Gatehouse records it as the row's `client_request_id`, so support
+ * there finds this gateway's request and support here can quote the upstream's.
+ */
+function correlation(target: UpstreamTarget): Record<string, string> {
+  const id = target === 'storage' ? undefined : RequestContext.current()?.requestId;
+  return id ? { 'x-request-id': id } : {};
 }

@@ -68,6 +68,7 @@ export function config(baseUrl: string, over: Partial<UpstreamConfig> = {}): Ups
     maxConnections: 4,
     retries: 2,
     tagsCaseInsensitive: true,
+    kind: 'forgejo',
     missing: [],
     ...over,
   };

@@ -1,0 +1,179 @@
+import { createHash } from 'node:crypto';
+import { AuditQueryService, AuditService } from '@gatehouse/audit';
+import { AccessKeyService } from '@gatehouse/members';
+import {
+  createTestGateway,
+  StackMember,
+  startUpstreamGatewayStack,
+  TestGateway,
+  UpstreamGatewayStack,
+} from '@gatehouse/testing/gateway';
+import { pushArtifact, SeededDownloads, seedDownloads, seedImage } from '@gatehouse/testing/upstream';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * A customer-site mirror: gateway B (UPSTREAM_KIND=gatehouse) whose upstream is gateway A, whose
+ * upstream is the Forgejo front. B's service credentials are a member's username and access key
+ * on A; B's members download through B → A with their own keys and B's rules.
+ */
+describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
+  let stack: UpstreamGatewayStack;
+  let seeded: SeededDownloads;
+  let service: StackMember;
+  let b: TestGateway;
+  let bob: StackMember;
+
+  const bEnv = (key: string) => ({
+    FORGEJO_BASE_URL: stack.gw.url,
+    FORGEJO_API_USERNAME: service.username,
+    FORGEJO_API_TOKEN: key,
+    UPSTREAM_KIND: 'gatehouse',
+    UPSTREAM_RETRIES: '0',
+  });
+  const get = (path: string, headers: Record<string, string> = {}) =>
+    fetch(`${b.url}${path}`, { headers: { authorization: bob.basic, ...headers } });
+
+  beforeAll(async () => {
+    stack = await startUpstreamGatewayStack({ patLabel: 'mirror' });
+    stack.front.setTokenScopes(stack.pat, ['read:package', 'read:repository']);
+    seeded = seedDownloads(stack.front);
+    // A lets B's service member see the 1.x releases only.
+    service = await stack.member('site-b', {
+      'releases:acme/tool': ['semver:^1.0.0'],
+      'acme/app': ['v1.*'],
+    });
+    b = await createTestGateway({ env: bEnv(service.key) });
+    // B's own member is entitled to every release on B: A's rules still bound what B serves.
+    bob = await stack.member(
+      'bob',
+      {
+        'releases:acme/tool': ['*'],
+        'acme/app': ['*'],
+        'acme/tool': ['*'],
+        'releases:acme/gadget': ['*'],
+        'releases:acme/widget': ['*'],
+        'releases:acme/gizmo': ['*'],
+      },
+      b,
+    );
+  });
+  afterAll(async () => {
+    await b?.close();
+    await stack?.stop();
+  });
+
+  it("pulls an image through B → A; B's tag list is what A lets B's service member see", async () => {
+    const token = await stack.token(bob, ['repository:acme/app:pull'], b);
+    const v2 = (path: string) =>
+      fetch(`${b.url}/v2/acme/app/${path}`, {
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json',
+        },
+      });
+    const tags = (await (await v2('tags/list')).json()) as { tags: string[] };
+    expect(tags.tags.sort()).toEqual(['v1.0.0', 'v1.1.0']);
+    const manifest = await v2('manifests/v1.0.0');
+    expect(manifest.status).toBe(200);
+    expect(manifest.headers.get('docker-content-digest')).toBe(stack.seed.images['acme/app:v1.0.0'].digest);
+    expect((await v2('manifests/v2.0.0-rc.1')).status).toBe(404);
+  });
+
+  it("serves an entitled image's signature and its referrers through B → A", async () => {
+    const v100 = seedImage(stack.seed, 'acme/app', 'v1.0.0');
+    const sigTag = `sha256-${v100.digest.slice('sha256:'.length)}.sig`;
+    const sig = await pushArtifact(stack.registry.url, 'acme/app', {
+      subject: v100,
+      tag: sigTag,
+      configMediaType: 'application/vnd.dev.cosign.artifact.sig.v1+json',
+      layerMediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+      payload: JSON.stringify({ critical: { image: { 'docker-manifest-digest': v100.digest } } }),
+    });
+    const token = await stack.token(bob, ['repository:acme/app:pull'], b);
+    const headers = { authorization: `Bearer ${token}`, accept: sig.mediaType };
+    const manifest = await fetch(`${b.url}/v2/acme/app/manifests/${sigTag}`, { headers });
+    expect(manifest.status).toBe(200);
+    expect(manifest.headers.get('docker-content-digest')).toBe(sig.digest);
+    const referrers = await fetch(`${b.url}/v2/acme/app/referrers/${v100.digest}`, { headers });
+    expect(referrers.status).toBe(200);
+    const index = (await referrers.json()) as { manifests: Array<{ digest: string }> };
+    expect(index.manifests.map((m) => m.digest)).toContain(sig.digest);
+  });
+
+  it("lists in B's catalog only the repositories A lets B's service member see", async () => {
+    const token = await stack.token(bob, ['registry:catalog:*'], b);
+    const res = await fetch(`${b.url}/v2/_catalog`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    // Bob is entitled to acme/app and acme/tool on B; A grants B's service member acme/app only.
+    expect(((await res.json()) as { repositories: string[] }).repositories).toEqual(['acme/app']);
+  });
+
+  it("lists only the releases both B's rules and A's rules for B's service member admit", async () => {
+    const res = await get('/downloads/releases/acme/tool');
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { releases: Array<{ tag: string }> };
+    expect(body.releases.map((r) => r.tag).sort()).toEqual(['v1.0.0', 'v1.2.0']);
+    expect((await get('/downloads/releases/acme/tool/v2.0.0/tool-linux-amd64')).status).toBe(404);
+  });
+
+  it('downloads an asset through B → A byte for byte, and resumes it with a range', async () => {
+    const want = seeded.releases['v1.2.0']['tool-linux-amd64'];
+    const whole = await get('/downloads/releases/acme/tool/v1.2.0/tool-linux-amd64');
+    expect(whole.status).toBe(200);
+    expect(sha(Buffer.from(await whole.arrayBuffer()))).toBe(sha(want));
+
+    const from = 1_000_000;
+    const rest = await get('/downloads/releases/acme/tool/v1.2.0/tool-linux-amd64', {
+      range: `bytes=${from}-`,
+    });
+    expect(rest.status).toBe(206);
+    expect(rest.headers.get('content-range')).toBe(`bytes ${from}-${want.length - 1}/${want.length}`);
+    expect(sha(Buffer.from(await rest.arrayBuffer()))).toBe(sha(want.subarray(from)));
+  });
+
+  it("passes B's request id upstream: A's audit row for B's request carries it as client_request_id", async () => {
+    const res = await get('/downloads/releases/acme/tool/v1.0.0/tool-linux-amd64');
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    const seenOnB = res.headers.get('x-request-id');
+    expect(seenOnB).toBeTruthy();
+    await stack.gw.app.get(AuditService).flush();
+    const rows = await stack.gw.app
+      .get(AuditQueryService)
+      .find({ username: service.username, action: 'download' });
+    const joined = rows.filter((r) => r.clientRequestId === seenOnB);
+    expect(joined).toHaveLength(1);
+    expect(joined[0].reference).toBe('v1.0.0/tool-linux-amd64');
+  });
+
+  it("names the upstream access key and `gatehouse explain` when A refuses B's key", async () => {
+    const keys = stack.gw.app.get(AccessKeyService);
+    const spare = await keys.create(service.username, { name: 'spare' });
+    const [current] = (await keys.list(service.username)).filter((k) => k.id !== spare.accessKey.id);
+    await keys.revoke(current.id);
+    const since = new Date();
+    const refused = await get('/downloads/releases/acme/gadget');
+    expect(refused.status).toBeGreaterThanOrEqual(500);
+    // B backs off: further requests within the window fail at once without reaching A.
+    for (const repo of ['gadget', 'widget', 'gizmo', 'tool']) {
+      expect((await get(`/downloads/releases/acme/${repo}/v9.0.0/x`)).status).toBeGreaterThanOrEqual(400);
+    }
+    await stack.gw.app.get(AuditService).flush();
+    const onA = await stack.gw.app.get(AuditQueryService).find({ username: service.username, since });
+    expect(onA.filter((e) => e.outcome !== 'allowed')).toHaveLength(1);
+    const logs = b.logs.map((l) => JSON.stringify(l));
+    const line = logs.find((l) => l.includes('The upstream Gatehouse refused'));
+    expect(line).toContain('gatehouse explain');
+    expect(logs.filter((l) => l.includes('credentials_backoff'))).toHaveLength(1);
+    expect(logs.join('\n')).not.toContain('read:package');
+
+    // B restarted with a new valid key downloads again at once.
+    await b.close();
+    b = await createTestGateway({ env: bEnv(spare.key) });
+    bob = await stack.member('bob', { 'releases:acme/tool': ['*'] }, b);
+    const res = await get('/downloads/releases/acme/tool/v1.0.0/tool-linux-amd64');
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+  });
+});

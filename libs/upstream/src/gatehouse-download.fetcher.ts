@@ -1,0 +1,168 @@
+import type { UpstreamConfig } from '@gatehouse/config';
+import { UpstreamBodyReader } from './upstream-body.reader';
+import type {
+  DownloadFetcher,
+  UpstreamDownload,
+  UpstreamPackageFile,
+  UpstreamRelease,
+} from './upstream-download.fetcher';
+import { basicCredentials, contentLength, Exchange, first, RequestSpec } from './upstream-exchange';
+import { answerBase, UpstreamFailureReporter } from './upstream-failure.reporter';
+import { classifyUpstreamAnswer } from './upstream-failure.classifier';
+import { UpstreamTransport } from './upstream-transport';
+import { UpstreamAuthError, UpstreamError, UpstreamProtocolError } from './upstream.error';
+import { UpstreamNotFound } from './upstream.types';
+
+const MAX_JSON_BYTES = 8 * 1024 * 1024;
+const seg = (s: string) => encodeURIComponent(s);
+const SHA256 = /^[a-f0-9]{64}$/;
+
+/**
+ * Another Gatehouse as the download upstream (UPSTREAM_KIND=gatehouse): its kind-first routes
+ * `/downloads/releases/<owner>/<repo>[/<tag>/<file>]` and `/downloads/packages/…`, with Basic of
+ * a member's username and access key there (FORGEJO_API_USERNAME / FORGEJO_API_TOKEN). The
+ * upstream filters listings by that member's entitlements, so what this gateway lists is already
+ * the intersection with its own. An asset's revision is its sha256 when the upstream knows it.
+ */
+export class GatehouseDownloadFetcher implements DownloadFetcher {
+  constructor(
+    private readonly config: UpstreamConfig,
+    private readonly transport: UpstreamTransport,
+    private readonly body: UpstreamBodyReader,
+    private readonly failures: UpstreamFailureReporter,
+  ) {}
+
+  private send(spec: RequestSpec): Promise<Exchange> {
+    return this.transport.send(spec, {
+      header: basicCredentials(this.config),
+      kind: 'basic',
+      fromCache: false,
+    });
+  }
+
+  async listReleases(
+    owner: string,
+    repo: string,
+    options: { signal?: AbortSignal; quiet?: boolean; limit?: number } = {},
+  ): Promise<{ found: true; releases: UpstreamRelease[] } | UpstreamNotFound> {
+    const path = `/downloads/releases/${seg(owner)}/${seg(repo)}`;
+    const spec: RequestSpec = {
+      method: 'GET',
+      path,
+      accept: 'application/json',
+      signal: options.signal,
+      quiet: options.quiet,
+    };
+    const ex = await this.send(spec);
+    if (ex.status !== 200) return this.failure(ex, spec);
+    const json = (await this.body.readJson(ex, MAX_JSON_BYTES, `GET ${path}`)) as { releases?: unknown };
+    if (!json || !Array.isArray(json.releases))
+      throw this.protocol(path, 'a listing without a releases array');
+    const releases: UpstreamRelease[] = [];
+    for (const r of json.releases as Array<Record<string, unknown>>) {
+      if (typeof r.tag !== 'string') continue;
+      const assets = Array.isArray(r.assets) ? (r.assets as Array<Record<string, unknown>>) : [];
+      releases.push({
+        tag: r.tag,
+        name: typeof r.name === 'string' ? r.name : r.tag,
+        prerelease: r.prerelease === true,
+        publishedAt: typeof r.publishedAt === 'string' ? r.publishedAt : '',
+        assets: assets
+          .filter((a) => typeof a.name === 'string')
+          .map((a) => ({
+            name: a.name as string,
+            size: typeof a.size === 'number' ? a.size : 0,
+            uuid: typeof a.sha256 === 'string' && SHA256.test(a.sha256) ? a.sha256 : null,
+          })),
+      });
+    }
+    return { found: true, releases: options.limit ? releases.slice(0, options.limit) : releases };
+  }
+
+  /**
+   * A Gatehouse has no listing of a package version's files: each file is asked by name with a
+   * HEAD, which needs the name, so this port call answers not-found (see dev-docs/operations.md).
+   */
+  listPackageFiles(): Promise<{ found: true; files: UpstreamPackageFile[] } | UpstreamNotFound> {
+    return Promise.resolve({ found: false });
+  }
+
+  openReleaseAsset(
+    owner: string,
+    repo: string,
+    tag: string,
+    filename: string,
+    options: { range?: string; signal?: AbortSignal } = {},
+  ): Promise<UpstreamDownload | UpstreamNotFound> {
+    return this.open(`/downloads/releases/${seg(owner)}/${seg(repo)}/${seg(tag)}/${seg(filename)}`, options);
+  }
+
+  openPackageFile(
+    owner: string,
+    name: string,
+    version: string,
+    filename: string,
+    options: { range?: string; signal?: AbortSignal } = {},
+  ): Promise<UpstreamDownload | UpstreamNotFound> {
+    return this.open(
+      `/downloads/packages/${seg(owner)}/${seg(name)}/${seg(version)}/${seg(filename)}`,
+      options,
+    );
+  }
+
+  private async open(
+    path: string,
+    options: { range?: string; signal?: AbortSignal },
+  ): Promise<UpstreamDownload | UpstreamNotFound> {
+    const spec: RequestSpec = { method: 'GET', path, range: options.range, signal: options.signal };
+    const ex = await this.send(spec);
+    if (ex.status !== 200 && ex.status !== 206) return this.failure(ex, spec);
+    const range = first(ex.headers['content-range']);
+    const total = range ? /\/(\d+)$/.exec(range)?.[1] : undefined;
+    const length = contentLength(ex.headers);
+    return {
+      found: true,
+      status: ex.status,
+      size: ex.status === 200 ? length : total !== undefined ? Number(total) : undefined,
+      length,
+      contentRange: range,
+      etag: first(ex.headers.etag),
+      body: ex.body,
+      redirected: false,
+    };
+  }
+
+  private async failure(ex: Exchange, spec: RequestSpec): Promise<UpstreamNotFound> {
+    const request = `GET ${spec.path}`;
+    const snippet = await this.body.snippet(ex);
+    if (ex.status === 404) return { found: false };
+    let err: UpstreamError;
+    if (ex.status === 401) err = refusedKey(request);
+    else {
+      const result = classifyUpstreamAnswer({ ...answerBase(ex, request, undefined), bodySnippet: snippet });
+      if (!(result instanceof UpstreamError)) return { found: false };
+      err = result;
+    }
+    throw spec.quiet ? err : this.failures.fail(err);
+  }
+
+  private protocol(path: string, what: string): UpstreamError {
+    return this.failures.fail(
+      new UpstreamProtocolError(
+        `The upstream Gatehouse answered GET ${path} with ${what}. Fix: check that FORGEJO_BASE_URL is its root URL.`,
+        { request: `GET ${path}` },
+      ),
+    );
+  }
+}
+
+/** The operator line when the upstream Gatehouse refuses this gateway's access key. */
+export function refusedKey(request: string): UpstreamAuthError {
+  return new UpstreamAuthError(
+    'token_invalid',
+    `The upstream Gatehouse refused this gateway's access key on ${request} (401): it is revoked, expired or mistyped. ` +
+      'Fix: ask the upstream operator for a new access key for FORGEJO_API_USERNAME (they can check it with ' +
+      '`gatehouse explain <username>` there), set FORGEJO_API_TOKEN to it and restart.',
+    { request, upstreamStatus: 401 },
+  );
+}
