@@ -28,7 +28,8 @@ function reasonLiterals(line: string): string[] {
  * Files whose `reason:` literals are not audit reasons: explain's verdict (its own vocabulary,
  * matching the audit's where one exists), the CLI (it reads audit rows), /readyz rows, the
  * upstream failure labels (audited with the `upstream_` prefix, collected from their type), and
- * the connection limits' metric label (a refused connection has no request to audit).
+ * the connection limits' metric label (a refused connection has no request to audit), and the
+ * upstream failure reporter's log lines (the credential backoff's warning is no audit row).
  */
 const NOT_AUDIT = [
   'libs/entitlements/src/access-explanation.ts',
@@ -38,6 +39,7 @@ const NOT_AUDIT = [
   'libs/upstream/src/upstream.error.ts',
   'libs/upstream/src/upstream-health.service.ts',
   'apps/gateway/src/http/connection-limits.ts',
+  'libs/upstream/src/upstream-failure.reporter.ts',
 ];
 
 /** The string members of `type <name> = | 'a' | 'b';` in the source. */
