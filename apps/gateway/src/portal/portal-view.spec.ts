@@ -1,0 +1,26 @@
+import { imagePullSecretYaml, pullableTags, pullCommands, shellQuote } from './portal-view';
+
+describe('the portal view', () => {
+  it('keeps only what the matcher admits, newest version first', () => {
+    const admits = (t: string) => t.startsWith('v1.');
+    expect(pullableTags(['v1.2.0', 'v2.0.0', 'v1.10.0', 'v1.9.1', 'latest'], admits)).toEqual([
+      'v1.10.0',
+      'v1.9.1',
+      'v1.2.0',
+    ]);
+  });
+
+  it('prints commands that read the key from standard input and quote what a shell would read', () => {
+    const c = pullCommands('registry.example.com', 'alice', 'acme/app', 'v1.0.0');
+    expect(c.login).toBe('docker login registry.example.com -u alice --password-stdin');
+    expect(c.docker).toBe('docker pull registry.example.com/acme/app:v1.0.0');
+    expect(c.podman).toBe('podman pull registry.example.com/acme/app:v1.0.0');
+    expect(shellQuote("a'b $(x)")).toBe(`'a'\\''b $(x)'`);
+  });
+
+  it('writes an imagePullSecret with a placeholder, never a key', () => {
+    const yaml = imagePullSecretYaml('registry.example.com', 'alice');
+    expect(yaml).toContain('type: kubernetes.io/dockerconfigjson');
+    expect(yaml).toContain('"password":"<YOUR-ACCESS-KEY>"');
+  });
+});

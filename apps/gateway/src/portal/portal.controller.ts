@@ -1,0 +1,76 @@
+import { Controller, Get, Res, UseFilters, UseGuards } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { GatewayConfig } from '@gatehouse/config';
+import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
+import { Clock } from '@gatehouse/observability';
+import { PullThroughService } from '@gatehouse/pull-through';
+import { esc, time } from '../console/console-html';
+import { sendHtml } from '../console/console-http';
+import { PortalErrorsFilter } from './portal-errors.filter';
+import { portalLayout } from './portal-html';
+import { PortalGuard, PortalPrincipal, Principal } from './portal.guard';
+import { daysUntil, imagePullSecretYaml, pullableTags, pullCommands } from './portal-view';
+
+const block = (id: string, text: string) => `<pre id="${esc(id)}"><code>${esc(text)}</code></pre>`;
+
+/** How long until an expiry, in words, for a row of the page. */
+function expiry(at: Date | null, now: Date): string {
+  const days = daysUntil(at, now);
+  if (days === null) return 'never expires';
+  return `expires on ${time(at)} (in ${days} day${days === 1 ? '' : 's'})`;
+}
+
+/**
+ * The member's own overview: the key they signed in with, and for each live image entitlement the
+ * upstream tags the one matcher admits now, with the commands to pull them. Every read takes the
+ * member from the session; nothing here takes a member, a repository or a tag from the URL.
+ */
+@Controller('portal')
+@UseGuards(PortalGuard)
+@UseFilters(PortalErrorsFilter)
+export class PortalController {
+  constructor(
+    private readonly entitlements: EntitlementService,
+    private readonly pull: PullThroughService,
+    private readonly config: GatewayConfig,
+    private readonly clock: Clock,
+  ) {}
+
+  @Get('overview')
+  async overview(@Res() reply: FastifyReply, @Principal() who: PortalPrincipal): Promise<void> {
+    const now = this.clock.date();
+    const { member, accessKey } = who;
+    const service = this.config.registry.service;
+    let body = `<section class="card" aria-labelledby="account"><h2 id="account">Your access key</h2>
+<p>Signed in as <strong>${esc(member.username)}</strong> with the key
+<code>${esc(accessKey.prefix)}…</code>${accessKey.name ? ` (${esc(accessKey.name)})` : ''}, which
+<span class="key-expiry">${expiry(accessKey.expiresAt, now)}</span>.</p>
+${block('login-command', pullCommands(service, member.username, 'x', 'x').login)}
+</section>`;
+    body += `<section aria-labelledby="pull"><h2 id="pull">What I may pull</h2>`;
+    const images = await this.entitlements.liveEntitlements(member.id, 'image');
+    if (!images.length) body += `<p class="empty">No image is granted to you now.</p>`;
+    for (const e of images) body += await this.imageCard(e, service, member.username, now);
+    if (images.length)
+      body += `<h3>Kubernetes imagePullSecret</h3>
+<p>Put your access key where the placeholder is, then <code>kubectl apply -f</code> it.</p>
+${block('pull-secret', imagePullSecretYaml(service, member.username))}`;
+    body += `</section>`;
+    sendHtml(reply, portalLayout('Your access', body, who));
+  }
+
+  private async imageCard(e: Entitlement, service: string, username: string, now: Date): Promise<string> {
+    const listed = await this.pull.listTags(e.repository);
+    const tags = pullableTags(listed?.tags ?? [], (t) => !!this.entitlements.tagAllowed(e, t));
+    const id = `image-${e.id}`;
+    let html = `<article class="card image" id="${esc(id)}" data-repository="${esc(e.repository)}">
+<h3><code>${esc(service)}/${esc(e.repository)}</code></h3>
+<p>Tag rules: ${e.tagRules.map((r) => `<code>${esc(r)}</code>`).join(', ')}; this grant
+<span class="grant-expiry">${expiry(e.expiresAt, now)}</span>.</p>`;
+    if (!tags.length) return `${html}<p class="empty">No published tag matches your grant now.</p></article>`;
+    const c = pullCommands(service, username, e.repository, tags[0]);
+    html += `<ul class="tags">${tags.map((t) => `<li><code>${esc(t)}</code></li>`).join('')}</ul>
+${block(`${id}-docker`, c.docker)}${block(`${id}-podman`, c.podman)}${block(`${id}-skopeo`, c.skopeo)}</article>`;
+    return html;
+  }
+}
