@@ -1,4 +1,4 @@
-import { imagePullSecretYaml, pullableTags, pullCommands, shellQuote } from './portal-view';
+import { expiringSoon, imagePullSecretYaml, pullableTags, pullCommands, shellQuote } from './portal-view';
 
 describe('the portal view', () => {
   it('keeps only what the matcher admits, newest version first', () => {
@@ -22,5 +22,19 @@ describe('the portal view', () => {
     const yaml = imagePullSecretYaml('registry.example.com', 'alice');
     expect(yaml).toContain('type: kubernetes.io/dockerconfigjson');
     expect(yaml).toContain('"password":"<YOUR-ACCESS-KEY>"');
+  });
+
+  it('warns of what expires within the window, soonest first', () => {
+    const now = new Date('2026-12-07T00:00:00Z');
+    const at = (d: number) => new Date(now.getTime() + d * 86_400_000);
+    const items = [
+      { what: 'late', at: at(20) },
+      { what: 'never', at: null },
+      { what: 'key', at: at(10) },
+      { what: 'grant', at: at(2) },
+      { what: 'gone', at: at(-1) },
+    ];
+    expect(expiringSoon(items, now, 14).map((i) => i.what)).toEqual(['grant', 'key']);
+    expect(expiringSoon(items, now, 0)).toEqual([]);
   });
 });

@@ -71,3 +71,17 @@ export function daysUntil(at: Date | null, now: Date): number | null {
   if (!at) return null;
   return Math.ceil((at.getTime() - now.getTime()) / 86_400_000);
 }
+
+/** The items whose expiry falls within `days` of `now` (0 days: none), soonest first. */
+export function expiringSoon<T extends { at: Date | null }>(
+  items: readonly T[],
+  now: Date,
+  days: number,
+): T[] {
+  return items
+    .filter((i) => {
+      const left = daysUntil(i.at, now);
+      return left !== null && days > 0 && left > 0 && i.at!.getTime() - now.getTime() <= days * 86_400_000;
+    })
+    .sort((a, b) => a.at!.getTime() - b.at!.getTime());
+}

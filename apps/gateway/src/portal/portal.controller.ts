@@ -9,7 +9,7 @@ import { sendHtml } from '../console/console-http';
 import { PortalErrorsFilter } from './portal-errors.filter';
 import { portalLayout } from './portal-html';
 import { PortalGuard, PortalPrincipal, Principal } from './portal.guard';
-import { daysUntil, imagePullSecretYaml, pullableTags, pullCommands } from './portal-view';
+import { daysUntil, expiringSoon, imagePullSecretYaml, pullableTags, pullCommands } from './portal-view';
 
 const block = (id: string, text: string) => `<pre id="${esc(id)}"><code>${esc(text)}</code></pre>`;
 
@@ -41,14 +41,27 @@ export class PortalController {
     const now = this.clock.date();
     const { member, accessKey } = who;
     const service = this.config.registry.service;
-    let body = `<section class="card" aria-labelledby="account"><h2 id="account">Your access key</h2>
+    const images = await this.entitlements.liveEntitlements(member.id, 'image');
+    const soon = expiringSoon(
+      [
+        { what: 'Your access key', at: accessKey.expiresAt },
+        ...images.map((e) => ({ what: `Your access to ${e.repository}`, at: e.expiresAt })),
+      ],
+      now,
+      this.entitlements.expiryWarningDays,
+    );
+    let body = soon.length
+      ? `<section class="warning" role="alert" aria-labelledby="expiring"><h2 id="expiring">Expiring soon</h2><ul>${soon
+          .map((x) => `<li>${esc(x.what)} ${expiry(x.at, now)}.</li>`)
+          .join('')}</ul><p>Ask your vendor to renew it before then.</p></section>`
+      : '';
+    body += `<section class="card" aria-labelledby="account"><h2 id="account">Your access key</h2>
 <p>Signed in as <strong>${esc(member.username)}</strong> with the key
 <code>${esc(accessKey.prefix)}…</code>${accessKey.name ? ` (${esc(accessKey.name)})` : ''}, which
 <span class="key-expiry">${expiry(accessKey.expiresAt, now)}</span>.</p>
 ${block('login-command', pullCommands(service, member.username, 'x', 'x').login)}
 </section>`;
     body += `<section aria-labelledby="pull"><h2 id="pull">What I may pull</h2>`;
-    const images = await this.entitlements.liveEntitlements(member.id, 'image');
     if (!images.length) body += `<p class="empty">No image is granted to you now.</p>`;
     for (const e of images) body += await this.imageCard(e, service, member.username, now);
     if (images.length)

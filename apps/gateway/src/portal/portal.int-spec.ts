@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { EntitlementService } from '@gatehouse/entitlements';
 import { AccessKeyService } from '@gatehouse/members';
 import { startUpstreamGatewayStack, StackMember, UpstreamGatewayStack } from '@gatehouse/testing/gateway';
 
@@ -135,6 +136,38 @@ describe('the customer portal', () => {
     const out = await post(stack, '/portal/logout', { _csrf: csrf }, '10.9.0.1', cookie);
     expect(out.status).toBe(303);
     expect((await page(stack, '/portal/overview', cookie)).headers.get('location')).toBe('/portal/login');
+  });
+
+  it('warns of an entitlement expiring soon on the page and on a pull (curl sees the Warning header)', async () => {
+    const expiring = await stack.member('expiring', {});
+    const soon = new Date(Date.now() + 3 * 86_400_000);
+    await stack.gw.app
+      .get(EntitlementService)
+      .grant(expiring.username, 'acme/app', ['v1.0.0'], { expiresAt: soon });
+    const html = await (await page(stack, '/portal/overview', await signIn(stack, expiring))).text();
+    expect(html).toMatch(
+      /<h2 id="expiring">Expiring soon<\/h2><ul><li>Your access to acme\/app expires on <time/,
+    );
+    // A member with no expiry sees no warning.
+    expect(await (await page(stack, '/portal/overview', await signIn(stack, narrow))).text()).not.toContain(
+      'Expiring soon',
+    );
+    const token = await stack.token(expiring, ['repository:acme/app:pull']);
+    const { stdout } = await run('curl', [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-D',
+      '-',
+      '-H',
+      `Authorization: Bearer ${token}`,
+      '-H',
+      'Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json',
+      `${stack.gw.url}/v2/acme/app/manifests/v1.0.0`,
+    ]);
+    expect(stdout).toMatch(/^HTTP\/1\.1 200/);
+    const iso = soon.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    expect(stdout).toContain(`warning: 299 - "your access to acme/app expires on ${iso}"`);
   });
 
   it('limits guessing per address and per (username, address) without locking the member out elsewhere', async () => {
