@@ -4,7 +4,8 @@ import type { PortalPrincipal } from './portal.guard';
 /** The portal's page frame: the console's stylesheet and script, nothing inline, no staff navigation. */
 export function portalLayout(title: string, body: string, who: PortalPrincipal | null): string {
   const nav = who
-    ? `<nav aria-label="Portal"><form method="post" action="/portal/logout" class="signout">
+    ? `<nav aria-label="Portal"><ul><li><a href="/portal/overview">Your access</a></li>
+        <li><a href="/portal/activity">My activity</a></li></ul><form method="post" action="/portal/logout" class="signout">
         <input type="hidden" name="_csrf" value="${esc(who.session.csrfToken)}">
         <span>${esc(who.member.username)}</span>
         <button type="submit">Sign out</button>

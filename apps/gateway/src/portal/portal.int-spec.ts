@@ -170,6 +170,34 @@ describe('the customer portal', () => {
     expect(stdout).toContain(`warning: 299 - "your access to acme/app expires on ${iso}"`);
   });
 
+  it("shows the member's own activity, a refused unknown and a refused unentitled tag alike", async () => {
+    const who = await stack.member('activity', { 'acme/app': ['v1.0.0'] });
+    const token = await stack.token(who, ['repository:acme/app:pull']);
+    const accept = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json';
+    for (const tag of ['v1.0.0', 'v1.1.0', 'no-such-tag']) {
+      const r = await fetch(`${stack.gw.url}/v2/acme/app/manifests/${tag}`, {
+        headers: { authorization: `Bearer ${token}`, accept },
+      });
+      await r.arrayBuffer();
+    }
+    const cookie = await signIn(stack, who);
+    let html = '';
+    for (let i = 0; i < 50 && (html.match(/<tr><td>/g) ?? []).length < 4; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      html = await (await page(stack, '/portal/activity', cookie)).text();
+    }
+    const rows = [
+      ...html.matchAll(/<tr><td>.*?<\/td><td>(.*?)<\/td><td><code>(.*?)<\/code><\/td><td>(.*?)<\/td><\/tr>/g),
+    ];
+    const byRef = (ref: string) => rows.find((r) => r[2].startsWith(`acme/app ${ref}`))?.[3];
+    expect(byRef('v1.0.0')).toBe('served');
+    expect(byRef('v1.1.0')).toBe('refused: not found, or not granted to you');
+    expect(byRef('no-such-tag')).toBe(byRef('v1.1.0'));
+    expect(html).not.toMatch(/tag_not_entitled|tag_unknown_upstream/);
+    // Another member's rows are not here.
+    expect(html).not.toContain(narrow.username);
+  });
+
   it('limits guessing per address and per (username, address) without locking the member out elsewhere', async () => {
     const attacker = '10.66.0.1';
     for (let i = 0; i < 3; i++) {

@@ -3,6 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import { AuthModule } from '@gatehouse/auth';
 import { PullThroughModule } from '@gatehouse/pull-through';
+import { PortalActivityController } from './portal-activity.controller';
 import { PortalAuthController } from './portal-auth.controller';
 import { PortalController } from './portal.controller';
 import { PortalErrorsFilter } from './portal-errors.filter';
@@ -15,7 +16,7 @@ import { PortalSessionStore } from './portal-session.store';
  */
 @Module({
   imports: [AuthModule, PullThroughModule],
-  controllers: [PortalAuthController, PortalController],
+  controllers: [PortalAuthController, PortalController, PortalActivityController],
   providers: [PortalSessionStore, PortalGuard, PortalErrorsFilter],
 })
 export class PortalModule implements OnModuleInit {
