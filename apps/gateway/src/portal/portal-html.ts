@@ -5,6 +5,7 @@ import type { PortalPrincipal } from './portal.guard';
 export function portalLayout(title: string, body: string, who: PortalPrincipal | null): string {
   const nav = who
     ? `<nav aria-label="Portal"><ul><li><a href="/portal/overview">Your access</a></li>
+        <li><a href="/portal/downloads">What I may download</a></li>
         <li><a href="/portal/activity">My activity</a></li></ul><form method="post" action="/portal/logout" class="signout">
         <input type="hidden" name="_csrf" value="${esc(who.session.csrfToken)}">
         <span>${esc(who.member.username)}</span>

@@ -1,4 +1,12 @@
-import { expiringSoon, imagePullSecretYaml, pullableTags, pullCommands, shellQuote } from './portal-view';
+import {
+  curlLine,
+  expiringSoon,
+  humanSize,
+  imagePullSecretYaml,
+  pullableTags,
+  pullCommands,
+  shellQuote,
+} from './portal-view';
 
 describe('the portal view', () => {
   it('keeps only what the matcher admits, newest version first', () => {
@@ -36,5 +44,16 @@ describe('the portal view', () => {
     ];
     expect(expiringSoon(items, now, 14).map((i) => i.what)).toEqual(['grant', 'key']);
     expect(expiringSoon(items, now, 0)).toEqual([]);
+  });
+
+  it('prints sizes and a resumable curl line that prompts for the key', () => {
+    expect([humanSize(999), humanSize(10 * 1024 * 1024 + 123), humanSize(2_000_000_000)]).toEqual([
+      '999 B',
+      '10.5 MB',
+      '2.0 GB',
+    ]);
+    expect(curlLine('alice', 'https://gw.example/downloads/releases/acme/tool/v1/a b')).toBe(
+      "curl -fL -u alice: -O -C - 'https://gw.example/downloads/releases/acme/tool/v1/a b'",
+    );
   });
 });

@@ -85,3 +85,20 @@ export function expiringSoon<T extends { at: Date | null }>(
     })
     .sort((a, b) => a.at!.getTime() - b.at!.getTime());
 }
+
+/** `1.2 MB`-style sizes (decimal units, as download pages show them). */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let n = bytes;
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
+}
+
+/** A resumable download that prompts for the key (`-u user:`), on the /downloads/ route. */
+export function curlLine(username: string, url: string): string {
+  return `curl -fL -u ${shellQuote(`${username}:`)} -O -C - ${shellQuote(url)}`;
+}

@@ -2,7 +2,11 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { EntitlementService } from '@gatehouse/entitlements';
 import { AccessKeyService } from '@gatehouse/members';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startUpstreamGatewayStack, StackMember, UpstreamGatewayStack } from '@gatehouse/testing/gateway';
+import { seedDownloads, SeededDownloads } from '@gatehouse/testing/upstream';
 
 const run = promisify(execFile);
 
@@ -53,6 +57,7 @@ describe('the customer portal', () => {
   let stack: UpstreamGatewayStack;
   let narrow: StackMember;
   let other: StackMember;
+  let seeded: SeededDownloads;
 
   beforeAll(async () => {
     stack = await startUpstreamGatewayStack({
@@ -62,6 +67,8 @@ describe('the customer portal', () => {
         AUTH_FAILED_LOGINS_PER_USERNAME: '3',
       },
     });
+    stack.front.setTokenScopes(stack.pat, ['read:package', 'read:repository']);
+    seeded = seedDownloads(stack.front);
     narrow = await stack.member('narrow', { 'acme/app': ['v1.*'] });
     other = await stack.member('other', { 'acme/tool': ['*'] });
   }, 180_000);
@@ -196,6 +203,30 @@ describe('the customer portal', () => {
     expect(html).not.toMatch(/tag_not_entitled|tag_unknown_upstream/);
     // Another member's rows are not here.
     expect(html).not.toContain(narrow.username);
+  });
+
+  it('lists the entitled releases with sizes, and the printed curl line downloads the file', async () => {
+    const who = await stack.member('dl', { 'releases:acme/tool': ['semver:^1.0.0'] });
+    const html = await (await page(stack, '/portal/downloads', await signIn(stack, who))).text();
+    const tags = [...html.matchAll(/<h3>([^<]+)<\/h3>/g)].map((m) => m[1]);
+    expect(tags.sort()).toEqual(['v1.0.0', 'v1.2.0']);
+    expect(html).toContain('10.5 MB');
+    const line = [...html.matchAll(/<pre><code>(curl [^<]+)<\/code><\/pre>/g)]
+      .map((m) => m[1].replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n))))
+      .find((l) => l.includes('/v1.0.0/checksums.txt'))!;
+    expect(line).toBe(
+      `curl -fL -u ${who.username}: -O -C - ${stack.gw.url}/downloads/releases/acme/tool/v1.0.0/checksums.txt`,
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'portal-curl-'));
+    try {
+      // The printed line, with the key typed where curl would prompt for it.
+      await run('bash', ['-c', line.replace(`-u ${who.username}:`, `-u ${who.username}:${who.key}`)], {
+        cwd: dir,
+      });
+      expect(readFileSync(join(dir, 'checksums.txt'))).toEqual(seeded.releases['v1.0.0']['checksums.txt']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('limits guessing per address and per (username, address) without locking the member out elsewhere', async () => {

@@ -2,9 +2,11 @@ import { Module, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import { AuthModule } from '@gatehouse/auth';
+import { DownloadsModule } from '@gatehouse/downloads';
 import { PullThroughModule } from '@gatehouse/pull-through';
 import { PortalActivityController } from './portal-activity.controller';
 import { PortalAuthController } from './portal-auth.controller';
+import { PortalDownloadsController } from './portal-downloads.controller';
 import { PortalController } from './portal.controller';
 import { PortalErrorsFilter } from './portal-errors.filter';
 import { PortalGuard } from './portal.guard';
@@ -15,8 +17,8 @@ import { PortalSessionStore } from './portal-session.store';
  * may pull, on the console's page stack (CSP, cookies, assets) with sessions of its own.
  */
 @Module({
-  imports: [AuthModule, PullThroughModule],
-  controllers: [PortalAuthController, PortalController, PortalActivityController],
+  imports: [AuthModule, PullThroughModule, DownloadsModule],
+  controllers: [PortalAuthController, PortalController, PortalActivityController, PortalDownloadsController],
   providers: [PortalSessionStore, PortalGuard, PortalErrorsFilter],
 })
 export class PortalModule implements OnModuleInit {
