@@ -26,6 +26,7 @@ const ACTIONS: Array<[RegExp, string]> = [
   [/^tags\./, 'list tags'],
   [/^catalog\./, 'list repositories'],
   [/^referrers\./, 'list signatures'],
+  [/^download\.list/, 'list releases'],
   [/^download/, 'download'],
 ];
 

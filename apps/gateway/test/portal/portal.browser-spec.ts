@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { EntitlementService } from '@gatehouse/entitlements';
 import { startUpstreamGatewayStack, StackMember, UpstreamGatewayStack } from '@gatehouse/testing/gateway';
+import { seedDownloads } from '@gatehouse/testing/upstream';
 import { launchChromium, seriousViolations } from '../console/console-browser';
 
 const SCREENSHOTS = process.env.GATEHOUSE_PORTAL_SCREENSHOTS;
@@ -28,7 +29,9 @@ describe('the customer portal in Chromium', () => {
   beforeAll(async () => {
     stack = await startUpstreamGatewayStack({ gatewayEnv: { TRUST_PROXY: 'loopback' } });
     // A narrow grant, expiring within the warning window; a case-variant rule admits no more.
-    member = await stack.member('portal-customer', {});
+    stack.front.setTokenScopes(stack.pat, ['read:package', 'read:repository']);
+    seedDownloads(stack.front);
+    member = await stack.member('portal-customer', { 'releases:acme/tool': ['semver:^1.0.0'] });
     await stack.gw.app
       .get(EntitlementService)
       .grant(member.username, 'acme/app', ['v1.0.*'], { expiresAt: new Date(Date.now() + 6 * 86_400_000) });
@@ -65,6 +68,14 @@ describe('the customer portal in Chromium', () => {
     expect(text).toContain(member.username);
     expect(text).not.toContain(other.username);
     expect(text).not.toContain('acme/tool');
+    await page.getByRole('link', { name: 'What I may download' }).click();
+    await expect(page.locator('article.release h3').allTextContents()).resolves.toEqual(['v1.2.0', 'v1.0.0']);
+    expect(await seriousViolations(page)).toEqual([]);
+    await shot('portal-downloads');
+    await page.getByRole('link', { name: 'My activity' }).click();
+    await expect(page.locator('table.activity').textContent()).resolves.toContain('list releases');
+    expect(await seriousViolations(page)).toEqual([]);
+    await shot('portal-activity');
     await page.getByRole('button', { name: 'Sign out' }).click();
     expect(new URL(page.url()).pathname).toBe('/portal/login');
     await page.goto(`${stack.gw.url}/portal/overview`);
