@@ -27,7 +27,9 @@ async function signIn(who: StackMember, key = who.key): Promise<void> {
 
 describe('the customer portal in Chromium', () => {
   beforeAll(async () => {
-    stack = await startUpstreamGatewayStack({ gatewayEnv: { TRUST_PROXY: 'loopback' } });
+    stack = await startUpstreamGatewayStack({
+      gatewayEnv: { TRUST_PROXY: 'loopback', AUTH_FAILED_LOGINS_PER_USERNAME: '3' },
+    });
     // A narrow grant, expiring within the warning window; a case-variant rule admits no more.
     stack.front.setTokenScopes(stack.pat, ['read:package', 'read:repository']);
     seedDownloads(stack.front);
@@ -81,4 +83,19 @@ describe('the customer portal in Chromium', () => {
     await page.goto(`${stack.gw.url}/portal/overview`);
     expect(new URL(page.url()).pathname).toBe('/portal/login');
   }, 120_000);
+
+  it('limits guessing from one address without locking the member out from another', async () => {
+    await page.setExtraHTTPHeaders({ 'x-forwarded-for': '10.66.0.1' });
+    for (let i = 0; i < 3; i++) {
+      await signIn(other, `guess-${i}`);
+      await expect(page.getByRole('alert').textContent()).resolves.toContain('do not match');
+    }
+    await signIn(other);
+    await expect(page.getByRole('alert').textContent()).resolves.toContain('Too many failed sign-ins');
+    expect(new URL(page.url()).pathname).toBe('/portal/login');
+    await page.setExtraHTTPHeaders({ 'x-forwarded-for': '10.77.0.1' });
+    await signIn(other);
+    expect(new URL(page.url()).pathname).toBe('/portal/overview');
+    await expect(page.locator('main').textContent()).resolves.toContain('acme/tool');
+  }, 60_000);
 });
