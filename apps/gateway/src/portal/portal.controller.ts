@@ -11,6 +11,9 @@ import { portalLayout } from './portal-html';
 import { PortalGuard, PortalPrincipal, Principal } from './portal.guard';
 import { daysUntil, expiringSoon, imagePullSecretYaml, pullableTags, pullCommands } from './portal-view';
 
+/** Digests are resolved for the newest tags only (one cached upstream HEAD each). */
+const DIGESTS_SHOWN = 10;
+
 const block = (id: string, text: string) => `<pre id="${esc(id)}"><code>${esc(text)}</code></pre>`;
 
 /** How long until an expiry, in words, for a row of the page. */
@@ -72,6 +75,15 @@ ${block('pull-secret', imagePullSecretYaml(service, member.username))}`;
     sendHtml(reply, portalLayout('Your access', body, who));
   }
 
+  /** The tag's digest from the pull-through's short-lived cache; none when the upstream does not answer. */
+  private async digestOf(repository: string, tag: string): Promise<string | null> {
+    try {
+      return (await this.pull.resolveTag(repository, tag))?.digest ?? null;
+    } catch {
+      return null;
+    }
+  }
+
   private async imageCard(e: Entitlement, service: string, username: string, now: Date): Promise<string> {
     const listed = await this.pull.listTags(e.repository);
     const tags = pullableTags(listed?.tags ?? [], (t) => !!this.entitlements.tagAllowed(e, t));
@@ -82,7 +94,15 @@ ${block('pull-secret', imagePullSecretYaml(service, member.username))}`;
 <span class="grant-expiry">${expiry(e.expiresAt, now)}</span>.</p>`;
     if (!tags.length) return `${html}<p class="empty">No published tag matches your grant now.</p></article>`;
     const c = pullCommands(service, username, e.repository, tags[0]);
-    html += `<ul class="tags">${tags.map((t) => `<li><code>${esc(t)}</code></li>`).join('')}</ul>
+    const digests = await Promise.all(
+      tags.slice(0, DIGESTS_SHOWN).map((t) => this.digestOf(e.repository, t)),
+    );
+    html += `<ul class="tags">${tags
+      .map(
+        (t, i) =>
+          `<li><code>${esc(t)}</code>${digests[i] ? ` <code class="digest">${esc(digests[i])}</code>` : ''}</li>`,
+      )
+      .join('')}</ul>
 ${block(`${id}-docker`, c.docker)}${block(`${id}-podman`, c.podman)}${block(`${id}-skopeo`, c.skopeo)}</article>`;
     return html;
   }

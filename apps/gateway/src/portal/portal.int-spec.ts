@@ -81,7 +81,7 @@ describe('the customer portal', () => {
     expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
     const html = await res.text();
     const shown = [...html.matchAll(/<ul class="tags">([\s\S]*?)<\/ul>/g)].flatMap((m) =>
-      [...m[1].matchAll(/<code>([^<]*)<\/code>/g)].map((t) => t[1]),
+      [...m[1].matchAll(/<li><code>([^<]*)<\/code>/g)].map((t) => t[1]),
     );
     expect(shown).toEqual(['v1.1.0', 'v1.0.0']);
     // The registry's own answer for this member: the same set, nothing the rules refuse.
@@ -90,6 +90,17 @@ describe('the customer portal', () => {
       headers: { authorization: `Bearer ${token}` },
     });
     expect(((await listed.json()) as { tags: string[] }).tags.sort()).toEqual([...shown].sort());
+    // The digest shown is the one the registry serves for the tag.
+    const head = await fetch(`${stack.gw.url}/v2/acme/app/manifests/v1.0.0`, {
+      method: 'HEAD',
+      headers: {
+        authorization: `Bearer ${token}`,
+        accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json',
+      },
+    });
+    expect(html).toContain(
+      `<li><code>v1.0.0</code> <code class="digest">${head.headers.get('docker-content-digest')}</code></li>`,
+    );
     expect(html).not.toContain('latest');
     expect(html).not.toContain('v2.0.0-rc.1');
     expect(html).not.toContain(narrow.key);

@@ -52,7 +52,7 @@ describe('the customer portal in Chromium', () => {
     await shot('portal-signin-refused');
     await signIn(member);
     expect(new URL(page.url()).pathname).toBe('/portal/overview');
-    const shown = await page.locator('article.image ul.tags code').allTextContents();
+    const shown = await page.locator('article.image ul.tags li > code:not(.digest)').allTextContents();
     const token = await stack.token(member, ['repository:acme/app:pull']);
     const listed = await fetch(`${stack.gw.url}/v2/acme/app/tags/list`, {
       headers: { authorization: `Bearer ${token}` },
