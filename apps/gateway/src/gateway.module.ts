@@ -8,6 +8,7 @@ import { UpstreamModule } from '@gatehouse/upstream';
 import { RateLimitModule } from '@gatehouse/rate-limit';
 import { AdminModule } from './admin/admin.module';
 import { ConsoleModule } from './console/console.module';
+import { PortalModule } from './portal/portal.module';
 import { DownloadsHttpModule } from './downloads/downloads.module';
 import { HealthModule } from './health/health.module';
 import { MetricsController } from './metrics/metrics.controller';
@@ -33,6 +34,7 @@ export class GatewayModule {
         TokenModule,
         AdminModule,
         ConsoleModule,
+        PortalModule,
         AuditRetentionModule,
         EventsModule.forRoot({ worker: true }),
       ],

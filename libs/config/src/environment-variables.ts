@@ -232,6 +232,13 @@ export class EnvironmentVariables {
   @Min(1, { message: 'AUTH_FAILED_LOGIN_WINDOW_SECONDS must be at least 1' })
   AUTH_FAILED_LOGIN_WINDOW_SECONDS?: number;
 
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt({ message: 'EXPIRY_WARNING_DAYS must be a whole number of days' })
+  @Min(0, { message: 'EXPIRY_WARNING_DAYS must be between 0 (no warnings) and 365' })
+  @Max(365, { message: 'EXPIRY_WARNING_DAYS must be between 0 (no warnings) and 365' })
+  EXPIRY_WARNING_DAYS?: number;
+
   // ── Rate limits ──────────────────────────────────────────────────────────
   @IsOptional()
   @Transform(toInt)

@@ -94,6 +94,11 @@ export interface AuthConfig {
   failedLoginsPerIp: number;
   failedLoginsPerUsername: number;
   failedLoginWindowSeconds: number;
+  /**
+   * Keys and entitlements expiring within this many days are warned about (portal, `Warning: 299`
+   * on registry and download replies); 0 turns the warnings off. 14 when absent.
+   */
+  expiryWarningDays?: number;
 }
 
 export interface CacheConfig {
@@ -183,6 +188,8 @@ export function parseRoleGroups(text: string | undefined): { admin: string[]; su
   }
   return out;
 }
+
+export const DEFAULT_EXPIRY_WARNING_DAYS = 14;
 
 /** The whole validated configuration. Injected by class, read once at start. */
 export class GatewayConfig {
@@ -331,6 +338,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       failedLoginsPerIp: raw.AUTH_FAILED_LOGINS_PER_IP ?? 30,
       failedLoginsPerUsername: raw.AUTH_FAILED_LOGINS_PER_USERNAME ?? 10,
       failedLoginWindowSeconds: raw.AUTH_FAILED_LOGIN_WINDOW_SECONDS ?? 300,
+      expiryWarningDays: raw.EXPIRY_WARNING_DAYS ?? DEFAULT_EXPIRY_WARNING_DAYS,
     },
     {
       dir: path.resolve(raw.OCI_CACHE_DIR ?? path.join(dataDir, 'cache')),

@@ -12,7 +12,8 @@ type Fake<T, K extends keyof T> = jest.Mocked<Pick<T, K>>;
 
 /** Typed fakes of every edge DownloadsService reaches (immich's newTestService shape). */
 function newDownloadsService() {
-  const entitlements: Fake<EntitlementService, 'tagAllowed'> = {
+  const entitlements: Fake<EntitlementService, 'tagAllowed' | 'expiryWarning'> = {
+    expiryWarning: jest.fn().mockReturnValue(null),
     // Exact rules only: enough to tell the service's decisions apart from the matcher's.
     tagAllowed: jest.fn((e: Pick<Entitlement, 'tagRules'>, tag: string) =>
       e.tagRules.includes(tag) ? { rule: tag, kind: 'exact' as const, tag } : null,
@@ -120,6 +121,18 @@ describe('DownloadsService', () => {
     expect(reply.headers['Content-Disposition']).toContain('tool bin');
     expect(store.open).not.toHaveBeenCalled();
     expect(events[0]).toMatchObject({ reference: 'v1.1.0/tool bin', details: { requestedTag: 'latest' } });
+  });
+
+  it('says on a download when the entitlement expires soon', async () => {
+    const { sut, catalog, entitlements } = newDownloadsService();
+    catalog.releases.mockResolvedValue({ value: RELEASES, stale: null });
+    entitlements.expiryWarning.mockReturnValue(
+      '299 - "your access to acme/tool expires on 2026-12-12T00:00:00Z"',
+    );
+    const who = caller('releases', 'acme/tool', ['v1.0.0']);
+    const reply = await sut.releaseAsset(who, 'acme', 'tool', 'v1.0.0', 'tool bin', req({ method: 'HEAD' }));
+    expect(reply.headers['Warning']).toBe('299 - "your access to acme/tool expires on 2026-12-12T00:00:00Z"');
+    expect(entitlements.expiryWarning).toHaveBeenCalledWith(who.grant.entitlement);
   });
 
   it('streams a package file by its stated sha256 and audits the bytes when it ends', async () => {

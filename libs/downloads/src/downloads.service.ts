@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
+import { Entitlement, EntitlementService, warningHeader } from '@gatehouse/entitlements';
 import {
   downloadPathOf,
   isValidAssetFilename,
@@ -101,7 +101,10 @@ export class DownloadsService {
       this.audit.allowed(draft, 200, null);
       return {
         status: 200,
-        headers: { ...staleHeader(stale), 'Cache-Control': 'private, no-cache' },
+        headers: {
+          ...warningHeader(staleWarning(stale), this.entitlements.expiryWarning(entitlement)),
+          'Cache-Control': 'private, no-cache',
+        },
         body: { owner, repository: repo, releases: items },
       };
     } catch (err) {
@@ -153,7 +156,8 @@ export class DownloadsService {
             this.upstream.downloads.openReleaseAsset(owner, repo, release.tag, filename, { range, signal }),
           ),
       };
-      return await this.serve(draft, object, asset.uuid ?? assetRevision(asset), filename, stale, req);
+      const warnings = [staleWarning(stale), this.entitlements.expiryWarning(entitlement)];
+      return await this.serve(draft, object, asset.uuid ?? assetRevision(asset), filename, warnings, req);
     } catch (err) {
       this.audit.failed(draft, err);
       throw err;
@@ -206,7 +210,8 @@ export class DownloadsService {
           ),
       };
       const etag = file.sha256 ?? `package:${owner}/${name}@${judged}/${filename}`;
-      return await this.serve(draft, object, etag, filename, answer.stale, req);
+      const warnings = [staleWarning(answer.stale), this.entitlements.expiryWarning(entitlement)];
+      return await this.serve(draft, object, etag, filename, warnings, req);
     } catch (err) {
       this.audit.failed(draft, err);
       throw err;
@@ -218,7 +223,7 @@ export class DownloadsService {
     object: DownloadObject,
     etag: string,
     filename: string,
-    stale: { ageSeconds: number } | null,
+    warnings: Array<string | null>,
     req: DownloadRequest,
   ): Promise<DownloadReply> {
     const known = this.store.knownSha256(object);
@@ -229,7 +234,7 @@ export class DownloadsService {
       'Content-Disposition': contentDisposition(filename),
       'Cache-Control': 'private, max-age=300',
       'X-Content-Type-Options': 'nosniff',
-      ...staleHeader(stale),
+      ...warningHeader(...warnings),
     };
     if (known) {
       headers['X-Checksum-Sha256'] = known;
@@ -339,12 +344,10 @@ function newestEntitled(
   return [...entitled].filter((r) => !r.prerelease).sort(byDate)[0] ?? [...entitled].sort(byDate)[0];
 }
 
-function staleHeader(stale: { ageSeconds: number } | null): Record<string, string> {
+function staleWarning(stale: { ageSeconds: number } | null): string | null {
   return stale
-    ? {
-        Warning: `299 - "upstream unavailable; serving the last known release metadata, checked ${stale.ageSeconds} s ago"`,
-      }
-    : {};
+    ? `299 - "upstream unavailable; serving the last known release metadata, checked ${stale.ageSeconds} s ago"`
+    : null;
 }
 
 /** `attachment; filename="…"` (ASCII fallback) plus RFC 5987 `filename*` for any name. */

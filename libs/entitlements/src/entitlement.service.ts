@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { FindOptionsWhere, Repository } from 'typeorm';
 import { BoundedCache } from '@gatehouse/bounded-cache';
-import { GatewayConfig } from '@gatehouse/config';
+import { DEFAULT_EXPIRY_WARNING_DAYS, GatewayConfig } from '@gatehouse/config';
 import { isDatabaseUnavailableError } from '@gatehouse/database';
 import { MemberService, notifyMemberChanged } from '@gatehouse/members';
 import { Clock } from '@gatehouse/observability';
@@ -20,6 +20,7 @@ import {
 } from '@gatehouse/oci';
 import { Entitlement, isEntitlementLive } from './entitlement.entity';
 import { EntitlementsError } from './entitlements.exception';
+import { expiryWarning } from './expiry-warning';
 import { DigestReach, Reachability, TagAdmission } from './tag-admission';
 import { canonicalRule, matchTagRules, parseTagRules, TagMatch, TagRuleError } from './tag-rule.util';
 
@@ -77,6 +78,20 @@ export class EntitlementService {
       now: () => clock.now(),
     });
     this.tagCanonicalization = Object.freeze({ caseInsensitive: config.upstream.tagsCaseInsensitive });
+    this.expiryWarningDays = config.auth.expiryWarningDays ?? DEFAULT_EXPIRY_WARNING_DAYS;
+  }
+
+  /** Days ahead an expiring entitlement or key is warned about (EXPIRY_WARNING_DAYS). */
+  readonly expiryWarningDays: number;
+
+  /** The `Warning: 299` text for an entitlement expiring within EXPIRY_WARNING_DAYS, else null. */
+  expiryWarning(entitlement: Pick<Entitlement, 'expiresAt' | 'repository'>): string | null {
+    return expiryWarning(
+      `your access to ${entitlement.repository}`,
+      entitlement.expiresAt,
+      this.clock.date(),
+      this.expiryWarningDays,
+    );
   }
 
   /**

@@ -7,3 +7,4 @@ export * from './entitlements.exception';
 export * from './entitlements.module';
 export * from './tag-rule.util';
 export * from './tag-admission';
+export * from './expiry-warning';

@@ -23,9 +23,10 @@ type Fake<T, K extends keyof T> = jest.Mocked<Pick<T, K>>;
 
 /** Typed fakes of every edge RegistryService reaches (immich's newTestService shape). */
 function newRegistryService() {
-  const entitlements: Fake<EntitlementService, 'admitTag' | 'findReachingTag'> = {
+  const entitlements: Fake<EntitlementService, 'admitTag' | 'findReachingTag' | 'expiryWarning'> = {
     admitTag: jest.fn(),
     findReachingTag: jest.fn(),
+    expiryWarning: jest.fn().mockReturnValue(null),
   };
   const pull: Fake<PullThroughService, 'resolveTag' | 'listTags' | 'findReachingTag'> = {
     resolveTag: jest.fn(),
@@ -130,6 +131,24 @@ describe('RegistryService', () => {
     });
     expect(reply.headers.Warning).toMatch(/^299 - .*checked 42 s ago/);
     expect(events[0]).toMatchObject({ outcome: 'allowed', digest: MANIFEST, cache: 'hit', bytes: 2 });
+  });
+
+  it('says on the manifest when the entitlement expires soon, beside a stale warning', async () => {
+    const { sut, entitlements, pull, manifests } = newRegistryService();
+    entitlements.admitTag.mockResolvedValue({
+      via: 'rule',
+      tag: 'v1.0.0',
+      match: { rule: 'v1.*', kind: 'glob', tag: 'v1.0.0' },
+    });
+    entitlements.expiryWarning.mockReturnValue(
+      '299 - "your access to acme/app expires on 2026-12-12T00:00:00Z"',
+    );
+    pull.resolveTag.mockResolvedValue({ digest: MANIFEST, stale: { ageSeconds: 42, cause: null } });
+    manifests.get.mockResolvedValue(manifestReply);
+    const reply = await sut.handle(access('/v2/acme/app/manifests/v1.0.0'), request());
+    expect(reply.headers.Warning).toMatch(
+      /^299 - ".*checked 42 s ago", 299 - "your access to acme\/app expires on 2026-12-12T00:00:00Z"$/,
+    );
   });
 
   it('answers 304 to a matching If-None-Match and HEAD without a body', async () => {

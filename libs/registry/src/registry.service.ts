@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { RegistryAccess, registryAuditFacts } from '@gatehouse/auth';
 import { BlobOffloadConfig, GatewayConfig } from '@gatehouse/config';
-import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
+import { Entitlement, EntitlementService, warningHeader } from '@gatehouse/entitlements';
 import { Digest, OciError, OciReference } from '@gatehouse/oci';
 import { BlobSource, ManifestFetchTrace, ManifestSource, PullThroughService } from '@gatehouse/pull-through';
 import { lexical, paginate } from './pagination';
@@ -121,6 +121,8 @@ export class RegistryService {
     const manifest = await this.manifests.get(name, digest, trace);
     draft.cache = manifest.source;
     Object.assign(headers, manifestHeaders(manifest));
+    // An entitlement about to expire says so on every manifest the client pulls through it.
+    Object.assign(headers, warningHeader(headers['Warning'], this.entitlements.expiryWarning(entitlement)));
     if (request.ifNoneMatch && etagMatches(request.ifNoneMatch, manifest.digest)) {
       return { status: 304, headers };
     }

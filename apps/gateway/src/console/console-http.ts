@@ -26,7 +26,7 @@ export function readCookie(request: FastifyRequest, name: string): string | unde
   return parseCookie(header)[name];
 }
 
-/** HttpOnly, SameSite=Strict, scoped to /console/, Secure when the client came over TLS. */
+/** HttpOnly, SameSite=Strict, scoped to /console/ (or `path`), Secure when the client came over TLS. */
 export function setCookie(
   request: FastifyRequest,
   reply: FastifyReply,
@@ -34,12 +34,13 @@ export function setCookie(
   value: string,
   maxAgeSeconds: number,
   sameSite: 'strict' | 'lax' = 'strict',
+  path = '/console/',
 ): void {
   const cookie = stringifySetCookie(name, value, {
     httpOnly: true,
     sameSite,
     secure: request.protocol === 'https',
-    path: '/console/',
+    path,
     maxAge: maxAgeSeconds,
   });
   const previous = reply.getHeader('set-cookie');
@@ -47,8 +48,13 @@ export function setCookie(
   reply.header('set-cookie', [...list, cookie]);
 }
 
-export function clearCookie(request: FastifyRequest, reply: FastifyReply, name: string): void {
-  setCookie(request, reply, name, '', 0);
+export function clearCookie(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  name: string,
+  path = '/console/',
+): void {
+  setCookie(request, reply, name, '', 0, 'strict', path);
 }
 
 export function securityHeaders(reply: FastifyReply): FastifyReply {

@@ -6,6 +6,7 @@ import { ReplicaSecretFingerprints1767657600000 } from './1767657600000-replica-
 import { EventsOutbox1790200000000 } from './1790200000000-events-outbox';
 import { ConsoleSessions1790300000000 } from './1790300000000-console-sessions';
 import { AuditDailyRollups1790300000001 } from './1790300000001-audit-daily-rollups';
+import { PortalSessions1790700000000 } from './1790700000000-portal-sessions';
 
 /** The table TypeORM records applied migrations in. */
 export const MIGRATIONS_TABLE = 'migrations';
@@ -20,4 +21,5 @@ export const MIGRATIONS = [
   EventsOutbox1790200000000,
   ConsoleSessions1790300000000,
   AuditDailyRollups1790300000001,
+  PortalSessions1790700000000,
 ];

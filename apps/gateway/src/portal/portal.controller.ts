@@ -1,0 +1,109 @@
+import { Controller, Get, Res, UseFilters, UseGuards } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { GatewayConfig } from '@gatehouse/config';
+import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
+import { Clock } from '@gatehouse/observability';
+import { PullThroughService } from '@gatehouse/pull-through';
+import { esc, time } from '../console/console-html';
+import { sendHtml } from '../console/console-http';
+import { PortalErrorsFilter } from './portal-errors.filter';
+import { portalLayout } from './portal-html';
+import { PortalGuard, PortalPrincipal, Principal } from './portal.guard';
+import { daysUntil, expiringSoon, imagePullSecretYaml, pullableTags, pullCommands } from './portal-view';
+
+/** Digests are resolved for the newest tags only (one cached upstream HEAD each). */
+const DIGESTS_SHOWN = 10;
+
+const block = (id: string, text: string) => `<pre id="${esc(id)}"><code>${esc(text)}</code></pre>`;
+
+/** How long until an expiry, in words, for a row of the page. */
+function expiry(at: Date | null, now: Date): string {
+  const days = daysUntil(at, now);
+  if (days === null) return 'never expires';
+  return `expires on ${time(at)} (in ${days} day${days === 1 ? '' : 's'})`;
+}
+
+/**
+ * The member's own overview: the key they signed in with, and for each live image entitlement the
+ * upstream tags the one matcher admits now, with the commands to pull them. Every read takes the
+ * member from the session; nothing here takes a member, a repository or a tag from the URL.
+ */
+@Controller('portal')
+@UseGuards(PortalGuard)
+@UseFilters(PortalErrorsFilter)
+export class PortalController {
+  constructor(
+    private readonly entitlements: EntitlementService,
+    private readonly pull: PullThroughService,
+    private readonly config: GatewayConfig,
+    private readonly clock: Clock,
+  ) {}
+
+  @Get('overview')
+  async overview(@Res() reply: FastifyReply, @Principal() who: PortalPrincipal): Promise<void> {
+    const now = this.clock.date();
+    const { member, accessKey } = who;
+    const service = this.config.registry.service;
+    const images = await this.entitlements.liveEntitlements(member.id, 'image');
+    const soon = expiringSoon(
+      [
+        { what: 'Your access key', at: accessKey.expiresAt },
+        ...images.map((e) => ({ what: `Your access to ${e.repository}`, at: e.expiresAt })),
+      ],
+      now,
+      this.entitlements.expiryWarningDays,
+    );
+    let body = soon.length
+      ? `<section class="warning" role="alert" aria-labelledby="expiring"><h2 id="expiring">Expiring soon</h2><ul>${soon
+          .map((x) => `<li>${esc(x.what)} ${expiry(x.at, now)}.</li>`)
+          .join('')}</ul><p>Ask your vendor to renew it before then.</p></section>`
+      : '';
+    body += `<section class="card" aria-labelledby="account"><h2 id="account">Your access key</h2>
+<p>Signed in as <strong>${esc(member.username)}</strong> with the key
+<code>${esc(accessKey.prefix)}…</code>${accessKey.name ? ` (${esc(accessKey.name)})` : ''}, which
+<span class="key-expiry">${expiry(accessKey.expiresAt, now)}</span>.</p>
+${block('login-command', pullCommands(service, member.username, 'x', 'x').login)}
+</section>`;
+    body += `<section aria-labelledby="pull"><h2 id="pull">What I may pull</h2>`;
+    if (!images.length) body += `<p class="empty">No image is granted to you now.</p>`;
+    for (const e of images) body += await this.imageCard(e, service, member.username, now);
+    if (images.length)
+      body += `<h3>Kubernetes imagePullSecret</h3>
+<p>Put your access key where the placeholder is, then <code>kubectl apply -f</code> it.</p>
+${block('pull-secret', imagePullSecretYaml(service, member.username))}`;
+    body += `</section>`;
+    sendHtml(reply, portalLayout('Your access', body, who));
+  }
+
+  /** The tag's digest from the pull-through's short-lived cache; none when the upstream does not answer. */
+  private async digestOf(repository: string, tag: string): Promise<string | null> {
+    try {
+      return (await this.pull.resolveTag(repository, tag))?.digest ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  private async imageCard(e: Entitlement, service: string, username: string, now: Date): Promise<string> {
+    const listed = await this.pull.listTags(e.repository);
+    const tags = pullableTags(listed?.tags ?? [], (t) => !!this.entitlements.tagAllowed(e, t));
+    const id = `image-${e.id}`;
+    let html = `<article class="card image" id="${esc(id)}" data-repository="${esc(e.repository)}">
+<h3><code>${esc(service)}/${esc(e.repository)}</code></h3>
+<p>Tag rules: ${e.tagRules.map((r) => `<code>${esc(r)}</code>`).join(', ')}; this grant
+<span class="grant-expiry">${expiry(e.expiresAt, now)}</span>.</p>`;
+    if (!tags.length) return `${html}<p class="empty">No published tag matches your grant now.</p></article>`;
+    const c = pullCommands(service, username, e.repository, tags[0]);
+    const digests = await Promise.all(
+      tags.slice(0, DIGESTS_SHOWN).map((t) => this.digestOf(e.repository, t)),
+    );
+    html += `<ul class="tags">${tags
+      .map(
+        (t, i) =>
+          `<li><code>${esc(t)}</code>${digests[i] ? ` <code class="digest">${esc(digests[i])}</code>` : ''}</li>`,
+      )
+      .join('')}</ul>
+${block(`${id}-docker`, c.docker)}${block(`${id}-podman`, c.podman)}${block(`${id}-skopeo`, c.skopeo)}</article>`;
+    return html;
+  }
+}

@@ -1,0 +1,101 @@
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { EntitlementService } from '@gatehouse/entitlements';
+import { startUpstreamGatewayStack, StackMember, UpstreamGatewayStack } from '@gatehouse/testing/gateway';
+import { seedDownloads } from '@gatehouse/testing/upstream';
+import { launchChromium, seriousViolations } from '../console/console-browser';
+
+const SCREENSHOTS = process.env.GATEHOUSE_PORTAL_SCREENSHOTS;
+
+let stack: UpstreamGatewayStack;
+let browser: Awaited<ReturnType<typeof launchChromium>>;
+let page: Page;
+let member: StackMember;
+let other: StackMember;
+
+async function shot(name: string): Promise<void> {
+  if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+async function signIn(who: StackMember, key = who.key): Promise<void> {
+  await page.goto(`${stack.gw.url}/portal/`);
+  expect(new URL(page.url()).pathname).toBe('/portal/login');
+  await page.getByLabel('Username').fill(who.username);
+  await page.getByLabel('Access key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+describe('the customer portal in Chromium', () => {
+  beforeAll(async () => {
+    stack = await startUpstreamGatewayStack({
+      gatewayEnv: { TRUST_PROXY: 'loopback', AUTH_FAILED_LOGINS_PER_USERNAME: '3' },
+    });
+    // A narrow grant, expiring within the warning window; a case-variant rule admits no more.
+    stack.front.setTokenScopes(stack.pat, ['read:package', 'read:repository']);
+    seedDownloads(stack.front);
+    member = await stack.member('portal-customer', { 'releases:acme/tool': ['semver:^1.0.0'] });
+    await stack.gw.app
+      .get(EntitlementService)
+      .grant(member.username, 'acme/app', ['v1.0.*'], { expiresAt: new Date(Date.now() + 6 * 86_400_000) });
+    other = await stack.member('portal-other', { 'acme/tool': ['*'] });
+    browser = await launchChromium();
+    page = await browser.context.newPage();
+  }, 180_000);
+  afterAll(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  it('shows the member the tags the registry admits, the expiry warning and no one else', async () => {
+    await signIn(member, 'not-the-key');
+    await expect(page.getByRole('alert').textContent()).resolves.toContain('do not match');
+    await shot('portal-signin-refused');
+    await signIn(member);
+    expect(new URL(page.url()).pathname).toBe('/portal/overview');
+    const shown = await page.locator('article.image ul.tags li > code:not(.digest)').allTextContents();
+    const token = await stack.token(member, ['repository:acme/app:pull']);
+    const listed = await fetch(`${stack.gw.url}/v2/acme/app/tags/list`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(shown).toEqual(((await listed.json()) as { tags: string[] }).tags);
+    expect(shown).toEqual(['v1.0.0']);
+    for (const refused of ['v1.1.0', 'latest', 'V1.0.0']) expect(shown).not.toContain(refused);
+    await expect(page.locator('#expiring').textContent()).resolves.toBe('Expiring soon');
+    await expect(page.locator('section.warning').textContent()).resolves.toContain('acme/app');
+    expect(await seriousViolations(page)).toEqual([]);
+    await shot('portal-overview');
+    // Another member's name in the URL changes nothing.
+    await page.goto(`${stack.gw.url}/portal/overview?member=${other.username}`);
+    const text = await page.locator('main').textContent();
+    expect(text).toContain(member.username);
+    expect(text).not.toContain(other.username);
+    expect(text).not.toContain('acme/tool');
+    await page.getByRole('link', { name: 'What I may download' }).click();
+    await expect(page.locator('article.release h3').allTextContents()).resolves.toEqual(['v1.2.0', 'v1.0.0']);
+    expect(await seriousViolations(page)).toEqual([]);
+    await shot('portal-downloads');
+    await page.getByRole('link', { name: 'My activity' }).click();
+    await expect(page.locator('table.activity').textContent()).resolves.toContain('list releases');
+    expect(await seriousViolations(page)).toEqual([]);
+    await shot('portal-activity');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    expect(new URL(page.url()).pathname).toBe('/portal/login');
+    await page.goto(`${stack.gw.url}/portal/overview`);
+    expect(new URL(page.url()).pathname).toBe('/portal/login');
+  }, 120_000);
+
+  it('limits guessing from one address without locking the member out from another', async () => {
+    await page.setExtraHTTPHeaders({ 'x-forwarded-for': '10.66.0.1' });
+    for (let i = 0; i < 3; i++) {
+      await signIn(other, `guess-${i}`);
+      await expect(page.getByRole('alert').textContent()).resolves.toContain('do not match');
+    }
+    await signIn(other);
+    await expect(page.getByRole('alert').textContent()).resolves.toContain('Too many failed sign-ins');
+    expect(new URL(page.url()).pathname).toBe('/portal/login');
+    await page.setExtraHTTPHeaders({ 'x-forwarded-for': '10.77.0.1' });
+    await signIn(other);
+    expect(new URL(page.url()).pathname).toBe('/portal/overview');
+    await expect(page.locator('main').textContent()).resolves.toContain('acme/tool');
+  }, 60_000);
+});
