@@ -318,7 +318,9 @@ describe('the support console in Chromium against the built gateway', () => {
       () => page.locator('#tail li').allTextContents(),
       (items) => items.some((t) => t.includes('manifest.get') && t.includes('acme/app:v1.1.0')),
     );
-    expect(tail).toEqual(expect.arrayContaining([expect.stringMatching(/manifest\.get .*acme\/app:v1\.1\.0/)]));
+    expect(tail).toEqual(
+      expect.arrayContaining([expect.stringMatching(/manifest\.get .*acme\/app:v1\.1\.0/)]),
+    );
     await page.getByRole('button', { name: 'Stop the live tail' }).click();
   });
 
