@@ -16,6 +16,7 @@ const TABLES = [
   'event_expiry_notices',
   'event_outbox',
   'members',
+  'portal_sessions',
   'secret_fingerprints',
   'webhook_deliveries',
   'webhook_subscriptions',
