@@ -1,8 +1,13 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { GatewayConfig } from '@gatehouse/config';
 import { Clock } from '@gatehouse/observability';
+import {
+  firstReturnedRow,
+  MAX_SESSION_COOKIE_LENGTH,
+  newSessionSecret,
+  sessionSecretHash,
+} from '../http/session-secrets';
 
 export type StaffRole = 'admin' | 'support';
 
@@ -27,15 +32,6 @@ export const ADMIN_TOKEN_ISSUER = 'gatehouse:admin-token';
 /** How long a pending OpenID Connect sign-in waits for the provider (MFA prompts included). */
 export const LOGIN_STATE_SECONDS = 15 * 60;
 
-/** TypeORM answers UPDATE/DELETE … RETURNING on PostgreSQL with `[rows, affected]`. */
-function firstRow(result: unknown): Record<string, string> | undefined {
-  const rows = Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result;
-  return Array.isArray(rows) ? (rows[0] as Record<string, string> | undefined) : undefined;
-}
-
-const hash = (secret: string) => createHash('sha256').update(secret, 'utf8').digest('hex');
-const secret = () => randomBytes(32).toString('base64url');
-
 /**
  * Staff sessions and pending sign-ins in PostgreSQL, so every replica knows them and a restart
  * signs nobody out. Rows hold the SHA-256 of the cookie's secret, never the secret. A session
@@ -57,19 +53,19 @@ export class ConsoleSessionStore {
 
   /** A new session; returns the cookie value. */
   async create(who: Omit<StaffSession, 'csrfToken'>): Promise<string> {
-    const id = secret();
+    const id = newSessionSecret();
     const now = this.clock.now();
     await this.db.query(
       `INSERT INTO console_sessions
          (id_hash, issuer, subject, display_name, role, csrf_token, created_at, last_seen_at, expires_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`,
       [
-        hash(id),
+        sessionSecretHash(id),
         who.issuer,
         who.subject,
         who.name,
         who.role,
-        secret(),
+        newSessionSecret(),
         new Date(now),
         new Date(now + this.maxMs),
       ],
@@ -79,16 +75,16 @@ export class ConsoleSessionStore {
 
   /** The live session for a cookie value, its idle expiry moved on; null when unknown or expired. */
   async touch(id: string | undefined): Promise<StaffSession | null> {
-    if (!id || id.length > 200) return null;
+    if (!id || id.length > MAX_SESSION_COOKIE_LENGTH) return null;
     const now = new Date(this.clock.now());
     const idleBound = new Date(now.getTime() - this.idleMs);
     const result: unknown = await this.db.query(
       `UPDATE console_sessions SET last_seen_at = $2
         WHERE id_hash = $1 AND expires_at > $2 AND last_seen_at > $3
         RETURNING issuer, subject, display_name, role, csrf_token`,
-      [hash(id), now, idleBound],
+      [sessionSecretHash(id), now, idleBound],
     );
-    const row = firstRow(result);
+    const row = firstReturnedRow(result);
     if (!row) return null;
     return {
       issuer: row.issuer,
@@ -100,30 +96,36 @@ export class ConsoleSessionStore {
   }
 
   async destroy(id: string | undefined): Promise<void> {
-    if (id) await this.db.query(`DELETE FROM console_sessions WHERE id_hash = $1`, [hash(id)]);
+    if (id) await this.db.query(`DELETE FROM console_sessions WHERE id_hash = $1`, [sessionSecretHash(id)]);
   }
 
   /** Remembers a sign-in in flight; returns the cookie value that finds it again. */
   async beginLogin(login: PendingLogin): Promise<string> {
-    const id = secret();
+    const id = newSessionSecret();
     const now = this.clock.now();
     await this.db.query(`DELETE FROM console_logins WHERE expires_at < $1`, [new Date(now)]);
     await this.db.query(`DELETE FROM console_sessions WHERE expires_at < $1`, [new Date(now)]);
     await this.db.query(
       `INSERT INTO console_logins (id_hash, state, nonce, code_verifier, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-      [hash(id), login.state, login.nonce, login.codeVerifier, new Date(now + LOGIN_STATE_SECONDS * 1000)],
+      [
+        sessionSecretHash(id),
+        login.state,
+        login.nonce,
+        login.codeVerifier,
+        new Date(now + LOGIN_STATE_SECONDS * 1000),
+      ],
     );
     return id;
   }
 
   /** The sign-in in flight for this cookie, consumed (one use); null when unknown or too old. */
   async takeLogin(id: string | undefined): Promise<PendingLogin | null> {
-    if (!id || id.length > 200) return null;
+    if (!id || id.length > MAX_SESSION_COOKIE_LENGTH) return null;
     const result: unknown = await this.db.query(
       `DELETE FROM console_logins WHERE id_hash = $1 AND expires_at > $2 RETURNING state, nonce, code_verifier`,
-      [hash(id), new Date(this.clock.now())],
+      [sessionSecretHash(id), new Date(this.clock.now())],
     );
-    const row = firstRow(result);
+    const row = firstReturnedRow(result);
     return row ? { state: row.state, nonce: row.nonce, codeVerifier: row.code_verifier } : null;
   }
 }

@@ -1,8 +1,13 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { GatewayConfig } from '@gatehouse/config';
 import { Clock } from '@gatehouse/observability';
+import {
+  firstReturnedRow,
+  MAX_SESSION_COOKIE_LENGTH,
+  newSessionSecret,
+  sessionSecretHash,
+} from '../http/session-secrets';
 
 /** Who is signed in to the portal: one member, through one access key. */
 export interface PortalSession {
@@ -10,15 +15,6 @@ export interface PortalSession {
   accessKeyId: string;
   csrfToken: string;
 }
-
-/** TypeORM answers UPDATE … RETURNING on PostgreSQL with `[rows, affected]`. */
-function firstRow(result: unknown): Record<string, string> | undefined {
-  const rows = Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result;
-  return Array.isArray(rows) ? (rows[0] as Record<string, string> | undefined) : undefined;
-}
-
-const hash = (secret: string) => createHash('sha256').update(secret, 'utf8').digest('hex');
-const secret = () => randomBytes(32).toString('base64url');
 
 /**
  * Member sessions of the portal in PostgreSQL (every replica knows them; a restart signs nobody
@@ -41,35 +37,42 @@ export class PortalSessionStore {
 
   /** A new session; returns the cookie value. Expired sessions are swept on the way. */
   async create(memberId: string, accessKeyId: string): Promise<string> {
-    const id = secret();
+    const id = newSessionSecret();
     const now = this.clock.now();
     await this.db.query(`DELETE FROM portal_sessions WHERE expires_at < $1`, [new Date(now)]);
     await this.db.query(
       `INSERT INTO portal_sessions (id_hash, member_id, access_key_id, csrf_token, created_at, last_seen_at, expires_at)
        VALUES ($1, $2, $3, $4, $5, $5, $6)`,
-      [hash(id), memberId, accessKeyId, secret(), new Date(now), new Date(now + this.maxMs)],
+      [
+        sessionSecretHash(id),
+        memberId,
+        accessKeyId,
+        newSessionSecret(),
+        new Date(now),
+        new Date(now + this.maxMs),
+      ],
     );
     return id;
   }
 
   /** The live session for a cookie value, its idle expiry moved on; null when unknown or expired. */
   async touch(id: string | undefined): Promise<PortalSession | null> {
-    if (!id || id.length > 200) return null;
+    if (!id || id.length > MAX_SESSION_COOKIE_LENGTH) return null;
     const now = new Date(this.clock.now());
     const result: unknown = await this.db.query(
       `UPDATE portal_sessions SET last_seen_at = $2
         WHERE id_hash = $1 AND expires_at > $2 AND last_seen_at > $3
         RETURNING member_id, access_key_id, csrf_token`,
-      [hash(id), now, new Date(now.getTime() - this.idleMs)],
+      [sessionSecretHash(id), now, new Date(now.getTime() - this.idleMs)],
     );
-    const row = firstRow(result);
+    const row = firstReturnedRow(result);
     return row
       ? { memberId: row.member_id, accessKeyId: row.access_key_id, csrfToken: row.csrf_token }
       : null;
   }
 
   async destroy(id: string | undefined): Promise<void> {
-    if (id && id.length <= 200)
-      await this.db.query(`DELETE FROM portal_sessions WHERE id_hash = $1`, [hash(id)]);
+    if (id && id.length <= MAX_SESSION_COOKIE_LENGTH)
+      await this.db.query(`DELETE FROM portal_sessions WHERE id_hash = $1`, [sessionSecretHash(id)]);
   }
 }
