@@ -92,7 +92,7 @@ describe('the demo script', () => {
   it('shows one refusal of each kind with the answer explain names', () => {
     expect(result.out).toMatch(/docker pull localhost:\d+\/acme\/app:v1\.1\.0\n\s+-> 404 MANIFEST_UNKNOWN/);
     expect(result.out).toMatch(/releases\/acme\/tool\/v2\.0\.0\/tool-linux-amd64\n\s+-> 404 NAME_UNKNOWN/);
-    expect(result.out).toMatch(/packages\/cli\/2\.0\.0\/cli\.tar\.gz\n\s+-> 404 NAME_UNKNOWN/);
+    expect(result.out).toMatch(/packages\/acme\/cli\/2\.0\.0\/cli\.tar\.gz\n\s+-> 404 NAME_UNKNOWN/);
     expect(result.out.match(/-> NOT ALLOWED \(tag_not_entitled\)/g)).toHaveLength(3);
     expect(result.out).toContain('bin/gatehouse explain demo releases:acme/tool@v2.0.0');
   });
