@@ -176,6 +176,10 @@ export class BlobFillOperation implements ClaimedFill {
     try {
       const upstream = await untilAborted(this.openUpstream(signal), signal, (late) => late.body.destroy());
       body = upstream.body;
+      // The body may fail (a reset upstream) while the temp file is made, before the loop below
+      // listens: an 'error' with no listener would end the process. The loop still meets the error,
+      // since iterating a stream that failed throws its error.
+      body.on('error', () => undefined);
       signal.addEventListener('abort', destroyBody, { once: true });
       if (this.expectedSize !== undefined && upstream.size !== this.expectedSize) {
         throw new BlobCacheException(
