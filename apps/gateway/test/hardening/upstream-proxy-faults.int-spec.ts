@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { BlobCacheService } from '@gatehouse/blob-cache';
+import { BlobCacheService, BlobFillCoordinator } from '@gatehouse/blob-cache';
 import { EntitlementService } from '@gatehouse/entitlements';
 import { AccessKeyService, MemberService } from '@gatehouse/members';
 import { createTestGateway, TestGateway } from '@gatehouse/testing/gateway';
@@ -104,6 +104,8 @@ describe('upstream faults through a fault-injecting proxy', () => {
 
   /** Makes the next pull of `layer` cold: the file goes, and the index forgets it (verify finds it missing). */
   async function evict(layer: SeedLayer): Promise<void> {
+    // A reader gets its last byte once the hash matches; the commit follows the last disk write.
+    await gw.app.get(BlobFillCoordinator).whenIdle();
     const hex = layer.digest.slice('sha256:'.length);
     await rm(join(gw.config.cache.dir, 'sha256', hex.slice(0, 2), hex), { force: true });
     await gw.app.get(BlobCacheService).verify(layer.digest);
