@@ -1,5 +1,4 @@
 import * as path from 'node:path';
-import { availableParallelism } from 'node:os';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from './validation';
 import { parseByteSize } from './byte-size';
@@ -347,7 +346,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       tagStaleMaxSeconds: raw.OCI_TAG_STALE_MAX_SECONDS ?? 86_400,
       manifestMemoryMaxBytes: manifestMax ?? 64 * 1024 * 1024,
       fillTimeoutMs: (raw.OCI_CACHE_FILL_TIMEOUT_SECONDS ?? 1_800) * 1000,
-      hashThreads: raw.OCI_HASH_THREADS ?? defaultHashThreads(),
+      hashThreads: raw.OCI_HASH_THREADS ?? 0,
       offload: {
         mode: raw.OCI_BLOB_OFFLOAD === 'x-accel-redirect' ? 'x-accel-redirect' : 'off',
         location: offloadLocation,
@@ -407,11 +406,6 @@ function consoleConfig(raw: EnvironmentVariables, problems: string[]): ConsoleCo
       roleGroups,
     },
   };
-}
-
-/** One hash thread per core but one (the event loop's), at least one, at most 4. */
-export function defaultHashThreads(): number {
-  return Math.max(1, Math.min(4, availableParallelism() - 1));
 }
 
 /**
