@@ -2,6 +2,7 @@ import { readFileSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { auditFigure } from './audit';
 import { clientsFigure } from './clients';
+import { coldPathFigure } from './cold';
 import { eventsFigure } from './events';
 import { downloadFigure } from './downloads';
 import { offloadFigure } from './offload';
@@ -45,7 +46,7 @@ import {
 const SECONDS = Number(process.env.BENCH_SECONDS || 10);
 const WARMUP_SECONDS = Math.min(3, SECONDS);
 const FIGURES = new Set(
-  (process.env.BENCH_FIGURES || '1,2,3,4,5,6,7,8,9,10,11').split(',').map((s) => Number(s.trim())),
+  (process.env.BENCH_FIGURES || '1,2,3,4,5,6,7,8,9,10,11,12').split(',').map((s) => Number(s.trim())),
 );
 const COLD_PULL_REPEATS = Number(process.env.BENCH_COLD_REPEATS || 3);
 const AUDIT_ROWS = Number(process.env.BENCH_AUDIT_ROWS || 1_000_000);
@@ -399,6 +400,22 @@ async function main(): Promise<void> {
   }
 
   if (FIGURES.has(8)) rows.push(...(await downloadFigure(pg.url, member, run, COLD_PULL_REPEATS, log)));
+  if (FIGURES.has(12)) {
+    const f = await coldPathFigure({
+      seed,
+      upstream: registries.open,
+      member,
+      gateway: {
+        postgresUrl: pg.url,
+        dataDir,
+        nodeArgs: CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+      },
+      runDir: run,
+      log,
+    });
+    rows.push(...f.rows);
+    raw.coldPath = f.raw;
+  }
   if (FIGURES.has(10))
     rows.push(...(await offloadFigure({ pg, registries, gateway, member, big, nginx, run, raw, log })));
 

@@ -30,6 +30,11 @@ process.once('exit', () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
+/** Registers a cleanup `stopAll` runs (processes the figures start themselves). */
+export function onStop(cleanup: () => Promise<void>): void {
+  cleanups.push(cleanup);
+}
+
 export async function stopAll(): Promise<void> {
   while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
 }

@@ -23,6 +23,12 @@ export interface StartRegistryOptions {
   htpasswd?: BasicCredentials;
   port?: number;
   binary?: string;
+  /** Address to listen on (default 127.0.0.1); with `netns`, an address of that namespace. */
+  host?: string;
+  /** Run inside this network namespace (`ip netns exec`), e.g. behind a shaped veth link. */
+  netns?: string;
+  /** Pull-through cache mode (distribution's `proxy.remoteurl`), with the remote's credentials. */
+  proxy?: { remoteUrl: string; username?: string; password?: string };
 }
 
 export interface RegistryProcess {
@@ -34,6 +40,8 @@ export interface RegistryProcess {
   readonly storageDir: string;
   readonly logFile: string;
   readonly credentials?: BasicCredentials;
+  /** The registry process's pid (for CPU and memory readings), undefined once stopped. */
+  readonly pid: number | undefined;
   isRunning(): boolean;
   /** SIGTERM, wait, then remove the private storage copy and config. */
   stop(): Promise<void>;
@@ -64,7 +72,12 @@ export async function linkCopyStorage(from: string, to: string): Promise<void> {
   }
 }
 
-function registryConfig(storageDir: string, port: number, htpasswdPath?: string): string {
+function registryConfig(
+  storageDir: string,
+  address: string,
+  htpasswdPath?: string,
+  proxy?: StartRegistryOptions['proxy'],
+): string {
   const lines = [
     'version: 0.1',
     'log:',
@@ -83,7 +96,7 @@ function registryConfig(storageDir: string, port: number, htpasswdPath?: string)
     '    uploadpurging:',
     '      enabled: false',
     'http:',
-    `  addr: 127.0.0.1:${port}`,
+    `  addr: ${address}`,
     '  secret: gatehouse-test-registry',
     '  headers:',
     '    X-Content-Type-Options: [nosniff]',
@@ -98,6 +111,11 @@ function registryConfig(storageDir: string, port: number, htpasswdPath?: string)
       '    realm: gatehouse-test',
       `    path: ${JSON.stringify(htpasswdPath)}`,
     );
+  }
+  if (proxy) {
+    lines.push('proxy:', `  remoteurl: ${JSON.stringify(proxy.remoteUrl)}`);
+    if (proxy.username) lines.push(`  username: ${JSON.stringify(proxy.username)}`);
+    if (proxy.password) lines.push(`  password: ${JSON.stringify(proxy.password)}`);
   }
   return lines.join('\n') + '\n';
 }
@@ -154,19 +172,25 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   const configPath = join(work.path, 'config.yml');
 
   let port = options.port ?? 0;
+  const host = options.host ?? '127.0.0.1';
   let child: ChildProcess | undefined;
 
   const launch = async (): Promise<void> => {
-    await writeFile(configPath, registryConfig(storageDir, port, htpasswdPath));
+    await writeFile(configPath, registryConfig(storageDir, `${host}:${port}`, htpasswdPath, options.proxy));
     const fd = openSync(logFile, 'a');
     try {
-      child = spawn(binary, ['serve', configPath], { stdio: ['ignore', fd, fd] });
+      // `ip netns exec` execs the registry: the child's pid is the registry's.
+      child = options.netns
+        ? spawn('ip', ['netns', 'exec', options.netns, binary, 'serve', configPath], {
+            stdio: ['ignore', fd, fd],
+          })
+        : spawn(binary, ['serve', configPath], { stdio: ['ignore', fd, fd] });
     } finally {
       closeSync(fd);
     }
     trackChild(child);
     try {
-      await waitReady(`http://127.0.0.1:${port}`, child, 20000);
+      await waitReady(`http://${host}:${port}`, child, 20000);
     } catch (err) {
       child.kill('SIGKILL');
       await waitForExit(child, 5000);
@@ -175,7 +199,8 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   };
 
   for (let attempt = 0; ; attempt++) {
-    if (options.port === undefined) port = await getFreePort();
+    // A namespace of its own has every port free; the host's free ports say nothing about it.
+    if (options.port === undefined) port = options.netns ? 5000 + attempt : await getFreePort();
     try {
       await launch();
       break;
@@ -199,12 +224,15 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   };
 
   return {
-    url: `http://127.0.0.1:${port}`,
-    hostPort: `127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
+    hostPort: `${host}:${port}`,
     port,
     storageDir,
     logFile,
     credentials: options.htpasswd,
+    get pid() {
+      return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
+    },
     isRunning: () => !!child && child.exitCode === null && child.signalCode === null,
     async stop() {
       await terminate('SIGTERM');

@@ -1,0 +1,307 @@
+import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+// eslint-disable-next-line no-restricted-imports
+import { RegistryProcess, startRegistry } from '../libs/testing/src/upstream';
+import { makeShapedLink, ShapedLink } from './link';
+import { median } from './measure';
+import { BenchSeed, BenchImage } from './seed';
+import { BenchGateway, BenchMember, fetchToken, GatewayOptions, onStop, startGateway } from './stack';
+import { Row } from './table';
+
+// Figure 12, the cold path (`BENCH_FIGURES=12`): one cold GET of a layer blob, timed by curl for
+// every row (the direct fetch included), through three middles that each start empty:
+//   direct   curl → the upstream registry
+//   proxy    curl → Debian's docker-registry in proxy mode (`proxy.remoteurl`) → the upstream
+//   gateway  curl → Gatehouse (Bearer token fetched before the clock) → the upstream
+// The upstream is a registry without authentication: distribution 2.8's proxy cannot answer a
+// Basic challenge (it keys its credentials by token realms), and a bcrypt check per request would
+// slow the direct row alone. The gateway sends its service credential, which it ignores.
+// on three links to the upstream: loopback, and a veth pair into a network namespace shaped by
+// tbf to 1 Gbit/s and to 10 Gbit/s (bench/link.ts). Each repetition starts a fresh proxy (empty
+// storage) and a fresh gateway (empty cache), reads the manifest through the gateway (untimed:
+// every client does, and the gateway checks the blob against it; distribution 2.8's proxy cannot
+// fetch the seed's OCI manifest and needs none to serve a blob by digest), then times direct, proxy
+// and gateway in turn. The CPU seconds of each middle process (all threads, /proc/<pid>/stat utime + stime)
+// are read before the GET and 300 ms after it (the fill's commit included) and reported per GB.
+// BENCH_STRACE=1 adds `strace -f -c` of the gateway during its last GET on loopback.
+
+const exec = promisify(execFile);
+const REPEATS = Number(process.env.BENCH_COLD_PATH_REPEATS || 5);
+const STRACE = process.env.BENCH_STRACE === '1';
+const CLOCK_TICKS = 100;
+// BENCH_COLD_GATEWAY_ENV='OCI_HASH_THREADS=1 …' adds settings to the figure's gateways (comparisons).
+const GATEWAY_ENV = Object.fromEntries(
+  (process.env.BENCH_COLD_GATEWAY_ENV || '')
+    .split(' ')
+    .filter((pair) => pair.includes('='))
+    .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+);
+
+export interface ColdPathContext {
+  seed: BenchSeed;
+  /** The loopback registry without authentication the main figures use as their reference. */
+  upstream: RegistryProcess;
+  member: BenchMember;
+  gateway: Omit<GatewayOptions, 'upstream' | 'cacheDir' | 'logFile'>;
+  runDir: string;
+  log: (s: string) => void;
+}
+
+interface CurlTiming {
+  totalMs: number;
+  firstByteMs: number;
+  bytes: number;
+}
+
+interface Sample {
+  direct: CurlTiming;
+  proxy: CurlTiming;
+  gateway: CurlTiming;
+  proxyCpuS: number;
+  gatewayCpuS: number;
+  /** Per-thread user + system seconds of each middle process during its GET. */
+  proxyThreads: string;
+  gatewayThreads: string;
+}
+
+/** utime + stime of every thread of `pid`, in seconds. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** CPU seconds (user, system) of each thread of `pid` by thread name (summed over same names). */
+export function threadCpu(pid: number): Record<string, { user: number; system: number }> {
+  const out: Record<string, { user: number; system: number }> = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const entry = (out[name] ??= { user: 0, system: 0 });
+      entry.user += Number(fields[11]) / CLOCK_TICKS;
+      entry.system += Number(fields[12]) / CLOCK_TICKS;
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+function threadDelta(
+  before: Record<string, { user: number; system: number }>,
+  after: Record<string, { user: number; system: number }>,
+): string {
+  return Object.entries(after)
+    .map(([name, a]) => {
+      const b = before[name] ?? { user: 0, system: 0 };
+      return [name, a.user - b.user, a.system - b.system] as const;
+    })
+    .filter(([, u, s]) => u + s >= 0.01)
+    .map(([name, u, s]) => `${name} ${u.toFixed(2)}u+${s.toFixed(2)}s`)
+    .join(', ');
+}
+
+async function curl(url: string, authorization?: string): Promise<CurlTiming> {
+  const args = [
+    '-sS',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code} %{size_download} %{time_starttransfer} %{time_total}',
+  ];
+  if (authorization) args.push('-H', `Authorization: ${authorization}`);
+  args.push(
+    '-H',
+    'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
+  );
+  const { stdout } = await exec('curl', [...args, url], { timeout: 300_000 });
+  const [code, size, firstByte, total] = stdout.trim().split(' ');
+  if (code !== '200') throw new Error(`curl ${url}: HTTP ${code}`);
+  return { totalMs: Number(total) * 1000, firstByteMs: Number(firstByte) * 1000, bytes: Number(size) };
+}
+
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 300));
+
+async function oneRound(
+  ctx: ColdPathContext,
+  upstream: RegistryProcess,
+  image: BenchImage,
+  label: string,
+  straceFile: string | undefined,
+): Promise<Sample> {
+  const cacheDir = join(ctx.runDir, `cold-cache-${label}`);
+  const proxy = await startRegistry({ proxy: { remoteUrl: upstream.url } });
+  onStop(() => proxy.stop());
+  const gateway: BenchGateway = await startGateway({
+    ...ctx.gateway,
+    env: { ...ctx.gateway.env, ...GATEWAY_ENV },
+    upstream: {
+      ...upstream,
+      credentials: { username: 'gatehouse-service', password: 'ignored' },
+    } as RegistryProcess,
+    cacheDir,
+    logFile: join(ctx.runDir, `cold-gateway-${label}.log`),
+  });
+  try {
+    const bearer = `Bearer ${await fetchToken(gateway, ctx.member, [image.repository])}`;
+    const manifest = `/v2/${image.repository}/manifests/${image.tag}`;
+    const blob = `/v2/${image.repository}/blobs/${image.layer.digest}`;
+    await curl(gateway.url + manifest, bearer);
+    const direct = await curl(upstream.url + blob);
+
+    const proxyPid = proxy.pid!;
+    const p0 = cpuSeconds(proxyPid);
+    const pt0 = threadCpu(proxyPid);
+    const viaProxy = await curl(proxy.url + blob);
+    await settle();
+    const proxyCpuS = cpuSeconds(proxyPid) - p0;
+    const proxyThreads = threadDelta(pt0, threadCpu(proxyPid));
+
+    let tracer: ChildProcess | undefined;
+    if (straceFile) {
+      tracer = spawn('strace', ['-f', '-c', '-o', straceFile, '-p', String(gateway.pid)], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const g0 = cpuSeconds(gateway.pid);
+    const gt0 = threadCpu(gateway.pid);
+    const viaGateway = await curl(gateway.url + blob, bearer);
+    await settle();
+    const gatewayCpuS = cpuSeconds(gateway.pid) - g0;
+    const gatewayThreads = threadDelta(gt0, threadCpu(gateway.pid));
+    if (tracer) {
+      tracer.kill('SIGINT');
+      await new Promise((r) => tracer!.once('exit', r));
+    }
+    for (const t of [direct, viaProxy, viaGateway]) {
+      if (t.bytes !== image.layer.size)
+        throw new Error(`${label}: ${t.bytes} bytes, expected ${image.layer.size}`);
+    }
+    return {
+      direct,
+      proxy: viaProxy,
+      gateway: viaGateway,
+      proxyCpuS,
+      gatewayCpuS,
+      proxyThreads,
+      gatewayThreads,
+    };
+  } finally {
+    await gateway.stop();
+    await proxy.stop();
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+}
+
+const ALL_LINKS: Array<{ rateMbit: number | undefined; ratioTarget: number | undefined }> = [
+  { rateMbit: undefined, ratioTarget: undefined },
+  { rateMbit: 1000, ratioTarget: 1.03 },
+  { rateMbit: 10000, ratioTarget: 1.5 },
+];
+// BENCH_COLD_LINKS=0,1000 picks links by rate (0: loopback).
+const LINKS = ALL_LINKS.filter((l) =>
+  (process.env.BENCH_COLD_LINKS || '0,1000,10000')
+    .split(',')
+    .map(Number)
+    .includes(l.rateMbit ?? 0),
+);
+
+export async function coldPathFigure(ctx: ColdPathContext): Promise<{ rows: Row[]; raw: unknown }> {
+  const rows: Row[] = [];
+  const raw: Record<string, unknown> = {};
+  const fmt = (n: number, d = 0): string => n.toFixed(d);
+  for (const [index, spec] of LINKS.entries()) {
+    let link: ShapedLink | undefined;
+    let upstream = ctx.upstream;
+    if (spec.rateMbit !== undefined) {
+      link = makeShapedLink(spec.rateMbit, index);
+      upstream = await startRegistry({
+        copyFrom: ctx.seed.storageDir,
+        netns: link.netns,
+        host: link.upstreamAddress,
+      });
+    }
+    const linkName = link?.name ?? 'loopback';
+    try {
+      // The 64 MiB layer shows the per-chunk cost; loopback only.
+      const images = spec.rateMbit === undefined ? [ctx.seed.big, ctx.seed.flight] : [ctx.seed.big];
+      for (const image of images) {
+        const size = `${fmt(image.layer.size / 1e6)} MB`;
+        ctx.log(`figure 12: cold GET of the ${size} layer, ${linkName}, ${REPEATS}x (curl for every row)`);
+        // The upstream's file into the page cache, as for every later row.
+        await curl(`${upstream.url}/v2/${image.repository}/blobs/${image.layer.digest}`);
+        const samples: Sample[] = [];
+        for (let i = 0; i < REPEATS; i++) {
+          const label = `${index}-${image.layer.size}-${i}`;
+          const trace =
+            STRACE && spec.rateMbit === undefined && i === REPEATS - 1
+              ? join(ctx.runDir, `strace-cold-${image.layer.size}.txt`)
+              : undefined;
+          const s = await oneRound(ctx, upstream, image, label, trace);
+          samples.push(s);
+          ctx.log(
+            `  run ${i + 1}: direct ${fmt(s.direct.totalMs)} ms, proxy ${fmt(s.proxy.totalMs)} ms ` +
+              `(${fmt(s.proxyCpuS, 2)} s CPU), gateway ${fmt(s.gateway.totalMs)} ms (${fmt(s.gatewayCpuS, 2)} s CPU)\n` +
+              `    threads: proxy ${s.proxyThreads}; gateway ${s.gatewayThreads}`,
+          );
+        }
+        raw[`${linkName} ${size}`] = samples;
+        const d = median(samples.map((s) => s.direct.totalMs));
+        const p = median(samples.map((s) => s.proxy.totalMs));
+        const g = median(samples.map((s) => s.gateway.totalMs));
+        const gb = image.layer.size / 1e9;
+        const pc = median(samples.map((s) => s.proxyCpuS)) / gb;
+        const gc = median(samples.map((s) => s.gatewayCpuS)) / gb;
+        const measure = `cold GET, ${size} layer, ${linkName} (curl)`;
+        rows.push({
+          figure: '12',
+          measure: `${measure}: distribution proxy`,
+          gatehouse: `${fmt(p)} ms (not Gatehouse)`,
+          reference: `${fmt(d)} ms direct`,
+          ratio: `${fmt(p / d, 2)}×`,
+          target: '(reported)',
+          met: null,
+        });
+        rows.push({
+          figure: '12',
+          measure: `${measure}: Gatehouse vs direct`,
+          gatehouse: `${fmt(g)} ms`,
+          reference: `${fmt(d)} ms direct`,
+          ratio: `${fmt(g / d, 2)}×`,
+          target: spec.ratioTarget ? `≤ ${spec.ratioTarget}×` : '(reported)',
+          met: spec.ratioTarget && image === ctx.seed.big ? g / d <= spec.ratioTarget : null,
+        });
+        rows.push({
+          figure: '12',
+          measure: `${measure}: Gatehouse vs distribution proxy`,
+          gatehouse: `${fmt(g)} ms`,
+          reference: `${fmt(p)} ms proxy`,
+          ratio: `${fmt(g / p, 2)}×`,
+          target: spec.rateMbit === undefined && image === ctx.seed.big ? '≤ 1.0×' : '(reported)',
+          met: spec.rateMbit === undefined && image === ctx.seed.big ? g <= p : null,
+        });
+        rows.push({
+          figure: '12',
+          measure: `${measure}: CPU of the middle process per GB`,
+          gatehouse: `${fmt(gc, 2)} s/GB`,
+          reference: `${fmt(pc, 2)} s/GB proxy`,
+          ratio: `${fmt(gc / pc, 2)}×`,
+          target: image === ctx.seed.big ? '≤ 1.0×' : '(reported)',
+          met: image === ctx.seed.big ? gc <= pc : null,
+        });
+      }
+    } finally {
+      if (link) {
+        await upstream.stop();
+        link.remove();
+      }
+    }
+  }
+  writeFileSync(join(ctx.runDir, 'cold-path.json'), JSON.stringify(raw, null, 2));
+  return { rows, raw };
+}
