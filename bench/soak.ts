@@ -6,12 +6,20 @@ import { startTestNginx } from '../libs/testing/src/nginx';
 // eslint-disable-next-line no-restricted-imports
 import { startTestRedis } from '../libs/testing/src/redis';
 // eslint-disable-next-line no-restricted-imports
-import { getFreePort } from '../libs/testing/src/upstream';
+import {
+  deterministicBytes,
+  generatePat,
+  getFreePort,
+  RegistryProcess,
+  startForgejoFront,
+} from '../libs/testing/src/upstream';
 import { ACCEPT_MANIFESTS, loadAverage, machine, pullImage } from './measure';
 import { RESULTS_DIR } from './paths';
 import { prepareBenchSeed } from './seed';
 import {
+  basic,
   BenchGateway,
+  cli,
   enrolMember,
   fetchToken,
   freshDir,
@@ -24,8 +32,10 @@ import {
 
 // The soak run (issue 28, not CI): two built gateways behind Debian's nginx (docker/nginx.conf),
 // one PostgreSQL, one Redis, for SOAK_SECONDS (default 1800) of mixed traffic by SOAK_CLIENTS
-// loops: pulls of the 64 MiB image, logins, and deliberate refusals (a wrong key: 401; an
-// unentitled image: 404). Every 10 s each replica's RSS, open descriptors and event-loop delay
+// loops: pulls of the 64 MiB image, logins, downloads of an 8 MB release asset (whole, and
+// resumed from its middle with Range) and of a generic package file, and deliberate refusals (a
+// wrong key: 401; an unentitled image: 404; an unentitled release: 404). The gateways' upstream is
+// the test Forgejo front over the htpasswd registry, as in production: registry and downloads. Every 10 s each replica's RSS, open descriptors and event-loop delay
 // (p99, prom-client's default metrics) are sampled; the report gives each series' first and last
 // value and its least-squares slope per hour. Errors are anything but the deliberate refusals.
 // `just soak`; results in bench/results/soak.json.
@@ -89,10 +99,26 @@ async function main(): Promise<void> {
     RATE_LIMIT_V2_PER_MEMBER: '0',
     AUTH_FAILED_LOGINS_PER_IP: '1000000',
   };
+  const pat = generatePat('soak');
+  const front = await startForgejoFront({
+    upstreamUrl: registries.upstream.url,
+    upstreamCreds: registries.upstream.credentials,
+    knownOwners: ['bench', 'acme'],
+    tokens: { [pat]: { scopes: ['read:package', 'read:repository'] } },
+  });
+  const asset = deterministicBytes('soak-asset', 8_000_000);
+  const packageFile = deterministicBytes('soak-package', 1_000_000);
+  front.addRelease('acme/tool', { tag: 'v1.0.0', assets: { 'tool.tar.gz': asset } });
+  front.addRelease('acme/secret', { tag: 'v1.0.0', assets: { 'secret.tar.gz': asset } });
+  front.addPackageFile('acme/cli', '1.0.0', 'cli.tar.gz', packageFile);
+  const upstream = {
+    url: front.url,
+    credentials: { username: '', password: pat },
+  } as unknown as RegistryProcess;
   const launch = (name: string, env: NodeJS.ProcessEnv): Promise<BenchGateway> =>
     startGateway({
       postgresUrl: pg.url,
-      upstream: registries.upstream,
+      upstream,
       dataDir: join(run, `data-${name}`),
       cacheDir: join(run, `cache-${name}`),
       logFile: join(run, `gateway-${name}.log`),
@@ -107,11 +133,26 @@ async function main(): Promise<void> {
   const nginx = await startTestNginx({ port: lbPort, upstreams: [port(a), port(b)] });
   const image = seed.flight;
   const member = await enrolMember(a.env, [image.repository]);
+  await cli(a.env, ['grant', member.username, 'releases:acme/tool', '--tags', '*']);
+  await cli(a.env, ['grant', member.username, 'packages:acme/cli', '--tags', '*']);
+  const memberBasic = basic(member.username, member.key);
+  const assetUrl = `${nginx.url}/downloads/releases/acme/tool/v1.0.0/tool.tar.gz`;
+  const packageUrl = `${nginx.url}/downloads/packages/acme/cli/1.0.0/cli.tar.gz`;
+  const download = async (url: string, expected: Buffer, from = 0): Promise<void> => {
+    const res = await request(url, {
+      headers: { authorization: memberBasic, ...(from > 0 ? { range: `bytes=${from}-` } : {}) },
+    });
+    const body = Buffer.from(await res.body.arrayBuffer());
+    const status = from > 0 ? 206 : 200;
+    if (res.statusCode !== status) fail(`${url} from ${from} answered ${res.statusCode}`);
+    else if (!body.equals(expected.subarray(from))) fail(`${url} from ${from}: wrong bytes (${body.length})`);
+    else counts.downloads++;
+  };
   const viaLb = { url: nginx.url, service, pid: 0, env: a.env, stop: async () => undefined };
   // A stranger who knows no key: 401, then 429 once its failed-login budget is spent.
   const stranger = 'Basic ' + Buffer.from('stranger:not-a-key').toString('base64');
 
-  const counts = { pulls: 0, logins: 0, refusals: 0, errors: 0 };
+  const counts = { pulls: 0, logins: 0, downloads: 0, refusals: 0, errors: 0 };
   const errorSamples: string[] = [];
   const fail = (what: string) => {
     counts.errors++;
@@ -135,8 +176,18 @@ async function main(): Promise<void> {
   const loop = async (i: number) => {
     for (let n = 0; Date.now() < deadline; n++) {
       try {
-        const step = (i + n) % 4;
-        if (step === 3) {
+        const step = (i + n) % 5;
+        if (step === 4) {
+          await download(assetUrl, asset);
+          await download(assetUrl, asset, asset.length / 2);
+          await download(packageUrl, packageFile);
+          const secret = await request(`${nginx.url}/downloads/releases/acme/secret/v1.0.0/secret.tar.gz`, {
+            headers: { authorization: memberBasic },
+          });
+          await secret.body.dump();
+          if (secret.statusCode !== 404) fail(`unentitled release answered ${secret.statusCode}`);
+          counts.refusals++;
+        } else if (step === 3) {
           // Deliberate refusals: a wrong key, and an image the member is not entitled to.
           const wrong = await request(`${nginx.url}/auth/token?service=${service}`, {
             headers: { authorization: stranger },
@@ -205,11 +256,12 @@ async function main(): Promise<void> {
     );
   }
   log(
-    `pulls ${counts.pulls}, logins ${counts.logins}, deliberate refusals ${counts.refusals}, errors ${counts.errors}` +
+    `pulls ${counts.pulls}, logins ${counts.logins}, downloads ${counts.downloads}, deliberate refusals ${counts.refusals}, errors ${counts.errors}` +
       (errorSamples.length ? `: ${errorSamples.join('; ')}` : ''),
   );
   await nginx.stop();
   await redis.stop();
+  await front.stop();
   await stopAll();
   if (counts.errors > 0) process.exitCode = 1;
 }
