@@ -137,7 +137,8 @@ describe('the console webhooks page in Chromium against the built gateway', () =
       if (dead.length === 0) await new Promise((r) => setTimeout(r, 100));
     }
     expect(dead).toHaveLength(1);
-    await page.reload();
+    // The test's answer page was a POST: open the subscription afresh.
+    await page.goto(`${base}${hookUrl}`);
     await expect(page.locator('#dead + table').textContent()).resolves.toContain('connect ECONNREFUSED');
     await expectAccessible();
     await shot('webhook');
