@@ -14,3 +14,4 @@ export * from './database-unavailable';
 export * from './migration-runner';
 export * from './snake-naming.strategy';
 export { MIGRATIONS } from './migrations';
+export * from './replica-heartbeat';

@@ -15,6 +15,7 @@ const TABLES = [
   'entitlements',
   'event_expiry_notices',
   'event_outbox',
+  'gateway_replicas',
   'members',
   'portal_sessions',
   'secret_fingerprints',

@@ -179,16 +179,17 @@ export class WebhookSubscriptions {
 
   /**
    * Sends dead (or still pending) deliveries again now: one by its id, or every dead one of a
-   * subscription. The event keeps its id, so a receiver that saw it already can ignore it.
+   * subscription (one delivery of a named subscription, when both are given). The event keeps its id, so a receiver that saw it already can ignore it.
    */
   async redeliver(target: { deliveryId?: string; subscriptionId?: string }): Promise<number> {
     if (target.deliveryId) {
       if (!isUuid(target.deliveryId)) throw new WebhookNotFound(`delivery ${target.deliveryId}`);
+      // With a subscription named too, only a delivery of that subscription (the routes name both).
       const rows = sqlRows(
         await this.db.query(
           `UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), created_at = now()
-            WHERE id = $1 RETURNING id`,
-          [target.deliveryId],
+            WHERE id = $1 AND ($2::uuid IS NULL OR subscription_id = $2) RETURNING id`,
+          [target.deliveryId, target.subscriptionId ?? null],
         ),
       );
       if (rows.length === 0) throw new WebhookNotFound(`delivery ${target.deliveryId}`);

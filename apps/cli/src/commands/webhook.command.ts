@@ -177,7 +177,9 @@ export function register(program: Command, ctx: CliContext): void {
           const subs = app.get(WebhookSubscriptions);
           const sub = await subs.get(id);
           const n = await subs.redeliver(
-            opts.delivery ? { deliveryId: opts.delivery } : { subscriptionId: sub.id },
+            opts.delivery
+              ? { deliveryId: opts.delivery, subscriptionId: sub.id }
+              : { subscriptionId: sub.id },
           );
           cliChanged(app, 'cli.webhook.redeliver', {}, { webhookId: sub.id, redelivered: n });
           ctx.out.line(`Queued ${n} deliver${n === 1 ? 'y' : 'ies'} again for webhook ${sub.id}.`);

@@ -65,7 +65,7 @@ export class AdminWebhooksController {
   async redeliver(@Param('id') id: string, @Body() body: RedeliverDto) {
     const sub = await this.subscriptions.get(id);
     const n = await this.subscriptions.redeliver(
-      body.delivery ? { deliveryId: body.delivery } : { subscriptionId: sub.id },
+      body.delivery ? { deliveryId: body.delivery, subscriptionId: sub.id } : { subscriptionId: sub.id },
     );
     this.recorder.changed('admin.webhook.redeliver', {}, 200, { webhookId: sub.id, redelivered: n });
     return { redelivered: n };

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppLogger } from '@gatehouse/observability';
 import { AuditTimeError } from '@gatehouse/audit';
 import { EntitlementsError } from '@gatehouse/entitlements';
+import { WebhookNotFound, WebhookTargetError } from '@gatehouse/events';
 import { MembersError } from '@gatehouse/members';
 import { STATUS } from '../admin/admin-errors.interceptor';
 import { errorBox, layout } from './console-html';
@@ -20,7 +21,9 @@ export function knownError(error: unknown): { status: number; message: string } 
   }
   if (error instanceof MembersError || error instanceof EntitlementsError)
     return { status: STATUS[error.code] ?? 400, message: error.message };
-  if (error instanceof AuditTimeError) return { status: 400, message: error.message };
+  if (error instanceof AuditTimeError || error instanceof WebhookTargetError)
+    return { status: 400, message: error.message };
+  if (error instanceof WebhookNotFound) return { status: 404, message: error.message };
   return null;
 }
 

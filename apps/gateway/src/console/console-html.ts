@@ -29,6 +29,7 @@ const NAV: Array<[string, string]> = [
   ['/console/members', 'Members'],
   ['/console/audit', 'Audit'],
   ['/console/analytics', 'Analytics'],
+  ['/console/webhooks', 'Webhooks'],
   ['/console/health', 'Health'],
 ];
 

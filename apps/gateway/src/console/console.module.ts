@@ -19,10 +19,11 @@ import { ConsoleGuard } from './console.guard';
 import { ConsoleMembersController } from './console-members.controller';
 import { ConsoleOidcService } from './console-oidc.service';
 import { ConsoleSessionStore } from './console-session.store';
+import { ConsoleWebhooksController } from './console-webhooks.controller';
 
 /**
  * The support console under /console/: server-rendered pages on the same services the admin API
- * uses (members, keys, entitlements, explain, audit), behind staff sessions.
+ * uses (members, keys, entitlements, explain, audit, webhooks), behind staff sessions.
  */
 @Module({
   imports: [PullThroughModule, HealthModule],
@@ -34,6 +35,7 @@ import { ConsoleSessionStore } from './console-session.store';
     ConsoleGrantController,
     ConsoleAuditController,
     ConsoleAnalyticsController,
+    ConsoleWebhooksController,
     ConsoleHealthController,
   ],
   providers: [

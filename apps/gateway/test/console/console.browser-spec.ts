@@ -371,11 +371,16 @@ describe('the support console in Chromium against the built gateway', () => {
     await shot('members');
   });
 
-  it('shows readiness and the cache, audit and upstream metrics', async () => {
+  it('shows readiness, the replicas seen recently and the cache, audit and upstream metrics', async () => {
     await page.goto(`${base}/console/health`);
     await expect(page.locator('tr', { hasText: 'database' }).first().textContent()).resolves.toContain('up');
     await expect(page.locator('tr', { hasText: 'upstream' }).first().textContent()).resolves.toContain('up');
     await expect(page.locator('#metrics + table tbody tr').count()).resolves.toBeGreaterThan(0);
+    // The stack's gateway and this built one share the database: two replicas seen recently.
+    await expect(page.locator('#replicas + table caption').textContent()).resolves.toBe(
+      '2 seen in the last minute',
+    );
+    await expect(page.locator('#replicas + table').textContent()).resolves.toContain(host);
     await expectAccessible();
     await shot('health');
   });
