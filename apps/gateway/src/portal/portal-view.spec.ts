@@ -1,5 +1,6 @@
 import {
   curlLine,
+  wgetLine,
   expiringSoon,
   humanSize,
   imagePullSecretYaml,
@@ -54,6 +55,9 @@ describe('the portal view', () => {
     ]);
     expect(curlLine('alice', 'https://gw.example/downloads/releases/acme/tool/v1/a b')).toBe(
       "curl -fL -u alice: -O -C - 'https://gw.example/downloads/releases/acme/tool/v1/a b'",
+    );
+    expect(wgetLine("o'brien", 'https://gw.example/downloads/releases/acme/tool/v1/a b')).toBe(
+      "wget --user 'o'\\''brien' --ask-password -c 'https://gw.example/downloads/releases/acme/tool/v1/a b'",
     );
   });
 });

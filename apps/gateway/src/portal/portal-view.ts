@@ -102,3 +102,8 @@ export function humanSize(bytes: number): string {
 export function curlLine(username: string, url: string): string {
   return `curl -fL -u ${shellQuote(`${username}:`)} -O -C - ${shellQuote(url)}`;
 }
+
+/** The same download with wget: it asks for the key (`--ask-password`) and resumes (`-c`). */
+export function wgetLine(username: string, url: string): string {
+  return `wget --user ${shellQuote(username)} --ask-password -c ${shellQuote(url)}`;
+}
