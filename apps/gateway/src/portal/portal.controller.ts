@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import { GatewayConfig } from '@gatehouse/config';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
 import { Clock } from '@gatehouse/observability';
+import { parseArtifactTag } from '@gatehouse/oci';
 import { ImageSummarySource, PullThroughService } from '@gatehouse/pull-through';
 import { esc, time } from '../console/console-html';
 import { sendHtml } from '../console/console-http';
@@ -95,7 +96,11 @@ ${block('pull-secret', imagePullSecretYaml(service, member.username))}`;
 
   private async imageCard(e: Entitlement, service: string, username: string, now: Date): Promise<string> {
     const listed = await this.pull.listTags(e.repository);
-    const tags = pullableTags(listed?.tags ?? [], (t) => !!this.entitlements.tagAllowed(e, t));
+    // Signatures and SBOMs (cosign's sha256-<hex>.sig tags) show under the tag they sign, not as tags.
+    const tags = pullableTags(
+      (listed?.tags ?? []).filter((t) => !parseArtifactTag(t)),
+      (t) => !!this.entitlements.tagAllowed(e, t),
+    );
     const id = `image-${e.id}`;
     let html = `<article class="card image" id="${esc(id)}" data-repository="${esc(e.repository)}">
 <h3><code>${esc(service)}/${esc(e.repository)}</code></h3>
