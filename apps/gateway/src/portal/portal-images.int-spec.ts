@@ -3,8 +3,15 @@ import { promisify } from 'node:util';
 import { EntitlementService } from '@gatehouse/entitlements';
 import { AccessKeyService } from '@gatehouse/members';
 import { platformName } from '@gatehouse/pull-through';
+import { startDockerEngine } from '@gatehouse/testing/engine';
 import { startUpstreamGatewayStack, StackMember, UpstreamGatewayStack } from '@gatehouse/testing/gateway';
-import { pushArtifact, pushManifest, seedDownloads } from '@gatehouse/testing/upstream';
+import {
+  sigstoreTools,
+  createContainerToolsSandbox,
+  pushArtifact,
+  pushManifest,
+  seedDownloads,
+} from '@gatehouse/testing/upstream';
 import { humanSize } from './portal-view';
 
 const run = promisify(execFile);
@@ -190,4 +197,62 @@ describe('the portal: platforms, signatures, and key expiry warnings', () => {
     // The member's other key has no expiry: no key warning on the same download.
     expect(await curlHead(['-u', `${who.username}:${who.key}`, file])).not.toMatch(/^warning:/im);
   }, 120_000);
+
+  it('is printed by skopeo 1.18 (containers/image), one line per warning; older clients stay silent', async () => {
+    const who = await stack.member('clients', {});
+    const grantEnds = new Date(Date.now() + 3 * 86_400_000);
+    await stack.gw.app
+      .get(EntitlementService)
+      .grant(who.username, 'acme/app', ['v1.0.0'], { expiresAt: grantEnds });
+    const keyEnds = new Date(Date.now() + 5 * 86_400_000);
+    const { key } = await stack.gw.app.get(AccessKeyService).create(who.username, { expiresAt: keyEnds });
+    const prefix = key.slice(0, 12);
+    const ref = `${stack.gw.host}/acme/app:v1.0.0`;
+    const inspect = ['inspect', '--tls-verify=false', '--creds', `${who.username}:${key}`, `docker://${ref}`];
+    const tools = await createContainerToolsSandbox();
+    try {
+      // Debian trixie's skopeo 1.18 (scripts/sigstore-tools.sh): containers/image logs each warning.
+      const trixie = await sigstoreTools();
+      expect(trixie.version).toBe('skopeo version 1.18.0');
+      const printed = await trixie.skopeo(['--insecure-policy', ...inspect], { env: tools.env });
+      expect(printed.code).toBe(0);
+      const warnings = [
+        ...printed.stderr.matchAll(/Warning from registry \(first encountered at [^)]*\): \\"(.*?)\\""/g),
+      ];
+      expect(warnings.map((m) => m[1])).toEqual([
+        `your access to acme/app expires on ${iso(grantEnds)}`,
+        `your access key ${prefix} expires on ${iso(keyEnds)}`,
+      ]);
+      // Debian bookworm's skopeo 1.9.3 and podman 4.3.1 pull without a word of it.
+      expect((await run('skopeo', ['--version'])).stdout.trim()).toBe('skopeo version 1.9.3');
+      const old = await tools.skopeo(inspect);
+      expect(old.code).toBe(0);
+      expect(old.stderr).not.toContain('expires on');
+      expect((await run('podman', ['--version'])).stdout.trim()).toBe('podman version 4.3.1');
+      const podman = await tools.podman([
+        'pull',
+        '--tls-verify=false',
+        '--creds',
+        `${who.username}:${key}`,
+        ref,
+      ]);
+      expect(podman.code).toBe(0);
+      expect(podman.stdout + podman.stderr).not.toContain('expires on');
+    } finally {
+      await tools.cleanup();
+    }
+    // Debian's Docker engine 20.10: the daemon pulls, and neither it nor the CLI shows the header.
+    const engine = await startDockerEngine({ insecureRegistries: [stack.gw.host] });
+    try {
+      expect((await engine.docker(['version', '--format', '{{.Server.Version}}'])).stdout.trim()).toMatch(
+        /^20\.10\./,
+      );
+      expect((await engine.docker(['login', '-u', who.username, '-p', key, stack.gw.host])).code).toBe(0);
+      const pulled = await engine.docker(['pull', ref]);
+      expect(pulled.code).toBe(0);
+      expect(pulled.stdout + pulled.stderr + engine.log()).not.toContain('expires on');
+    } finally {
+      await engine.stop();
+    }
+  }, 300_000);
 });
