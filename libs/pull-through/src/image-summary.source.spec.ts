@@ -38,22 +38,18 @@ function newSource(manifests: StoredManifest[], configs: Record<string, object> 
     getManifest: jest.fn(async (_n: string, digest: string) => byDigest.get(digest) ?? null),
   };
   const blobs: Fake<BlobSource, 'open'> = {
-    open: jest.fn(
-      async (_n: string, digest: Digest, _r: BlobRequest): Promise<BlobReply> => ({
-        source: 'hit',
-        size: undefined,
-        length: undefined,
-        body: Readable.from([Buffer.from(JSON.stringify(configs[digest] ?? {}))]),
-      }),
-    ),
+    open: jest.fn(async (_n: string, digest: Digest, _r: BlobRequest): Promise<BlobReply> => ({
+      source: 'hit',
+      size: undefined,
+      length: undefined,
+      body: Readable.from([Buffer.from(JSON.stringify(configs[digest] ?? {}))]),
+    })),
   };
   const referrers: Fake<ReferrersSource, 'list'> = {
-    list: jest.fn(
-      async (_n: string, _s: string, _t: ManifestFetchTrace): Promise<ReferrersList> => ({
-        manifests: [],
-        origin: 'none',
-      }),
-    ),
+    list: jest.fn(async (_n: string, _s: string, _t: ManifestFetchTrace): Promise<ReferrersList> => ({
+      manifests: [],
+      origin: 'none',
+    })),
   };
   const sut = new ImageSummarySource(
     pull as unknown as PullThroughService,

@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { EntitlementService } from '@gatehouse/entitlements';
 import { AccessKeyService } from '@gatehouse/members';
@@ -6,11 +8,13 @@ import { platformName } from '@gatehouse/pull-through';
 import { startDockerEngine } from '@gatehouse/testing/engine';
 import { startUpstreamGatewayStack, StackMember, UpstreamGatewayStack } from '@gatehouse/testing/gateway';
 import {
-  sigstoreTools,
   createContainerToolsSandbox,
+  generateSigstoreKey,
   pushArtifact,
   pushManifest,
   seedDownloads,
+  signInRegistry,
+  sigstoreTools,
 } from '@gatehouse/testing/upstream';
 import { humanSize } from './portal-view';
 
@@ -253,6 +257,64 @@ describe('the portal: platforms, signatures, and key expiry warnings', () => {
       expect(pulled.stdout + pulled.stderr + engine.log()).not.toContain('expires on');
     } finally {
       await engine.stop();
+    }
+  }, 300_000);
+
+  it("prints a cosign verify line that verifies the vendor's signature through the gateway", async () => {
+    const sigstore = await sigstoreTools();
+    const tools = await createContainerToolsSandbox();
+    try {
+      // The vendor signs other/secret:1.0 (skopeo's sigstore attachment at sha256-<hex>.sig).
+      const key = await generateSigstoreKey(sigstore, tools.dir, { env: tools.env });
+      const registriesDir = join(tools.dir, 'registries.d');
+      await mkdir(registriesDir);
+      await writeFile(
+        join(registriesDir, 'vendor.yaml'),
+        `docker:\n  ${stack.registry.hostPort}:\n    use-sigstore-attachments: true\n`,
+      );
+      await signInRegistry(sigstore, {
+        hostPort: stack.registry.hostPort,
+        repository: 'other/secret',
+        tag: '1.0',
+        identity: `${stack.gw.host}/other/secret:1.0`,
+        key,
+        registriesDir,
+        env: tools.env,
+      });
+      const who = await stack.member('cosign', { 'other/secret': ['1.0'] });
+      const html = await (
+        await fetch(`${stack.gw.url}/portal/overview`, {
+          headers: { cookie: await signIn(stack, who) },
+        })
+      ).text();
+      const line = [...html.matchAll(/<pre id="[^"]+-cosign-\d+"><code>([^<]+)<\/code><\/pre>/g)].map((m) =>
+        decode(m[1]),
+      );
+      const digest = stack.seed.images['other/secret:1.0'].digest;
+      expect(line).toEqual([`cosign verify --key cosign.pub ${stack.gw.host}/other/secret@${digest}`]);
+      // Run as printed, after `docker login` (a docker config), with the vendor's key as cosign.pub;
+      // plus plain http and no transparency log, which this test's registry and signature need.
+      const docker = join(tools.dir, 'docker');
+      await mkdir(docker);
+      await writeFile(
+        join(docker, 'config.json'),
+        JSON.stringify({
+          auths: { [stack.gw.host]: { auth: Buffer.from(`${who.username}:${who.key}`).toString('base64') } },
+        }),
+      );
+      const [, ...args] = line[0]
+        .replace('cosign.pub', key.publicKeyPath)
+        .replace(
+          'cosign verify',
+          'cosign verify --insecure-ignore-tlog=true --allow-http-registry --output json',
+        )
+        .split(' ');
+      const verified = await sigstore.cosign(args, { env: { ...tools.env, DOCKER_CONFIG: docker } });
+      expect({ code: verified.code, stderr: verified.stderr }).toMatchObject({ code: 0 });
+      const payloads = JSON.parse(verified.stdout) as Array<{ critical: { image: Record<string, string> } }>;
+      expect(payloads.map((p) => p.critical.image['docker-manifest-digest'])).toEqual([digest]);
+    } finally {
+      await tools.cleanup();
     }
   }, 300_000);
 });
