@@ -7,6 +7,7 @@ import { DownloadRoute, OciError, parseDownloadPath } from '@gatehouse/oci';
 import { recordAuthEvent } from './auth-audit';
 import { AppPassportGuard, AppScopedStrategy } from './app-scoped-passport';
 import { RegistryAuthService } from './registry-auth.service';
+import { KeyExpiry } from './registry-request.context';
 import { accessCovers, DownloadKind, downloadPullScope, formatScope, ScopeGrant } from './scope.util';
 import { TokenService } from './token.service';
 
@@ -15,6 +16,8 @@ export interface DownloadPrincipal {
   memberId: string;
   username: string;
   accessKeyId: string;
+  /** The key's listing prefix and expiry, for the key-expiry `Warning` (absent in older fakes: none). */
+  accessKey?: KeyExpiry;
   via: 'basic' | 'bearer';
   /** The Bearer token's access list; null for Basic (the member's own entitlements apply). */
   access: ScopeGrant[] | null;
@@ -109,6 +112,7 @@ export class DownloadCredentialsStrategy extends PassportStrategy(AppScopedStrat
         memberId: authenticated.member.id,
         username: authenticated.member.username,
         accessKeyId: authenticated.accessKey.id,
+        accessKey: { prefix: authenticated.accessKey.prefix, expiresAt: authenticated.accessKey.expiresAt },
         via: 'basic',
         access: null,
       };
@@ -123,7 +127,13 @@ export class DownloadCredentialsStrategy extends PassportStrategy(AppScopedStrat
     if (!accessCovers(identity.token.access, required)) {
       throw this.refuse(startedAt, 'insufficient_scope', required, who);
     }
-    return { ...who, accessKeyId: identity.token.accessKeyId, via: 'bearer', access: identity.token.access };
+    return {
+      ...who,
+      accessKeyId: identity.token.accessKeyId,
+      accessKey: member.accessKey,
+      via: 'bearer',
+      access: identity.token.access,
+    };
   }
 
   /** A Bearer refusal: audited like the registry's, answered with the download surface's Basic 401. */

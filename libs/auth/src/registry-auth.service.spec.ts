@@ -30,7 +30,7 @@ function newRegistryAuthService() {
   state.get.mockResolvedValue({
     ok: true,
     member: { id: 'm1', username: 'alice' } as Member,
-    accessKey: { id: 'k1' } as AccessKey,
+    accessKey: { id: 'k1', prefix: 'ghk_abcdefgh', expiresAt: null } as AccessKey,
   });
   const entitlements: Fake<EntitlementService, 'liveEntitlements'> = { liveEntitlements: jest.fn() };
   entitlements.liveEntitlements.mockResolvedValue([
@@ -120,7 +120,12 @@ describe('RegistryAuthService', () => {
 
   it("tells a download surface a verified token's member, or why not with the audit's names", async () => {
     const { sut, state } = newRegistryAuthService();
-    expect(await sut.memberOf(token([]))).toEqual({ ok: true, memberId: 'm1', username: 'alice' });
+    expect(await sut.memberOf(token([]))).toEqual({
+      ok: true,
+      memberId: 'm1',
+      username: 'alice',
+      accessKey: { prefix: 'ghk_abcdefgh', expiresAt: null },
+    });
     state.get.mockResolvedValueOnce({ ok: false, reason: 'member_disabled' });
     expect(await sut.memberOf(token([]))).toEqual({
       ok: false,

@@ -8,6 +8,7 @@ import { recordAuthEvent } from './auth-audit';
 import { buildBearerChallenge } from './challenge.util';
 import { MemberStateCache } from './member-state.cache';
 import {
+  KeyExpiry,
   RegistryAccess,
   RegistryIdentity,
   RegistryPrincipal,
@@ -18,7 +19,7 @@ import { accessCovers, formatScope, RequiredScope } from './scope.util';
 
 /** A verified token's member, still good, or why not (with the names the audit row carries). */
 export type TokenMember =
-  | { ok: true; memberId: string; username: string }
+  | { ok: true; memberId: string; username: string; accessKey: KeyExpiry }
   | {
       ok: false;
       reason: string;
@@ -120,6 +121,7 @@ export class RegistryAuthService {
       memberId: state.memberId,
       username: state.username,
       accessKeyId: verified.accessKeyId,
+      accessKey: state.accessKey,
       access,
       tokenId: verified.jti,
       requiredScopeGranted,
@@ -144,7 +146,13 @@ export class RegistryAuthService {
       return { ok: false, reason: state.reason, who };
     }
     RequestContext.patch({ memberId: state.member.id, username: state.member.username });
-    return { ok: true, memberId: state.member.id, username: state.member.username };
+    const { prefix, expiresAt } = state.accessKey;
+    return {
+      ok: true,
+      memberId: state.member.id,
+      username: state.member.username,
+      accessKey: { prefix, expiresAt },
+    };
   }
 
   /** Both steps at once, for one Authorization header (tools and tests; the pipeline runs them apart). */

@@ -6,10 +6,18 @@ import type { TokenRejection, VerifiedToken } from './registry-token.service';
 import { CATALOG_SCOPE, repositoryPullScope, RequiredScope, ScopeGrant } from './scope.util';
 
 /** Who is pulling, and what their token still grants after today's entitlements are applied. */
+/** What a key-expiry warning names: the key's listing prefix and its expiry. */
+export interface KeyExpiry {
+  prefix: string;
+  expiresAt: Date | null;
+}
+
 export interface RegistryPrincipal {
   memberId: string;
   username: string;
   accessKeyId: string;
+  /** The key's listing prefix and expiry, for the key-expiry `Warning` (absent in older fakes: none). */
+  accessKey?: KeyExpiry;
   /** The token's access list minus repositories no longer entitled. */
   access: ScopeGrant[];
   /** The token id (jti), for the audit. */

@@ -12,8 +12,9 @@ type Fake<T, K extends keyof T> = jest.Mocked<Pick<T, K>>;
 
 /** Typed fakes of every edge DownloadsService reaches (immich's newTestService shape). */
 function newDownloadsService() {
-  const entitlements: Fake<EntitlementService, 'tagAllowed' | 'expiryWarning'> = {
+  const entitlements: Fake<EntitlementService, 'tagAllowed' | 'expiryWarning' | 'keyExpiryWarning'> = {
     expiryWarning: jest.fn().mockReturnValue(null),
+    keyExpiryWarning: jest.fn().mockReturnValue(null),
     // Exact rules only: enough to tell the service's decisions apart from the matcher's.
     tagAllowed: jest.fn((e: Pick<Entitlement, 'tagRules'>, tag: string) =>
       e.tagRules.includes(tag) ? { rule: tag, kind: 'exact' as const, tag } : null,
@@ -133,6 +134,18 @@ describe('DownloadsService', () => {
     const reply = await sut.releaseAsset(who, 'acme', 'tool', 'v1.0.0', 'tool bin', req({ method: 'HEAD' }));
     expect(reply.headers['Warning']).toBe('299 - "your access to acme/tool expires on 2026-12-12T00:00:00Z"');
     expect(entitlements.expiryWarning).toHaveBeenCalledWith(who.grant.entitlement);
+    // The key's own expiry is a second header line.
+    const key = { prefix: 'ghk_abcdefgh', expiresAt: new Date('2026-12-13T00:00:00Z') };
+    entitlements.keyExpiryWarning.mockReturnValue(
+      '299 - "your access key ghk_abcdefgh expires on 2026-12-13T00:00:00Z"',
+    );
+    const keyed = { ...who, principal: { ...who.principal, accessKey: key } };
+    const both = await sut.releaseAsset(keyed, 'acme', 'tool', 'v1.0.0', 'tool bin', req({ method: 'HEAD' }));
+    expect(both.headers['Warning']).toEqual([
+      '299 - "your access to acme/tool expires on 2026-12-12T00:00:00Z"',
+      '299 - "your access key ghk_abcdefgh expires on 2026-12-13T00:00:00Z"',
+    ]);
+    expect(entitlements.keyExpiryWarning).toHaveBeenLastCalledWith(key);
   });
 
   it('streams a package file by its stated sha256 and audits the bytes when it ends', async () => {

@@ -17,6 +17,8 @@ import { DownloadKey, DownloadObject, DownloadStore } from './download-store';
 export interface DownloadPrincipal {
   memberId: string;
   username: string;
+  /** The access key's listing prefix and expiry, for its expiry `Warning` (none when absent). */
+  accessKey?: { prefix: string; expiresAt: Date | null };
 }
 
 /**
@@ -38,7 +40,8 @@ export interface DownloadRequest {
 
 export interface DownloadReply {
   status: number;
-  headers: Record<string, string>;
+  /** A list is sent as one header line per item (`Warning`). */
+  headers: Record<string, string | string[]>;
   body?: Readable | Record<string, unknown>;
 }
 
@@ -102,7 +105,7 @@ export class DownloadsService {
       return {
         status: 200,
         headers: {
-          ...warningHeader(staleWarning(stale), this.entitlements.expiryWarning(entitlement)),
+          ...warningHeader(this.warnings(who, entitlement, stale)),
           'Cache-Control': 'private, no-cache',
         },
         body: { owner, repository: repo, releases: items },
@@ -156,7 +159,7 @@ export class DownloadsService {
             this.upstream.downloads.openReleaseAsset(owner, repo, release.tag, filename, { range, signal }),
           ),
       };
-      const warnings = [staleWarning(stale), this.entitlements.expiryWarning(entitlement)];
+      const warnings = this.warnings(who, entitlement, stale);
       return await this.serve(draft, object, asset.uuid ?? assetRevision(asset), filename, warnings, req);
     } catch (err) {
       this.audit.failed(draft, err);
@@ -210,7 +213,7 @@ export class DownloadsService {
           ),
       };
       const etag = file.sha256 ?? `package:${owner}/${name}@${judged}/${filename}`;
-      const warnings = [staleWarning(answer.stale), this.entitlements.expiryWarning(entitlement)];
+      const warnings = this.warnings(who, entitlement, answer.stale);
       return await this.serve(draft, object, etag, filename, warnings, req);
     } catch (err) {
       this.audit.failed(draft, err);
@@ -227,7 +230,7 @@ export class DownloadsService {
     req: DownloadRequest,
   ): Promise<DownloadReply> {
     const known = this.store.knownSha256(object);
-    const headers: Record<string, string> = {
+    const headers: Record<string, string | string[]> = {
       'Content-Type': 'application/octet-stream',
       'Accept-Ranges': 'bytes',
       ETag: `"${etag}"`,
@@ -254,6 +257,19 @@ export class DownloadsService {
       headers,
       body: this.audit.streamed(draft, opened.status, opened.body, opened.length),
     };
+  }
+
+  /** The reply's `Warning` texts: stale upstream data, then the grant's and the key's expiry. */
+  private warnings(
+    who: DownloadCaller,
+    entitlement: Entitlement,
+    stale: Parameters<typeof staleWarning>[0],
+  ): Array<string | null> {
+    return [
+      staleWarning(stale),
+      this.entitlements.expiryWarning(entitlement),
+      this.entitlements.keyExpiryWarning(who.principal.accessKey),
+    ];
   }
 
   /** The entitlement the access pipeline loaded for this target, or the 404 that tells nothing. */

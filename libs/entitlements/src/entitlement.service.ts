@@ -94,6 +94,17 @@ export class EntitlementService {
     );
   }
 
+  /** The `Warning: 299` text for the caller's access key expiring within EXPIRY_WARNING_DAYS, else null. */
+  keyExpiryWarning(key: { prefix: string; expiresAt: Date | null } | undefined): string | null {
+    if (!key) return null;
+    return expiryWarning(
+      `your access key ${key.prefix}`,
+      key.expiresAt,
+      this.clock.date(),
+      this.expiryWarningDays,
+    );
+  }
+
   /**
    * Creates or replaces the member's entitlement to a target (rules, expiry and note): an image
    * repository (`acme/app`), `releases:<owner>/<repo>` or `packages:<owner>/<name>`.

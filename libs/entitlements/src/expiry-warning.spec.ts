@@ -14,8 +14,12 @@ describe('expiry warnings', () => {
     expect(expiryWarning('x', inDays(5), now, 0)).toBeNull();
   });
 
-  it('joins several warnings into one header and sends none when there is none', () => {
+  it('sends one header line per warning, and none when there is none', () => {
     expect(warningHeader(null, undefined)).toEqual({});
-    expect(warningHeader('299 - "a"', null, '299 - "b"')).toEqual({ Warning: '299 - "a", 299 - "b"' });
+    expect(warningHeader('299 - "a"', null)).toEqual({ Warning: '299 - "a"' });
+    expect(warningHeader('299 - "a"', null, '299 - "b"')).toEqual({ Warning: ['299 - "a"', '299 - "b"'] });
+    expect(warningHeader(['299 - "a"', '299 - "b"'], '299 - "c"')).toEqual({
+      Warning: ['299 - "a"', '299 - "b"', '299 - "c"'],
+    });
   });
 });

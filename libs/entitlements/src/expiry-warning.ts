@@ -1,6 +1,7 @@
 /**
  * The `Warning: 299` a customer's client shows (the distribution spec asks clients to print it):
- * one text per reason, several reasons joined as RFC 7234 allows.
+ * one header line per reason. RFC 7234 allows a comma-joined list too, but clients that print
+ * warnings (containers/image) read each header line as one warning.
  */
 
 /** `299 - "<what> expires on <UTC time>"` when `expiresAt` is within `days` of `now`, else null. */
@@ -15,8 +16,11 @@ export function expiryWarning(what: string, expiresAt: Date | null, now: Date, d
   return `299 - "${text}"`;
 }
 
-/** The `Warning` header for these warnings (nulls left out), or no header at all. */
-export function warningHeader(...warnings: Array<string | null | undefined>): Record<string, string> {
-  const present = warnings.filter((w): w is string => !!w);
-  return present.length ? { Warning: present.join(', ') } : {};
+/** The `Warning` header lines for these warnings (nulls left out, flattened), or no header at all. */
+export function warningHeader(
+  ...warnings: Array<string | ReadonlyArray<string | null> | null | undefined>
+): Record<string, string | string[]> {
+  const present = warnings.flat().filter((w): w is string => !!w);
+  if (!present.length) return {};
+  return { Warning: present.length === 1 ? present[0] : present };
 }

@@ -8,3 +8,4 @@ export * from './manifest.source';
 export * from './blob.source';
 export * from './pull-through.module';
 export * from './referrers.source';
+export * from './image-summary.source';

@@ -10,6 +10,7 @@ import { GatewayConfig } from '@gatehouse/config';
 import { AppLogger, Clock, MetricsService } from '@gatehouse/observability';
 import { DataSource } from 'typeorm';
 import { BlobSource } from './blob.source';
+import { ImageSummarySource } from './image-summary.source';
 import { ManifestSource } from './manifest.source';
 import { ManifestStore } from './manifest-store.service';
 import { PromBlobCacheMetrics } from './prom-blob-cache.metrics';
@@ -100,6 +101,12 @@ import { UPSTREAM_SOURCE, UpstreamSource } from './upstream-source.interface';
       useFactory: (store: BlobStore, source: UpstreamSource) => new BlobSource(store, source),
     },
     {
+      provide: ImageSummarySource,
+      inject: [PullThroughService, BlobSource, ReferrersSource],
+      useFactory: (pull: PullThroughService, blobs: BlobSource, referrers: ReferrersSource) =>
+        new ImageSummarySource(pull, blobs, referrers),
+    },
+    {
       provide: ReferrersSource,
       inject: [PullThroughService, UPSTREAM_SOURCE, Clock, GatewayConfig],
       useFactory: (pull: PullThroughService, source: UpstreamSource, clock: Clock, config: GatewayConfig) =>
@@ -111,6 +118,13 @@ import { UPSTREAM_SOURCE, UpstreamSource } from './upstream-source.interface';
     },
   ],
   // BlobCacheModule too: downloads (libs/downloads) use the same store, cap and fill coordinator.
-  exports: [PullThroughService, ManifestSource, BlobSource, ReferrersSource, BlobCacheModule],
+  exports: [
+    PullThroughService,
+    ManifestSource,
+    BlobSource,
+    ReferrersSource,
+    ImageSummarySource,
+    BlobCacheModule,
+  ],
 })
 export class PullThroughModule {}

@@ -23,10 +23,14 @@ type Fake<T, K extends keyof T> = jest.Mocked<Pick<T, K>>;
 
 /** Typed fakes of every edge RegistryService reaches (immich's newTestService shape). */
 function newRegistryService() {
-  const entitlements: Fake<EntitlementService, 'admitTag' | 'findReachingTag' | 'expiryWarning'> = {
+  const entitlements: Fake<
+    EntitlementService,
+    'admitTag' | 'findReachingTag' | 'expiryWarning' | 'keyExpiryWarning'
+  > = {
     admitTag: jest.fn(),
     findReachingTag: jest.fn(),
     expiryWarning: jest.fn().mockReturnValue(null),
+    keyExpiryWarning: jest.fn().mockReturnValue(null),
   };
   const pull: Fake<PullThroughService, 'resolveTag' | 'listTags' | 'findReachingTag'> = {
     resolveTag: jest.fn(),
@@ -69,6 +73,7 @@ function access(path: string, granted: Entitlement | null = entitlement): Regist
       memberId: 'm1',
       username: 'alice',
       accessKeyId: 'k1',
+      accessKey: { prefix: 'ghk_abcdefgh', expiresAt: null },
       access: [],
       tokenId: 't1',
       requiredScopeGranted: true,
@@ -133,7 +138,7 @@ describe('RegistryService', () => {
     expect(events[0]).toMatchObject({ outcome: 'allowed', digest: MANIFEST, cache: 'hit', bytes: 2 });
   });
 
-  it('says on the manifest when the entitlement expires soon, beside a stale warning', async () => {
+  it('says on the manifest when the entitlement and the key expire soon, one line each beside a stale warning', async () => {
     const { sut, entitlements, pull, manifests } = newRegistryService();
     entitlements.admitTag.mockResolvedValue({
       via: 'rule',
@@ -143,12 +148,18 @@ describe('RegistryService', () => {
     entitlements.expiryWarning.mockReturnValue(
       '299 - "your access to acme/app expires on 2026-12-12T00:00:00Z"',
     );
+    entitlements.keyExpiryWarning.mockReturnValue(
+      '299 - "your access key ghk_abcdefgh expires on 2026-12-13T00:00:00Z"',
+    );
     pull.resolveTag.mockResolvedValue({ digest: MANIFEST, stale: { ageSeconds: 42, cause: null } });
     manifests.get.mockResolvedValue(manifestReply);
     const reply = await sut.handle(access('/v2/acme/app/manifests/v1.0.0'), request());
-    expect(reply.headers.Warning).toMatch(
-      /^299 - ".*checked 42 s ago", 299 - "your access to acme\/app expires on 2026-12-12T00:00:00Z"$/,
-    );
+    expect(reply.headers.Warning).toEqual([
+      expect.stringMatching(/^299 - ".*checked 42 s ago"$/),
+      '299 - "your access to acme/app expires on 2026-12-12T00:00:00Z"',
+      '299 - "your access key ghk_abcdefgh expires on 2026-12-13T00:00:00Z"',
+    ]);
+    expect(entitlements.keyExpiryWarning).toHaveBeenCalledWith({ prefix: 'ghk_abcdefgh', expiresAt: null });
   });
 
   it('answers 304 to a matching If-None-Match and HEAD without a body', async () => {

@@ -121,8 +121,15 @@ export class RegistryService {
     const manifest = await this.manifests.get(name, digest, trace);
     draft.cache = manifest.source;
     Object.assign(headers, manifestHeaders(manifest));
-    // An entitlement about to expire says so on every manifest the client pulls through it.
-    Object.assign(headers, warningHeader(headers['Warning'], this.entitlements.expiryWarning(entitlement)));
+    // An entitlement or a key about to expire says so on every manifest the client pulls with it.
+    Object.assign(
+      headers,
+      warningHeader(
+        headers['Warning'],
+        this.entitlements.expiryWarning(entitlement),
+        this.entitlements.keyExpiryWarning(access.principal.accessKey),
+      ),
+    );
     if (request.ifNoneMatch && etagMatches(request.ifNoneMatch, manifest.digest)) {
       return { status: 304, headers };
     }

@@ -5,7 +5,8 @@ import type { RegistryPrincipal } from '@gatehouse/auth';
 /** What a registry decision answers; the gateway's reply writer only writes it. */
 export interface RegistryReply {
   status: number;
-  headers: Record<string, string>;
+  /** A list is sent as one header line per item (`Warning`). */
+  headers: Record<string, string | string[]>;
   /** JSON object, bytes, or a stream (blobs). Absent for HEAD and 304. */
   body?: object | Buffer | Readable;
   /** A blob handed to nginx (X-Accel-Redirect): the bytes it will send, for the audit row. */

@@ -4,7 +4,8 @@ import type { FastifyReply } from 'fastify';
 /** What a surface's decisions answer: a status, headers and a body the writer knows how to send. */
 export interface SurfaceReply {
   status: number;
-  headers: Record<string, string>;
+  /** A list is sent as one header line per item (`Warning`). */
+  headers: Record<string, string | string[]>;
   /** A JSON object, bytes, or a stream; absent for HEAD, 304 and offloaded blobs. */
   body?: object | Buffer | Readable;
 }

@@ -20,6 +20,7 @@ export interface MemberActivity {
 
 const ACTIONS: Array<[RegExp, string]> = [
   [/^token\./, 'sign-in (token)'],
+  [/^portal\.signin$/, 'sign-in (portal)'],
   [/^(registry|download)\.auth\./, 'sign-in'],
   [/^manifest\./, 'pull (manifest)'],
   [/^blob\./, 'pull (layer)'],

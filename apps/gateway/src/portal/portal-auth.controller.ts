@@ -1,7 +1,9 @@
 import { Body, Controller, Get, Post, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AuditService } from '@gatehouse/audit';
 import { TokenService } from '@gatehouse/auth';
 import { GatewayConfig } from '@gatehouse/config';
+import { normalizeUsername } from '@gatehouse/members';
 import { OciError } from '@gatehouse/oci';
 import { ConsoleRefusal } from '../console/console.guard';
 import { errorBox, esc } from '../console/console-html';
@@ -25,6 +27,7 @@ export class PortalAuthController {
     private readonly tokens: TokenService,
     private readonly sessions: PortalSessionStore,
     private readonly config: GatewayConfig,
+    private readonly audit: AuditService,
   ) {}
 
   @Get('login')
@@ -59,6 +62,14 @@ export class PortalAuthController {
       });
       const { member, accessKey } = await this.tokens.authenticate(read);
       const id = await this.sessions.create(member.id, accessKey.id);
+      this.audit.record({
+        action: 'portal.signin',
+        outcome: 'allowed',
+        memberId: member.id,
+        username: member.username,
+        httpStatus: 303,
+        details: { accessKeyId: accessKey.id, keyPrefix: accessKey.prefix },
+      });
       setCookie(
         request,
         reply,
@@ -71,6 +82,15 @@ export class PortalAuthController {
       void reply.redirect('/portal/', 303);
     } catch (e) {
       if (!(e instanceof OciError)) throw e;
+      // The token endpoint's check wrote its own token.refuse row with the true reason; this one
+      // says it was the portal, so `gatehouse audit --action portal.signin` finds both outcomes.
+      this.audit.record({
+        action: 'portal.signin',
+        outcome: 'denied',
+        username: normalizeUsername(username).slice(0, 128) || null,
+        reason: e.reason ?? 'bad_credentials',
+        httpStatus: e.status,
+      });
       if (e.code === 'TOOMANYREQUESTS') {
         for (const [k, v] of Object.entries(e.headers)) void reply.header(k, v);
         return this.login(reply, `Too many failed sign-ins: ${e.message}.`, 429, username);

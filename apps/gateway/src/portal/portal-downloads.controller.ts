@@ -8,7 +8,7 @@ import { sendHtml } from '../console/console-http';
 import { PortalErrorsFilter } from './portal-errors.filter';
 import { portalLayout } from './portal-html';
 import { PortalGuard, PortalPrincipal, Principal } from './portal.guard';
-import { curlLine, humanSize } from './portal-view';
+import { curlLine, humanSize, wgetLine } from './portal-view';
 
 interface ListedRelease {
   tag: string;
@@ -74,7 +74,9 @@ export class PortalDownloadsController {
               (a) =>
                 `<li><a href="${esc(a.url)}">${esc(a.name)}</a> <span class="size">${esc(humanSize(a.size))}</span>${
                   a.sha256 ? ` <code>sha256:${esc(a.sha256)}</code>` : ''
-                }<pre><code>${esc(curlLine(who.member.username, a.url))}</code></pre></li>`,
+                }<pre><code>${esc(curlLine(who.member.username, a.url))}</code></pre><pre><code>${esc(
+                  wgetLine(who.member.username, a.url),
+                )}</code></pre></li>`,
             )
             .join('')}</ul>`,
       )

@@ -1,4 +1,5 @@
 import {
+  cosignLines,
   curlLine,
   expiringSoon,
   humanSize,
@@ -6,6 +7,7 @@ import {
   pullableTags,
   pullCommands,
   shellQuote,
+  wgetLine,
 } from './portal-view';
 
 describe('the portal view', () => {
@@ -55,5 +57,28 @@ describe('the portal view', () => {
     expect(curlLine('alice', 'https://gw.example/downloads/releases/acme/tool/v1/a b')).toBe(
       "curl -fL -u alice: -O -C - 'https://gw.example/downloads/releases/acme/tool/v1/a b'",
     );
+    expect(wgetLine("o'brien", 'https://gw.example/downloads/releases/acme/tool/v1/a b')).toBe(
+      "wget --user 'o'\\''brien' --ask-password -c 'https://gw.example/downloads/releases/acme/tool/v1/a b'",
+    );
+  });
+
+  it('prints one cosign line per kind of referrer, on the digest', () => {
+    const d = `sha256:${'a'.repeat(64)}`;
+    expect(
+      cosignLines('gw.example', 'acme/app', d, [
+        { kind: 'signature', predicateType: null },
+        { kind: 'signature', predicateType: null },
+        { kind: 'attestation', predicateType: 'https://slsa.dev/provenance/v0.2' },
+        { kind: 'sbom', predicateType: null },
+        { kind: 'sbom', predicateType: 'https://spdx.dev/Document' },
+        { kind: 'other', predicateType: null },
+      ]),
+    ).toEqual([
+      `cosign verify --key cosign.pub gw.example/acme/app@${d}`,
+      `cosign verify-attestation --key cosign.pub --type https://slsa.dev/provenance/v0.2 gw.example/acme/app@${d}`,
+      `cosign download sbom gw.example/acme/app@${d}`,
+      `cosign verify-attestation --key cosign.pub --type https://spdx.dev/Document gw.example/acme/app@${d}`,
+    ]);
+    expect(cosignLines('gw.example', 'acme/app', d, [])).toEqual([]);
   });
 });

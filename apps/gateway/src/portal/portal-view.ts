@@ -102,3 +102,32 @@ export function humanSize(bytes: number): string {
 export function curlLine(username: string, url: string): string {
   return `curl -fL -u ${shellQuote(`${username}:`)} -O -C - ${shellQuote(url)}`;
 }
+
+/** The same download with wget: it asks for the key (`--ask-password`) and resumes (`-c`). */
+export function wgetLine(username: string, url: string): string {
+  return `wget --user ${shellQuote(username)} --ask-password -c ${shellQuote(url)}`;
+}
+
+/**
+ * The cosign line for each kind of referrer a digest has (after `docker login`, cosign reads the
+ * same credentials): `verify` for a signature, `verify-attestation` for an attestation (with its
+ * predicate type when the layer names one, an SBOM attestation too), `download sbom` for an SBOM
+ * attached as such. `cosign.pub` is the vendor's public key.
+ */
+export function cosignLines(
+  service: string,
+  repository: string,
+  digest: string,
+  artifacts: ReadonlyArray<{ kind: string; predicateType: string | null }>,
+): string[] {
+  const ref = shellQuote(`${service}/${repository}@${digest}`);
+  const lines = new Set<string>();
+  for (const a of artifacts) {
+    if (a.kind === 'signature') lines.add(`cosign verify --key cosign.pub ${ref}`);
+    else if (a.kind === 'attestation' || (a.kind === 'sbom' && a.predicateType)) {
+      const type = a.predicateType ? ` --type ${shellQuote(a.predicateType)}` : '';
+      lines.add(`cosign verify-attestation --key cosign.pub${type} ${ref}`);
+    } else if (a.kind === 'sbom') lines.add(`cosign download sbom ${ref}`);
+  }
+  return [...lines];
+}

@@ -3,18 +3,18 @@ import type { FastifyReply } from 'fastify';
 import { GatewayConfig } from '@gatehouse/config';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
 import { Clock } from '@gatehouse/observability';
-import { PullThroughService } from '@gatehouse/pull-through';
+import { parseArtifactTag } from '@gatehouse/oci';
+import { ImageSummarySource, PullThroughService } from '@gatehouse/pull-through';
 import { esc, time } from '../console/console-html';
 import { sendHtml } from '../console/console-http';
 import { PortalErrorsFilter } from './portal-errors.filter';
 import { portalLayout } from './portal-html';
 import { PortalGuard, PortalPrincipal, Principal } from './portal.guard';
+import { block, TagDetails, tagDetailsHtml } from './portal-tag-details';
 import { daysUntil, expiringSoon, imagePullSecretYaml, pullableTags, pullCommands } from './portal-view';
 
-/** Digests are resolved for the newest tags only (one cached upstream HEAD each). */
-const DIGESTS_SHOWN = 10;
-
-const block = (id: string, text: string) => `<pre id="${esc(id)}"><code>${esc(text)}</code></pre>`;
+/** Digests, platforms and signatures are read for the newest tags of a grant only. */
+const DETAILS_SHOWN = 10;
 
 /** How long until an expiry, in words, for a row of the page. */
 function expiry(at: Date | null, now: Date): string {
@@ -35,6 +35,7 @@ export class PortalController {
   constructor(
     private readonly entitlements: EntitlementService,
     private readonly pull: PullThroughService,
+    private readonly images: ImageSummarySource,
     private readonly config: GatewayConfig,
     private readonly clock: Clock,
   ) {}
@@ -75,18 +76,31 @@ ${block('pull-secret', imagePullSecretYaml(service, member.username))}`;
     sendHtml(reply, portalLayout('Your access', body, who));
   }
 
-  /** The tag's digest from the pull-through's short-lived cache; none when the upstream does not answer. */
-  private async digestOf(repository: string, tag: string): Promise<string | null> {
-    try {
-      return (await this.pull.resolveTag(repository, tag))?.digest ?? null;
-    } catch {
-      return null;
-    }
+  /**
+   * What the portal shows of one admitted tag: its digest (the pull-through's tag cache), its
+   * platforms and sizes, and the signatures, attestations and SBOMs that refer to it (both read
+   * through the pull path's own caches). A part the upstream does not answer now is left out.
+   */
+  private async tagDetails(repository: string, tag: string): Promise<TagDetails> {
+    const digest = await this.pull.resolveTag(repository, tag).then(
+      (r) => r?.digest ?? null,
+      () => null,
+    );
+    if (!digest) return { digest: null, summary: null, artifacts: [] };
+    const [summary, artifacts] = await Promise.all([
+      this.images.summarize(repository, digest).catch(() => null),
+      this.images.artifacts(repository, digest).catch(() => []),
+    ]);
+    return { digest, summary, artifacts };
   }
 
   private async imageCard(e: Entitlement, service: string, username: string, now: Date): Promise<string> {
     const listed = await this.pull.listTags(e.repository);
-    const tags = pullableTags(listed?.tags ?? [], (t) => !!this.entitlements.tagAllowed(e, t));
+    // Signatures and SBOMs (cosign's sha256-<hex>.sig tags) show under the tag they sign, not as tags.
+    const tags = pullableTags(
+      (listed?.tags ?? []).filter((t) => !parseArtifactTag(t)),
+      (t) => !!this.entitlements.tagAllowed(e, t),
+    );
     const id = `image-${e.id}`;
     let html = `<article class="card image" id="${esc(id)}" data-repository="${esc(e.repository)}">
 <h3><code>${esc(service)}/${esc(e.repository)}</code></h3>
@@ -94,16 +108,20 @@ ${block('pull-secret', imagePullSecretYaml(service, member.username))}`;
 <span class="grant-expiry">${expiry(e.expiresAt, now)}</span>.</p>`;
     if (!tags.length) return `${html}<p class="empty">No published tag matches your grant now.</p></article>`;
     const c = pullCommands(service, username, e.repository, tags[0]);
-    const digests = await Promise.all(
-      tags.slice(0, DIGESTS_SHOWN).map((t) => this.digestOf(e.repository, t)),
+    // Bounded work per page: the newest tags only are resolved (each part cached by the pull path).
+    const details = await Promise.all(
+      tags.slice(0, DETAILS_SHOWN).map((t) => this.tagDetails(e.repository, t)),
     );
     html += `<ul class="tags">${tags
       .map(
         (t, i) =>
-          `<li><code>${esc(t)}</code>${digests[i] ? ` <code class="digest">${esc(digests[i])}</code>` : ''}</li>`,
+          `<li><code>${esc(t)}</code>${tagDetailsHtml(`${id}-tag-${i}`, service, e.repository, details[i])}</li>`,
       )
-      .join('')}</ul>
-${block(`${id}-docker`, c.docker)}${block(`${id}-podman`, c.podman)}${block(`${id}-skopeo`, c.skopeo)}</article>`;
+      .join('')}</ul>`;
+    if (tags.length > DETAILS_SHOWN)
+      html += `<p class="more">Digests, platforms and signatures are shown for the ${DETAILS_SHOWN} newest tags;
+${tags.length - DETAILS_SHOWN} more match your grant.</p>`;
+    html += `${block(`${id}-docker`, c.docker)}${block(`${id}-podman`, c.podman)}${block(`${id}-skopeo`, c.skopeo)}</article>`;
     return html;
   }
 }

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { AuditQueryService, AuditService } from '@gatehouse/audit';
 import { EntitlementService } from '@gatehouse/entitlements';
 import { AccessKeyService } from '@gatehouse/members';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -99,7 +100,7 @@ describe('the customer portal', () => {
       },
     });
     expect(html).toContain(
-      `<li><code>v1.0.0</code> <code class="digest">${head.headers.get('docker-content-digest')}</code></li>`,
+      `<li><code>v1.0.0</code> <code class="digest">${head.headers.get('docker-content-digest')}</code>`,
     );
     expect(html).not.toContain('latest');
     expect(html).not.toContain('v2.0.0-rc.1');
@@ -200,7 +201,8 @@ describe('the customer portal', () => {
     }
     const cookie = await signIn(stack, who);
     let html = '';
-    for (let i = 0; i < 50 && (html.match(/<tr><td>/g) ?? []).length < 4; i++) {
+    // A token, three manifests and this portal sign-in.
+    for (let i = 0; i < 50 && (html.match(/<tr><td>/g) ?? []).length < 5; i++) {
       await new Promise((r) => setTimeout(r, 200));
       html = await (await page(stack, '/portal/activity', cookie)).text();
     }
@@ -216,7 +218,7 @@ describe('the customer portal', () => {
     expect(html).not.toContain(narrow.username);
   });
 
-  it('lists the entitled releases with sizes, and the printed curl line downloads the file', async () => {
+  it('lists the entitled releases with sizes, and the printed curl and wget lines download the file', async () => {
     const who = await stack.member('dl', { 'releases:acme/tool': ['semver:^1.0.0'] });
     const html = await (await page(stack, '/portal/downloads', await signIn(stack, who))).text();
     const tags = [...html.matchAll(/<h3>([^<]+)<\/h3>/g)].map((m) => m[1]);
@@ -235,9 +237,43 @@ describe('the customer portal', () => {
         cwd: dir,
       });
       expect(readFileSync(join(dir, 'checksums.txt'))).toEqual(seeded.releases['v1.0.0']['checksums.txt']);
+      // The printed wget line, with the key given where wget would ask for it.
+      const wget = [...html.matchAll(/<pre><code>(wget [^<]+)<\/code><\/pre>/g)]
+        .map((m) => m[1].replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n))))
+        .find((l) => l.includes('/v1.0.0/checksums.txt'))!;
+      expect(wget).toBe(
+        `wget --user ${who.username} --ask-password -c ${stack.gw.url}/downloads/releases/acme/tool/v1.0.0/checksums.txt`,
+      );
+      rmSync(join(dir, 'checksums.txt'));
+      await run('bash', ['-c', `${wget.replace('--ask-password', '--password "$KEY"')} -q`], {
+        cwd: dir,
+        env: { ...process.env, KEY: who.key },
+      });
+      expect(readFileSync(join(dir, 'checksums.txt'))).toEqual(seeded.releases['v1.0.0']['checksums.txt']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('audits each portal sign-in as portal.signin, with the member or the refusal', async () => {
+    const who = await stack.member('audited', {});
+    await signIn(stack, who, '10.9.3.1');
+    const refused = await post(stack, '/portal/login', { username: who.username, key: 'wrong' }, '10.9.3.2');
+    expect(refused.status).toBe(401);
+    const audit = stack.gw.app.get(AuditService);
+    await audit.flush(10_000);
+    const rows = await stack.gw.app
+      .get(AuditQueryService)
+      .find({ username: who.username, action: 'portal.signin', limit: 10 });
+    expect(rows.map((r) => [r.outcome, r.memberId, r.reason, r.httpStatus, r.clientIp]).sort()).toEqual(
+      [
+        ['allowed', who.id, null, 303, '10.9.3.1'],
+        ['denied', null, 'bad_credentials', 401, '10.9.3.2'],
+      ].sort(),
+    );
+    // The member sees their own portal sign-in in their activity.
+    const html = await (await page(stack, '/portal/activity', await signIn(stack, who, '10.9.3.1'))).text();
+    expect(html).toContain('sign-in (portal)');
   });
 
   it('limits guessing per address and per (username, address) without locking the member out elsewhere', async () => {

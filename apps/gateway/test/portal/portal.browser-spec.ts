@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { EntitlementService } from '@gatehouse/entitlements';
 import { startUpstreamGatewayStack, StackMember, UpstreamGatewayStack } from '@gatehouse/testing/gateway';
-import { seedDownloads } from '@gatehouse/testing/upstream';
+import { pushArtifact, seedDownloads } from '@gatehouse/testing/upstream';
 import { launchChromium, seriousViolations } from '../console/console-browser';
 
 const SCREENSHOTS = process.env.GATEHOUSE_PORTAL_SCREENSHOTS;
@@ -33,6 +33,15 @@ describe('the customer portal in Chromium', () => {
     // A narrow grant, expiring within the warning window; a case-variant rule admits no more.
     stack.front.setTokenScopes(stack.pat, ['read:package', 'read:repository']);
     seedDownloads(stack.front);
+    // A cosign signature of v1.0.0, at its tag (cosign's tag scheme).
+    const v100 = stack.seed.images['acme/app:v1.0.0'];
+    await pushArtifact(stack.registry.url, 'acme/app', {
+      subject: { digest: v100.digest, size: v100.size, mediaType: v100.mediaType },
+      tag: `sha256-${v100.digest.slice('sha256:'.length)}.sig`,
+      configMediaType: 'application/vnd.dev.cosign.artifact.sig.v1+json',
+      layerMediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+      payload: JSON.stringify({ critical: { image: { 'docker-manifest-digest': v100.digest } } }),
+    });
     member = await stack.member('portal-customer', { 'releases:acme/tool': ['semver:^1.0.0'] });
     await stack.gw.app
       .get(EntitlementService)
@@ -52,14 +61,28 @@ describe('the customer portal in Chromium', () => {
     await shot('portal-signin-refused');
     await signIn(member);
     expect(new URL(page.url()).pathname).toBe('/portal/overview');
-    const shown = await page.locator('article.image ul.tags li > code:not(.digest)').allTextContents();
+    const shown = await page.locator('article.image ul.tags > li > code:first-child').allTextContents();
     const token = await stack.token(member, ['repository:acme/app:pull']);
     const listed = await fetch(`${stack.gw.url}/v2/acme/app/tags/list`, {
       headers: { authorization: `Bearer ${token}` },
     });
-    expect(shown).toEqual(((await listed.json()) as { tags: string[] }).tags);
+    // The registry's list, less the signature's artifact tag (shown under v1.0.0 instead).
+    const tags = ((await listed.json()) as { tags: string[] }).tags;
+    expect(tags.filter((t) => t.endsWith('.sig'))).toHaveLength(1);
+    expect(shown).toEqual(tags.filter((t) => !t.startsWith('sha256-')));
     expect(shown).toEqual(['v1.0.0']);
     for (const refused of ['v1.1.0', 'latest', 'V1.0.0']) expect(shown).not.toContain(refused);
+    // The tag's platforms with sizes, and its signature with the line to verify it.
+    const image = stack.seed.images['acme/app:v1.0.0'];
+    await expect(page.locator('ul.tags > li .platform code').allTextContents()).resolves.toEqual(
+      image.manifests.map((m) =>
+        [m.platform.os, m.platform.architecture, m.platform.variant].filter(Boolean).join('/'),
+      ),
+    );
+    await expect(page.locator('ul.artifacts .kind').allTextContents()).resolves.toEqual(['signature']);
+    await expect(page.locator('pre[id$="-cosign-0"]').textContent()).resolves.toBe(
+      `cosign verify --key cosign.pub ${stack.gw.host}/acme/app@${image.digest}`,
+    );
     await expect(page.locator('#expiring').textContent()).resolves.toBe('Expiring soon');
     await expect(page.locator('section.warning').textContent()).resolves.toContain('acme/app');
     expect(await seriousViolations(page)).toEqual([]);
