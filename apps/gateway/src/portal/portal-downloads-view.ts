@@ -71,7 +71,7 @@ export function packageCard(
   versions: readonly ListedPackageVersion[],
   username: string,
 ): string {
-  const head = `<article class="card package" data-package="${esc(name)}"><h2>${esc(name)} <span class="muted">(generic package)</span></h2>${grant}`;
+  const head = `<article class="card package" data-package="${esc(name)}"><h2>${esc(name)}</h2>${grant}`;
   if (!versions.length)
     return `${head}<p class="empty">No published version matches your grant now.</p></article>`;
   const listed = versions.filter((v) => v.files !== null);
