@@ -41,6 +41,7 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     // A lets B's service member see the 1.x releases only.
     service = await stack.member('site-b', {
       'releases:acme/tool': ['semver:^1.0.0'],
+      'packages:acme/cli': ['1.4.*'],
       'acme/app': ['v1.*'],
     });
     b = await createTestGateway({ env: bEnv(service.key) });
@@ -49,6 +50,7 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
       'bob',
       {
         'releases:acme/tool': ['*'],
+        'packages:acme/cli': ['*'],
         'acme/app': ['*'],
         'acme/tool': ['*'],
         'releases:acme/gadget': ['*'],
@@ -130,6 +132,21 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     expect(rest.status).toBe(206);
     expect(rest.headers.get('content-range')).toBe(`bytes ${from}-${want.length - 1}/${want.length}`);
     expect(sha(Buffer.from(await rest.arrayBuffer()))).toBe(sha(want.subarray(from)));
+  });
+
+  it("lists and downloads generic package versions both B's and A's rules admit, through A's package listing", async () => {
+    const res = await get('/downloads/packages/acme/cli');
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as {
+      versions: Array<{ version: string; files: Array<{ sha256: string }> }>;
+    };
+    const want = seeded.packages['1.4.0']['cli.tar.gz'];
+    expect(body.versions.map((v) => v.version)).toEqual(['1.4.0']);
+    expect(body.versions[0].files.map((f) => f.sha256)).toEqual([sha(want)]);
+    const file = await get('/downloads/packages/acme/cli/1.4.0/cli.tar.gz');
+    expect(file.status).toBe(200);
+    expect(sha(Buffer.from(await file.arrayBuffer()))).toBe(sha(want));
+    expect((await get('/downloads/packages/acme/cli/2.0.0/cli.tar.gz')).status).toBe(404);
   });
 
   it("passes B's request id upstream: A's audit row for B's request carries it as client_request_id", async () => {

@@ -1,5 +1,5 @@
 import { ManualClock } from '@gatehouse/observability';
-import type { UpstreamPackageFile, UpstreamRelease } from '@gatehouse/upstream';
+import type { UpstreamPackageFile, UpstreamPackageVersion, UpstreamRelease } from '@gatehouse/upstream';
 import { UpstreamError, UpstreamUnavailableError } from '@gatehouse/upstream';
 import { DownloadCatalog, DownloadUpstream } from './download-catalog.service';
 
@@ -15,6 +15,11 @@ class FakeDownloadUpstream implements DownloadUpstream {
     if (this.gate) await this.gate;
     if (this.failWith) throw this.failWith;
     return this.releases.get(`${owner}/${repo}`) ?? null;
+  }
+
+  async listPackageVersions(owner: string, name: string): Promise<UpstreamPackageVersion[] | null> {
+    this.asked.push(`v:${owner}/${name}`);
+    return name.toLowerCase() === 'cli' ? [{ version: '1.0-RC1', createdAt: '2026-01-01T00:00:00Z' }] : null;
   }
 
   async listPackageFiles(): Promise<UpstreamPackageFile[] | null> {
@@ -87,5 +92,14 @@ describe('DownloadCatalog', () => {
     await catalog.releases('acme', 'tool');
     await catalog.releases('acme', 'a');
     expect(upstream.asked).toEqual(['acme/a']);
+  });
+
+  it('keeps package version lists by lowercase name, and gives a preview the published names', async () => {
+    await catalog.packageVersions('acme', 'cli');
+    await catalog.packageVersions('ACME', 'CLI');
+    expect(upstream.asked).toEqual(['v:acme/cli']);
+    await expect(catalog.published('packages', 'acme', 'cli')).resolves.toEqual(['1.0-RC1']);
+    await expect(catalog.published('packages', 'acme', 'nope')).resolves.toBeNull();
+    await expect(catalog.published('releases', 'acme', 'tool')).resolves.toEqual(['v1']);
   });
 });

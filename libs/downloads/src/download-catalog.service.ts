@@ -1,11 +1,12 @@
 import { BoundedCache } from '@gatehouse/bounded-cache';
 import { Clock } from '@gatehouse/observability';
-import type { UpstreamPackageFile, UpstreamRelease } from '@gatehouse/upstream';
+import type { UpstreamPackageFile, UpstreamPackageVersion, UpstreamRelease } from '@gatehouse/upstream';
 import { UpstreamError } from '@gatehouse/upstream';
 
 /** What the catalog asks upstream (the port; the real one is the upstream client's download fetcher). */
 export interface DownloadUpstream {
   listReleases(owner: string, repo: string): Promise<UpstreamRelease[] | null>;
+  listPackageVersions(owner: string, name: string): Promise<UpstreamPackageVersion[] | null>;
   listPackageFiles(owner: string, name: string, version: string): Promise<UpstreamPackageFile[] | null>;
 }
 
@@ -24,7 +25,7 @@ export interface CatalogAnswer<T> {
 }
 
 /**
- * Release lists and package file lists, the metadata that maps (repository, tag, filename) to
+ * Release lists, package version lists and package file lists, the metadata that maps (repository, tag, filename) to
  * an asset: kept for the TTL, then asked again (one question per key at a time); when the
  * upstream fails, a known answer younger than TTL + stale-max is served and marked stale so the
  * reply carries `Warning: 299`, as tag resolutions do.
@@ -48,6 +49,26 @@ export class DownloadCatalog {
 
   releases(owner: string, repo: string): Promise<CatalogAnswer<UpstreamRelease[]>> {
     return this.cached(`r:${owner}/${repo}`, () => this.upstream.listReleases(owner, repo));
+  }
+
+  /** The published versions of a generic package, newest first (names compare in lowercase). */
+  packageVersions(owner: string, name: string): Promise<CatalogAnswer<UpstreamPackageVersion[]>> {
+    return this.cached(`v:${owner}/${name}`.toLowerCase(), () =>
+      this.upstream.listPackageVersions(owner, name),
+    );
+  }
+
+  /**
+   * The release tags or package versions published now, newest first, for a rule preview; null
+   * when the upstream knows no such repository or package.
+   */
+  async published(kind: 'releases' | 'packages', owner: string, name: string): Promise<string[] | null> {
+    if (kind === 'releases') {
+      const { value } = await this.releases(owner.toLowerCase(), name.toLowerCase());
+      return value ? value.map((r) => r.tag) : null;
+    }
+    const { value } = await this.packageVersions(owner, name);
+    return value ? value.map((v) => v.version) : null;
   }
 
   packageFiles(owner: string, name: string, version: string): Promise<CatalogAnswer<UpstreamPackageFile[]>> {

@@ -21,6 +21,10 @@ export function downloadUpstreamOf(client: UpstreamRegistryClient): DownloadUpst
       const r = await client.downloads.listReleases(owner, repo);
       return r.found ? r.releases : null;
     },
+    listPackageVersions: async (owner, name) => {
+      const r = await client.downloads.listPackageVersions(owner, name);
+      return r.found ? r.versions : null;
+    },
     listPackageFiles: async (owner, name, version) => {
       const r = await client.downloads.listPackageFiles(owner, name, version);
       return r.found ? r.files : null;

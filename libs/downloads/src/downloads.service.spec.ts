@@ -1,12 +1,17 @@
 import { Readable } from 'node:stream';
 import type { AuditEventInput, AuditService } from '@gatehouse/audit';
-import type { Entitlement, EntitlementService } from '@gatehouse/entitlements';
+import type { Entitlement, EntitlementService, TagMatch } from '@gatehouse/entitlements';
 import { MetricsService } from '@gatehouse/observability';
 import type { UpstreamRegistryClient, UpstreamRelease } from '@gatehouse/upstream';
 import { DownloadAudit } from './download-audit';
 import type { DownloadCatalog } from './download-catalog.service';
 import type { DownloadObject, DownloadStore } from './download-store';
-import { DownloadCaller, DownloadRequest, DownloadsService } from './downloads.service';
+import {
+  DownloadCaller,
+  DownloadRequest,
+  DownloadsService,
+  PACKAGE_VERSIONS_WITH_FILES,
+} from './downloads.service';
 
 type Fake<T, K extends keyof T> = jest.Mocked<Pick<T, K>>;
 
@@ -15,14 +20,18 @@ function newDownloadsService() {
   const entitlements: Fake<EntitlementService, 'tagAllowed' | 'expiryWarning' | 'keyExpiryWarning'> = {
     expiryWarning: jest.fn().mockReturnValue(null),
     keyExpiryWarning: jest.fn().mockReturnValue(null),
-    // Exact rules only: enough to tell the service's decisions apart from the matcher's.
-    tagAllowed: jest.fn((e: Pick<Entitlement, 'tagRules'>, tag: string) =>
-      e.tagRules.includes(tag) ? { rule: tag, kind: 'exact' as const, tag } : null,
-    ),
+    // Exact rules only (package versions in lowercase, as the real matcher judges them): enough
+    // to tell the service's decisions apart from the matcher's.
+    tagAllowed: jest.fn((e: Parameters<EntitlementService['tagAllowed']>[0], tag: string) => {
+      const judged = e.kind === 'packages' ? tag.toLowerCase() : tag;
+      const match: TagMatch = { rule: judged, kind: 'exact', tag: judged };
+      return e.tagRules.includes(judged) ? match : null;
+    }),
   };
-  const catalog: Fake<DownloadCatalog, 'releases' | 'packageFiles'> = {
+  const catalog: Fake<DownloadCatalog, 'releases' | 'packageFiles' | 'packageVersions'> = {
     releases: jest.fn(),
     packageFiles: jest.fn(),
+    packageVersions: jest.fn(),
   };
   const store: Fake<DownloadStore, 'knownSha256' | 'open'> = {
     knownSha256: jest.fn((o: Pick<DownloadObject, 'key' | 'revision' | 'sha256'>) => o.sha256),
@@ -171,5 +180,79 @@ describe('DownloadsService', () => {
     expect(Buffer.concat(chunks).toString()).toBe('data');
     await new Promise((r) => setImmediate(r));
     expect(events).toMatchObject([{ outcome: 'allowed', bytes: 4, digest: `sha256:${sha}`, cache: 'hit' }]);
+  });
+
+  it('lists only the entitled versions of a package, judged in lowercase, with their files', async () => {
+    const { sut, catalog, events } = newDownloadsService();
+    catalog.packageVersions.mockResolvedValue({
+      value: [
+        { version: '2.0.0', createdAt: '2026-03-01T00:00:00Z' },
+        { version: '1.5.0-RC1', createdAt: '2026-02-01T00:00:00Z' },
+        { version: '1.4.0', createdAt: '2026-01-01T00:00:00Z' },
+      ],
+      stale: null,
+    });
+    catalog.packageFiles.mockImplementation((_o: string, _n: string, version: string) =>
+      Promise.resolve({
+        value: [{ name: `cli ${version}.tgz`, size: 9, sha256: 'd'.repeat(64) }],
+        stale: null,
+      }),
+    );
+    const who = caller('packages', 'acme/cli', ['1.4.0', '1.5.0-rc1']);
+    const reply = await sut.listPackage(who, 'acme', 'cli', req());
+    expect(reply.body).toEqual({
+      owner: 'acme',
+      name: 'cli',
+      versions: [
+        {
+          version: '1.5.0-RC1',
+          publishedAt: '2026-02-01T00:00:00Z',
+          files: [
+            {
+              name: 'cli 1.5.0-rc1.tgz',
+              size: 9,
+              sha256: 'd'.repeat(64),
+              url: 'https://gw.example/downloads/packages/acme/cli/1.5.0-RC1/cli%201.5.0-rc1.tgz',
+            },
+          ],
+        },
+        expect.objectContaining({ version: '1.4.0' }),
+      ],
+    });
+    // The unentitled version's files were never asked for.
+    expect(catalog.packageFiles.mock.calls.map((c) => c[2])).toEqual(['1.5.0-rc1', '1.4.0']);
+    expect(events).toMatchObject([
+      { action: 'download.list', outcome: 'allowed', repository: 'packages:acme/cli', details: { count: 2 } },
+    ]);
+  });
+
+  it('lists the files of the newest versions only, and refuses an unentitled or unknown package alike', async () => {
+    const { sut, catalog, events } = newDownloadsService();
+    const many = Array.from({ length: 25 }, (_, i) => ({ version: `1.0.${24 - i}`, createdAt: '' }));
+    catalog.packageVersions.mockResolvedValue({ value: many, stale: { ageSeconds: 3 } });
+    catalog.packageFiles.mockResolvedValue({ value: [], stale: null });
+    const all = caller(
+      'packages',
+      'acme/cli',
+      many.map((v) => v.version),
+    );
+    const body = (await sut.listPackage(all, 'acme', 'cli', req())).body as {
+      versions: Array<{ files: unknown[] | null }>;
+    };
+    expect(body.versions).toHaveLength(25);
+    expect(body.versions.filter((v) => v.files !== null)).toHaveLength(PACKAGE_VERSIONS_WITH_FILES);
+    expect(catalog.packageFiles).toHaveBeenCalledTimes(PACKAGE_VERSIONS_WITH_FILES);
+
+    catalog.packageVersions.mockResolvedValue({ value: null, stale: null });
+    const unknown = sut.listPackage(caller('packages', 'acme/nope', ['*']), 'acme', 'nope', req());
+    const unentitled = sut.listPackage(caller('packages', 'acme/cli', null), 'acme', 'cli', req());
+    await expect(unknown).rejects.toMatchObject({ code: 'NAME_UNKNOWN', message: 'not found' });
+    await expect(unentitled).rejects.toMatchObject({ code: 'NAME_UNKNOWN', message: 'not found' });
+    expect(
+      events
+        .slice(1)
+        .map((e) => e.reason)
+        .sort(),
+    ).toEqual(['repository_not_entitled', 'repository_unknown_upstream']);
   });
 });

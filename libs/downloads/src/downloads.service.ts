@@ -47,6 +47,9 @@ export interface DownloadReply {
 
 type Kind = 'releases' | 'packages';
 
+/** How many of the newest entitled versions a package listing gives with their files. */
+export const PACKAGE_VERSIONS_WITH_FILES = 20;
+
 /**
  * The one answer for unentitled and unknown alike, so a member learns nothing of what exists; the
  * same table `gatehouse explain` words its answer from (a download answers alike for every ground).
@@ -109,6 +112,56 @@ export class DownloadsService {
           'Cache-Control': 'private, no-cache',
         },
         body: { owner, repository: repo, releases: items },
+      };
+    } catch (err) {
+      this.audit.failed(draft, err);
+      throw err;
+    }
+  }
+
+  /**
+   * `GET /downloads/packages/<owner>/<name>`: the versions of a generic package the member's rules
+   * admit (judged in lowercase, as the file route judges them), newest first, and the files (size,
+   * sha256, URL) of the newest `PACKAGE_VERSIONS_WITH_FILES` of them; older ones carry `files: null`
+   * (one upstream question per version, cached: the page stays cheap whatever the history).
+   */
+  async listPackage(
+    who: DownloadCaller,
+    owner: string,
+    name: string,
+    req: DownloadRequest,
+  ): Promise<DownloadReply> {
+    const draft = this.draft('download.list', 'packages', who.principal, owner, name, req, null, null);
+    try {
+      const entitlement = this.entitlement(who, 'packages', owner, name);
+      const answer = await this.catalog.packageVersions(owner, name);
+      if (!answer.value) throw notFound('repository_unknown_upstream');
+      const entitled = answer.value.filter((v) => this.admits(entitlement, v.version));
+      let stale = answer.stale;
+      const versions = await Promise.all(
+        entitled.map(async (v, i) => {
+          const item = { version: v.version, publishedAt: v.createdAt };
+          if (i >= PACKAGE_VERSIONS_WITH_FILES) return { ...item, files: null };
+          const listed = await this.catalog.packageFiles(owner, name, this.admitted(entitlement, v.version)!);
+          stale = stale ?? listed.stale;
+          const files = (listed.value ?? []).map((f) => ({
+            name: f.name,
+            size: f.size,
+            sha256: f.sha256,
+            url: `${req.baseUrl}${downloadPathOf({ kind: 'package-file', owner, name, version: v.version, filename: f.name })}`,
+          }));
+          return { ...item, files };
+        }),
+      );
+      draft.details = { count: versions.length };
+      this.audit.allowed(draft, 200, null);
+      return {
+        status: 200,
+        headers: {
+          ...warningHeader(staleWarning(stale), this.entitlements.expiryWarning(entitlement)),
+          'Cache-Control': 'private, no-cache',
+        },
+        body: { owner, name, versions },
       };
     } catch (err) {
       this.audit.failed(draft, err);

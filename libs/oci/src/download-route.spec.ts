@@ -26,6 +26,16 @@ describe('parseDownloadPath', () => {
       tag: 'v1',
       filename: 'a.tgz',
     });
+    expect(route('/downloads/packages/acme/releases')).toEqual({
+      kind: 'package-list',
+      owner: 'acme',
+      name: 'releases',
+    });
+    // The owner-first shape has no package list: this stays the release list of `packages`.
+    expect(route('/downloads/acme/packages/releases')).toMatchObject({
+      kind: 'release-list',
+      repo: 'packages',
+    });
     expect(route('/downloads/packages/packages/releases/1.0/f')).toEqual({
       kind: 'package-file',
       owner: 'packages',
@@ -98,6 +108,7 @@ describe('parseDownloadPath', () => {
       { kind: 'release-list', owner: 'acme', repo: 'packages' },
       { kind: 'release-asset', owner: 'acme', repo: 'tool', tag: 'release/v1+b?#%', filename: 'a b#?.tgz' },
       { kind: 'package-file', owner: 'acme', name: 'cli', version: '1.0+x', filename: 'ü.tgz' },
+      { kind: 'package-list', owner: 'acme', name: 'releases' },
     ];
     for (const r of routes) expect(route(downloadPathOf(r))).toEqual(r);
   });

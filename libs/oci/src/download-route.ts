@@ -7,6 +7,7 @@
  * |-----------------------------------------------------|------------------------------------|
  * | `releases/<owner>/<repo>`                           | the entitled releases (JSON)       |
  * | `releases/<owner>/<repo>/<tag…>/<filename>`         | a release asset; the tag may hold `/` |
+ * | `packages/<owner>/<name>`                           | the entitled versions (JSON)       |
  * | `packages/<owner>/<name>/<version>/<filename>`      | a generic package file             |
  *
  * The kind comes first, so a repository called `packages` or `releases` is never mistaken for a
@@ -20,6 +21,7 @@
 export type DownloadRoute =
   | { kind: 'release-list'; owner: string; repo: string }
   | { kind: 'release-asset'; owner: string; repo: string; tag: string; filename: string }
+  | { kind: 'package-list'; owner: string; name: string }
   | { kind: 'package-file'; owner: string; name: string; version: string; filename: string };
 
 export type DownloadPath = { route: DownloadRoute } | { unknown: 'no_route' | 'bad_encoding' };
@@ -84,6 +86,7 @@ export function parseDownloadPath(path: string): DownloadPath {
     return { route: { kind: 'release-asset', owner: second, repo: third, tag, filename } };
   }
   if (first === 'packages') {
+    if (segs.length === 3) return { route: { kind: 'package-list', owner: second, name: third } };
     if (segs.length !== 5) return { unknown: 'no_route' };
     return {
       route: { kind: 'package-file', owner: second, name: third, version: segs[3], filename: segs[4] },
@@ -103,6 +106,8 @@ export function downloadPathOf(route: DownloadRoute): string {
         .split('/')
         .map(e)
         .join('/')}/${e(route.filename)}`;
+    case 'package-list':
+      return `/downloads/packages/${e(route.owner)}/${e(route.name)}`;
     case 'package-file':
       return `/downloads/packages/${e(route.owner)}/${e(route.name)}/${e(route.version)}/${e(route.filename)}`;
   }

@@ -4,6 +4,7 @@ import type {
   DownloadFetcher,
   UpstreamDownload,
   UpstreamPackageFile,
+  UpstreamPackageVersion,
   UpstreamRelease,
 } from './upstream-download.fetcher';
 import { basicCredentials, contentLength, Exchange, first, RequestSpec } from './upstream-exchange';
@@ -80,11 +81,75 @@ export class GatehouseDownloadFetcher implements DownloadFetcher {
   }
 
   /**
-   * A Gatehouse has no listing of a package version's files: each file is asked by name with a
-   * HEAD, which needs the name, so this port call answers not-found (see dev-docs/operations.md).
+   * The versions the upstream Gatehouse lists to this gateway's member
+   * (`/downloads/packages/<owner>/<name>`: already filtered by its entitlements), newest first.
    */
-  listPackageFiles(): Promise<{ found: true; files: UpstreamPackageFile[] } | UpstreamNotFound> {
-    return Promise.resolve({ found: false });
+  async listPackageVersions(
+    owner: string,
+    name: string,
+    options: { signal?: AbortSignal; quiet?: boolean } = {},
+  ): Promise<{ found: true; versions: UpstreamPackageVersion[] } | UpstreamNotFound> {
+    const listed = await this.packageListing(owner, name, options);
+    if (!listed.found) return listed;
+    return {
+      found: true,
+      versions: listed.versions.map((v) => ({ version: v.version, createdAt: v.createdAt })),
+    };
+  }
+
+  /**
+   * A version's files from the upstream Gatehouse's package listing (it lists the files of the
+   * newest versions it admits); not-found for a version listed without files or not listed.
+   */
+  async listPackageFiles(
+    owner: string,
+    name: string,
+    version: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ found: true; files: UpstreamPackageFile[] } | UpstreamNotFound> {
+    const listed = await this.packageListing(owner, name, options);
+    if (!listed.found) return listed;
+    const v = listed.versions.find((x) => x.version.toLowerCase() === version.toLowerCase());
+    return v?.files ? { found: true, files: v.files } : { found: false };
+  }
+
+  private async packageListing(
+    owner: string,
+    name: string,
+    options: { signal?: AbortSignal; quiet?: boolean },
+  ): Promise<
+    | { found: true; versions: Array<UpstreamPackageVersion & { files: UpstreamPackageFile[] | null }> }
+    | UpstreamNotFound
+  > {
+    const path = `/downloads/packages/${seg(owner)}/${seg(name)}`;
+    const spec: RequestSpec = {
+      method: 'GET',
+      path,
+      accept: 'application/json',
+      signal: options.signal,
+      quiet: options.quiet,
+    };
+    const ex = await this.send(spec);
+    if (ex.status !== 200) return this.failure(ex, spec);
+    const json = (await this.body.readJson(ex, MAX_JSON_BYTES, `GET ${path}`)) as { versions?: unknown };
+    if (!json || !Array.isArray(json.versions))
+      throw this.protocol(path, 'a listing without a versions array');
+    const versions = (json.versions as Array<Record<string, unknown>>)
+      .filter((v) => typeof v.version === 'string')
+      .map((v) => ({
+        version: v.version as string,
+        createdAt: typeof v.publishedAt === 'string' ? v.publishedAt : '',
+        files: Array.isArray(v.files)
+          ? (v.files as Array<Record<string, unknown>>)
+              .filter((f) => typeof f.name === 'string')
+              .map((f) => ({
+                name: f.name as string,
+                size: typeof f.size === 'number' ? f.size : 0,
+                sha256: typeof f.sha256 === 'string' && SHA256.test(f.sha256) ? f.sha256 : null,
+              }))
+          : null,
+      }));
+    return { found: true, versions };
   }
 
   openReleaseAsset(

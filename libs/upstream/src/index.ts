@@ -13,6 +13,7 @@ export * from './upstream.module';
 export type {
   UpstreamDownload,
   UpstreamPackageFile,
+  UpstreamPackageVersion,
   UpstreamRelease,
   UpstreamReleaseAsset,
 } from './upstream-download.fetcher';

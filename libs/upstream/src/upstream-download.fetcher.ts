@@ -37,6 +37,14 @@ export interface UpstreamPackageFile {
   sha256: string | null;
 }
 
+/** A published version of a generic package, as Forgejo's package list has it. */
+export interface UpstreamPackageVersion {
+  /** As uploaded (Forgejo finds it by its lowercase form). */
+  version: string;
+  /** ISO time; versions are listed newest first. */
+  createdAt: string;
+}
+
 /** The bytes of an asset or package file: 200 (whole) or 206 (the asked range). */
 export interface UpstreamDownload {
   found: true;
@@ -63,6 +71,11 @@ export interface DownloadFetcher {
     repo: string,
     options?: { signal?: AbortSignal; quiet?: boolean; limit?: number },
   ): Promise<{ found: true; releases: UpstreamRelease[] } | UpstreamNotFound>;
+  listPackageVersions(
+    owner: string,
+    name: string,
+    options?: { signal?: AbortSignal; quiet?: boolean },
+  ): Promise<{ found: true; versions: UpstreamPackageVersion[] } | UpstreamNotFound>;
   listPackageFiles(
     owner: string,
     name: string,
@@ -145,6 +158,38 @@ export class UpstreamDownloadFetcher implements DownloadFetcher {
       if (json.length < limit || options.limit !== undefined) break;
     }
     return { found: true, releases };
+  }
+
+  /**
+   * The published versions of the generic package `owner/name`, newest first. Forgejo has no
+   * per-package version list: `GET /api/v1/packages/{owner}?type=generic&q=<name>` pages through
+   * one item per version of every package whose name contains `q` (case-insensitively), so the
+   * exact name is kept here (names compare in lowercase, as Forgejo's lower_name). Not-found when
+   * the owner is unknown or no version carries the name.
+   */
+  async listPackageVersions(
+    owner: string,
+    name: string,
+    options: { signal?: AbortSignal; quiet?: boolean } = {},
+  ): Promise<{ found: true; versions: UpstreamPackageVersion[] } | UpstreamNotFound> {
+    const versions: UpstreamPackageVersion[] = [];
+    const seen = new Set<string>();
+    const wanted = name.toLowerCase();
+    for (let page = 1; page <= MAX_PAGES; page++) {
+      const path = `/api/v1/packages/${seg(owner)}?type=generic&q=${seg(name)}&limit=${PAGE}&page=${page}`;
+      const json = await this.getJson(path, options);
+      if (json === null) return { found: false };
+      if (!Array.isArray(json)) throw this.protocol(path, 'a package list that is not a JSON array');
+      for (const p of json as Array<Record<string, unknown>>) {
+        if (typeof p.name !== 'string' || typeof p.version !== 'string') continue;
+        if (p.type !== 'generic' || p.name.toLowerCase() !== wanted) continue;
+        if (seen.has(p.version.toLowerCase())) continue;
+        seen.add(p.version.toLowerCase());
+        versions.push({ version: p.version, createdAt: String(p.created_at ?? '') });
+      }
+      if (json.length < PAGE) break;
+    }
+    return versions.length ? { found: true, versions } : { found: false };
   }
 
   /** The files of one generic package version with their sha256 (Forgejo stores it). */
@@ -248,7 +293,10 @@ export class UpstreamDownloadFetcher implements DownloadFetcher {
       err = missingScope('read:package', request, 401);
     else if (ex.status === 404) return { found: false };
     if (!err) {
-      const result = classifyUpstreamAnswer({ ...answerBase(ex, request, undefined), bodySnippet: snippet });
+      const result = classifyUpstreamAnswer({
+        ...answerBase(ex, request, subjectOf(spec.path)),
+        bodySnippet: snippet,
+      });
       if (!(result instanceof UpstreamError)) return { found: false };
       err = result;
     }
@@ -263,6 +311,17 @@ export class UpstreamDownloadFetcher implements DownloadFetcher {
       ),
     );
   }
+}
+
+/** What an API path is about, for the operator line: `owner/repo`, `owner/name`, or the owner. */
+function subjectOf(path: string): string | undefined {
+  const m =
+    /^\/api\/v1\/repos\/([^/?]+)\/([^/?]+)/.exec(path) ??
+    /^\/api\/(?:v1\/)?packages\/([^/?]+)\/generic\/([^/?]+)/.exec(path) ??
+    /^\/api\/v1\/packages\/([^/?]+)()/.exec(path);
+  if (!m) return undefined;
+  const parts = [m[1], m[2]].filter(Boolean).map((p) => decodeURIComponent(p));
+  return parts.join('/');
 }
 
 /** The operator line for a token without the scope a download surface needs. */

@@ -9,9 +9,11 @@ import {
   splitTagRules,
   TagRuleError,
 } from '@gatehouse/entitlements';
+import { DownloadCatalog } from '@gatehouse/downloads';
 import { parseExpiry } from '@gatehouse/members';
 import { Clock } from '@gatehouse/observability';
 import { PullThroughService } from '@gatehouse/pull-through';
+import { UpstreamError } from '@gatehouse/upstream';
 import { ConsoleAuditRecorder } from './console-audit.recorder';
 import { ConsoleErrorsFilter } from './console-errors.filter';
 import { AdminOnly, ConsoleGuard, ConsoleRefusal, Staff } from './console.guard';
@@ -23,7 +25,7 @@ type Form = Record<string, string | undefined>;
 const text = (v: unknown, max = 1000) => (typeof v === 'string' ? v.trim().slice(0, max) : '');
 
 export interface RulePreview {
-  /** Null when the upstream list could not be read (unknown repository, or not an image). */
+  /** Null when the upstream list could not be read (unknown repository or package). */
   tags: string[] | null;
   admitted: string[];
   /** Admitted by the current grant and no longer by the proposed rules. */
@@ -32,7 +34,10 @@ export interface RulePreview {
   starts: string[];
 }
 
-/** Which upstream tags the proposed rules admit, by THE matcher, beside what the current rules admit. */
+/**
+ * Which upstream tags (release tags, package versions) the proposed rules admit, by THE matcher in
+ * the kind's form (`EntitlementService.canonicalizationOf`), beside what the current rules admit.
+ */
 export function previewRules(
   tags: readonly string[] | null,
   proposed: readonly string[],
@@ -50,6 +55,28 @@ export function previewRules(
   };
 }
 
+/** How the preview names what a target of each kind publishes and what a member does with it. */
+const WORDS = {
+  image: {
+    does: 'pull',
+    items: 'upstream tags',
+    none: 'The upstream lists no such repository, so no tag is admitted now.',
+    nothing: 'No upstream tag matches these rules.',
+  },
+  releases: {
+    does: 'download',
+    items: 'published releases',
+    none: 'The upstream lists no releases of this repository (or the service token cannot read it), so none is admitted now.',
+    nothing: 'No published release matches these rules.',
+  },
+  packages: {
+    does: 'download',
+    items: 'published versions',
+    none: 'The upstream has no such generic package, so no version is admitted now.',
+    nothing: 'No published version matches these rules.',
+  },
+} as const;
+
 const list = (tags: string[], empty: string) =>
   tags.length
     ? `<ul class="tags">${tags.map((t) => `<li><code>${esc(t)}</code></li>`).join('')}</ul>`
@@ -63,6 +90,7 @@ export class ConsoleGrantController {
   constructor(
     private readonly entitlements: EntitlementService,
     private readonly pull: PullThroughService,
+    private readonly catalog: DownloadCatalog,
     private readonly recorder: ConsoleAuditRecorder,
     private readonly clock: Clock,
   ) {}
@@ -97,18 +125,16 @@ export class ConsoleGrantController {
     if (problem) {
       body += errorBox(`Fix the rules: ${problem}`);
     } else {
-      const tags = target.kind === 'image' ? ((await this.pull.listTags(target.name))?.tags ?? null) : null;
-      const p = previewRules(tags, rules, existing?.tagRules ?? null, this.entitlements.tagCanonicalization);
-      body += `<section class="card" aria-labelledby="preview"><h2 id="preview">What ${esc(member)} could pull</h2>`;
+      const words = WORDS[target.kind];
+      const published = await this.published(target.kind, target.name);
+      const how = this.entitlements.canonicalizationOf({ kind: target.kind });
+      const p = previewRules(published.tags, rules, existing?.tagRules ?? null, how);
+      body += `<section class="card" aria-labelledby="preview"><h2 id="preview">What ${esc(member)} could ${words.does}</h2>`;
       if (p.tags === null) {
-        body += `<p class="muted">${
-          target.kind === 'image'
-            ? 'The upstream lists no such repository, so no tag is admitted now.'
-            : 'Previews list image tags; for releases and packages the rules are checked when a download is asked for.'
-        }</p>`;
+        body += `<p class="muted">${esc(published.problem ?? words.none)}</p>`;
       } else {
-        body += `<p>${p.admitted.length} of ${p.tags.length} upstream tags admitted now.</p>
-<h3>Admitted</h3>${list(p.admitted, 'No upstream tag matches these rules.')}`;
+        body += `<p>${p.admitted.length} of ${p.tags.length} ${words.items} admitted now.</p>
+<h3>Admitted</h3>${list(p.admitted, words.nothing)}`;
         if (existing) {
           body += `<h3>Newly admitted</h3>${list(p.starts, 'None.')}<h3>No longer admitted</h3>${list(p.stops, 'None.')}`;
         }
@@ -119,6 +145,30 @@ export class ConsoleGrantController {
 <button type="submit" class="primary">${existing ? 'Replace the grant' : 'Grant'} ${esc(canonical)} to ${esc(member)}</button></form></section>`;
     }
     sendHtml(reply, layout('Grant with preview', body, staff, '/console/members'));
+  }
+
+  /**
+   * What the target publishes now, newest first: image tags from the pull-through's tag cache,
+   * release tags and package versions from DownloadCatalog (cached for OCI_TAG_TTL_SECONDS).
+   */
+  private async published(
+    kind: 'image' | 'releases' | 'packages',
+    name: string,
+  ): Promise<{ tags: string[] | null; problem: string | null }> {
+    if (kind === 'image') return { tags: (await this.pull.listTags(name))?.tags ?? null, problem: null };
+    const slash = name.indexOf('/');
+    try {
+      return {
+        tags: await this.catalog.published(kind, name.slice(0, slash), name.slice(slash + 1)),
+        problem: null,
+      };
+    } catch (e) {
+      if (!(e instanceof UpstreamError)) throw e;
+      return {
+        tags: null,
+        problem: `The upstream could not be read now (${e.reason}); the gateway log names the fix. Nothing is previewed.`,
+      };
+    }
   }
 
   @Post()

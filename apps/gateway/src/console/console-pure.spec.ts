@@ -69,6 +69,19 @@ describe('console building blocks', () => {
     });
     expect(previewRules(null, ['*'], null, how)).toEqual({ tags: null, admitted: [], stops: [], starts: [] });
   });
+
+  it('previews package versions in lowercase and release tags case-sensitively, as downloads judge them', () => {
+    const versions = ['2.0.0', '1.5.0-RC1', '1.4.0'];
+    const packages = { caseInsensitive: true };
+    expect(previewRules(versions, ['1.5.0-rc1', '1.4.*'], ['2.0.0'], packages)).toEqual({
+      tags: versions,
+      admitted: ['1.5.0-RC1', '1.4.0'],
+      starts: ['1.5.0-RC1', '1.4.0'],
+      stops: ['2.0.0'],
+    });
+    const releases = { caseInsensitive: false };
+    expect(previewRules(['V1.0.0', 'v1.0.0'], ['v1.0.0'], null, releases).admitted).toEqual(['v1.0.0']);
+  });
 });
 
 describe('the analytics chart axis', () => {

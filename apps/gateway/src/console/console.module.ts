@@ -2,6 +2,7 @@ import { Module, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import { AuditAnalyticsService } from '@gatehouse/audit';
+import { DownloadsModule } from '@gatehouse/downloads';
 import { PullThroughModule } from '@gatehouse/pull-through';
 import { AdminAuditController } from '../admin/admin-audit.controller';
 import { AdminTokenStrategy } from '../admin/admin-token.strategy';
@@ -26,7 +27,7 @@ import { ConsoleWebhooksController } from './console-webhooks.controller';
  * uses (members, keys, entitlements, explain, audit, webhooks), behind staff sessions.
  */
 @Module({
-  imports: [PullThroughModule, HealthModule],
+  imports: [PullThroughModule, DownloadsModule, HealthModule],
   controllers: [
     ConsoleAuthController,
     ConsoleAssetsController,

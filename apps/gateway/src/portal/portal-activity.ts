@@ -54,7 +54,10 @@ export function memberActivity(rows: readonly ActivityRow[]): MemberActivity[] {
     .filter((r) => isMemberAction(r.action))
     .map((r) => ({
       at: r.occurredAt,
-      what: ACTIONS.find(([re]) => re.test(r.action))![1],
+      what:
+        r.action === 'download.list' && r.repository?.startsWith('packages:')
+          ? 'list package versions'
+          : ACTIONS.find(([re]) => re.test(r.action))![1],
       // A refusal shows what was asked, never a digest the gateway may have resolved.
       target:
         [r.repository, r.reference].filter(Boolean).join(' ') +

@@ -42,7 +42,10 @@ describe('the customer portal in Chromium', () => {
       layerMediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
       payload: JSON.stringify({ critical: { image: { 'docker-manifest-digest': v100.digest } } }),
     });
-    member = await stack.member('portal-customer', { 'releases:acme/tool': ['semver:^1.0.0'] });
+    member = await stack.member('portal-customer', {
+      'releases:acme/tool': ['semver:^1.0.0'],
+      'packages:acme/cli': ['1.4.*'],
+    });
     await stack.gw.app
       .get(EntitlementService)
       .grant(member.username, 'acme/app', ['v1.0.*'], { expiresAt: new Date(Date.now() + 6 * 86_400_000) });
@@ -95,6 +98,8 @@ describe('the customer portal in Chromium', () => {
     expect(text).not.toContain('acme/tool');
     await page.getByRole('link', { name: 'What I may download' }).click();
     await expect(page.locator('article.release h3').allTextContents()).resolves.toEqual(['v1.2.0', 'v1.0.0']);
+    await expect(page.locator('article.package h3').allTextContents()).resolves.toEqual(['1.4.0']);
+    await expect(page.locator('article.package').textContent()).resolves.toContain('wget --user');
     expect(await seriousViolations(page)).toEqual([]);
     await shot('portal-downloads');
     await page.getByRole('link', { name: 'My activity' }).click();

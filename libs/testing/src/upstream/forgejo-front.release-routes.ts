@@ -24,18 +24,35 @@ export interface FrontRelease {
   assets: FrontAsset[];
 }
 
+/** A generic package version as Forgejo's package list knows it (name and version as uploaded). */
+export interface FrontPackageVersion {
+  id: number;
+  owner: string;
+  name: string;
+  version: string;
+  createdAt: string;
+}
+
 /** The release and generic-package state of the front (owner/repo and owner/name keys, lower case). */
 export interface FrontDownloads {
   releases: Map<string, FrontRelease[]>;
   /** `owner/name/version` → filename → bytes */
   packages: Map<string, Map<string, Buffer>>;
+  /** `owner/name/version` → the version's row (its first upload fixes the name's and version's case) */
+  packageVersions: Map<string, FrontPackageVersion>;
   /** Answer asset and package-file downloads with a 303 to a presigned storage URL. */
   serveDirect: boolean;
   nextId: number;
 }
 
 export function createFrontDownloads(): FrontDownloads {
-  return { releases: new Map(), packages: new Map(), serveDirect: false, nextId: 1 };
+  return {
+    releases: new Map(),
+    packages: new Map(),
+    packageVersions: new Map(),
+    serveDirect: false,
+    nextId: 1,
+  };
 }
 
 const hasScope = (p: Principal, category: 'repository' | 'package'): boolean =>
@@ -133,6 +150,69 @@ export function frontReleaseRoutes(
     sendBytes(req, res, data, { etag: `"${etag}"` });
   };
 
+  /**
+   * `GET /api/v1/packages/{owner}?type=&q=&page=&limit=` (reference §6): one item per version,
+   * newest first (created DESC, id DESC); `q` a case-insensitive substring of the name; `limit`
+   * 30 by default, 50 at most; `X-Total-Count` and a `Link` header. Needs `read:package` (403
+   * JSON); an unknown owner is a 404, one the token cannot read a 403 (`reqPackageAccess`).
+   */
+  const packageList = (res: ServerResponse, who: Principal | 'none' | 'bad', owner: string, url: URL) => {
+    if (who === 'bad')
+      return json(res, 401, { message: 'user does not exist', url: `${ctx.rootUrl}api/swagger` });
+    if (who !== 'none' && !hasScope(who, 'package')) {
+      return json(res, 403, {
+        message: 'token does not have at least one of required scope(s): [read:package]',
+        url: `${ctx.rootUrl}api/swagger`,
+      });
+    }
+    const o = ctx.owners.get(owner.toLowerCase());
+    if (!o) return apiNotFound(res);
+    if (!ownerVisible(who, owner)) {
+      return json(res, 403, {
+        message: 'user should have specific permission or be a site admin',
+        url: `${ctx.rootUrl}api/swagger`,
+      });
+    }
+    const type = url.searchParams.get('type') ?? '';
+    const q = (url.searchParams.get('q') ?? '').toLowerCase();
+    const limitAsked = Number(url.searchParams.get('limit') ?? '') || 30;
+    const limit = Math.min(50, Math.max(1, limitAsked));
+    const page = Math.max(1, Number(url.searchParams.get('page') ?? '1') || 1);
+    const all = [...downloads.packageVersions.values()]
+      .filter((v) => v.owner.toLowerCase() === o.name.toLowerCase())
+      .filter((v) => (type === '' || type === 'generic') && v.name.toLowerCase().includes(q))
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id - a.id);
+    const slice = all.slice((page - 1) * limit, page * limit);
+    const last = Math.max(1, Math.ceil(all.length / limit));
+    const link = (p: number, rel: string) => {
+      const u = new URL(url.href);
+      u.searchParams.set('page', String(p));
+      u.searchParams.set('limit', String(limit));
+      return `<${ctx.rootUrl}api/v1/packages/${encodeURIComponent(o.name)}?${u.searchParams}>; rel="${rel}"`;
+    };
+    const links = [
+      ...(page < last ? [link(page + 1, 'next'), link(last, 'last')] : []),
+      ...(page > 1 ? [link(1, 'first'), link(page - 1, 'prev')] : []),
+    ];
+    const person = { id: 1, login: o.name, full_name: '', email: '', avatar_url: '' };
+    json(
+      res,
+      200,
+      slice.map((v) => ({
+        id: v.id,
+        owner: person,
+        repository: null,
+        creator: person,
+        type: 'generic',
+        name: v.name,
+        version: v.version,
+        html_url: `${ctx.rootUrl}${o.name}/-/packages/generic/${encodeURIComponent(v.name)}/${encodeURIComponent(v.version)}`,
+        created_at: v.createdAt,
+      })),
+      { 'x-total-count': String(all.length), ...(links.length ? { link: links.join(',') } : {}) },
+    );
+  };
+
   const routes = async (
     req: IncomingMessage,
     res: ServerResponse,
@@ -144,10 +224,16 @@ export function frontReleaseRoutes(
     const files = /^\/api\/v1\/packages\/([^/]+)\/generic\/([^/]+)\/([^/]+)\/files$/.exec(path);
     const download = /^\/([^/]+)\/([^/]+)\/releases\/download\/([^/]+)\/([^/]+)$/.exec(path);
     const pkg = /^\/api\/packages\/([^/]+)\/generic\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(path);
-    if (!list && !files && !download && !pkg) return false;
+    const versions = /^\/api\/v1\/packages\/([^/]+)$/.exec(path);
+    if (!list && !files && !download && !pkg && !versions) return false;
     const who = principal(req.headers.authorization);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       text(res, 405, 'Method Not Allowed\n');
+      return true;
+    }
+    if (versions) {
+      record.kind = 'package-versions';
+      packageList(res, who, decodeURIComponent(versions[1]), url);
       return true;
     }
     if (list || files) {
@@ -320,6 +406,31 @@ function sendBytes(
   }
   res.writeHead(200, { ...base, 'content-length': String(size) });
   res.end(req.method === 'HEAD' ? undefined : data);
+}
+
+/** Uploads a generic package file; the version's first upload fixes its case and time. */
+export function addFrontPackageFile(
+  downloads: FrontDownloads,
+  packageName: string,
+  version: string,
+  filename: string,
+  data: Buffer,
+  createdAt?: Date,
+): void {
+  const key = `${packageName}/${version}`.toLowerCase();
+  const files = downloads.packages.get(key) ?? new Map<string, Buffer>();
+  files.set(filename, data);
+  downloads.packages.set(key, files);
+  if (downloads.packageVersions.has(key)) return;
+  const [owner, name] = packageName.split('/');
+  const at = createdAt ?? new Date(Date.now() + downloads.nextId);
+  downloads.packageVersions.set(key, {
+    id: downloads.nextId++,
+    owner,
+    name,
+    version,
+    createdAt: at.toISOString(),
+  });
 }
 
 /** Adds a release with assets (control surface of the front). */

@@ -5,7 +5,12 @@ import { frontAuth } from './forgejo-front.auth';
 import { createFrontContext, PAT_RE } from './forgejo-front.context';
 import { frontDelivery } from './forgejo-front.delivery';
 import { frontRegistryRoutes } from './forgejo-front.registry-routes';
-import { addFrontRelease, createFrontDownloads, frontReleaseRoutes } from './forgejo-front.release-routes';
+import {
+  addFrontPackageFile,
+  addFrontRelease,
+  createFrontDownloads,
+  frontReleaseRoutes,
+} from './forgejo-front.release-routes';
 import { frontResponses } from './forgejo-front.responses';
 import { frontStorageRoutes } from './forgejo-front.storage-routes';
 import { ForgejoFront, ForgejoFrontOptions, FrontRequestRecord } from './forgejo-front.types';
@@ -177,12 +182,8 @@ export async function startForgejoFront(options: ForgejoFrontOptions): Promise<F
       ctx.serveDirect = enabled;
     },
     addRelease: (repository, release) => addFrontRelease(downloads, repository, release),
-    addPackageFile: (packageName, version, filename, data) => {
-      const key = `${packageName}/${version}`.toLowerCase();
-      const files = downloads.packages.get(key) ?? new Map<string, Buffer>();
-      files.set(filename, data);
-      downloads.packages.set(key, files);
-    },
+    addPackageFile: (packageName, version, filename, data, createdAt) =>
+      addFrontPackageFile(downloads, packageName, version, filename, data, createdAt),
     setDownloadServeDirect: (enabled) => {
       downloads.serveDirect = enabled;
     },

@@ -64,6 +64,8 @@ export type FrontRequestKind =
   | 'releases'
   | 'asset'
   | 'package-files'
+  /** `GET /api/v1/packages/<owner>?type=…&q=…` (one item per version) */
+  | 'package-versions'
   | 'package-file'
   | 'other';
 
@@ -131,8 +133,17 @@ export interface ForgejoFront {
       createdAt?: Date;
     },
   ): void;
-  /** Uploads a generic package file (`owner/name`, version, filename). */
-  addPackageFile(packageName: string, version: string, filename: string, data: Buffer): void;
+  /**
+   * Uploads a generic package file (`owner/name`, version, filename); the version's first upload
+   * fixes the case its name and version are listed in and its time (now unless `createdAt`).
+   */
+  addPackageFile(
+    packageName: string,
+    version: string,
+    filename: string,
+    data: Buffer,
+    createdAt?: Date,
+  ): void;
   /** Release assets and package files answered with a 303 to presigned storage (MinIO SERVE_DIRECT). */
   setDownloadServeDirect(enabled: boolean): void;
   setRangeSupport(enabled: boolean): void;
