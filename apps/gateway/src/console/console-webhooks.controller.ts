@@ -54,7 +54,8 @@ export class ConsoleWebhooksController {
         memberFilter: form.member,
         repositoryFilter: form.repository,
         description: form.description,
-        createdBy: `console:${staff.name}`,
+        // The provider's display name, without control characters (the CLI prints it to a terminal).
+        createdBy: `console:${staff.name.replace(/\p{Cc}/gu, '').slice(0, 200)}`,
       });
     } catch (e) {
       if (!(e instanceof WebhookTargetError)) throw e;

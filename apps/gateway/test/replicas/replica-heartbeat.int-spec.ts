@@ -1,7 +1,11 @@
+import { randomBytes } from 'node:crypto';
+import { chmod } from 'node:fs/promises';
+import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { ReplicaHeartbeat } from '@gatehouse/database';
+import { ensureDatabase, freePort, PostgresCluster, ReplicaHeartbeat } from '@gatehouse/database';
 import { ManualClock } from '@gatehouse/observability';
 import { createTestGateway, TestGateway } from '@gatehouse/testing/gateway';
+import { makeTempDir, TempDir } from '@gatehouse/testing/upstream';
 
 const ADMIN_TOKEN = 'replica-heartbeat-spec-admin-token-0123456789';
 const SECOND = 1000;
@@ -96,5 +100,72 @@ describe('replica heartbeats on one database', () => {
     await heartbeat.beat();
     expect(await lastSeenB()).toBeUndefined();
     expect(await healthPage(a)).toEqual({ recent: [idA], quiet: [] });
+  });
+});
+
+/**
+ * PostgreSQL stopped under a running gateway (a cluster of its own: the shared test cluster must
+ * keep serving other suites): beats fail without throwing, one warning, and the row moves on again
+ * once the database is back.
+ */
+describe('replica heartbeat through a database outage', () => {
+  let tmp: TempDir;
+  let cluster: PostgresCluster;
+  let gw: TestGateway;
+  let clock: ManualClock;
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('heartbeat-outage');
+    // The server runs as the postgres user when the tests run as root.
+    await chmod(tmp.path, 0o755);
+    cluster = new PostgresCluster({
+      dataDir: join(tmp.path, 'pgdata'),
+      password: randomBytes(12).toString('hex'),
+      // A fixed port, so the restarted server is where the gateway's pool looks for it.
+      port: await freePort(),
+      settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
+    });
+    await cluster.initialise();
+    await cluster.start();
+    await ensureDatabase(cluster.url('postgres'), 'gatehouse');
+    clock = new ManualClock(Date.now());
+    gw = await createTestGateway({ clock, databaseUrl: cluster.url('gatehouse') });
+  });
+
+  afterAll(async () => {
+    await gw?.close();
+    await cluster?.stop();
+    await tmp?.cleanup();
+  });
+
+  it('keeps the gateway up while beats fail, and beats again once the database is back', async () => {
+    const heartbeat = gw.app.get(ReplicaHeartbeat);
+    const lastSeen = async () =>
+      (
+        (await gw.app
+          .get(DataSource)
+          .query('SELECT last_seen_at FROM gateway_replicas WHERE id = $1', [heartbeat.self.id])) as Array<{
+          last_seen_at: Date;
+        }>
+      )[0].last_seen_at.getTime();
+    expect(await lastSeen()).toBe(clock.now());
+    await cluster.stop();
+    for (let i = 0; i < 3; i++) {
+      clock.advance(15 * SECOND);
+      await expect(heartbeat.beat()).resolves.toBeUndefined();
+    }
+    const warnings = gw.logs.filter((l) => String(l.msg).startsWith('replica heartbeat failed'));
+    expect(warnings).toHaveLength(1);
+    expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
+    await cluster.start();
+    clock.advance(15 * SECOND);
+    // The pool reconnects by itself; beat until a beat gets through (the 15 s timer would).
+    const recovered = () => gw.logs.some((l) => l.msg === 'replica heartbeat written again');
+    for (let i = 0; i < 100 && !recovered(); i++) {
+      await heartbeat.beat();
+      if (!recovered()) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(recovered()).toBe(true);
+    expect(await lastSeen()).toBe(clock.now());
   });
 });
