@@ -42,6 +42,7 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     service = await stack.member('site-b', {
       'releases:acme/tool': ['semver:^1.0.0'],
       'acme/app': ['v1.*'],
+      'packages:acme/cli': ['1.4.*'],
     });
     b = await createTestGateway({ env: bEnv(service.key) });
     // B's own member is entitled to every release on B: A's rules still bound what B serves.
@@ -54,6 +55,7 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
         'releases:acme/gadget': ['*'],
         'releases:acme/widget': ['*'],
         'releases:acme/gizmo': ['*'],
+        'packages:acme/cli': ['*'],
       },
       b,
     );
@@ -130,6 +132,29 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     expect(rest.status).toBe(206);
     expect(rest.headers.get('content-range')).toBe(`bytes ${from}-${want.length - 1}/${want.length}`);
     expect(sha(Buffer.from(await rest.arrayBuffer()))).toBe(sha(want.subarray(from)));
+  });
+
+  it("lists and downloads a generic package through B → A (A's listing, its file route, resume)", async () => {
+    const want = seeded.packages['1.4.0']['cli.tar.gz'];
+    const listing = await get('/downloads/packages/acme/cli/1.4.0');
+    expect(listing.status).toBe(200);
+    const body = (await listing.json()) as { files: Array<{ name: string; size: number; sha256: string }> };
+    expect(body.files).toEqual([
+      expect.objectContaining({ name: 'cli.tar.gz', size: want.length, sha256: sha(want) }),
+    ]);
+    // Bob may have 2.0.0 on B; A does not let B's service member see it: the same 404 as unknown.
+    expect((await get('/downloads/packages/acme/cli/2.0.0')).status).toBe(404);
+    expect((await get('/downloads/packages/acme/cli/2.0.0/cli.tar.gz')).status).toBe(404);
+
+    const from = 123_456;
+    const rest = await get('/downloads/packages/acme/cli/1.4.0/cli.tar.gz', { range: `bytes=${from}-` });
+    expect(rest.status).toBe(206);
+    expect(rest.headers.get('content-range')).toBe(`bytes ${from}-${want.length - 1}/${want.length}`);
+    expect(sha(Buffer.from(await rest.arrayBuffer()))).toBe(sha(want.subarray(from)));
+    const whole = await get('/downloads/packages/acme/cli/1.4.0/cli.tar.gz');
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get('etag')).toBe(`"${sha(want)}"`);
+    expect(sha(Buffer.from(await whole.arrayBuffer()))).toBe(sha(want));
   });
 
   it("passes B's request id upstream: A's audit row for B's request carries it as client_request_id", async () => {

@@ -44,9 +44,9 @@ export class BlobStreamSlotInterceptor implements NestInterceptor {
     if (this.slots.perKey <= 0 || request.method !== 'GET') return next.handle();
     const download = downloadAccessOf(request)?.principal;
     const route = registryContextOf(request)?.route ?? null;
-    // A blob of /v2/, or a file of /downloads/ (a release list streams nothing).
-    if (download ? downloadRouteOf(request)?.kind === 'release-list' : route?.kind !== 'blob')
-      return next.handle();
+    // A blob of /v2/, or a file of /downloads/ (a listing streams nothing).
+    const listing = (kind: string | undefined) => kind === 'release-list' || kind === 'package-list';
+    if (download ? listing(downloadRouteOf(request)?.kind) : route?.kind !== 'blob') return next.handle();
     const facts = limitedRequestFacts(request.method, request.url, route);
     const startedAt = performance.now();
     // The identity the pipeline's first guard decided (the credential was verified once, there).

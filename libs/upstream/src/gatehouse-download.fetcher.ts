@@ -80,11 +80,22 @@ export class GatehouseDownloadFetcher implements DownloadFetcher {
   }
 
   /**
-   * A Gatehouse has no listing of a package version's files: each file is asked by name with a
-   * HEAD, which needs the name, so this port call answers not-found (see dev-docs/operations.md).
+   * A version's files from the upstream's `/downloads/packages/<owner>/<name>/<version>` (its own
+   * member's rules already applied): name, size and sha256, so a file is judged before fetching.
    */
-  listPackageFiles(): Promise<{ found: true; files: UpstreamPackageFile[] } | UpstreamNotFound> {
-    return Promise.resolve({ found: false });
+  async listPackageFiles(
+    owner: string,
+    name: string,
+    version: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ found: true; files: UpstreamPackageFile[] } | UpstreamNotFound> {
+    const path = `/downloads/packages/${seg(owner)}/${seg(name)}/${seg(version)}`;
+    const spec: RequestSpec = { method: 'GET', path, accept: 'application/json', signal: options.signal };
+    const ex = await this.send(spec);
+    if (ex.status !== 200) return this.failure(ex, spec);
+    const json = (await this.body.readJson(ex, MAX_JSON_BYTES, `GET ${path}`)) as { files?: unknown };
+    if (!json || !Array.isArray(json.files)) throw this.protocol(path, 'a listing without a files array');
+    return { found: true, files: packageFilesOf(json.files as Array<Record<string, unknown>>) };
   }
 
   openReleaseAsset(
@@ -154,6 +165,17 @@ export class GatehouseDownloadFetcher implements DownloadFetcher {
       ),
     );
   }
+}
+
+/** The files of an upstream Gatehouse's package listing, each with a well-formed name and size. */
+export function packageFilesOf(files: Array<Record<string, unknown>>): UpstreamPackageFile[] {
+  return files
+    .filter((f) => f && typeof f.name === 'string' && f.name.length > 0)
+    .map((f) => ({
+      name: f.name as string,
+      size: typeof f.size === 'number' && Number.isSafeInteger(f.size) && f.size >= 0 ? f.size : 0,
+      sha256: typeof f.sha256 === 'string' && SHA256.test(f.sha256) ? f.sha256 : null,
+    }));
 }
 
 /** The operator line when the upstream Gatehouse refuses this gateway's access key. */

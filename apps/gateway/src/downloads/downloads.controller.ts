@@ -53,6 +53,9 @@ export class DownloadsController {
       case 'release-asset':
         setMetricsRoute(request, '/downloads/releases/asset');
         return this.downloads.releaseAsset(who, route.owner, route.repo, route.tag, route.filename, req);
+      case 'package-list':
+        setMetricsRoute(request, '/downloads/packages/list');
+        return this.downloads.listPackageFiles(who, route.owner, route.name, route.version, req);
       case 'package-file':
         setMetricsRoute(request, '/downloads/packages/file');
         return this.downloads.packageFile(who, route.owner, route.name, route.version, route.filename, req);
