@@ -9,6 +9,7 @@ import {
   UpstreamGatewayStack,
 } from '@gatehouse/testing/gateway';
 import { pushArtifact, SeededDownloads, seedDownloads, seedImage } from '@gatehouse/testing/upstream';
+import { ConsoleSessionStore } from './console/console-session.store';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -117,6 +118,44 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     const body = (await res.json()) as { releases: Array<{ tag: string }> };
     expect(body.releases.map((r) => r.tag).sort()).toEqual(['v1.0.0', 'v1.2.0']);
     expect((await get('/downloads/releases/acme/tool/v2.0.0/tool-linux-amd64')).status).toBe(404);
+  });
+
+  it("B's rule preview, tag list and release list for a glob A partly allows show only A's share", async () => {
+    const carol = await stack.member('carol', { 'acme/app': ['v*'], 'releases:acme/tool': ['v*'] }, b);
+    const session = await b.app
+      .get(ConsoleSessionStore)
+      .create({ issuer: 'https://idp.example', subject: 'admin-1', name: 'Ada', role: 'admin' });
+    const q = new URLSearchParams({ member: carol.username, repository: 'acme/app', tags: 'v*' });
+    const page = await fetch(`${b.url}/console/grant?${q}`, {
+      headers: { cookie: `gatehouse_console=${session}` },
+    });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    // A lets B's service member see v1.* (and latest is no v* tag): v2.0.0-rc.1 is not offered.
+    expect(html).toMatch(/2 of \d+ upstream tags admitted now/);
+    expect(html).toContain('<code>v1.0.0</code>');
+    expect(html).toContain('<code>v1.1.0</code>');
+    expect(html).not.toContain('v2.0.0-rc.1');
+
+    const token = await stack.token(carol, ['repository:acme/app:pull'], b);
+    const tags = await fetch(`${b.url}/v2/acme/app/tags/list`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const listed = ((await tags.json()) as { tags: string[] }).tags.filter((t) => t.startsWith('v'));
+    expect(listed.sort()).toEqual(['v1.0.0', 'v1.1.0']);
+    expect(
+      (
+        await fetch(`${b.url}/v2/acme/app/manifests/v2.0.0-rc.1`, {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).status,
+    ).toBe(404);
+
+    const releases = await fetch(`${b.url}/downloads/releases/acme/tool`, {
+      headers: { authorization: carol.basic },
+    });
+    const body = (await releases.json()) as { releases: Array<{ tag: string }> };
+    expect(body.releases.map((r) => r.tag).sort()).toEqual(['v1.0.0', 'v1.2.0']);
   });
 
   it('downloads an asset through B → A byte for byte, and resumes it with a range', async () => {
