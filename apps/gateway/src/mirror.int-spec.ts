@@ -211,6 +211,41 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     expect(joined[0].reference).toBe('v1.0.0/tool-linux-amd64');
   });
 
+  it('detects a Gatehouse upstream with UPSTREAM_KIND unset: logged once, shown on /readyz, downloads through A', async () => {
+    for (const path of ['/v2/', '/downloads/releases/acme/tool'])
+      expect((await fetch(`${stack.gw.url}${path}`)).headers.get('gatehouse-api-version')).toBe('1');
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    const { UPSTREAM_KIND, ...detecting } = bEnv(service.key);
+    const c = await createTestGateway({ env: detecting });
+    try {
+      const dave = await stack.member('dave', { 'releases:acme/tool': ['*'] }, c);
+      const res = await fetch(`${c.url}/downloads/releases/acme/tool`, {
+        headers: { authorization: dave.basic },
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { releases: Array<{ tag: string }> };
+      expect(body.releases.map((r) => r.tag).sort()).toEqual(['v1.0.0', 'v1.2.0']);
+
+      type Ready = { details: Record<string, { status: string; kind?: string; kindSource?: string }> };
+      const ready = (await (await fetch(`${c.url}/readyz`)).json()) as Ready;
+      expect(ready.details.upstream).toMatchObject({
+        status: 'up',
+        kind: 'gatehouse',
+        kindSource: 'detected',
+      });
+      const detected = c.logs.filter((l) => l.upstreamKind !== undefined);
+      expect(detected).toHaveLength(1);
+      expect(detected[0]).toMatchObject({ upstreamKind: 'gatehouse' });
+      // A itself, in front of the Forgejo front, detects Forgejo; B configured says so.
+      const onA = (await (await fetch(`${stack.gw.url}/readyz`)).json()) as Ready;
+      expect(onA.details.upstream).toMatchObject({ kind: 'forgejo', kindSource: 'detected' });
+      const onB = (await (await fetch(`${b.url}/readyz`)).json()) as Ready;
+      expect(onB.details.upstream).toMatchObject({ kind: 'gatehouse', kindSource: 'configured' });
+    } finally {
+      await c.close();
+    }
+  });
+
   it("names the upstream access key and `gatehouse explain` when A refuses B's key", async () => {
     const keys = stack.gw.app.get(AccessKeyService);
     const spare = await keys.create(service.username, { name: 'spare' });

@@ -8,6 +8,7 @@ export * from './upstream-failure.classifier';
 export * from './verified-blob.stream';
 export * from './upstream.types';
 export * from './upstream-registry.client';
+export * from './upstream-kind';
 export * from './upstream-health.service';
 export * from './upstream.module';
 export type {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AppLogger, MetricsService, RequestContext } from '@gatehouse/observability';
+import { GATEHOUSE_API_VERSION, GATEHOUSE_API_VERSION_HEADER } from '@gatehouse/upstream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -34,6 +35,11 @@ export function clientRequestId(req: {
   return typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : undefined;
 }
 
+/** `/v2/…` and `/downloads/…`: the surfaces a mirror Gatehouse uses upstream. */
+function servesMirrors(url: string): boolean {
+  return url === '/v2' || url.startsWith('/v2/') || url.startsWith('/downloads/');
+}
+
 export function installRequestHooks(
   fastify: FastifyInstance,
   metrics: MetricsService,
@@ -48,6 +54,8 @@ export function installRequestHooks(
 
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.header('X-Request-Id', String(request.id));
+    // Another Gatehouse in front of this one (a mirror) learns from this what its upstream is.
+    if (servesMirrors(request.url)) reply.header(GATEHOUSE_API_VERSION_HEADER, GATEHOUSE_API_VERSION);
     const ua = request.headers['user-agent'];
     // Everything after this hook (guards, handlers, streams) sees the context.
     RequestContext.run(
