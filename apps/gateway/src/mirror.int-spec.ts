@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AuditQueryService, AuditService } from '@gatehouse/audit';
-import { AccessKeyService } from '@gatehouse/members';
+import { AccessKeyHasher, AccessKeyService } from '@gatehouse/members';
 import {
   createTestGateway,
   StackMember,
@@ -8,6 +8,7 @@ import {
   TestGateway,
   UpstreamGatewayStack,
 } from '@gatehouse/testing/gateway';
+import { MEMBER_TAG_KEY_PURPOSE, memberTagOf } from '@gatehouse/upstream';
 import { pushArtifact, SeededDownloads, seedDownloads, seedImage } from '@gatehouse/testing/upstream';
 import { ConsoleSessionStore } from './console/console-session.store';
 
@@ -31,6 +32,7 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     FORGEJO_API_TOKEN: key,
     UPSTREAM_KIND: 'gatehouse',
     UPSTREAM_RETRIES: '0',
+    UPSTREAM_SEND_MEMBER_TAG: 'true',
   });
   const get = (path: string, headers: Record<string, string> = {}) =>
     fetch(`${b.url}${path}`, { headers: { authorization: bob.basic, ...headers } });
@@ -211,11 +213,45 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     expect(joined[0].reference).toBe('v1.0.0/tool-linux-amd64');
   });
 
+  it("sends A an opaque tag of B's member (UPSTREAM_SEND_MEMBER_TAG), recorded only with accepted credentials", async () => {
+    const res = await get('/downloads/releases/acme/tool/v1.0.0/checksums.txt');
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    const tag = memberTagOf(b.app.get(AccessKeyHasher).derivedKey(MEMBER_TAG_KEY_PURPOSE), bob.username);
+    expect(tag).toMatch(/^m1-[0-9a-f]{32}$/);
+    // A forged tag on A: without credentials, with a wrong key, and out of the allowed shape.
+    const forged = 'm1-' + 'f'.repeat(32);
+    const wrongKey = 'Basic ' + Buffer.from(`${service.username}:nope`).toString('base64');
+    for (const authorization of [undefined, wrongKey])
+      await fetch(`${stack.gw.url}/downloads/releases/acme/tool`, {
+        headers: { 'x-gatehouse-member-tag': forged, ...(authorization ? { authorization } : {}) },
+      });
+    const bad = await fetch(`${stack.gw.url}/downloads/releases/acme/tool`, {
+      headers: { 'x-gatehouse-member-tag': 'a b<script>', authorization: service.basic },
+    });
+    expect(bad.status).toBe(200);
+    const badId = bad.headers.get('x-request-id');
+
+    await stack.gw.app.get(AuditService).flush();
+    const query = stack.gw.app.get(AuditQueryService);
+    const tagged = await query.find({ memberTag: tag });
+    // Every request of bob's that reached A carries the tag, and none names bob.
+    expect(new Set(tagged.map((r) => r.username))).toEqual(new Set([service.username]));
+    expect(tagged.find((r) => r.clientRequestId === res.headers.get('x-request-id'))).toMatchObject({
+      reference: 'v1.0.0/checksums.txt',
+      outcome: 'allowed',
+    });
+    expect(JSON.stringify(tagged)).not.toContain(bob.username);
+    expect(await query.find({ memberTag: forged })).toEqual([]);
+    const [unsafe] = await query.find({ requestId: badId! });
+    expect(unsafe.clientMemberTag).toBeNull();
+  });
+
   it('detects a Gatehouse upstream with UPSTREAM_KIND unset: logged once, shown on /readyz, downloads through A', async () => {
     for (const path of ['/v2/', '/downloads/releases/acme/tool'])
       expect((await fetch(`${stack.gw.url}${path}`)).headers.get('gatehouse-api-version')).toBe('1');
     // eslint-disable-next-line @typescript-eslint/no-unused-vars
-    const { UPSTREAM_KIND, ...detecting } = bEnv(service.key);
+    const { UPSTREAM_KIND, UPSTREAM_SEND_MEMBER_TAG, ...detecting } = bEnv(service.key);
     const c = await createTestGateway({ env: detecting });
     try {
       const dave = await stack.member('dave', { 'releases:acme/tool': ['*'] }, c);
@@ -225,6 +261,14 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
       expect(res.status).toBe(200);
       const body = (await res.json()) as { releases: Array<{ tag: string }> };
       expect(body.releases.map((r) => r.tag).sort()).toEqual(['v1.0.0', 'v1.2.0']);
+      // Without UPSTREAM_SEND_MEMBER_TAG no tag reaches A.
+      await stack.gw.app.get(AuditService).flush();
+      const rows = await stack.gw.app
+        .get(AuditQueryService)
+        .find({ username: service.username, action: 'download.list' });
+      const fromC = rows.filter((r) => r.clientRequestId === res.headers.get('x-request-id'));
+      expect(fromC).toHaveLength(1);
+      expect(fromC[0].clientMemberTag).toBeNull();
 
       type Ready = { details: Record<string, { status: string; kind?: string; kindSource?: string }> };
       const ready = (await (await fetch(`${c.url}/readyz`)).json()) as Ready;

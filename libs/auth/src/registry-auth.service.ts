@@ -143,7 +143,7 @@ export class RegistryAuthService {
       };
       return { ok: false, reason: state.reason, who };
     }
-    RequestContext.patch({ memberId: state.member.id, username: state.member.username });
+    RequestContext.authenticated({ memberId: state.member.id, username: state.member.username });
     return { ok: true, memberId: state.member.id, username: state.member.username };
   }
 

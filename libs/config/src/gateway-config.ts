@@ -60,6 +60,11 @@ export interface UpstreamConfig {
    * UPSTREAM_KIND is unset: detected from the upstream's answers (libs/upstream UpstreamKindState).
    */
   kind: 'forgejo' | 'gatehouse' | null;
+  /**
+   * Send an upstream Gatehouse `X-Gatehouse-Member-Tag`: an opaque HMAC of the member's username
+   * (UPSTREAM_SEND_MEMBER_TAG, default false). Never sent to a Forgejo upstream.
+   */
+  sendMemberTag: boolean;
   /** Which variables are missing, for the 503 message, /readyz and the start log. */
   missing: string[];
 }
@@ -316,6 +321,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       retries: raw.UPSTREAM_RETRIES ?? 2,
       tagsCaseInsensitive: raw.UPSTREAM_TAGS_CASE_INSENSITIVE ?? true,
       kind: raw.UPSTREAM_KIND ?? null,
+      sendMemberTag: raw.UPSTREAM_SEND_MEMBER_TAG ?? false,
       missing,
     },
     {

@@ -66,6 +66,7 @@ function harness(baseUrl: string, token: string, over: Partial<UpstreamConfig> =
     retries: 1,
     tagsCaseInsensitive: true,
     kind: 'forgejo',
+    sendMemberTag: false,
     missing: [],
     ...over,
   };

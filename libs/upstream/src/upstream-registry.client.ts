@@ -12,6 +12,7 @@ import { GatehouseDownloadFetcher } from './gatehouse-download.fetcher';
 import { DownloadFetcher, UpstreamDownloadFetcher } from './upstream-download.fetcher';
 import { UpstreamFailureReporter } from './upstream-failure.reporter';
 import { UpstreamKind, UpstreamKindState, UpstreamKindStatus } from './upstream-kind';
+import { UpstreamMemberTag } from './upstream-member-tag';
 import { UpstreamManifestFetcher } from './upstream-manifest.fetcher';
 import { UpstreamReadinessProbe } from './upstream-readiness.probe';
 import { UpstreamReferrersFetcher } from './upstream-referrers.fetcher';
@@ -52,6 +53,7 @@ export class UpstreamRegistryClient {
   /** Release assets and generic package files (per the upstream's kind, on the same transport). */
   readonly downloads: DownloadFetcher;
   private readonly kindState: UpstreamKindState;
+  private readonly memberTag: UpstreamMemberTag;
 
   constructor(
     config: UpstreamConfig,
@@ -73,7 +75,17 @@ export class UpstreamRegistryClient {
     const baseUrl = config.baseUrl ? config.baseUrl.replace(/\/+$/, '') : null;
     const policy = baseUrl ? new CredentialOriginPolicy(baseUrl) : null;
     const body = new UpstreamBodyReader(failures, log);
-    this.transport = new UpstreamTransport(config, baseUrl, policy, retry, failures, log, metrics);
+    this.memberTag = new UpstreamMemberTag(config.sendMemberTag, () => kind.current);
+    this.transport = new UpstreamTransport(
+      config,
+      baseUrl,
+      policy,
+      retry,
+      failures,
+      log,
+      metrics,
+      this.memberTag,
+    );
     const tokens = new UpstreamTokenCache(
       config,
       policy,
@@ -128,6 +140,14 @@ export class UpstreamRegistryClient {
   async resolveKind(): Promise<UpstreamKind> {
     if (!this.kindState.known && this.session.enabled) await this.session.discover().catch(() => undefined);
     return this.kindState.current;
+  }
+
+  /**
+   * The key member tags are made with (UPSTREAM_SEND_MEMBER_TAG), derived from the access-key
+   * secret by the composition root at start; without it no tag is sent.
+   */
+  useMemberTagKey(key: Buffer): void {
+    this.memberTag.useKey(key);
   }
 
   /** Closes the keep-alive pools (module shutdown). */

@@ -7,6 +7,7 @@ import { EventsOutbox1790200000000 } from './1790200000000-events-outbox';
 import { ConsoleSessions1790300000000 } from './1790300000000-console-sessions';
 import { AuditDailyRollups1790300000001 } from './1790300000001-audit-daily-rollups';
 import { PortalSessions1790700000000 } from './1790700000000-portal-sessions';
+import { AuditClientMemberTag1790830000000 } from './1790830000000-audit-client-member-tag';
 
 /** The table TypeORM records applied migrations in. */
 export const MIGRATIONS_TABLE = 'migrations';
@@ -22,4 +23,5 @@ export const MIGRATIONS = [
   ConsoleSessions1790300000000,
   AuditDailyRollups1790300000001,
   PortalSessions1790700000000,
+  AuditClientMemberTag1790830000000,
 ];
