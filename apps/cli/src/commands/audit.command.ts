@@ -121,7 +121,10 @@ export function requestIdValue(value: string): string {
 export function memberTagValue(value: string): string {
   const tag = value.trim();
   if (!/^[A-Za-z0-9._:-]{1,64}$/.test(tag))
-    throw new CliError(`--member-tag is a tag as the audit shows it, e.g. m1-0123… (got "${visible(value)}")`, 2);
+    throw new CliError(
+      `--member-tag is a tag as the audit shows it, e.g. m1-0123… (got "${visible(value)}")`,
+      2,
+    );
   return tag;
 }
 
