@@ -4,6 +4,7 @@ import { AppLogger, Clock, ObservabilityModule } from '@gatehouse/observability'
 import { AuditRetentionModule } from '@gatehouse/audit';
 import { DatabaseModule } from '@gatehouse/database';
 import { EventsModule } from '@gatehouse/events';
+import { MembersModule } from '@gatehouse/members';
 import { UpstreamModule } from '@gatehouse/upstream';
 import { RateLimitModule } from '@gatehouse/rate-limit';
 import { AdminModule } from './admin/admin.module';
@@ -14,6 +15,7 @@ import { HealthModule } from './health/health.module';
 import { MetricsController } from './metrics/metrics.controller';
 import { RegistryHttpModule } from './registry/registry.module';
 import { TokenModule } from './token/token.module';
+import { UpstreamMemberTagWiring } from './upstream-member-tag.wiring';
 
 /** Composition root: the libs, wired once. */
 @Module({})
@@ -28,6 +30,7 @@ export class GatewayModule {
         DatabaseModule.forRoot(),
         UpstreamModule.forRoot({ selfCheckOnStart: config.upstream.enabled }),
         RateLimitModule.forRoot(),
+        MembersModule,
         HealthModule,
         RegistryHttpModule,
         DownloadsHttpModule,
@@ -39,6 +42,7 @@ export class GatewayModule {
         EventsModule.forRoot({ worker: true }),
       ],
       controllers: [MetricsController],
+      providers: [UpstreamMemberTagWiring],
     };
   }
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AuditQueryService, AuditService } from '@gatehouse/audit';
-import { AccessKeyService } from '@gatehouse/members';
+import { AccessKeyHasher, AccessKeyService } from '@gatehouse/members';
 import {
   createTestGateway,
   StackMember,
@@ -8,7 +8,9 @@ import {
   TestGateway,
   UpstreamGatewayStack,
 } from '@gatehouse/testing/gateway';
+import { MEMBER_TAG_KEY_PURPOSE, memberTagOf } from '@gatehouse/upstream';
 import { pushArtifact, SeededDownloads, seedDownloads, seedImage } from '@gatehouse/testing/upstream';
+import { ConsoleSessionStore } from './console/console-session.store';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -30,6 +32,7 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     FORGEJO_API_TOKEN: key,
     UPSTREAM_KIND: 'gatehouse',
     UPSTREAM_RETRIES: '0',
+    UPSTREAM_SEND_MEMBER_TAG: 'true',
   });
   const get = (path: string, headers: Record<string, string> = {}) =>
     fetch(`${b.url}${path}`, { headers: { authorization: bob.basic, ...headers } });
@@ -119,6 +122,44 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     expect((await get('/downloads/releases/acme/tool/v2.0.0/tool-linux-amd64')).status).toBe(404);
   });
 
+  it("B's rule preview, tag list and release list for a glob A partly allows show only A's share", async () => {
+    const carol = await stack.member('carol', { 'acme/app': ['v*'], 'releases:acme/tool': ['v*'] }, b);
+    const session = await b.app
+      .get(ConsoleSessionStore)
+      .create({ issuer: 'https://idp.example', subject: 'admin-1', name: 'Ada', role: 'admin' });
+    const q = new URLSearchParams({ member: carol.username, repository: 'acme/app', tags: 'v*' });
+    const page = await fetch(`${b.url}/console/grant?${q}`, {
+      headers: { cookie: `gatehouse_console=${session}` },
+    });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    // A lets B's service member see v1.* (and latest is no v* tag): v2.0.0-rc.1 is not offered.
+    expect(html).toMatch(/2 of \d+ upstream tags admitted now/);
+    expect(html).toContain('<code>v1.0.0</code>');
+    expect(html).toContain('<code>v1.1.0</code>');
+    expect(html).not.toContain('v2.0.0-rc.1');
+
+    const token = await stack.token(carol, ['repository:acme/app:pull'], b);
+    const tags = await fetch(`${b.url}/v2/acme/app/tags/list`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const listed = ((await tags.json()) as { tags: string[] }).tags.filter((t) => t.startsWith('v'));
+    expect(listed.sort()).toEqual(['v1.0.0', 'v1.1.0']);
+    expect(
+      (
+        await fetch(`${b.url}/v2/acme/app/manifests/v2.0.0-rc.1`, {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).status,
+    ).toBe(404);
+
+    const releases = await fetch(`${b.url}/downloads/releases/acme/tool`, {
+      headers: { authorization: carol.basic },
+    });
+    const body = (await releases.json()) as { releases: Array<{ tag: string }> };
+    expect(body.releases.map((r) => r.tag).sort()).toEqual(['v1.0.0', 'v1.2.0']);
+  });
+
   it('downloads an asset through B → A byte for byte, and resumes it with a range', async () => {
     const want = seeded.releases['v1.2.0']['tool-linux-amd64'];
     const whole = await get('/downloads/releases/acme/tool/v1.2.0/tool-linux-amd64');
@@ -149,6 +190,29 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     expect((await get('/downloads/packages/acme/cli/2.0.0/cli.tar.gz')).status).toBe(404);
   });
 
+  it("lists and downloads a generic package through B → A (A's listing, its file route, resume)", async () => {
+    const want = seeded.packages['1.4.0']['cli.tar.gz'];
+    const listing = await get('/downloads/packages/acme/cli/1.4.0');
+    expect(listing.status).toBe(200);
+    const body = (await listing.json()) as { files: Array<{ name: string; size: number; sha256: string }> };
+    expect(body.files).toEqual([
+      expect.objectContaining({ name: 'cli.tar.gz', size: want.length, sha256: sha(want) }),
+    ]);
+    // Bob may have 2.0.0 on B; A does not let B's service member see it: the same 404 as unknown.
+    expect((await get('/downloads/packages/acme/cli/2.0.0')).status).toBe(404);
+    expect((await get('/downloads/packages/acme/cli/2.0.0/cli.tar.gz')).status).toBe(404);
+
+    const from = 123_456;
+    const rest = await get('/downloads/packages/acme/cli/1.4.0/cli.tar.gz', { range: `bytes=${from}-` });
+    expect(rest.status).toBe(206);
+    expect(rest.headers.get('content-range')).toBe(`bytes ${from}-${want.length - 1}/${want.length}`);
+    expect(sha(Buffer.from(await rest.arrayBuffer()))).toBe(sha(want.subarray(from)));
+    const whole = await get('/downloads/packages/acme/cli/1.4.0/cli.tar.gz');
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get('etag')).toBe(`"${sha(want)}"`);
+    expect(sha(Buffer.from(await whole.arrayBuffer()))).toBe(sha(want));
+  });
+
   it("passes B's request id upstream: A's audit row for B's request carries it as client_request_id", async () => {
     const res = await get('/downloads/releases/acme/tool/v1.0.0/tool-linux-amd64');
     expect(res.status).toBe(200);
@@ -162,6 +226,83 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     const joined = rows.filter((r) => r.clientRequestId === seenOnB);
     expect(joined).toHaveLength(1);
     expect(joined[0].reference).toBe('v1.0.0/tool-linux-amd64');
+  });
+
+  it("sends A an opaque tag of B's member (UPSTREAM_SEND_MEMBER_TAG), recorded only with accepted credentials", async () => {
+    const res = await get('/downloads/releases/acme/tool/v1.0.0/checksums.txt');
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    const tag = memberTagOf(b.app.get(AccessKeyHasher).derivedKey(MEMBER_TAG_KEY_PURPOSE), bob.username);
+    expect(tag).toMatch(/^m1-[0-9a-f]{32}$/);
+    // A forged tag on A: without credentials, with a wrong key, and out of the allowed shape.
+    const forged = 'm1-' + 'f'.repeat(32);
+    const wrongKey = 'Basic ' + Buffer.from(`${service.username}:nope`).toString('base64');
+    for (const authorization of [undefined, wrongKey])
+      await fetch(`${stack.gw.url}/downloads/releases/acme/tool`, {
+        headers: { 'x-gatehouse-member-tag': forged, ...(authorization ? { authorization } : {}) },
+      });
+    const bad = await fetch(`${stack.gw.url}/downloads/releases/acme/tool`, {
+      headers: { 'x-gatehouse-member-tag': 'a b<script>', authorization: service.basic },
+    });
+    expect(bad.status).toBe(200);
+    const badId = bad.headers.get('x-request-id');
+
+    await stack.gw.app.get(AuditService).flush();
+    const query = stack.gw.app.get(AuditQueryService);
+    const tagged = await query.find({ memberTag: tag });
+    // Every request of bob's that reached A carries the tag, and none names bob.
+    expect(new Set(tagged.map((r) => r.username))).toEqual(new Set([service.username]));
+    expect(tagged.find((r) => r.clientRequestId === res.headers.get('x-request-id'))).toMatchObject({
+      reference: 'v1.0.0/checksums.txt',
+      outcome: 'allowed',
+    });
+    expect(JSON.stringify(tagged)).not.toContain(bob.username);
+    expect(await query.find({ memberTag: forged })).toEqual([]);
+    const [unsafe] = await query.find({ requestId: badId! });
+    expect(unsafe.clientMemberTag).toBeNull();
+  });
+
+  it('detects a Gatehouse upstream with UPSTREAM_KIND unset: logged once, shown on /readyz, downloads through A', async () => {
+    for (const path of ['/v2/', '/downloads/releases/acme/tool'])
+      expect((await fetch(`${stack.gw.url}${path}`)).headers.get('gatehouse-api-version')).toBe('1');
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    const { UPSTREAM_KIND, UPSTREAM_SEND_MEMBER_TAG, ...detecting } = bEnv(service.key);
+    const c = await createTestGateway({ env: detecting });
+    try {
+      const dave = await stack.member('dave', { 'releases:acme/tool': ['*'] }, c);
+      const res = await fetch(`${c.url}/downloads/releases/acme/tool`, {
+        headers: { authorization: dave.basic },
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { releases: Array<{ tag: string }> };
+      expect(body.releases.map((r) => r.tag).sort()).toEqual(['v1.0.0', 'v1.2.0']);
+      // Without UPSTREAM_SEND_MEMBER_TAG no tag reaches A.
+      await stack.gw.app.get(AuditService).flush();
+      const rows = await stack.gw.app
+        .get(AuditQueryService)
+        .find({ username: service.username, action: 'download.list' });
+      const fromC = rows.filter((r) => r.clientRequestId === res.headers.get('x-request-id'));
+      expect(fromC).toHaveLength(1);
+      expect(fromC[0].clientMemberTag).toBeNull();
+
+      type Ready = { details: Record<string, { status: string; kind?: string; kindSource?: string }> };
+      const ready = (await (await fetch(`${c.url}/readyz`)).json()) as Ready;
+      expect(ready.details.upstream).toMatchObject({
+        status: 'up',
+        kind: 'gatehouse',
+        kindSource: 'detected',
+      });
+      const detected = c.logs.filter((l) => l.upstreamKind !== undefined);
+      expect(detected).toHaveLength(1);
+      expect(detected[0]).toMatchObject({ upstreamKind: 'gatehouse' });
+      // A itself, in front of the Forgejo front, detects Forgejo; B configured says so.
+      const onA = (await (await fetch(`${stack.gw.url}/readyz`)).json()) as Ready;
+      expect(onA.details.upstream).toMatchObject({ kind: 'forgejo', kindSource: 'detected' });
+      const onB = (await (await fetch(`${b.url}/readyz`)).json()) as Ready;
+      expect(onB.details.upstream).toMatchObject({ kind: 'gatehouse', kindSource: 'configured' });
+    } finally {
+      await c.close();
+    }
   });
 
   it("names the upstream access key and `gatehouse explain` when A refuses B's key", async () => {

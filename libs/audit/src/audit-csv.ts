@@ -6,6 +6,8 @@ export const AUDIT_FIELDS = [
   'id',
   'occurredAt',
   'requestId',
+  'clientRequestId',
+  'clientMemberTag',
   'memberId',
   'username',
   'clientIp',

@@ -22,6 +22,13 @@ export class AuditEvent {
   @Column('text', { nullable: true })
   clientRequestId!: string | null;
 
+  /**
+   * A mirror Gatehouse's opaque tag of its own member (X-Gatehouse-Member-Tag), recorded only
+   * when this gateway accepted the request's credentials.
+   */
+  @Column('text', { nullable: true })
+  clientMemberTag!: string | null;
+
   @Column('uuid', { nullable: true })
   memberId!: string | null;
 

@@ -27,6 +27,7 @@ export interface AuditEventInput {
   occurredAt?: Date;
   requestId?: string | null;
   clientRequestId?: string | null;
+  clientMemberTag?: string | null;
   memberId?: string | null;
   username?: string | null;
   clientIp?: string | null;

@@ -20,6 +20,8 @@ export interface AuditQueryFilters {
   requestId?: string;
   /** Request ids starting with this text (the short ids the CLI table shows). Not indexed. */
   requestIdPrefix?: string;
+  /** A mirror's tag of its member, as recorded (`client_member_tag`). */
+  memberTag?: string;
   /** Client IP as recorded (X-Forwarded-For only from trusted proxies). */
   clientIp?: string;
   /** Inclusive lower bound on occurredAt. */
@@ -47,6 +49,7 @@ const COLUMNS = [
   'occurred_at',
   'request_id',
   'client_request_id',
+  'client_member_tag',
   'member_id',
   'username',
   'client_ip',
@@ -105,6 +108,7 @@ export function auditFindSql(filters: AuditQueryFilters = {}): AuditSql {
       filters.requestIdPrefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%',
     );
   if (filters.clientIp !== undefined) w.add('e.client_ip = ?', filters.clientIp);
+  if (filters.memberTag !== undefined) w.add('e.client_member_tag = ?', filters.memberTag);
   if (filters.since !== undefined) w.add('e.occurred_at >= ?', filters.since);
   if (filters.until !== undefined) w.add('e.occurred_at < ?', filters.until);
   const limit = Math.min(Math.max(1, Math.floor(filters.limit ?? 100)), AUDIT_QUERY_MAX_LIMIT);
@@ -163,6 +167,7 @@ export function auditEventFromRow(row: Record<string, unknown>): AuditEvent {
     occurredAt: row.occurred_at instanceof Date ? row.occurred_at : new Date(row.occurred_at as string),
     requestId: row.request_id as string | null,
     clientRequestId: row.client_request_id as string | null,
+    clientMemberTag: (row.client_member_tag as string | null) ?? null,
     memberId: row.member_id as string | null,
     username: row.username as string | null,
     clientIp: row.client_ip as string | null,

@@ -252,6 +252,7 @@ export class AuditService implements OnApplicationBootstrap, BeforeApplicationSh
     e.occurredAt = input.occurredAt ?? this.clock.date();
     e.requestId = input.requestId ?? ctx?.requestId ?? null;
     e.clientRequestId = input.clientRequestId ?? ctx?.clientRequestId ?? null;
+    e.clientMemberTag = input.clientMemberTag ?? ctx?.clientMemberTag ?? null;
     e.memberId = input.memberId ?? ctx?.memberId ?? null;
     e.username = input.username ?? ctx?.username ?? null;
     e.clientIp = input.clientIp ?? ctx?.clientIp ?? null;

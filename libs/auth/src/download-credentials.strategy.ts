@@ -64,7 +64,7 @@ export function downloadRouteOf(request: object): DownloadRoute | undefined {
 
 /** The target a parsed route names: the scope to carry and the entitlement to load follow from it. */
 function targetOfRoute(route: DownloadRoute): DownloadTarget {
-  return route.kind === 'package-file' || route.kind === 'package-list'
+  return route.kind === 'package-file' || route.kind === 'package-list' || route.kind === 'package-version'
     ? { kind: 'packages', name: `${route.owner}/${route.name}`.toLowerCase() }
     : { kind: 'releases', name: `${route.owner}/${route.repo}`.toLowerCase() };
 }

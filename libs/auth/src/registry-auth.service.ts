@@ -145,7 +145,7 @@ export class RegistryAuthService {
       };
       return { ok: false, reason: state.reason, who };
     }
-    RequestContext.patch({ memberId: state.member.id, username: state.member.username });
+    RequestContext.authenticated({ memberId: state.member.id, username: state.member.username });
     const { prefix, expiresAt } = state.accessKey;
     return {
       ok: true,

@@ -218,7 +218,7 @@ export class TokenService {
 
     const { member, accessKey } = await this.checkCredentials(request, attempted, details, startedAt);
     await this.limiter.recordSuccess(ctx?.clientIp, member.username);
-    RequestContext.patch({ memberId: member.id, username: member.username });
+    RequestContext.authenticated({ memberId: member.id, username: member.username });
     return { request, member, accessKey, details };
   }
 

@@ -129,6 +129,14 @@ export class EnvironmentVariables {
   })
   UPSTREAM_KIND?: 'forgejo' | 'gatehouse';
 
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean({
+    message:
+      'UPSTREAM_SEND_MEMBER_TAG must be true or false. Fix: true to send an upstream Gatehouse an opaque tag of each member (X-Gatehouse-Member-Tag); false (the default) to send none',
+  })
+  UPSTREAM_SEND_MEMBER_TAG?: boolean;
+
   // ── Database ─────────────────────────────────────────────────────────────
   @IsOptional()
   @Transform(trimmed)

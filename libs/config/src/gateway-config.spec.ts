@@ -60,8 +60,9 @@ describe('loadGatewayConfig', () => {
     ]);
   });
 
-  it('takes the upstream kind forgejo or gatehouse, and refuses anything else with the fix', () => {
-    expect(loadGatewayConfig({}).upstream.kind).toBe('forgejo');
+  it('takes the upstream kind forgejo or gatehouse (unset: detected), and refuses anything else with the fix', () => {
+    expect(loadGatewayConfig({}).upstream.kind).toBeNull();
+    expect(loadGatewayConfig({ UPSTREAM_KIND: 'forgejo' }).upstream.kind).toBe('forgejo');
     expect(loadGatewayConfig({ UPSTREAM_KIND: 'gatehouse' }).upstream.kind).toBe('gatehouse');
     expect(problemsOf({ UPSTREAM_KIND: 'Gatehouse' })).toEqual([
       expect.stringMatching(

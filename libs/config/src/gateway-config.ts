@@ -55,9 +55,15 @@ export interface UpstreamConfig {
   tagsCaseInsensitive: boolean;
   /**
    * What FORGEJO_BASE_URL is: `forgejo` (Forgejo's APIs and scoped token) or `gatehouse` (another
-   * Gatehouse: its /downloads/ routes, with a member's username and access key on it).
+   * Gatehouse: its /downloads/ routes, with a member's username and access key on it); null when
+   * UPSTREAM_KIND is unset: detected from the upstream's answers (libs/upstream UpstreamKindState).
    */
-  kind: 'forgejo' | 'gatehouse';
+  kind: 'forgejo' | 'gatehouse' | null;
+  /**
+   * Send an upstream Gatehouse `X-Gatehouse-Member-Tag`: an opaque HMAC of the member's username
+   * (UPSTREAM_SEND_MEMBER_TAG, default false). Never sent to a Forgejo upstream.
+   */
+  sendMemberTag: boolean;
   /** Which variables are missing, for the 503 message, /readyz and the start log. */
   missing: string[];
 }
@@ -313,7 +319,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       maxConnections: raw.UPSTREAM_MAX_CONNECTIONS ?? 32,
       retries: raw.UPSTREAM_RETRIES ?? 2,
       tagsCaseInsensitive: raw.UPSTREAM_TAGS_CASE_INSENSITIVE ?? true,
-      kind: raw.UPSTREAM_KIND ?? 'forgejo',
+      kind: raw.UPSTREAM_KIND ?? null,
+      sendMemberTag: raw.UPSTREAM_SEND_MEMBER_TAG ?? false,
       missing,
     },
     {

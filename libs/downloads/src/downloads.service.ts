@@ -220,6 +220,47 @@ export class DownloadsService {
     }
   }
 
+  /**
+   * `GET /downloads/packages/<owner>/<name>/<version>`: the version's files (name, size, sha256,
+   * url) when the member's rules admit the version; unentitled answers the same 404 as unknown.
+   */
+  async listPackageFiles(
+    who: DownloadCaller,
+    owner: string,
+    name: string,
+    version: string,
+    req: DownloadRequest,
+  ): Promise<DownloadReply> {
+    const draft = this.draft('download.list', 'packages', who.principal, owner, name, req, version, null);
+    try {
+      const entitlement = this.entitlement(who, 'packages', owner, name);
+      const judged = this.admitted(entitlement, version);
+      if (judged === null) throw notFound('tag_not_entitled');
+      draft.reference = judged;
+      const answer = await this.catalog.packageFiles(owner, name, judged);
+      if (!answer.value) throw notFound('release_unknown');
+      const files = answer.value.map((f) => ({
+        name: f.name,
+        size: f.size,
+        sha256: f.sha256,
+        url: `${req.baseUrl}${downloadPathOf({ kind: 'package-file', owner, name, version: judged, filename: f.name })}`,
+      }));
+      draft.details = { count: files.length };
+      this.audit.allowed(draft, 200, null);
+      return {
+        status: 200,
+        headers: {
+          ...warningHeader(staleWarning(answer.stale), this.entitlements.expiryWarning(entitlement)),
+          'Cache-Control': 'private, no-cache',
+        },
+        body: { owner, package: name, version: judged, files },
+      };
+    } catch (err) {
+      this.audit.failed(draft, err);
+      throw err;
+    }
+  }
+
   /** `GET|HEAD /downloads/packages/<owner>/<name>/<version>/<filename>`. */
   async packageFile(
     who: DownloadCaller,

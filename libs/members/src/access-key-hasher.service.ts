@@ -63,6 +63,15 @@ export class AccessKeyHasher {
       .digest('hex');
   }
 
+  /**
+   * A key for another purpose (e.g. the member tags sent to an upstream Gatehouse), derived from
+   * the secret so every replica holding the same ACCESS_KEY_SECRET_FILE derives the same key.
+   */
+  derivedKey(purpose: string): Buffer {
+    if (this.missing) throw new SecretFileError(this.missing);
+    return createHmac('sha256', this.secret).update(`gatehouse derived key: ${purpose}`, 'utf8').digest();
+  }
+
   /** Constant-time comparison of two hex hashes of equal length. */
   static sameHash(a: string, b: string): boolean {
     const ba = Buffer.from(a, 'utf8');

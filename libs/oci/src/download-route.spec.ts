@@ -62,6 +62,12 @@ describe('parseDownloadPath', () => {
     });
     // %252F is a literal "%2F" in the name, not a separator: decoded once only.
     expect(route('/downloads/packages/acme/cli/1.0/a%252Fb')).toMatchObject({ filename: 'a%2Fb' });
+    expect(route('/downloads/packages/acme/cli/1.4.0%2Bbuild7')).toEqual({
+      kind: 'package-list',
+      owner: 'acme',
+      name: 'cli',
+      version: '1.4.0+build7',
+    });
     expect(route('/downloads/packages/acme/cli/1.4.0+build7/cli.tgz')).toMatchObject({
       version: '1.4.0+build7',
     });
@@ -72,8 +78,9 @@ describe('parseDownloadPath', () => {
       '/downloads/releases/acme',
       '/downloads/releases/acme/tool/v1',
       '/downloads/releases//tool',
-      '/downloads/packages/acme/cli/1.0',
+      '/downloads/packages/acme/cli',
       '/downloads/packages/acme/cli/1.0/a/b',
+      '/downloads/acme/packages/cli/1.0',
       '/downloads/acme',
       '/v2/acme/tool',
     ])
@@ -109,6 +116,7 @@ describe('parseDownloadPath', () => {
       { kind: 'release-asset', owner: 'acme', repo: 'tool', tag: 'release/v1+b?#%', filename: 'a b#?.tgz' },
       { kind: 'package-file', owner: 'acme', name: 'cli', version: '1.0+x', filename: 'ü.tgz' },
       { kind: 'package-list', owner: 'acme', name: 'releases' },
+      { kind: 'package-version', owner: 'acme', name: 'cli', version: '1.0+x #?' },
     ];
     for (const r of routes) expect(route(downloadPathOf(r))).toEqual(r);
   });

@@ -8,6 +8,7 @@
  * | `releases/<owner>/<repo>`                           | the entitled releases (JSON)       |
  * | `releases/<owner>/<repo>/<tag…>/<filename>`         | a release asset; the tag may hold `/` |
  * | `packages/<owner>/<name>`                           | the entitled versions (JSON)       |
+ * | `packages/<owner>/<name>/<version>`                 | a package version's files (JSON)   |
  * | `packages/<owner>/<name>/<version>/<filename>`      | a generic package file             |
  *
  * The kind comes first, so a repository called `packages` or `releases` is never mistaken for a
@@ -16,12 +17,13 @@
  * `<owner>/packages/<name>/<version>/<filename>`) are served too, as the same routes; where they
  * are ambiguous (`<owner>/packages/releases/…`: a package called `releases`, or releases of a
  * repository called `packages`) the package reading wins, as it always has, and the kind-first
- * path reaches the other.
+ * path reaches the other. A package version's listing has the kind-first shape only.
  */
 export type DownloadRoute =
   | { kind: 'release-list'; owner: string; repo: string }
   | { kind: 'release-asset'; owner: string; repo: string; tag: string; filename: string }
   | { kind: 'package-list'; owner: string; name: string }
+  | { kind: 'package-version'; owner: string; name: string; version: string }
   | { kind: 'package-file'; owner: string; name: string; version: string; filename: string };
 
 export type DownloadPath = { route: DownloadRoute } | { unknown: 'no_route' | 'bad_encoding' };
@@ -87,6 +89,8 @@ export function parseDownloadPath(path: string): DownloadPath {
   }
   if (first === 'packages') {
     if (segs.length === 3) return { route: { kind: 'package-list', owner: second, name: third } };
+    if (segs.length === 4)
+      return { route: { kind: 'package-version', owner: second, name: third, version: segs[3] } };
     if (segs.length !== 5) return { unknown: 'no_route' };
     return {
       route: { kind: 'package-file', owner: second, name: third, version: segs[3], filename: segs[4] },
@@ -108,6 +112,8 @@ export function downloadPathOf(route: DownloadRoute): string {
         .join('/')}/${e(route.filename)}`;
     case 'package-list':
       return `/downloads/packages/${e(route.owner)}/${e(route.name)}`;
+    case 'package-version':
+      return `/downloads/packages/${e(route.owner)}/${e(route.name)}/${e(route.version)}`;
     case 'package-file':
       return `/downloads/packages/${e(route.owner)}/${e(route.name)}/${e(route.version)}/${e(route.filename)}`;
   }

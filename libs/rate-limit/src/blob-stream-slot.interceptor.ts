@@ -44,8 +44,9 @@ export class BlobStreamSlotInterceptor implements NestInterceptor {
     if (this.slots.perKey <= 0 || request.method !== 'GET') return next.handle();
     const download = downloadAccessOf(request)?.principal;
     const route = registryContextOf(request)?.route ?? null;
-    // A blob of /v2/, or a file of /downloads/ (a release or package list streams nothing).
-    const listing = (kind?: string) => kind === 'release-list' || kind === 'package-list';
+    // A blob of /v2/, or a file of /downloads/ (a listing streams nothing).
+    const listing = (kind?: string) =>
+      kind === 'release-list' || kind === 'package-list' || kind === 'package-version';
     if (download ? listing(downloadRouteOf(request)?.kind) : route?.kind !== 'blob') return next.handle();
     const facts = limitedRequestFacts(request.method, request.url, route);
     const startedAt = performance.now();

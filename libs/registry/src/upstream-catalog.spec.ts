@@ -1,5 +1,5 @@
 import { Clock } from '@gatehouse/observability';
-import { GatehouseUpstreamCatalog } from './upstream-catalog';
+import { GatehouseUpstreamCatalog, UpstreamCatalogByKind } from './upstream-catalog';
 
 class FakeClock extends Clock {
   t = 1_000_000;
@@ -29,5 +29,17 @@ describe("a Gatehouse upstream's catalog as the filter of ours", () => {
     answer = null;
     expect([...(await catalog.visible())]).toEqual([]);
     expect(calls).toBe(2);
+  });
+
+  it("filters by the upstream's kind at each request: a kind detected later applies from then on", async () => {
+    let kind: 'forgejo' | 'gatehouse' = 'forgejo';
+    const client = {
+      listCatalog: () => Promise.resolve(['acme/app']),
+      resolveKind: () => Promise.resolve(kind),
+    };
+    const catalog = new UpstreamCatalogByKind(client, 60_000, new FakeClock());
+    expect(await catalog.visible()).toBeNull();
+    kind = 'gatehouse';
+    expect([...((await catalog.visible()) ?? [])]).toEqual(['acme/app']);
   });
 });

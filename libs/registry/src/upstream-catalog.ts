@@ -44,12 +44,33 @@ export class GatehouseUpstreamCatalog extends UpstreamCatalog {
   }
 }
 
+/**
+ * The filter for the upstream's kind at each request (UPSTREAM_KIND, or detected: a kind learnt
+ * after the start, or changed, applies from the next catalog request on).
+ */
+export class UpstreamCatalogByKind extends UpstreamCatalog {
+  private readonly unfiltered = new UnfilteredUpstreamCatalog();
+  private readonly gatehouse: GatehouseUpstreamCatalog;
+
+  constructor(
+    private readonly client: Pick<UpstreamRegistryClient, 'listCatalog' | 'resolveKind'>,
+    ttlMs: number,
+    clock: Clock,
+  ) {
+    super();
+    this.gatehouse = new GatehouseUpstreamCatalog(client, ttlMs, clock);
+  }
+
+  async visible(): Promise<ReadonlySet<string> | null> {
+    const kind = await this.client.resolveKind();
+    return kind === 'gatehouse' ? this.gatehouse.visible() : this.unfiltered.visible();
+  }
+}
+
 export function upstreamCatalogOf(
   config: GatewayConfig,
   client: UpstreamRegistryClient,
   clock: Clock,
 ): UpstreamCatalog {
-  return config.upstream.kind === 'gatehouse'
-    ? new GatehouseUpstreamCatalog(client, config.cache.tagTtlSeconds * 1000, clock)
-    : new UnfilteredUpstreamCatalog();
+  return new UpstreamCatalogByKind(client, config.cache.tagTtlSeconds * 1000, clock);
 }

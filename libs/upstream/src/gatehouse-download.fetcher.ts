@@ -89,38 +89,6 @@ export class GatehouseDownloadFetcher implements DownloadFetcher {
     name: string,
     options: { signal?: AbortSignal; quiet?: boolean } = {},
   ): Promise<{ found: true; versions: UpstreamPackageVersion[] } | UpstreamNotFound> {
-    const listed = await this.packageListing(owner, name, options);
-    if (!listed.found) return listed;
-    return {
-      found: true,
-      versions: listed.versions.map((v) => ({ version: v.version, createdAt: v.createdAt })),
-    };
-  }
-
-  /**
-   * A version's files from the upstream Gatehouse's package listing (it lists the files of the
-   * newest versions it admits); not-found for a version listed without files or not listed.
-   */
-  async listPackageFiles(
-    owner: string,
-    name: string,
-    version: string,
-    options: { signal?: AbortSignal } = {},
-  ): Promise<{ found: true; files: UpstreamPackageFile[] } | UpstreamNotFound> {
-    const listed = await this.packageListing(owner, name, options);
-    if (!listed.found) return listed;
-    const v = listed.versions.find((x) => x.version.toLowerCase() === version.toLowerCase());
-    return v?.files ? { found: true, files: v.files } : { found: false };
-  }
-
-  private async packageListing(
-    owner: string,
-    name: string,
-    options: { signal?: AbortSignal; quiet?: boolean },
-  ): Promise<
-    | { found: true; versions: Array<UpstreamPackageVersion & { files: UpstreamPackageFile[] | null }> }
-    | UpstreamNotFound
-  > {
     const path = `/downloads/packages/${seg(owner)}/${seg(name)}`;
     const spec: RequestSpec = {
       method: 'GET',
@@ -139,17 +107,27 @@ export class GatehouseDownloadFetcher implements DownloadFetcher {
       .map((v) => ({
         version: v.version as string,
         createdAt: typeof v.publishedAt === 'string' ? v.publishedAt : '',
-        files: Array.isArray(v.files)
-          ? (v.files as Array<Record<string, unknown>>)
-              .filter((f) => typeof f.name === 'string')
-              .map((f) => ({
-                name: f.name as string,
-                size: typeof f.size === 'number' ? f.size : 0,
-                sha256: typeof f.sha256 === 'string' && SHA256.test(f.sha256) ? f.sha256 : null,
-              }))
-          : null,
       }));
     return { found: true, versions };
+  }
+
+  /**
+   * A version's files from the upstream's `/downloads/packages/<owner>/<name>/<version>` (its own
+   * member's rules already applied): name, size and sha256, so a file is judged before fetching.
+   */
+  async listPackageFiles(
+    owner: string,
+    name: string,
+    version: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ found: true; files: UpstreamPackageFile[] } | UpstreamNotFound> {
+    const path = `/downloads/packages/${seg(owner)}/${seg(name)}/${seg(version)}`;
+    const spec: RequestSpec = { method: 'GET', path, accept: 'application/json', signal: options.signal };
+    const ex = await this.send(spec);
+    if (ex.status !== 200) return this.failure(ex, spec);
+    const json = (await this.body.readJson(ex, MAX_JSON_BYTES, `GET ${path}`)) as { files?: unknown };
+    if (!json || !Array.isArray(json.files)) throw this.protocol(path, 'a listing without a files array');
+    return { found: true, files: packageFilesOf(json.files as Array<Record<string, unknown>>) };
   }
 
   openReleaseAsset(
@@ -219,6 +197,17 @@ export class GatehouseDownloadFetcher implements DownloadFetcher {
       ),
     );
   }
+}
+
+/** The files of an upstream Gatehouse's package listing, each with a well-formed name and size. */
+export function packageFilesOf(files: Array<Record<string, unknown>>): UpstreamPackageFile[] {
+  return files
+    .filter((f) => f && typeof f.name === 'string' && f.name.length > 0)
+    .map((f) => ({
+      name: f.name as string,
+      size: typeof f.size === 'number' && Number.isSafeInteger(f.size) && f.size >= 0 ? f.size : 0,
+      sha256: typeof f.sha256 === 'string' && SHA256.test(f.sha256) ? f.sha256 : null,
+    }));
 }
 
 /** The operator line when the upstream Gatehouse refuses this gateway's access key. */

@@ -8,6 +8,8 @@ export * from './upstream-failure.classifier';
 export * from './verified-blob.stream';
 export * from './upstream.types';
 export * from './upstream-registry.client';
+export * from './upstream-kind';
+export { MEMBER_TAG_HEADER, MEMBER_TAG_KEY_PURPOSE, memberTagOf } from './upstream-member-tag';
 export * from './upstream-health.service';
 export * from './upstream.module';
 export type {

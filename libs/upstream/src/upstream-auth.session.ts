@@ -3,6 +3,7 @@ import { AppLogger } from '@gatehouse/observability';
 import { CredentialOriginPolicy } from './credential-origin.policy';
 import { Authorization, basicCredentials, Exchange, RequestSpec, requestLine } from './upstream-exchange';
 import { answerBase, classifyAnswerAsError, UpstreamFailureReporter } from './upstream-failure.reporter';
+import type { UpstreamKindState } from './upstream-kind';
 import { UpstreamTokenCache } from './upstream-token.cache';
 import { UpstreamTransport } from './upstream-transport';
 import { UpstreamProtocolError, UpstreamUnavailableError } from './upstream.error';
@@ -38,6 +39,8 @@ export class UpstreamAuthSession {
     private readonly tokens: UpstreamTokenCache,
     private readonly failures: UpstreamFailureReporter,
     private readonly log: AppLogger,
+    /** Learns the upstream's kind from the ping's answer (UPSTREAM_KIND unset). */
+    private readonly kind?: UpstreamKindState,
   ) {}
 
   get enabled(): boolean {
@@ -125,6 +128,8 @@ export class UpstreamAuthSession {
     // No caller's signal: the discovery is shared, and one caller giving up must not fail the others.
     const ex = await this.send({ method: 'GET', path: '/v2/', anonymous: true });
     await ex.body.dump().catch(() => undefined);
+    // A registry's own answer (not a proxy's 5xx) says what the upstream is.
+    if (ex.status === 200 || ex.status === 401) this.kind?.observe(ex.headers);
     if (ex.status === 200) {
       this.currentMode = 'none';
       return;

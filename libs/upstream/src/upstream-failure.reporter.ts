@@ -4,6 +4,7 @@ import { AppLogger, Clock, MetricsService, scrubSecrets } from '@gatehouse/obser
 import { CREDENTIAL_BACKOFF_MS, CredentialBackoff } from './credential-backoff';
 import { errorCode } from './retry.policy';
 import { Exchange, UpstreamDeadlineError } from './upstream-exchange';
+import type { UpstreamKind } from './upstream-kind';
 import { classifyUpstreamAnswer, UpstreamAnswer } from './upstream-failure.classifier';
 import {
   UpstreamAuthError,
@@ -28,6 +29,8 @@ export class UpstreamFailureReporter {
     private readonly log: AppLogger,
     metrics: MetricsService,
     clock: Clock = new Clock(),
+    /** The upstream's kind now (configured or detected): it decides the wording of refusals. */
+    private readonly kind: () => UpstreamKind = () => config.kind ?? 'forgejo',
   ) {
     this.backoff = new CredentialBackoff(clock);
     this.failures = metrics.counter(
@@ -56,7 +59,7 @@ export class UpstreamFailureReporter {
    * Forgejo's token scopes.
    */
   private inGatehouseTerms(err: UpstreamError): void {
-    if (this.config.kind !== 'gatehouse' || !(err instanceof UpstreamAuthError)) return;
+    if (this.kind() !== 'gatehouse' || !(err instanceof UpstreamAuthError)) return;
     if (err.message.startsWith('The upstream Gatehouse')) return;
     const who = this.config.username || 'FORGEJO_API_USERNAME';
     const on = err.request ? ` on ${err.request}` : '';

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { AppLogger } from '@gatehouse/observability';
 import { Clock } from '@gatehouse/observability';
 import { UpstreamFailureReason } from './upstream.error';
+import type { UpstreamKindStatus } from './upstream-kind';
 import { UpstreamRegistryClient } from './upstream-registry.client';
 
 export interface UpstreamHealthStatus {
@@ -12,6 +13,8 @@ export interface UpstreamHealthStatus {
   message: string;
   /** Epoch ms of the check this answer comes from. */
   checkedAt: number;
+  /** The upstream's kind after the check (configured, or detected from its answer). */
+  kind?: UpstreamKindStatus;
 }
 
 export interface UpstreamHealthOptions {
@@ -86,13 +89,15 @@ export class UpstreamHealth {
   private async run(): Promise<UpstreamHealthStatus> {
     const result = await this.client.checkAccess({ probeRepository: this.options.probeRepository });
     const checkedAt = this.clock.now();
+    const kind = this.client.kindStatus();
     const status: UpstreamHealthStatus = result.ok
       ? {
           ok: true,
           message: `the upstream accepts the service token (${result.authScheme} auth${result.probedRepository ? `, read ${result.probedRepository}` : ''})`,
           checkedAt,
+          kind,
         }
-      : { ok: false, reason: result.reason, message: result.message, checkedAt };
+      : { ok: false, reason: result.reason, message: result.message, checkedAt, kind };
     this.last = status;
     return status;
   }

@@ -29,6 +29,7 @@ describe('UpstreamDownloadFetcher.listPackageVersions on the Forgejo front', () 
       retries: 0,
       tagsCaseInsensitive: true,
       kind: 'forgejo',
+      sendMemberTag: false,
       missing: [],
     };
     const c = new UpstreamRegistryClient(

@@ -22,6 +22,7 @@ import { parseDigest } from '@gatehouse/oci';
 import { UpstreamError } from './upstream.error';
 import { UpstreamHealth } from './upstream-health.service';
 import { UpstreamRegistryClient } from './upstream-registry.client';
+import { config as fakeConfig } from './testing/upstream-fakes';
 import { UpstreamBlob, UpstreamManifest } from './upstream.types';
 
 // The client against the real test upstream: a CNCF distribution registry (Basic, htpasswd)
@@ -53,20 +54,14 @@ function harness(baseUrl: string, token: string, over: Partial<UpstreamConfig> =
   const { logger, lines, raw } = createCapturingLogger('debug');
   const metrics = new MetricsService();
   const clock = new FakeClock();
+  // The unit fakes' settings, with this suite's timeouts, pool and retries.
   const config: UpstreamConfig = {
-    enabled: true,
-    baseUrl,
+    ...fakeConfig(baseUrl),
     token,
-    username: '',
-    connectTimeoutMs: 2000,
     headersTimeoutMs: 5000,
     bodyTimeoutMs: 5000,
-    manifestDeadlineMs: 60_000,
     maxConnections: 8,
     retries: 1,
-    tagsCaseInsensitive: true,
-    kind: 'forgejo',
-    missing: [],
     ...over,
   };
   const client = new UpstreamRegistryClient(config, logger, metrics, clock, { retryBaseDelayMs: 5 });

@@ -7,9 +7,12 @@ import { RetryPolicy } from './retry.policy';
 import { UpstreamAuthSession } from './upstream-auth.session';
 import { UpstreamBlobFetcher } from './upstream-blob.fetcher';
 import { UpstreamBodyReader } from './upstream-body.reader';
+import { DownloadFetcherByKind } from './download-fetcher-by-kind';
 import { GatehouseDownloadFetcher } from './gatehouse-download.fetcher';
 import { DownloadFetcher, UpstreamDownloadFetcher } from './upstream-download.fetcher';
 import { UpstreamFailureReporter } from './upstream-failure.reporter';
+import { UpstreamKind, UpstreamKindState, UpstreamKindStatus } from './upstream-kind';
+import { UpstreamMemberTag } from './upstream-member-tag';
 import { UpstreamManifestFetcher } from './upstream-manifest.fetcher';
 import { UpstreamReadinessProbe } from './upstream-readiness.probe';
 import { UpstreamReferrersFetcher } from './upstream-referrers.fetcher';
@@ -47,8 +50,10 @@ export class UpstreamRegistryClient {
   private readonly tags: UpstreamTagLister;
   private readonly referrers: UpstreamReferrersFetcher;
   private readonly readiness: UpstreamReadinessProbe;
-  /** Release assets and generic package files (per UPSTREAM_KIND, on the same transport). */
+  /** Release assets and generic package files (per the upstream's kind, on the same transport). */
   readonly downloads: DownloadFetcher;
+  private readonly kindState: UpstreamKindState;
+  private readonly memberTag: UpstreamMemberTag;
 
   constructor(
     config: UpstreamConfig,
@@ -58,7 +63,9 @@ export class UpstreamRegistryClient {
     options: UpstreamClientOptions = {},
   ) {
     const log = logger.child({ component: 'upstream' });
-    const failures = new UpstreamFailureReporter(config, log, metrics, clock);
+    const kind = new UpstreamKindState(config.kind, log);
+    this.kindState = kind;
+    const failures = new UpstreamFailureReporter(config, log, metrics, clock, () => kind.current);
     const retry = new RetryPolicy({
       retries: config.retries,
       baseDelayMs: options.retryBaseDelayMs,
@@ -68,7 +75,17 @@ export class UpstreamRegistryClient {
     const baseUrl = config.baseUrl ? config.baseUrl.replace(/\/+$/, '') : null;
     const policy = baseUrl ? new CredentialOriginPolicy(baseUrl) : null;
     const body = new UpstreamBodyReader(failures, log);
-    this.transport = new UpstreamTransport(config, baseUrl, policy, retry, failures, log, metrics);
+    this.memberTag = new UpstreamMemberTag(config.sendMemberTag, () => kind.current);
+    this.transport = new UpstreamTransport(
+      config,
+      baseUrl,
+      policy,
+      retry,
+      failures,
+      log,
+      metrics,
+      this.memberTag,
+    );
     const tokens = new UpstreamTokenCache(
       config,
       policy,
@@ -79,20 +96,58 @@ export class UpstreamRegistryClient {
       log,
       metrics,
     );
-    this.session = new UpstreamAuthSession(config, baseUrl, policy, this.transport, tokens, failures, log);
+    this.session = new UpstreamAuthSession(
+      config,
+      baseUrl,
+      policy,
+      this.transport,
+      tokens,
+      failures,
+      log,
+      kind,
+    );
     this.manifests = new UpstreamManifestFetcher(this.session, body, failures, config.manifestDeadlineMs);
     this.blobs = new UpstreamBlobFetcher(this.session, body, failures);
     this.referrers = new UpstreamReferrersFetcher(this.session, body, failures);
     this.tags = new UpstreamTagLister(this.session, body, failures, policy, log, maxListBytes);
-    this.downloads =
-      config.kind === 'gatehouse'
-        ? new GatehouseDownloadFetcher(config, this.transport, body, failures)
-        : new UpstreamDownloadFetcher(config, this.transport, body, failures);
+    this.downloads = new DownloadFetcherByKind(
+      {
+        gatehouse: new GatehouseDownloadFetcher(config, this.transport, body, failures),
+        forgejo: new UpstreamDownloadFetcher(config, this.transport, body, failures),
+      },
+      () => this.resolveKind(),
+    );
     this.readiness = new UpstreamReadinessProbe(this.session, body, failures, this.tags, maxListBytes);
   }
 
   get enabled(): boolean {
     return this.session.enabled;
+  }
+
+  /** The upstream's kind now: UPSTREAM_KIND, else the last detected one (Forgejo until one is seen). */
+  get kind(): UpstreamKind {
+    return this.kindState.current;
+  }
+
+  kindStatus(): UpstreamKindStatus {
+    return this.kindState.status();
+  }
+
+  /**
+   * The kind, asking the upstream first (the shared auth discovery) when it is neither configured
+   * nor detected yet. A discovery that fails (already logged) leaves the assumed kind.
+   */
+  async resolveKind(): Promise<UpstreamKind> {
+    if (!this.kindState.known && this.session.enabled) await this.session.discover().catch(() => undefined);
+    return this.kindState.current;
+  }
+
+  /**
+   * The key member tags are made with (UPSTREAM_SEND_MEMBER_TAG), derived from the access-key
+   * secret by the composition root at start; without it no tag is sent.
+   */
+  useMemberTagKey(key: Buffer): void {
+    this.memberTag.useKey(key);
   }
 
   /** Closes the keep-alive pools (module shutdown). */

@@ -16,6 +16,7 @@ import {
 } from './upstream-exchange';
 import { classifyNetworkError, UpstreamTarget } from './upstream-failure.classifier';
 import { UpstreamFailureReporter } from './upstream-failure.reporter';
+import type { UpstreamMemberTag } from './upstream-member-tag';
 import { UpstreamProtocolError } from './upstream.error';
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -40,6 +41,8 @@ export class UpstreamTransport {
     private readonly failures: UpstreamFailureReporter,
     private readonly log: AppLogger,
     metrics: MetricsService,
+    /** The member's opaque tag for an upstream Gatehouse (UPSTREAM_SEND_MEMBER_TAG). */
+    private readonly memberTag?: UpstreamMemberTag,
   ) {
     this.requests = metrics.counter(
       'gatehouse_upstream_requests_total',
@@ -98,7 +101,7 @@ export class UpstreamTransport {
         try {
           const res = await undiciRequest(url, {
             method: 'GET',
-            headers: { ...headers, ...correlation('realm') },
+            headers: { ...headers, ...this.correlation('realm') },
             dispatcher: this.registryAgent,
             signal,
           });
@@ -124,7 +127,7 @@ export class UpstreamTransport {
     let redirectDigest: string | undefined;
     for (let hop = 0; ; hop++) {
       const target: UpstreamTarget = url.origin === this.policy!.baseOrigin ? 'registry' : 'storage';
-      const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...correlation(target) };
+      const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...this.correlation(target) };
       if (spec.accept) headers.accept = spec.accept;
       if (spec.range) headers.range = spec.range;
       const withCredentials = auth.header !== undefined && this.policy!.mayReceiveRegistryToken(url);
@@ -214,6 +217,11 @@ export class UpstreamTransport {
       }
       return ex;
     }
+  }
+
+  /** The request id, and the member tag when it is sent (see correlation and UpstreamMemberTag). */
+  private correlation(target: UpstreamTarget): Record<string, string> {
+    return { ...correlation(target), ...this.memberTag?.headers(target) };
   }
 }
 

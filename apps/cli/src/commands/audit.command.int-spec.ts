@@ -35,8 +35,9 @@ describe('gatehouse audit', () => {
       for (const r of rows) {
         await c.query(
           `INSERT INTO audit_events (id, occurred_at, request_id, member_id, username, client_ip, user_agent, action,
-             repository, reference, digest, outcome, reason, http_status, bytes, cache, duration_ms, details)
-           VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+             repository, reference, digest, outcome, reason, http_status, bytes, cache, duration_ms, details,
+             client_member_tag)
+           VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
           [
             r.at,
             r.requestId ?? null,
@@ -55,6 +56,7 @@ describe('gatehouse audit', () => {
             r.cache ?? null,
             r.durationMs ?? null,
             r.details === undefined ? null : JSON.stringify(r.details),
+            r.memberTag ?? null,
           ],
         );
       }
@@ -109,6 +111,7 @@ describe('gatehouse audit', () => {
         action: 'token.issue',
         outcome: 'allowed',
         status: 200,
+        memberTag: 'm1-0123456789abcdef0123456789abcdef',
       },
       {
         at: new Date(now - 30 * 60_000),
@@ -205,6 +208,8 @@ describe('gatehouse audit', () => {
     expect(await ids('--reason', 'tag_not_entitled')).toEqual(['req-1']);
     expect(await ids('--ip', '198.51.100.2')).toEqual(['req-3']);
     expect(await ids('--request-id', 'req-4')).toEqual(['req-4']);
+    expect(await ids('--member-tag', 'm1-0123456789abcdef0123456789abcdef')).toEqual(['req-3']);
+    expect(await ids('--member-tag', 'm1-0123')).toEqual([]);
     expect(await ids('--since', '1d', '--until', '90m')).toEqual(['req-1']);
     const day = new Date(now - 40 * 24 * HOUR).toISOString().slice(0, 10);
     expect(await ids('--until', day)).toEqual([]);
@@ -233,6 +238,7 @@ describe('gatehouse audit', () => {
       /--since: "99999999999999d" is out of range: times must fall between 0001-01-01/,
     );
     expect((await run('audit', '--limit', '0')).code).toBe(2);
+    expect((await run('audit', '--member-tag', 'a b')).code).toBe(2);
     expect((await run('audit', '--outcome', 'maybe')).code).toBe(2);
     expect((await run('audit', '--since', '1h', '--until', '2h')).code).toBe(2);
   });

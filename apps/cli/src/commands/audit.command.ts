@@ -29,6 +29,7 @@ interface AuditOptions {
   until?: string;
   ip?: string;
   requestId?: string;
+  memberTag?: string;
   limit: string;
   format: AuditFormat;
 }
@@ -87,6 +88,8 @@ const WIDE_COLUMNS: Column<AuditEvent>[] = [
   { header: 'ms', value: (e) => e.durationMs },
   { header: 'user agent', value: (e) => e.userAgent },
   { header: 'request id', value: (e) => e.requestId },
+  { header: 'client request id', value: (e) => e.clientRequestId },
+  { header: 'member tag', value: (e) => e.clientMemberTag },
 ];
 
 export function auditJson(e: AuditEvent): Record<(typeof AUDIT_FIELDS)[number], unknown> {
@@ -114,6 +117,17 @@ export function requestIdValue(value: string): string {
   return id;
 }
 
+/** `--member-tag`: a whole tag as a mirror Gatehouse sends it (`m1-` and 32 hex digits). */
+export function memberTagValue(value: string): string {
+  const tag = value.trim();
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(tag))
+    throw new CliError(
+      `--member-tag is a tag as the audit shows it, e.g. m1-0123… (got "${visible(value)}")`,
+      2,
+    );
+  return tag;
+}
+
 function time(value: string | undefined, option: string, now: Date): Date | undefined {
   if (value === undefined) return undefined;
   try {
@@ -136,6 +150,7 @@ export function auditFilters(opts: AuditOptions, now = new Date()): AuditQueryFi
     reason: opts.reason,
     clientIp: opts.ip,
     requestId: opts.requestId === undefined ? undefined : requestIdValue(opts.requestId),
+    memberTag: opts.memberTag === undefined ? undefined : memberTagValue(opts.memberTag),
     since: time(opts.since, '--since', now),
     until: time(opts.until, '--until', now),
     limit,
@@ -165,6 +180,10 @@ export function register(program: Command, ctx: CliContext): void {
     .option(
       '--request-id <id>',
       'request id (the X-Request-Id a client, an error or a log line shows), or its first 4+ characters',
+    )
+    .option(
+      '--member-tag <tag>',
+      "a mirror Gatehouse's tag of its member (client_member_tag), to find that member's requests",
     )
     .option('--limit <n>', `at most this many events (1..${AUDIT_QUERY_MAX_LIMIT})`, '100')
     .addOption(

@@ -62,10 +62,12 @@ describe('gatehouse explain', () => {
     const [daveKey] = JSON.parse(await ok('key', 'list', '--member', 'dave', '--format', 'json'));
     await ok('key', 'revoke', daveKey.id);
     await ok('member', 'disable', 'erin');
-    // An earlier refusal, as the pull path records it.
+    // An earlier refusal, as the pull path records it (through a mirror: its request id and member tag).
     await sql(
-      `INSERT INTO audit_events (id, occurred_at, request_id, username, action, repository, reference, outcome, reason, http_status)
-       VALUES (gen_random_uuid(), now() - interval '5 minutes', 'req-seen', 'alice', 'manifest.get', 'acme/app', 'v9', 'denied', 'tag_not_entitled', 404)`,
+      `INSERT INTO audit_events (id, occurred_at, request_id, username, action, repository, reference, outcome, reason, http_status,
+         client_request_id, client_member_tag)
+       VALUES (gen_random_uuid(), now() - interval '5 minutes', 'req-seen', 'alice', 'manifest.get', 'acme/app', 'v9', 'denied', 'tag_not_entitled', 404,
+         'b-77', 'm1-00ff')`,
     );
     // A refusal of another target, and a refused login (a wrong key), which names no target.
     await sql(
@@ -90,6 +92,7 @@ describe('gatehouse explain', () => {
     expect(text.out).toMatch(
       /Latest audit events of alice for acme\/app \(refusals first.*\):\n.*manifest\.get {2}v9 {2}denied \(tag_not_entitled\) 404 {2}req-seen/,
     );
+    expect(text.out).toContain('req-seen  client-request b-77  member-tag m1-00ff\n');
     // Only that target's rows there; the refused login apart and labelled as one.
     const [targetPart, loginPart] = text.out.split('Refused logins of alice');
     expect(targetPart).not.toContain('req-other');

@@ -146,7 +146,10 @@ export function register(program: Command, ctx: CliContext): void {
     });
 }
 
-/** One audit row as explain prints it: time, action, what, outcome (reason) status, request id. */
+/**
+ * One audit row as explain prints it: time, action, what, outcome (reason) status, request id,
+ * and the client's request id and a mirror's member tag when recorded.
+ */
 function eventLine(
   e: {
     occurredAt: Date;
@@ -155,10 +158,14 @@ function eventLine(
     reason: string | null;
     httpStatus: number | null;
     requestId: string | null;
+    clientRequestId?: string | null;
+    clientMemberTag?: string | null;
   },
   what: string,
 ): string {
   const reason = e.reason ? ` (${e.reason})` : '';
   const status = e.httpStatus ? ` ${e.httpStatus}` : '';
-  return `  ${e.occurredAt.toISOString()}  ${e.action}  ${what}  ${e.outcome}${reason}${status}  ${e.requestId ?? ''}`.trimEnd();
+  const client = e.clientRequestId ? `  client-request ${visible(e.clientRequestId)}` : '';
+  const tag = e.clientMemberTag ? `  member-tag ${visible(e.clientMemberTag)}` : '';
+  return `  ${e.occurredAt.toISOString()}  ${e.action}  ${what}  ${e.outcome}${reason}${status}  ${e.requestId ?? ''}${client}${tag}`.trimEnd();
 }

@@ -59,6 +59,7 @@ export class AdminAuditController {
       reason: q.reason,
       clientIp: q.ip,
       requestId: q.requestId,
+      memberTag: q.memberTag,
       since: q.since === undefined ? undefined : parseAuditTime(q.since, now),
       until: q.until === undefined ? undefined : parseAuditTime(q.until, now),
     };

@@ -181,6 +181,12 @@ export class AuditQueryDto {
   @IsNotEmpty()
   requestId?: string;
 
+  @ApiPropertyOptional({ description: "a mirror Gatehouse's tag of its member (client_member_tag)" })
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  memberTag?: string;
+
   @ApiPropertyOptional({ minimum: 1, maximum: 1000, default: 100 })
   @IsOptional()
   @Type(() => Number)

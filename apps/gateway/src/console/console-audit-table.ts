@@ -1,6 +1,15 @@
 import type { AuditEvent } from '@gatehouse/audit';
 import { esc, time } from './console-html';
 
+/** The client's own request id and a mirror's member tag, under the request id when recorded. */
+function correlation(e: Pick<AuditEvent, 'clientRequestId' | 'clientMemberTag'>): string {
+  const parts = [
+    e.clientRequestId ? `client request <code>${esc(e.clientRequestId)}</code>` : '',
+    e.clientMemberTag ? `member tag <code>${esc(e.clientMemberTag)}</code>` : '',
+  ].filter((p) => p);
+  return parts.map((p) => `<br><small>${p}</small>`).join('');
+}
+
 /** Audit rows as a table: every stored text is escaped, the user agent shown as text only. */
 export function auditTable(events: readonly AuditEvent[], caption: string): string {
   if (events.length === 0)
@@ -16,7 +25,7 @@ export function auditTable(events: readonly AuditEvent[], caption: string): stri
   <td>${esc(e.reason ?? '')}</td>
   <td>${esc(e.httpStatus ?? '')}</td>
   <td class="ua">${esc(e.userAgent ?? '')}</td>
-  <td><code>${esc(e.requestId ?? '')}</code></td>
+  <td><code>${esc(e.requestId ?? '')}</code>${correlation(e)}</td>
 </tr>`,
     )
     .join('\n');

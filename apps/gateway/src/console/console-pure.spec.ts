@@ -1,5 +1,7 @@
 import type { FastifyRequest } from 'fastify';
+import type { AuditEvent } from '@gatehouse/audit';
 import { everyDay } from './console-analytics.controller';
+import { auditTable } from './console-audit-table';
 import { carriesCsrfToken } from './console.guard';
 import { findRequestId } from './console-explain.controller';
 import { previewRules } from './console-grant.controller';
@@ -12,6 +14,29 @@ const req = (headers: Record<string, string>, body?: unknown) =>
   ({ headers: { host: 'registry.example.com', ...headers }, body }) as unknown as FastifyRequest;
 
 describe('console building blocks', () => {
+  it("shows a row's client request id and a mirror's member tag under the request id, escaped", () => {
+    const row = {
+      occurredAt: new Date('2026-01-01T00:00:00Z'),
+      action: 'download',
+      username: 'site-b',
+      repository: 'releases:acme/tool',
+      reference: 'v1/x',
+      outcome: 'allowed',
+      reason: null,
+      httpStatus: 200,
+      userAgent: 'gatehouse',
+      requestId: 'r-1',
+      clientRequestId: 'b-<1>',
+      clientMemberTag: 'm1-0123',
+    } as unknown as AuditEvent;
+    const html = auditTable([row], 'rows');
+    expect(html).toContain('client request <code>b-&#60;1&#62;</code>');
+    expect(html).toContain('member tag <code>m1-0123</code>');
+    const plain = auditTable([{ ...row, clientRequestId: null, clientMemberTag: null }], 'rows');
+    expect(plain).not.toContain('member tag');
+    expect(plain).toContain('<td><code>r-1</code></td>');
+  });
+
   it('escapes every character that could end HTML text or a quoted attribute', () => {
     expect(esc(`<img src=x onerror="a('b')">&`)).toBe(
       '&#60;img src=x onerror=&#34;a(&#39;b&#39;)&#34;&#62;&#38;',

@@ -56,6 +56,9 @@ export class DownloadsController {
       case 'package-list':
         setMetricsRoute(request, '/downloads/packages');
         return this.downloads.listPackage(who, route.owner, route.name, req);
+      case 'package-version':
+        setMetricsRoute(request, '/downloads/packages/version');
+        return this.downloads.listPackageFiles(who, route.owner, route.name, route.version, req);
       case 'package-file':
         setMetricsRoute(request, '/downloads/packages/file');
         return this.downloads.packageFile(who, route.owner, route.name, route.version, route.filename, req);

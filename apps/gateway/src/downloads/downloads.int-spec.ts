@@ -228,6 +228,44 @@ describe('downloads: release assets and generic package files', () => {
     expect(head.headers['etag']).toBe(`"${sha(want)}"`);
   });
 
+  it("lists an entitled package version's files, audited download.list; others are the same 404", async () => {
+    const want = seeded.packages['1.4.0']['cli.tar.gz'];
+    const res = await fetch(url('packages/acme/cli/1.4.0'), {
+      headers: { authorization: alice.basic },
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      owner: 'acme',
+      package: 'cli',
+      version: '1.4.0',
+      files: [
+        {
+          name: 'cli.tar.gz',
+          size: want.length,
+          sha256: sha(want),
+          url: url('packages/acme/cli/1.4.0/cli.tar.gz'),
+        },
+      ],
+    });
+    const bodies = new Set<string>();
+    for (const c of ['packages/acme/cli/2.0.0', 'packages/acme/cli/1.4.9', 'packages/acme/other/1.4.0']) {
+      const r = await fetch(url(c), { headers: { authorization: alice.basic } });
+      expect([c, r.status]).toEqual([c, 404]);
+      bodies.add((await r.text()).replace(/"detail":[^}]*/g, ''));
+    }
+    expect(bodies.size).toBe(1);
+    await stack.gw.app.get(AuditService).flush();
+    const rows = await stack.gw.app
+      .get(AuditQueryService)
+      .find({ username: alice.username, action: 'download.list' });
+    const listed = rows.filter((r) => r.repository === 'packages:acme/cli');
+    expect(listed.map((r) => [r.reference, r.outcome, r.reason]).sort()).toEqual([
+      ['1.4.0', 'allowed', null],
+      ['1.4.9', 'denied', 'release_unknown'],
+      ['2.0.0', 'denied', 'tag_not_entitled'],
+    ]);
+  });
+
   it('fills a package file once for concurrent first downloads (one upstream request)', async () => {
     const want = Buffer.alloc(3 * 1024 * 1024, 7);
     stack.front.addPackageFile('acme/cli', '1.4.1', 'cli-big.tar.gz', want);

@@ -61,9 +61,11 @@ export class ReadinessService {
       });
     }
     const status = await this.upstreamHealth.check();
+    // The kind (UPSTREAM_KIND, or detected by this check's ping) and where it comes from.
+    const kind = status.kind ? { kind: status.kind.kind, kindSource: status.kind.source } : {};
     return status.ok
-      ? check.up({ message: status.message })
-      : check.down({ reason: status.reason, message: status.message });
+      ? check.up({ message: status.message, ...kind })
+      : check.down({ reason: status.reason, message: status.message, ...kind });
   }
 
   async database(): Promise<HealthIndicatorResult> {

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { AppLogger, MetricsService, RequestContext } from '@gatehouse/observability';
+import { GATEHOUSE_API_VERSION, GATEHOUSE_API_VERSION_HEADER } from '@gatehouse/upstream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** A mirror's member tag: one value of the request id's characters, at most 64 of them. */
+const SAFE_MEMBER_TAG = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /** The route label for metrics: a template, never a raw path (paths hold names and digests). */
 export function setMetricsRoute(request: FastifyRequest, route: string): void {
@@ -34,6 +37,22 @@ export function clientRequestId(req: {
   return typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : undefined;
 }
 
+/** `/v2/…` and `/downloads/…`: the surfaces a mirror Gatehouse uses upstream. */
+function servesMirrors(url: string): boolean {
+  return url === '/v2' || url.startsWith('/v2/') || url.startsWith('/downloads/');
+}
+
+/**
+ * A mirror Gatehouse's `X-Gatehouse-Member-Tag` when it is one safe value; the audit records it
+ * only after the request's credentials are accepted (RequestContext.authenticated).
+ */
+export function offeredMemberTag(req: {
+  headers: Record<string, string | string[] | undefined>;
+}): string | undefined {
+  const incoming = req.headers['x-gatehouse-member-tag'];
+  return typeof incoming === 'string' && SAFE_MEMBER_TAG.test(incoming) ? incoming : undefined;
+}
+
 export function installRequestHooks(
   fastify: FastifyInstance,
   metrics: MetricsService,
@@ -48,12 +67,15 @@ export function installRequestHooks(
 
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.header('X-Request-Id', String(request.id));
+    // Another Gatehouse in front of this one (a mirror) learns from this what its upstream is.
+    if (servesMirrors(request.url)) reply.header(GATEHOUSE_API_VERSION_HEADER, GATEHOUSE_API_VERSION);
     const ua = request.headers['user-agent'];
     // Everything after this hook (guards, handlers, streams) sees the context.
     RequestContext.run(
       {
         requestId: String(request.id),
         clientRequestId: clientRequestId(request),
+        offeredMemberTag: offeredMemberTag(request),
         clientIp: request.ip,
         userAgent: typeof ua === 'string' ? ua.slice(0, 512) : undefined,
       },

@@ -8,6 +8,7 @@ import { ConsoleSessions1790300000000 } from './1790300000000-console-sessions';
 import { AuditDailyRollups1790300000001 } from './1790300000001-audit-daily-rollups';
 import { PortalSessions1790700000000 } from './1790700000000-portal-sessions';
 import { GatewayReplicas1790800000000 } from './1790800000000-gateway-replicas';
+import { AuditClientMemberTag1790830000000 } from './1790830000000-audit-client-member-tag';
 
 /** The table TypeORM records applied migrations in. */
 export const MIGRATIONS_TABLE = 'migrations';
@@ -24,4 +25,5 @@ export const MIGRATIONS = [
   AuditDailyRollups1790300000001,
   PortalSessions1790700000000,
   GatewayReplicas1790800000000,
+  AuditClientMemberTag1790830000000,
 ];

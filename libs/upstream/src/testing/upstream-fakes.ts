@@ -69,6 +69,7 @@ export function config(baseUrl: string, over: Partial<UpstreamConfig> = {}): Ups
     retries: 2,
     tagsCaseInsensitive: true,
     kind: 'forgejo',
+    sendMemberTag: false,
     missing: [],
     ...over,
   };
