@@ -63,7 +63,7 @@ describe('parseDownloadPath', () => {
     // %252F is a literal "%2F" in the name, not a separator: decoded once only.
     expect(route('/downloads/packages/acme/cli/1.0/a%252Fb')).toMatchObject({ filename: 'a%2Fb' });
     expect(route('/downloads/packages/acme/cli/1.4.0%2Bbuild7')).toEqual({
-      kind: 'package-list',
+      kind: 'package-version',
       owner: 'acme',
       name: 'cli',
       version: '1.4.0+build7',
@@ -78,7 +78,7 @@ describe('parseDownloadPath', () => {
       '/downloads/releases/acme',
       '/downloads/releases/acme/tool/v1',
       '/downloads/releases//tool',
-      '/downloads/packages/acme/cli',
+      '/downloads/packages/acme',
       '/downloads/packages/acme/cli/1.0/a/b',
       '/downloads/acme/packages/cli/1.0',
       '/downloads/acme',
