@@ -18,6 +18,10 @@ const MAX_JSON_BYTES = 8 * 1024 * 1024;
 const seg = (s: string) => encodeURIComponent(s);
 const SHA256 = /^[a-f0-9]{64}$/;
 
+type PackageListing =
+  | { found: true; versions: Array<UpstreamPackageVersion & { files: UpstreamPackageFile[] | null }> }
+  | UpstreamNotFound;
+
 /**
  * Another Gatehouse as the download upstream (UPSTREAM_KIND=gatehouse): its kind-first routes
  * `/downloads/releases/<owner>/<repo>[/<tag>/<file>]` and `/downloads/packages/…`, with Basic of
@@ -26,6 +30,8 @@ const SHA256 = /^[a-f0-9]{64}$/;
  * the intersection with its own. An asset's revision is its sha256 when the upstream knows it.
  */
 export class GatehouseDownloadFetcher implements DownloadFetcher {
+  private readonly listings = new Map<string, Promise<PackageListing>>();
+
   constructor(
     private readonly config: UpstreamConfig,
     private readonly transport: UpstreamTransport,
@@ -113,14 +119,28 @@ export class GatehouseDownloadFetcher implements DownloadFetcher {
     return v?.files ? { found: true, files: v.files } : { found: false };
   }
 
-  private async packageListing(
+  /**
+   * One listing request per package at a time: a listing asks for the files of up to 20
+   * versions at once, and each would otherwise be its own request (and audit row) upstream.
+   */
+  private packageListing(
     owner: string,
     name: string,
     options: { signal?: AbortSignal; quiet?: boolean },
-  ): Promise<
-    | { found: true; versions: Array<UpstreamPackageVersion & { files: UpstreamPackageFile[] | null }> }
-    | UpstreamNotFound
-  > {
+  ): Promise<PackageListing> {
+    const key = `${owner}/${name}`.toLowerCase();
+    const running = this.listings.get(key);
+    if (running) return running;
+    const started = this.fetchPackageListing(owner, name, options).finally(() => this.listings.delete(key));
+    this.listings.set(key, started);
+    return started;
+  }
+
+  private async fetchPackageListing(
+    owner: string,
+    name: string,
+    options: { signal?: AbortSignal; quiet?: boolean },
+  ): Promise<PackageListing> {
     const path = `/downloads/packages/${seg(owner)}/${seg(name)}`;
     const spec: RequestSpec = {
       method: 'GET',
