@@ -41,6 +41,8 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     stack = await startUpstreamGatewayStack({ patLabel: 'mirror' });
     stack.front.setTokenScopes(stack.pat, ['read:package', 'read:repository']);
     seeded = seedDownloads(stack.front);
+    for (const v of ['1.4.1', '1.4.2'])
+      stack.front.addPackageFile('acme/cli', v, 'cli.tar.gz', Buffer.from(v));
     // A lets B's service member see the 1.x releases only.
     service = await stack.member('site-b', {
       'releases:acme/tool': ['semver:^1.0.0'],
@@ -182,12 +184,19 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
       versions: Array<{ version: string; files: Array<{ sha256: string }> }>;
     };
     const want = seeded.packages['1.4.0']['cli.tar.gz'];
-    expect(body.versions.map((v) => v.version)).toEqual(['1.4.0']);
-    expect(body.versions[0].files.map((f) => f.sha256)).toEqual([sha(want)]);
+    expect(body.versions.map((v) => v.version)).toEqual(['1.4.2', '1.4.1', '1.4.0']);
+    expect(body.versions[2].files.map((f) => f.sha256)).toEqual([sha(want)]);
     const file = await get('/downloads/packages/acme/cli/1.4.0/cli.tar.gz');
     expect(file.status).toBe(200);
     expect(sha(Buffer.from(await file.arrayBuffer()))).toBe(sha(want));
     expect((await get('/downloads/packages/acme/cli/2.0.0/cli.tar.gz')).status).toBe(404);
+    // B asked A for the versions (one listing), then for each listed version's files (one each).
+    await stack.gw.app.get(AuditService).flush();
+    const asked = await stack.gw.app
+      .get(AuditQueryService)
+      .find({ username: service.username, action: 'download.list' });
+    const listing = res.headers.get('x-request-id');
+    expect(asked.filter((r) => r.clientRequestId === listing)).toHaveLength(4);
   });
 
   it("lists and downloads a generic package through B → A (A's listing, its file route, resume)", async () => {

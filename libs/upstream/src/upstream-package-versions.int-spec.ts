@@ -123,4 +123,21 @@ describe('UpstreamDownloadFetcher.listPackageVersions on the Forgejo front', () 
     await expect(outsider).rejects.toMatchObject({ reason: 'token_missing_scope' });
     await expect(outsider).rejects.toThrow(/hidden/);
   });
+
+  it('pages as Forgejo does: 30 by default, X-Total-Count, Link, and only the asked type', async () => {
+    const get = (q: string) =>
+      fetch(`${front.url}/api/v1/packages/acme?${q}`, { headers: { authorization: `token ${PAT}` } });
+    const first = await get('type=generic&q=cli');
+    const items = (await first.json()) as Array<{ name: string; version: string; type: string }>;
+    expect(items).toHaveLength(30);
+    expect(first.headers.get('x-total-count')).toBe('62');
+    expect(first.headers.get('link')).toContain('page=2&limit=30>; rel="next"');
+    expect(first.headers.get('link')).toContain('page=3&limit=30>; rel="last"');
+    // Newest first: the two other packages were uploaded last.
+    expect(items.slice(0, 2).map((i) => i.name)).toEqual(['cli-tools', 'CLIX']);
+    const last = await get('type=generic&q=cli&page=3');
+    expect((await last.json()) as unknown[]).toHaveLength(2);
+    expect(last.headers.get('link')).not.toContain('rel="next"');
+    expect((await (await get('type=container&q=cli')).json()) as unknown[]).toEqual([]);
+  });
 });

@@ -6,7 +6,7 @@ import { parse } from 'csv-parse/sync';
 import type { BrowserContext, Page } from 'playwright-core';
 import { startUpstreamGatewayStack, UpstreamGatewayStack } from '@gatehouse/testing/gateway';
 import { BuiltGateway, startBuiltGateway } from '@gatehouse/testing/gateway';
-import { getFreePort } from '@gatehouse/testing/upstream';
+import { getFreePort, seedDownloads } from '@gatehouse/testing/upstream';
 import { eventually, launchChromium, seriousViolations, startOidcProvider } from './console-browser';
 
 const ADMIN_TOKEN = 'console-browser-tier-admin-token-0123456789';
@@ -93,6 +93,9 @@ beforeAll(async () => {
   });
 
   stack = await startUpstreamGatewayStack({ gatewayEnv: { ADMIN_TOKEN } });
+  // Releases and generic packages for the rule previews of those kinds.
+  stack.front.setTokenScopes(stack.pat, ['read:package', 'read:repository']);
+  seedDownloads(stack.front);
   const port = await getFreePort();
   host = `127.0.0.1:${port}`;
   base = `http://${host}`;
@@ -216,6 +219,26 @@ describe('the support console in Chromium against the built gateway', () => {
     await expect(page.locator('table').nth(1).textContent()).resolves.toContain('v1.1.0');
     const allowed = await pull('v1.1.0');
     expect(allowed.status).toBe(200);
+  });
+
+  it('previews release and package rules: the published tags and versions they admit', async () => {
+    const previewOf = async (repository: string, tags: string) => {
+      const q = new URLSearchParams({ member: customer.username, repository, tags });
+      await page.goto(`${base}/console/grant?${q}`);
+      await expect(page.locator('#preview').textContent()).resolves.toBe(
+        `What ${customer.username} could download`,
+      );
+      await expectAccessible();
+      return page.locator('section.card ul.tags').first().locator('li').allTextContents();
+    };
+    await expect(previewOf('packages:acme/cli', '1.4.*')).resolves.toEqual(['1.4.0']);
+    await expect(page.locator('#preview + p').textContent()).resolves.toBe(
+      '1 of 2 published versions admitted now.',
+    );
+    await expect(previewOf('releases:acme/tool', 'semver:^1.0.0')).resolves.toEqual(['v1.2.0', 'v1.0.0']);
+    await expect(page.locator('#preview + p').textContent()).resolves.toBe(
+      '2 of 4 published releases admitted now.',
+    );
   });
 
   it('creates an access key, shows its secret once, and revokes it after a confirmation', async () => {
