@@ -82,7 +82,10 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
   ) {}
 
   onApplicationBootstrap(): void {
-    this.wakeup?.start(() => this.kick());
+    this.wakeup?.start(() => {
+      this.metrics.wakeups.inc({ cause: 'notify' });
+      this.kick();
+    });
     this.schedule(0);
   }
 
@@ -102,10 +105,11 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
     await this.nats?.close();
   }
 
-  private schedule(ms: number): void {
+  private schedule(ms: number, poll = false): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = null;
+      if (poll) this.metrics.wakeups.inc({ cause: 'poll' });
       this.again = false;
       this.ticking = this.tick()
         .then((busy) => {
@@ -114,7 +118,9 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
         .catch((e: unknown) => this.paused(e))
         .finally(() => {
           this.ticking = null;
-          this.schedule(this.again ? 0 : this.pollMs);
+          this.metrics.listening.set(this.wakeup?.listening ? 1 : 0);
+          if (this.again) this.schedule(0);
+          else this.schedule(this.pollMs, true);
         });
     }, ms);
     this.timer.unref();

@@ -142,6 +142,11 @@ describe('events: the worker wakes on NOTIFY', () => {
     const ids = await refusedLogins(6, 300);
     const latencies = await expectDeliveredOnce(ids, 10_000);
     expect(Math.max(...latencies)).toBeLessThan(2_000);
+    for (const gw of [a, b]) {
+      const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+      expect(metrics).toMatch(/gatehouse_events_worker_wakeups_total\{cause="notify"\} [1-9]/);
+      expect(metrics).toMatch(/gatehouse_events_worker_listening 1/);
+    }
   });
 
   it('terminated LISTEN connections reconnect: nothing lost or duplicated, wake-ups resume', async () => {
