@@ -469,4 +469,8 @@ export class EnvironmentVariables {
   @IsOptional()
   @IsString()
   EVENTS_EXPIRING_DAYS?: string;
+
+  @IsOptional()
+  @IsString()
+  EVENTS_POLL_SECONDS?: string;
 }

@@ -16,6 +16,7 @@ describe('EVENTS_* settings', () => {
       allowPrivateTargets: false,
       retryForMs: 24 * 3_600_000,
       webhookTimeoutMs: 10_000,
+      pollMs: 2_000,
     });
   });
 
@@ -27,6 +28,7 @@ describe('EVENTS_* settings', () => {
       EVENTS_RETRY_HOURS: '48',
       EVENTS_WEBHOOK_TIMEOUT_SECONDS: '5',
       EVENTS_RETENTION_DAYS: '0',
+      EVENTS_POLL_SECONDS: '30',
     });
     expect(problems).toEqual([]);
     expect(config).toMatchObject({
@@ -36,6 +38,8 @@ describe('EVENTS_* settings', () => {
       retryForMs: 48 * 3_600_000,
       webhookTimeoutMs: 5_000,
       retentionDays: 0,
+      pollMs: 30_000,
+      fallbackPollMs: 250,
     });
   });
 
@@ -46,6 +50,7 @@ describe('EVENTS_* settings', () => {
     [{ EVENTS_SOURCE: 'a b' }, /EVENTS_SOURCE must hold no spaces/],
     [{ EVENTS_NATS_STREAM: 'a.b' }, /EVENTS_NATS_STREAM may hold only/],
     [{ EVENTS_WEBHOOK_TIMEOUT_SECONDS: '0' }, /EVENTS_WEBHOOK_TIMEOUT_SECONDS must be a whole number from 1/],
+    [{ EVENTS_POLL_SECONDS: '0.1' }, /EVENTS_POLL_SECONDS must be a whole number from 1 to 300/],
   ])('%j is refused with the variable and the fix', (env, message) => {
     const { problems } = load(env);
     expect(problems).toHaveLength(1);

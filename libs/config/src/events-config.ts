@@ -21,8 +21,10 @@ export interface EventsConfig {
   /** Webhook requests in flight at once on this replica, and per subscription. */
   concurrency: number;
   perSubscriptionConcurrency: number;
-  /** How often the worker looks for due work when nothing woke it. */
+  /** How often the worker looks for due work when nothing woke it, while its LISTEN connection is up. */
   pollMs: number;
+  /** The same while the LISTEN connection is down (notifications do not arrive). */
+  fallbackPollMs: number;
 }
 
 const MS_PER_HOUR = 3_600_000;
@@ -39,7 +41,8 @@ export const DEFAULT_EVENTS_CONFIG: EventsConfig = {
   expiringDays: 7,
   concurrency: 64,
   perSubscriptionConcurrency: 16,
-  pollMs: 250,
+  pollMs: 2_000,
+  fallbackPollMs: 250,
 };
 
 type Env = Record<string, string | undefined>;
@@ -144,6 +147,8 @@ export function loadEventsConfig(env: Env, service: string, problems: string[]):
     ),
     concurrency,
     perSubscriptionConcurrency: Math.max(1, Math.min(concurrency, Math.ceil(concurrency / 4))),
-    pollMs: d.pollMs,
+    pollMs:
+      int(env, 'EVENTS_POLL_SECONDS', d.pollMs / 1000, 1, 300, 'e.g. EVENTS_POLL_SECONDS=2', problems) * 1000,
+    fallbackPollMs: d.fallbackPollMs,
   };
 }

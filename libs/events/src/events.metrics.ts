@@ -8,6 +8,8 @@ export class EventsMetrics {
   readonly retried: Counter<'sink'>;
   readonly deadLettered: Counter<'sink'>;
   readonly outboxAge: Gauge;
+  readonly wakeups: Counter<'cause'>;
+  readonly listening: Gauge;
 
   constructor(metrics: MetricsService) {
     this.produced = metrics.counter('gatehouse_events_produced_total', 'Events written to the outbox', [
@@ -29,6 +31,15 @@ export class EventsMetrics {
     this.outboxAge = metrics.gauge(
       'gatehouse_events_outbox_oldest_age_seconds',
       'Age of the oldest event not yet delivered to every sink',
+    );
+    this.wakeups = metrics.counter(
+      'gatehouse_events_worker_wakeups_total',
+      'What woke the event worker: a NOTIFY from an outbox write, or its poll',
+      ['cause'],
+    );
+    this.listening = metrics.gauge(
+      'gatehouse_events_worker_listening',
+      '1 while the event worker LISTENs for wake-ups (else it polls every 250 ms)',
     );
   }
 }

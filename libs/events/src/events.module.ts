@@ -8,6 +8,7 @@ import { EventsStatusProbe } from './events.status';
 import { EventsWorker } from './events.worker';
 import { ExpiryScanner } from './expiry.scanner';
 import { NatsSink } from './nats.sink';
+import { PgEventsWakeup } from './outbox-wakeup';
 import { OutboxSink } from './outbox.sink';
 import { WebhookSubscriptions } from './webhook-subscriptions';
 import { WebhookSender } from './webhook.sender';
@@ -87,6 +88,7 @@ const worker: Provider = {
       logger,
       clock,
       new ExpiryScanner(db, audit, c.events.expiringDays),
+      new PgEventsWakeup((db.options as { url?: string }).url, logger),
     ),
 };
 

@@ -5,6 +5,7 @@ import { AppLogger, Clock } from '@gatehouse/observability';
 import { EventsMetrics } from './events.metrics';
 import { ExpiryScanner } from './expiry.scanner';
 import { NatsSink } from './nats.sink';
+import { EventsWakeup } from './outbox-wakeup';
 import { nextAttemptAt } from './retry-schedule';
 import { sqlRows } from './sql-rows';
 import { SigningSubscription, WebhookSubscriptions } from './webhook-subscriptions';
@@ -40,7 +41,10 @@ interface Outcome {
 /**
  * Delivers the outbox, on every replica at once: each step claims its rows with
  * `FOR UPDATE SKIP LOCKED`, so replicas share the work and never take the same row.
- * 1. fan-out: new events become one delivery row per matching subscription;
+ * A pass runs when the wake-up (LISTEN on `EVENTS_WAKE_CHANNEL`, notified by the transaction that
+ * wrote outbox rows) fires: notifications during a pass coalesce into one more pass. Otherwise it
+ * polls, every `pollMs` while listening and every `fallbackPollMs` while the connection is down.
+ * 1. fan-out: new events become one delivery row per matching subscription (one statement);
  * 2. NATS: pending events are published and marked only after the stream acknowledged them;
  * 3. webhooks: due deliveries are leased (next attempt moved past the request's timeout, so a
  *    replica killed mid-request leaves them to the others) and posted concurrently, at most
@@ -74,15 +78,26 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly logger: AppLogger,
     private readonly clock: Clock,
     private readonly expiry: ExpiryScanner | null,
+    private readonly wakeup: EventsWakeup | null = null,
   ) {}
 
   onApplicationBootstrap(): void {
+    this.wakeup?.start(() => {
+      this.metrics.wakeups.inc({ cause: 'notify' });
+      this.kick();
+    });
     this.schedule(0);
+  }
+
+  /** How long to wait for work when nothing woke the worker. */
+  private get pollMs(): number {
+    return this.wakeup?.listening ? this.config.pollMs : this.config.fallbackPollMs;
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    await this.wakeup?.close();
     await this.ticking;
     await Promise.allSettled([...this.running]);
     await this.flushOutcomes();
@@ -90,10 +105,11 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
     await this.nats?.close();
   }
 
-  private schedule(ms: number): void {
+  private schedule(ms: number, poll = false): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = null;
+      if (poll) this.metrics.wakeups.inc({ cause: 'poll' });
       this.again = false;
       this.ticking = this.tick()
         .then((busy) => {
@@ -102,13 +118,15 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
         .catch((e: unknown) => this.paused(e))
         .finally(() => {
           this.ticking = null;
-          this.schedule(this.again ? 0 : this.config.pollMs);
+          this.metrics.listening.set(this.wakeup?.listening ? 1 : 0);
+          if (this.again) this.schedule(0);
+          else this.schedule(this.pollMs, true);
         });
     }, ms);
     this.timer.unref();
   }
 
-  /** Runs a pass soon: a lane has room again, or there is more to claim. */
+  /** Runs a pass soon: woken, a lane has room again, or there is more to claim. */
   private kick(): void {
     if (this.stopped) return;
     if (this.ticking) {
@@ -130,8 +148,8 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
 
   /**
    * One pass; true when a lane was filled to its room (more may be due: the next pass runs at
-   * once). Otherwise the worker polls every `pollMs`: a pass is several queries, and a busy loop
-   * of them would take the CPU and the pool from the requests.
+   * once). Otherwise the worker waits for a wake-up or the poll: a pass is several queries, and a
+   * busy loop of them would take the CPU and the pool from the requests.
    */
   async tick(): Promise<boolean> {
     await this.dispatch();
@@ -144,32 +162,31 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
     return saturated;
   }
 
-  /** New events → one delivery per matching enabled subscription. */
+  /**
+   * New events → one delivery per matching enabled subscription: claim, mark and fan out in one
+   * statement (its own transaction: the three commit together or not at all).
+   */
   private async dispatch(): Promise<number> {
     let total = 0;
     for (;;) {
-      const n = await this.db.transaction(async (m) => {
-        const rows: Array<{ id: string }> = await m.query(
-          `SELECT id FROM event_outbox WHERE dispatched_at IS NULL AND available_at <= now()
-            ORDER BY available_at LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`,
-        );
-        if (rows.length === 0) return 0;
-        const ids = rows.map((r) => r.id);
-        await m.query(
-          `INSERT INTO webhook_deliveries (id, subscription_id, event_id, event_type, created_at, next_attempt_at)
+      const [{ n }] = (await this.db.query(
+        `WITH c AS (
+           SELECT id FROM event_outbox WHERE dispatched_at IS NULL AND available_at <= now()
+            ORDER BY available_at LIMIT ${BATCH} FOR UPDATE SKIP LOCKED),
+         o AS (
+           UPDATE event_outbox e SET dispatched_at = now() FROM c WHERE e.id = c.id
+           RETURNING e.id, e.type, e.payload->>'subject' AS subject, e.repository),
+         f AS (
+           INSERT INTO webhook_deliveries (id, subscription_id, event_id, event_type, created_at, next_attempt_at)
            SELECT gen_random_uuid(), s.id, o.id, o.type, now(), now()
-             FROM event_outbox o JOIN webhook_subscriptions s ON s.enabled
+             FROM o JOIN webhook_subscriptions s ON s.enabled
               AND (o.type = ANY(s.event_types) OR '*' = ANY(s.event_types)
                    OR split_part(o.type, '.', 1) || '.*' = ANY(s.event_types))
-              AND (s.member_filter IS NULL OR lower(s.member_filter) = lower(o.payload->>'subject'))
+              AND (s.member_filter IS NULL OR lower(s.member_filter) = lower(o.subject))
               AND (s.repository_filter IS NULL OR s.repository_filter = o.repository)
-            WHERE o.id = ANY($1::uuid[])
-           ON CONFLICT (subscription_id, event_id) DO NOTHING`,
-          [ids],
-        );
-        await m.query(`UPDATE event_outbox SET dispatched_at = now() WHERE id = ANY($1::uuid[])`, [ids]);
-        return rows.length;
-      });
+           ON CONFLICT (subscription_id, event_id) DO NOTHING RETURNING 1)
+         SELECT (SELECT count(*) FROM o)::int AS n, (SELECT count(*) FROM f)::int AS fanned`,
+      )) as Array<{ n: number; fanned: number }>;
       total += n;
       if (n < BATCH) return total;
     }
@@ -229,30 +246,27 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
     if (ids.length === 0) return false;
     // Long enough for a full lane: every queued request may take the whole timeout.
     const leaseSeconds = Math.ceil((QUEUE_FACTOR * this.config.webhookTimeoutMs) / 1000) + 30;
-    const claimed = sqlRows<Claimed>(
+    // Lease and read the payloads in one statement.
+    const claimed = sqlRows<Claimed & { payload: unknown }>(
       await this.db.query(
-        `UPDATE webhook_deliveries w
-          SET attempts = w.attempts + 1, last_attempt_at = now(),
-              next_attempt_at = now() + interval '${leaseSeconds} seconds'
-         FROM (SELECT d.id FROM unnest($1::uuid[], $2::int[]) AS r(sub, room)
-               CROSS JOIN LATERAL (
-                 SELECT id FROM webhook_deliveries
-                  WHERE subscription_id = r.sub AND status = 'pending' AND next_attempt_at <= now()
-                  ORDER BY next_attempt_at LIMIT r.room FOR UPDATE SKIP LOCKED) d) c
-        WHERE w.id = c.id
-       RETURNING w.id, w.subscription_id AS "subscriptionId", w.event_id AS "eventId", w.attempts,
-                 w.created_at AS "createdAt"`,
+        `WITH l AS (
+           UPDATE webhook_deliveries w
+              SET attempts = w.attempts + 1, last_attempt_at = now(),
+                  next_attempt_at = now() + interval '${leaseSeconds} seconds'
+             FROM (SELECT d.id FROM unnest($1::uuid[], $2::int[]) AS r(sub, room)
+                   CROSS JOIN LATERAL (
+                     SELECT id FROM webhook_deliveries
+                      WHERE subscription_id = r.sub AND status = 'pending' AND next_attempt_at <= now()
+                      ORDER BY next_attempt_at LIMIT r.room FOR UPDATE SKIP LOCKED) d) c
+            WHERE w.id = c.id
+           RETURNING w.id, w.subscription_id, w.event_id, w.attempts, w.created_at)
+         SELECT l.id, l.subscription_id AS "subscriptionId", l.event_id AS "eventId", l.attempts,
+                l.created_at AS "createdAt", e.payload
+           FROM l LEFT JOIN event_outbox e ON e.id = l.event_id`,
         [ids, rooms],
       ),
     );
     if (claimed.length === 0) return false;
-    const payloads = new Map<string, string>(
-      (
-        (await this.db.query(`SELECT id, payload FROM event_outbox WHERE id = ANY($1::uuid[])`, [
-          [...new Set(claimed.map((c) => c.eventId))],
-        ])) as Array<{ id: string; payload: unknown }>
-      ).map((r) => [r.id, JSON.stringify(r.payload)]),
-    );
     const bySub = new Map(subs.map((s) => [s.id, s]));
     const counts = new Map<string, number>();
     for (const c of claimed) {
@@ -260,7 +274,7 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
       let lane = this.lanes.get(sub.id);
       if (!lane) this.lanes.set(sub.id, (lane = { sub, queue: [], active: 0, saturated: false }));
       lane.sub = sub;
-      lane.queue.push({ claim: c, body: payloads.get(c.eventId) });
+      lane.queue.push({ claim: c, body: c.payload == null ? undefined : JSON.stringify(c.payload) });
       counts.set(sub.id, (counts.get(sub.id) ?? 0) + 1);
     }
     let saturated = false;

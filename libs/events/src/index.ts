@@ -5,6 +5,7 @@ export * from './events.metrics';
 export * from './events.status';
 export * from './events.worker';
 export * from './outbox.sink';
+export * from './outbox-wakeup';
 export * from './retry-schedule';
 export * from './webhook-subscriptions';
 export * from './webhook-target';

@@ -2,6 +2,7 @@ import { EntityManager } from 'typeorm';
 import type { AuditEvent, AuditRowSink } from '@gatehouse/audit';
 import { eventFromAuditRow, OutboxDraft } from './audit-event.map';
 import { EventsMetrics } from './events.metrics';
+import { notifyEventsWork } from './outbox-wakeup';
 
 /** The parts of one pull (HEAD by tag, GET of the index, GET of a child) within this window are one pull. */
 export const PULL_WINDOW_SECONDS = 30;
@@ -14,7 +15,8 @@ const COLUMNS = 8;
  * Writes the CloudEvent of each audit row into `event_outbox`, in the audit batch's transaction
  * (AuditRowSink): an event and its audit row commit together or not at all, and a spool replay
  * writes only the rows it actually inserted. Pulls are made one event per pull here (see
- * dev-docs/events.md, "One event per pull").
+ * dev-docs/events.md, "One event per pull"). A batch that wrote an event also notifies
+ * `EVENTS_WAKE_CHANNEL` once: every replica's worker wakes when the transaction commits.
  */
 export class OutboxSink implements AuditRowSink {
   constructor(
@@ -31,11 +33,14 @@ export class OutboxSink implements AuditRowSink {
       if (!draft) continue;
       (draft.pullKey ? pulls : plain).push(draft);
     }
-    if (plain.length > 0) await this.insert(manager, plain);
-    for (const pull of pulls) await this.insertPull(manager, pull);
+    let wrote = false;
+    if (plain.length > 0) wrote = await this.insert(manager, plain);
+    for (const pull of pulls) wrote = (await this.insertPull(manager, pull)) || wrote;
+    if (wrote) await notifyEventsWork(manager);
   }
 
-  private async insert(manager: EntityManager, drafts: OutboxDraft[], holdSeconds = 0): Promise<void> {
+  /** True when a row was inserted (a replayed id is skipped). */
+  private async insert(manager: EntityManager, drafts: OutboxDraft[], holdSeconds = 0): Promise<boolean> {
     const values: unknown[] = [];
     const tuples = drafts.map((d, i) => {
       values.push(
@@ -51,19 +56,20 @@ export class OutboxSink implements AuditRowSink {
       const b = i * COLUMNS;
       return `($${b + 1}::uuid, $${b + 2}, $${b + 3}::uuid, $${b + 4}, $${b + 5}, $${b + 6}::jsonb, $${b + 7}::timestamptz, $${b + 7}::timestamptz + interval '${holdSeconds} seconds', $${b + 8}::boolean)`;
     });
-    await manager.query(
+    const inserted: unknown[] = await manager.query(
       `INSERT INTO event_outbox (id, type, member_id, repository, pull_key, payload, created_at, available_at, nats_pending)
-       VALUES ${tuples.join(', ')} ON CONFLICT (id) DO NOTHING`,
+       VALUES ${tuples.join(', ')} ON CONFLICT (id) DO NOTHING RETURNING 1`,
       values,
     );
     for (const d of drafts) this.metrics.produced.inc({ type: d.event.type });
+    return inserted.length > 0;
   }
 
   /**
    * A GET withdraws the pull's held `pull.checked` and is one `pull.manifest` unless the same pull
    * already has one; a HEAD is a `pull.checked` held a moment, unless the pull already has an event.
    */
-  private async insertPull(manager: EntityManager, draft: OutboxDraft): Promise<void> {
+  private async insertPull(manager: EntityManager, draft: OutboxDraft): Promise<boolean> {
     const { pullKey, event } = draft;
     if (event.type === 'pull.manifest') {
       await manager.query(
@@ -85,7 +91,7 @@ export class OutboxSink implements AuditRowSink {
         event.type === 'pull.manifest' ? ['pull.manifest'] : ['pull.manifest', 'pull.checked'],
       ],
     );
-    if (seen.length > 0) return;
-    await this.insert(manager, [draft], event.type === 'pull.checked' ? PULL_CHECK_HOLD_SECONDS : 0);
+    if (seen.length > 0) return false;
+    return this.insert(manager, [draft], event.type === 'pull.checked' ? PULL_CHECK_HOLD_SECONDS : 0);
   }
 }

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { eventTypeFilterProblem } from './event-types';
+import { notifyEventsWork } from './outbox-wakeup';
 import { sqlRows } from './sql-rows';
 import { checkWebhookTarget, WebhookTargetError } from './webhook-target';
 
@@ -193,6 +194,7 @@ export class WebhookSubscriptions {
         ),
       );
       if (rows.length === 0) throw new WebhookNotFound(`delivery ${target.deliveryId}`);
+      await notifyEventsWork(this.db);
       return rows.length;
     }
     const sub = await this.get(target.subscriptionId ?? '');
@@ -203,6 +205,7 @@ export class WebhookSubscriptions {
         [sub.id],
       ),
     );
+    if (rows.length > 0) await notifyEventsWork(this.db);
     return rows.length;
   }
 }
