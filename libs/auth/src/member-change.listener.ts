@@ -1,7 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { DATABASE_READY } from '@gatehouse/database';
+import { DATABASE_READY, PgChannelListener } from '@gatehouse/database';
 import { EntitlementService } from '@gatehouse/entitlements';
 import { MEMBER_CHANGES_CHANNEL } from '@gatehouse/members';
 import { AppLogger } from '@gatehouse/observability';
@@ -9,7 +8,8 @@ import { MemberStateCache } from './member-state.cache';
 
 /** While not listening, the caches keep entries at most this long. */
 export const SHORT_CACHE_MS = 1_000;
-/** Reconnection attempts back off from 0.5 s up to this. */
+/** Reconnection attempts back off from 0.5 s doubling up to this. */
+const FIRST_RECONNECT_DELAY_MS = 500;
 const MAX_RECONNECT_DELAY_MS = 5_000;
 
 /**
@@ -24,103 +24,73 @@ const MAX_RECONNECT_DELAY_MS = 5_000;
  */
 @Injectable()
 export class MemberChangeListener implements OnApplicationBootstrap, OnModuleDestroy {
-  private client: Client | null = null;
-  private stopped = false;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private delayMs = 500;
-  private listening = false;
+  private readonly listener: PgChannelListener;
 
   constructor(
-    private readonly dataSource: DataSource,
+    dataSource: DataSource,
     @Inject(DATABASE_READY) private readonly ready: Promise<boolean> | boolean,
     private readonly states: MemberStateCache,
     private readonly entitlements: EntitlementService,
     private readonly logger: AppLogger,
-  ) {}
+  ) {
+    this.listener = new PgChannelListener(
+      {
+        url: (dataSource.options as { url?: string }).url,
+        channel: MEMBER_CHANGES_CHANNEL,
+        firstDelayMs: FIRST_RECONNECT_DELAY_MS,
+        maxDelayMs: MAX_RECONNECT_DELAY_MS,
+      },
+      {
+        notified: (member) => {
+          if (!member) return;
+          this.states.forgetMember(member);
+          this.entitlements.forgetMember(member);
+        },
+        listening: () => {
+          // Anything changed before LISTEN took effect is unknown here: start from empty caches.
+          this.states.invalidate();
+          this.entitlements.forgetAll();
+          this.states.shortenCache(null);
+          this.entitlements.shortenCache(null);
+        },
+        lost: (err, phase) => {
+          if (phase === 'connect')
+            this.logger.warn(
+              { err },
+              'cannot listen for member changes; retrying (caches kept short meanwhile)',
+            );
+          else
+            this.logger.warn(
+              `lost the member-change listener: caches kept at most ${SHORT_CACHE_MS} ms until it reconnects`,
+            );
+          this.degrade();
+        },
+      },
+    );
+  }
 
   /** Whether the LISTEN connection is up (for tests and readiness detail). */
   get isListening(): boolean {
-    return this.listening;
+    return this.listener.listening;
   }
 
   /** The backend pid of the LISTEN connection (tests terminate it), or null. */
   get backendPid(): number | null {
-    return (this.client as unknown as { processID?: number } | null)?.processID ?? null;
+    return this.listener.backendPid;
   }
 
   async onApplicationBootstrap(): Promise<void> {
     await this.ready;
     this.degrade();
-    await this.connect();
+    await this.listener.start();
   }
 
   async onModuleDestroy(): Promise<void> {
-    this.stopped = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    const c = this.client;
-    this.client = null;
-    if (c) await c.end().catch(() => undefined);
-  }
-
-  private async connect(): Promise<void> {
-    if (this.stopped) return;
-    const options = this.dataSource.options as { url?: string };
-    const client = new Client({ connectionString: options.url, connectionTimeoutMillis: 5_000 });
-    client.on('error', () => this.lost(client));
-    client.on('end', () => this.lost(client));
-    client.on('notification', (n) => {
-      if (n.channel !== MEMBER_CHANGES_CHANNEL || !n.payload) return;
-      this.states.forgetMember(n.payload);
-      this.entitlements.forgetMember(n.payload);
-    });
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${MEMBER_CHANGES_CHANNEL}`);
-    } catch (err) {
-      await client.end().catch(() => undefined);
-      this.logger.warn({ err }, 'cannot listen for member changes; retrying (caches kept short meanwhile)');
-      this.schedule();
-      return;
-    }
-    if (this.stopped) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.client = client;
-    this.listening = true;
-    this.delayMs = 500;
-    // Anything changed before LISTEN took effect is unknown here: start from empty caches.
-    this.states.invalidate();
-    this.entitlements.forgetAll();
-    this.states.shortenCache(null);
-    this.entitlements.shortenCache(null);
-  }
-
-  private lost(client: Client): void {
-    if (this.client !== client) return;
-    this.client = null;
-    this.listening = false;
-    client.end().catch(() => undefined);
-    if (this.stopped) return;
-    this.logger.warn(
-      `lost the member-change listener: caches kept at most ${SHORT_CACHE_MS} ms until it reconnects`,
-    );
-    this.degrade();
-    this.schedule();
+    await this.listener.close();
   }
 
   private degrade(): void {
     this.states.shortenCache(SHORT_CACHE_MS);
     this.entitlements.shortenCache(SHORT_CACHE_MS);
-  }
-
-  private schedule(): void {
-    if (this.stopped || this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      void this.connect();
-    }, this.delayMs);
-    this.retryTimer.unref();
-    this.delayMs = Math.min(this.delayMs * 2, MAX_RECONNECT_DELAY_MS);
   }
 }

@@ -15,3 +15,4 @@ export * from './migration-runner';
 export * from './snake-naming.strategy';
 export { MIGRATIONS } from './migrations';
 export * from './replica-heartbeat';
+export * from './pg-channel.listener';

@@ -46,21 +46,10 @@ export class GatehouseDownloadFetcher implements DownloadFetcher {
     repo: string,
     options: { signal?: AbortSignal; quiet?: boolean; limit?: number } = {},
   ): Promise<{ found: true; releases: UpstreamRelease[] } | UpstreamNotFound> {
-    const path = `/downloads/releases/${seg(owner)}/${seg(repo)}`;
-    const spec: RequestSpec = {
-      method: 'GET',
-      path,
-      accept: 'application/json',
-      signal: options.signal,
-      quiet: options.quiet,
-    };
-    const ex = await this.send(spec);
-    if (ex.status !== 200) return this.failure(ex, spec);
-    const json = (await this.body.readJson(ex, MAX_JSON_BYTES, `GET ${path}`)) as { releases?: unknown };
-    if (!json || !Array.isArray(json.releases))
-      throw this.protocol(path, 'a listing without a releases array');
+    const listed = await this.listing(`/downloads/releases/${seg(owner)}/${seg(repo)}`, 'releases', options);
+    if (!listed.found) return listed;
     const releases: UpstreamRelease[] = [];
-    for (const r of json.releases as Array<Record<string, unknown>>) {
+    for (const r of listed.items) {
       if (typeof r.tag !== 'string') continue;
       const assets = Array.isArray(r.assets) ? (r.assets as Array<Record<string, unknown>>) : [];
       releases.push({
@@ -89,20 +78,9 @@ export class GatehouseDownloadFetcher implements DownloadFetcher {
     name: string,
     options: { signal?: AbortSignal; quiet?: boolean } = {},
   ): Promise<{ found: true; versions: UpstreamPackageVersion[] } | UpstreamNotFound> {
-    const path = `/downloads/packages/${seg(owner)}/${seg(name)}`;
-    const spec: RequestSpec = {
-      method: 'GET',
-      path,
-      accept: 'application/json',
-      signal: options.signal,
-      quiet: options.quiet,
-    };
-    const ex = await this.send(spec);
-    if (ex.status !== 200) return this.failure(ex, spec);
-    const json = (await this.body.readJson(ex, MAX_JSON_BYTES, `GET ${path}`)) as { versions?: unknown };
-    if (!json || !Array.isArray(json.versions))
-      throw this.protocol(path, 'a listing without a versions array');
-    const versions = (json.versions as Array<Record<string, unknown>>)
+    const listed = await this.listing(`/downloads/packages/${seg(owner)}/${seg(name)}`, 'versions', options);
+    if (!listed.found) return listed;
+    const versions = listed.items
       .filter((v) => typeof v.version === 'string')
       .map((v) => ({
         version: v.version as string,
@@ -122,12 +100,36 @@ export class GatehouseDownloadFetcher implements DownloadFetcher {
     options: { signal?: AbortSignal } = {},
   ): Promise<{ found: true; files: UpstreamPackageFile[] } | UpstreamNotFound> {
     const path = `/downloads/packages/${seg(owner)}/${seg(name)}/${seg(version)}`;
-    const spec: RequestSpec = { method: 'GET', path, accept: 'application/json', signal: options.signal };
+    const listed = await this.listing(path, 'files', options);
+    if (!listed.found) return listed;
+    return { found: true, files: packageFilesOf(listed.items) };
+  }
+
+  /** One of the upstream Gatehouse's JSON listings: the array under `field`, each item an object. */
+  private async listing(
+    path: string,
+    field: 'releases' | 'versions' | 'files',
+    options: { signal?: AbortSignal; quiet?: boolean },
+  ): Promise<{ found: true; items: Array<Record<string, unknown>> } | UpstreamNotFound> {
+    const spec: RequestSpec = {
+      method: 'GET',
+      path,
+      accept: 'application/json',
+      signal: options.signal,
+      quiet: options.quiet,
+    };
     const ex = await this.send(spec);
     if (ex.status !== 200) return this.failure(ex, spec);
-    const json = (await this.body.readJson(ex, MAX_JSON_BYTES, `GET ${path}`)) as { files?: unknown };
-    if (!json || !Array.isArray(json.files)) throw this.protocol(path, 'a listing without a files array');
-    return { found: true, files: packageFilesOf(json.files as Array<Record<string, unknown>>) };
+    const json = (await this.body.readJson(ex, MAX_JSON_BYTES, `GET ${path}`)) as Record<
+      string,
+      unknown
+    > | null;
+    const items = json?.[field];
+    if (!Array.isArray(items)) throw this.protocol(path, `a listing without a ${field} array`);
+    return {
+      found: true,
+      items: items.filter((i): i is Record<string, unknown> => !!i && typeof i === 'object'),
+    };
   }
 
   openReleaseAsset(
