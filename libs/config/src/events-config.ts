@@ -39,8 +39,8 @@ export const DEFAULT_EVENTS_CONFIG: EventsConfig = {
   retentionDays: 7,
   readyMaxAgeSeconds: 600,
   expiringDays: 7,
-  concurrency: 256,
-  perSubscriptionConcurrency: 64,
+  concurrency: 512,
+  perSubscriptionConcurrency: 128,
   pollMs: 2_000,
   fallbackPollMs: 250,
 };
