@@ -8,13 +8,17 @@ import { Row } from './table';
 
 // Figure 11 (issue 27): events through the outbox to a webhook. The built gateway gets
 // EVENTS_RATE requests a second for a repository the member is not entitled to (each one audit
-// row and one access.refused event) for EVENTS_SECONDS; a receiver in this process verifies every signature with
-// the standardwebhooks library and measures each event's latency from its `time` (the audit
-// row's) to its arrival. Warm manifest GETs run beside it, and alone before, to show what the
-// events cost the pull path. Called from bench/run.ts (BENCH_FIGURES=11 runs only this).
+// row and one access.refused event) for EVENTS_SECONDS; a receiver in this process verifies every
+// signature with the standardwebhooks library and measures each event's latency from its `time`
+// (the audit row's) to its arrival. Warm manifest GETs run alone, then beside the same load for
+// EVENTS_CONTROL_SECONDS (15) with no subscription, then beside the measured run: what the
+// events cost the pull path, apart from what the requests themselves cost it. Called from
+// bench/run.ts (BENCH_FIGURES=11 runs only this).
 
 const RATE = Number(process.env.EVENTS_RATE || 1000);
 const SECONDS = Number(process.env.EVENTS_SECONDS || 60);
+/** The same load first without a subscription: what the requests cost the pulls, events aside. */
+const CONTROL_SECONDS = Number(process.env.EVENTS_CONTROL_SECONDS || 15);
 const fmt = (n: number, digits = 0): string => n.toFixed(digits);
 
 export interface EventsFigureInput {
@@ -45,6 +49,7 @@ export async function eventsFigure(input: EventsFigureInput): Promise<Row[]> {
   let duplicates = 0;
   let badSignatures = 0;
   let secret = '';
+  let countFrom = Infinity;
   const receiver = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -55,6 +60,10 @@ export async function eventsFigure(input: EventsFigureInput): Promise<Row[]> {
           id: string;
           time: string;
         };
+        if (Date.parse(event.time) < countFrom) {
+          res.writeHead(204).end();
+          return;
+        }
         if (seen.has(event.id)) duplicates++;
         else {
           seen.add(event.id);
@@ -69,19 +78,13 @@ export async function eventsFigure(input: EventsFigureInput): Promise<Row[]> {
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-  const added = JSON.parse(
-    await cli(gateway.env, ['webhook', 'add', url, '--type', 'access.refused', '--format', 'json']),
-  ) as { id: string; secret: string };
-  secret = added.secret;
+  let added: { id: string; secret: string } | undefined;
 
   const pool = new Pool(gateway.url, { connections: 32, pipelining: 1 });
-  try {
-    // Pulls alone first.
-    const aloneUntil = now() + 5_000;
-    const alone = await pullLatencies(input.pullManifest, () => now() > aloneUntil);
-
+  /** RATE refused requests a second for `seconds`, warm manifest GETs timed beside them. */
+  const drive = async (seconds: number) => {
     const started = now();
-    const endAt = started + SECONDS * 1000;
+    const endAt = started + seconds * 1000;
     let sent = 0;
     let failed = 0;
     const inFlight = new Set<Promise<void>>();
@@ -108,7 +111,21 @@ export async function eventsFigure(input: EventsFigureInput): Promise<Row[]> {
     }
     const during = await pulls;
     await Promise.allSettled([...inFlight]);
-    const sentSeconds = (now() - started) / 1000;
+    return { sent, failed, during, sentSeconds: (now() - started) / 1000 };
+  };
+  try {
+    // Pulls alone first, then beside the same load with no subscription (events made, none sent).
+    const aloneUntil = now() + 5_000;
+    const alone = await pullLatencies(input.pullManifest, () => now() > aloneUntil);
+    const control = CONTROL_SECONDS > 0 ? (await drive(CONTROL_SECONDS)).during : [];
+    await new Promise((r) => setTimeout(r, 3_000));
+
+    added = JSON.parse(
+      await cli(gateway.env, ['webhook', 'add', url, '--type', 'access.refused', '--format', 'json']),
+    ) as { id: string; secret: string };
+    secret = added.secret;
+    countFrom = Date.now();
+    const { sent, failed, during, sentSeconds } = await drive(SECONDS);
     // Every event must arrive: wait for the outbox to drain (bounded).
     const drainUntil = now() + 60_000;
     while (seen.size < sent - failed && now() < drainUntil) await new Promise((r) => setTimeout(r, 100));
@@ -126,6 +143,7 @@ export async function eventsFigure(input: EventsFigureInput): Promise<Row[]> {
       badSignatures,
       latencyMs: { p50, p99, max: Math.max(...latencies) },
       pullAloneMs: { p50: median(alone), p99: percentile(alone, 99) },
+      pullControlMs: { p50: median(control), p99: percentile(control, 99) },
       pullDuringMs: { p50: median(during), p99: percentile(during, 99) },
       loadAverage: loadAverage(),
     };
@@ -133,7 +151,8 @@ export async function eventsFigure(input: EventsFigureInput): Promise<Row[]> {
     log(
       `  sent ${sent} (${fmt(result.sentPerSecond)}/s, ${failed} failed), delivered ${delivered}, ` +
         `latency p50 ${fmt(p50)} ms p99 ${fmt(p99)} ms max ${fmt(result.latencyMs.max)} ms, duplicates ${duplicates}; ` +
-        `warm manifest p99 alone ${fmt(result.pullAloneMs.p99, 2)} ms, during ${fmt(result.pullDuringMs.p99, 2)} ms; load ${result.loadAverage}`,
+        `warm manifest p99 alone ${fmt(result.pullAloneMs.p99, 2)} ms, beside the load without webhooks ` +
+        `${fmt(result.pullControlMs.p99, 2)} ms, with them ${fmt(result.pullDuringMs.p99, 2)} ms; load ${result.loadAverage}`,
     );
     return [
       {
@@ -147,17 +166,17 @@ export async function eventsFigure(input: EventsFigureInput): Promise<Row[]> {
       },
       {
         figure: '11',
-        measure: 'warm manifest GET p99 alone / during the event load',
-        gatehouse: `${fmt(result.pullAloneMs.p99, 2)} ms / ${fmt(result.pullDuringMs.p99, 2)} ms`,
-        reference: '—',
-        ratio: '—',
+        measure: 'warm manifest GET p99 beside the load with webhooks, vs the same load without',
+        gatehouse: `${fmt(result.pullDuringMs.p99, 2)} ms (alone ${fmt(result.pullAloneMs.p99, 2)} ms)`,
+        reference: `${fmt(result.pullControlMs.p99, 2)} ms without webhooks`,
+        ratio: `${fmt(result.pullDuringMs.p99 / result.pullControlMs.p99, 2)}×`,
         target: '(reported)',
         met: null,
       },
     ];
   } finally {
     await pool.close();
-    await cli(gateway.env, ['webhook', 'remove', added.id]).catch(() => undefined);
+    if (added) await cli(gateway.env, ['webhook', 'remove', added.id]).catch(() => undefined);
     receiver.closeAllConnections();
     await new Promise((r) => receiver.close(r));
   }
