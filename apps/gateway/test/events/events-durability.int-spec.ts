@@ -76,6 +76,9 @@ describe('events: durable and shared by replicas', () => {
       OCI_REGISTRY_SERVICE: `127.0.0.1:${port}`,
       OCI_REGISTRY_REALM: `http://127.0.0.1:${port}/auth/token`,
       EVENTS_ALLOW_PRIVATE_TARGETS: 'true',
+      // The killed gateway may have claimed the deliveries (and found the receiver down) before
+      // the kill: they come back when its lease ends, 4 × timeout + 30 s = 38 s here.
+      EVENTS_WEBHOOK_TIMEOUT_SECONDS: '2',
       ...NO_LIMITS,
     };
     const url = `http://127.0.0.1:${port}`;
@@ -112,7 +115,7 @@ describe('events: durable and shared by replicas', () => {
     gw = startBuiltGateway(env);
     try {
       await gw.waitUntilHealthy(url);
-      await receiver.waitFor((r) => rows.every((row) => r.some((e) => e.event.id === row.id)), 60_000);
+      await receiver.waitFor((r) => rows.every((row) => r.some((e) => e.event.id === row.id)), 75_000);
       const types = receiver.received
         .filter((r) => rows.some((row) => row.id === r.event.id))
         .map((r) => r.event.type)
