@@ -1,21 +1,23 @@
-import { randomBytes } from 'node:crypto';
-import { chmod, readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { ensureDatabase, freePort, PostgresCluster } from '@gatehouse/database';
 import { EntitlementService } from '@gatehouse/entitlements';
 import { AccessKeyService, MemberService } from '@gatehouse/members';
-import { BuiltGateway, createTestGateway, startBuiltGateway } from '@gatehouse/testing/gateway';
+import {
+  BuiltGateway,
+  createTestGateway,
+  startBuiltGateway,
+  startStoppablePostgres,
+  StoppablePostgres,
+} from '@gatehouse/testing/gateway';
 import {
   ForgejoFront,
   generatePat,
   getFreePort,
-  makeTempDir,
   prepareSeededStorage,
   RegistryProcess,
   startForgejoFront,
   startRegistry,
-  TempDir,
 } from '@gatehouse/testing/upstream';
 import { NO_RATE_LIMITS } from './hardening-stack';
 
@@ -28,20 +30,19 @@ type Running = BuiltGateway & { url: string; port: number };
  * gateway answers, and one second after its start) end with every row present exactly once.
  */
 describe('SIGKILL with audit rows in the spool and mid-replay', () => {
-  let tmp: TempDir;
-  let cluster: PostgresCluster;
+  let pg: StoppablePostgres;
   let registry: RegistryProcess;
   let front: ForgejoFront;
   let basic: string;
   const pat = generatePat('audit-sigkill');
-  const dataDir = () => join(tmp.path, 'data');
+  const dataDir = () => join(pg.dir, 'data');
 
   function spawnGateway(port: number): BuiltGateway {
     return startBuiltGateway({
       PORT: String(port),
       HOST: '127.0.0.1',
       DATA_DIR: dataDir(),
-      DATABASE_URL: cluster.url('gatehouse'),
+      DATABASE_URL: pg.url,
       FORGEJO_BASE_URL: front.url,
       FORGEJO_API_TOKEN: pat,
       FORGEJO_API_USERNAME: 'gatehouse',
@@ -79,17 +80,7 @@ describe('SIGKILL with audit rows in the spool and mid-replay', () => {
   }
 
   beforeAll(async () => {
-    tmp = await makeTempDir('audit-sigkill');
-    await chmod(tmp.path, 0o755);
-    cluster = new PostgresCluster({
-      dataDir: join(tmp.path, 'pgdata'),
-      password: randomBytes(12).toString('hex'),
-      port: await freePort(),
-      settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
-    });
-    await cluster.initialise();
-    await cluster.start();
-    await ensureDatabase(cluster.url('postgres'), 'gatehouse');
+    pg = await startStoppablePostgres('audit-sigkill');
     const seed = await prepareSeededStorage();
     registry = await startRegistry({ copyFrom: seed.storageDir });
     front = await startForgejoFront({
@@ -97,7 +88,7 @@ describe('SIGKILL with audit rows in the spool and mid-replay', () => {
       knownOwners: ['acme'],
       tokens: { [pat]: { scopes: ['read:package'] } },
     });
-    const setup = await createTestGateway({ databaseUrl: cluster.url('gatehouse'), dataDir: dataDir() });
+    const setup = await createTestGateway({ databaseUrl: pg.url, dataDir: dataDir() });
     await setup.app.get(MemberService).create('spooled');
     const { key } = await setup.app.get(AccessKeyService).create('spooled', { name: 't' });
     await setup.app.get(EntitlementService).grant('spooled', 'acme/app', ['*']);
@@ -108,8 +99,7 @@ describe('SIGKILL with audit rows in the spool and mid-replay', () => {
   afterAll(async () => {
     await front?.stop();
     await registry?.stop();
-    await cluster?.stop();
-    await tmp?.cleanup();
+    await pg?.close();
   });
 
   it('stores every spooled row exactly once after kills before and during the replay', async () => {
@@ -131,7 +121,7 @@ describe('SIGKILL with audit rows in the spool and mid-replay', () => {
     };
     await pull();
 
-    await cluster.stop();
+    await pg.stop();
     const ids: string[] = [];
     for (let i = 0; i < 40; i++) ids.push(await pull());
     // Acknowledged to the spool: every row is on disk before the kill.
@@ -144,7 +134,7 @@ describe('SIGKILL with audit rows in the spool and mid-replay', () => {
     }
     await kill(gw);
 
-    await cluster.start();
+    await pg.start();
     // Killed as soon as it answers (the replay starts at start), then one second into a start.
     await kill(await start());
     const early = spawnGateway(await getFreePort());
@@ -152,7 +142,7 @@ describe('SIGKILL with audit rows in the spool and mid-replay', () => {
     await kill(early);
     const last = await start();
     try {
-      const db = new Client({ connectionString: cluster.url('gatehouse') });
+      const db = new Client({ connectionString: pg.url });
       await db.connect();
       try {
         const deadline = Date.now() + 30_000;

@@ -1,10 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { chmod } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Client } from 'pg';
 import { AuditService } from '@gatehouse/audit';
-import { ensureDatabase, freePort, PostgresCluster } from '@gatehouse/database';
-import { makeTempDir, seedBlobs, seedImage, TempDir } from '@gatehouse/testing/upstream';
+import { startStoppablePostgres, StoppablePostgres } from '@gatehouse/testing/gateway';
+import { seedBlobs, seedImage } from '@gatehouse/testing/upstream';
 import {
   HardeningStack,
   Member,
@@ -28,8 +25,7 @@ type Kind = 'warm pull' | 'cold pull' | 'login' | 'refused login' | 'refused pul
  * database as the reason, and every request's audit row is stored exactly once after it returns.
  */
 describe('PostgreSQL away for 60 s under load', () => {
-  let tmp: TempDir;
-  let cluster: PostgresCluster;
+  let pg: StoppablePostgres;
   let s: HardeningStack;
   let members: Member[];
   let tokens: string[];
@@ -46,21 +42,11 @@ describe('PostgreSQL away for 60 s under load', () => {
   const loginPath = () => `/auth/token?service=${s.gw.host}&scope=repository:acme/app:pull`;
 
   beforeAll(async () => {
-    tmp = await makeTempDir('pg-outage-60s');
-    await chmod(tmp.path, 0o755);
-    cluster = new PostgresCluster({
-      dataDir: join(tmp.path, 'pgdata'),
-      password: randomBytes(12).toString('hex'),
-      port: await freePort(),
-      settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
-    });
-    await cluster.initialise();
-    await cluster.start();
-    await ensureDatabase(cluster.url('postgres'), 'gatehouse');
+    pg = await startStoppablePostgres('pg-outage-60s');
     s = await startHardeningStack({
       // The defaults under test: AUTH_STATE_CACHE_SECONDS 5, AUTH_OUTAGE_GRACE_SECONDS 120.
       env: { OCI_TAG_TTL_SECONDS: '300' },
-      gateway: { databaseUrl: cluster.url('gatehouse') },
+      gateway: { databaseUrl: pg.url },
     });
     members = [];
     tokens = [];
@@ -73,8 +59,7 @@ describe('PostgreSQL away for 60 s under load', () => {
 
   afterAll(async () => {
     await s?.stop();
-    await cluster?.stop();
-    await tmp?.cleanup();
+    await pg?.close();
   });
 
   it('keeps issued tokens pulling, refuses logins with 503, says why, and stores every audit row once', async () => {
@@ -105,7 +90,7 @@ describe('PostgreSQL away for 60 s under load', () => {
     expect(refusedPullBefore).toBeGreaterThanOrEqual(400);
     expect(refusedLoginBefore).toBe(401);
 
-    await cluster.stop();
+    await pg.stop();
     const stoppedAt = Date.now();
 
     const unexpected: string[] = [];
@@ -170,7 +155,7 @@ describe('PostgreSQL away for 60 s under load', () => {
     }
     expect((await rawRequest(s.gw.port, { path: '/healthz' })).status).toBe(200);
 
-    await cluster.start();
+    await pg.start();
     await waitUntil(
       async () => (await rawRequest(s.gw.port, { path: '/readyz' })).status === 200,
       30_000,
@@ -182,7 +167,7 @@ describe('PostgreSQL away for 60 s under load', () => {
 
     // Every request's audit row, exactly once.
     expect(await s.gw.app.get(AuditService).flush(30_000)).toBe(true);
-    const db = new Client({ connectionString: cluster.url('gatehouse') });
+    const db = new Client({ connectionString: pg.url });
     await db.connect();
     let counts: Map<string, number>;
     try {

@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { chmod } from 'node:fs/promises';
-import { join } from 'node:path';
 import { AuditQueryService, AuditService } from '@gatehouse/audit';
-import { DATABASE_UNAVAILABLE_MESSAGE, ensureDatabase, freePort, PostgresCluster } from '@gatehouse/database';
-import { makeTempDir, seedImage, TempDir } from '@gatehouse/testing/upstream';
+import { DATABASE_UNAVAILABLE_MESSAGE } from '@gatehouse/database';
+import { startStoppablePostgres, StoppablePostgres } from '@gatehouse/testing/gateway';
+import { seedImage } from '@gatehouse/testing/upstream';
 import { HardeningStack, Member, rawRequest, startHardeningStack, waitUntil } from './hardening-stack';
 
 const STATE_CACHE_SECONDS = 5;
@@ -16,8 +14,7 @@ const OUTAGE_GRACE_SECONDS = 5;
  * dev-docs/security.md ("Database outage: fail closed").
  */
 describe('PostgreSQL stopped during pulls', () => {
-  let tmp: TempDir;
-  let cluster: PostgresCluster;
+  let pg: StoppablePostgres;
   let s: HardeningStack;
   let alice: Member;
   let token: string;
@@ -32,26 +29,14 @@ describe('PostgreSQL stopped during pulls', () => {
   const ready = async () => (await rawRequest(s.gw.port, { path: '/readyz' })).status;
 
   beforeAll(async () => {
-    tmp = await makeTempDir('pg-outage');
-    // The server runs as the postgres user when the tests run as root.
-    await chmod(tmp.path, 0o755);
-    cluster = new PostgresCluster({
-      dataDir: join(tmp.path, 'pgdata'),
-      password: randomBytes(12).toString('hex'),
-      // A fixed port, so the restarted server is where the gateway's pool looks for it.
-      port: await freePort(),
-      settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
-    });
-    await cluster.initialise();
-    await cluster.start();
-    await ensureDatabase(cluster.url('postgres'), 'gatehouse');
+    pg = await startStoppablePostgres('pg-outage');
     s = await startHardeningStack({
       env: {
         AUTH_STATE_CACHE_SECONDS: String(STATE_CACHE_SECONDS),
         AUTH_OUTAGE_GRACE_SECONDS: String(OUTAGE_GRACE_SECONDS),
         OCI_TAG_TTL_SECONDS: '300',
       },
-      gateway: { databaseUrl: cluster.url('gatehouse') },
+      gateway: { databaseUrl: pg.url },
     });
     alice = await s.member({ 'acme/app': ['*'] });
     token = await s.token(alice, ['repository:acme/app:pull']);
@@ -59,8 +44,7 @@ describe('PostgreSQL stopped during pulls', () => {
 
   afterAll(async () => {
     await s?.stop();
-    await cluster?.stop();
-    await tmp?.cleanup();
+    await pg?.close();
   });
 
   it('fails closed while the database is down and recovers without a restart, losing no audit event', async () => {
@@ -70,7 +54,7 @@ describe('PostgreSQL stopped during pulls', () => {
     expect((await pull(`/v2/acme/app/blobs/${layer.digest}`)).status).toBe(200);
     expect(await ready()).toBe(200);
 
-    await cluster.stop();
+    await pg.stop();
 
     // A token already issued keeps working on the state checked before the outage (loaded by the
     // pulls above): the lost change listener shortens the cache to 1 s, the outage grace covers
@@ -107,7 +91,7 @@ describe('PostgreSQL stopped during pulls', () => {
     // Liveness is unaffected: a database blip must not get the gateway restarted.
     expect((await rawRequest(s.gw.port, { path: '/healthz' })).status).toBe(200);
 
-    await cluster.start();
+    await pg.start();
     await waitUntil(async () => (await ready()) === 200, 20_000, 'readiness after the database came back');
     const again = await login();
     expect(again.status).toBe(200);
