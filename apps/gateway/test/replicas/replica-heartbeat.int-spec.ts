@@ -1,11 +1,12 @@
-import { randomBytes } from 'node:crypto';
-import { chmod } from 'node:fs/promises';
-import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { ensureDatabase, freePort, PostgresCluster, ReplicaHeartbeat } from '@gatehouse/database';
+import { ReplicaHeartbeat } from '@gatehouse/database';
 import { ManualClock } from '@gatehouse/observability';
-import { createTestGateway, TestGateway } from '@gatehouse/testing/gateway';
-import { makeTempDir, TempDir } from '@gatehouse/testing/upstream';
+import {
+  createTestGateway,
+  startStoppablePostgres,
+  StoppablePostgres,
+  TestGateway,
+} from '@gatehouse/testing/gateway';
 
 const ADMIN_TOKEN = 'replica-heartbeat-spec-admin-token-0123456789';
 const SECOND = 1000;
@@ -109,33 +110,19 @@ describe('replica heartbeats on one database', () => {
  * once the database is back.
  */
 describe('replica heartbeat through a database outage', () => {
-  let tmp: TempDir;
-  let cluster: PostgresCluster;
+  let pg: StoppablePostgres;
   let gw: TestGateway;
   let clock: ManualClock;
 
   beforeAll(async () => {
-    tmp = await makeTempDir('heartbeat-outage');
-    // The server runs as the postgres user when the tests run as root.
-    await chmod(tmp.path, 0o755);
-    cluster = new PostgresCluster({
-      dataDir: join(tmp.path, 'pgdata'),
-      password: randomBytes(12).toString('hex'),
-      // A fixed port, so the restarted server is where the gateway's pool looks for it.
-      port: await freePort(),
-      settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
-    });
-    await cluster.initialise();
-    await cluster.start();
-    await ensureDatabase(cluster.url('postgres'), 'gatehouse');
+    pg = await startStoppablePostgres('heartbeat-outage');
     clock = new ManualClock(Date.now());
-    gw = await createTestGateway({ clock, databaseUrl: cluster.url('gatehouse') });
+    gw = await createTestGateway({ clock, databaseUrl: pg.url });
   });
 
   afterAll(async () => {
     await gw?.close();
-    await cluster?.stop();
-    await tmp?.cleanup();
+    await pg?.close();
   });
 
   it('keeps the gateway up while beats fail, and beats again once the database is back', async () => {
@@ -149,7 +136,7 @@ describe('replica heartbeat through a database outage', () => {
         }>
       )[0].last_seen_at.getTime();
     expect(await lastSeen()).toBe(clock.now());
-    await cluster.stop();
+    await pg.stop();
     for (let i = 0; i < 3; i++) {
       clock.advance(15 * SECOND);
       await expect(heartbeat.beat()).resolves.toBeUndefined();
@@ -157,7 +144,7 @@ describe('replica heartbeat through a database outage', () => {
     const warnings = gw.logs.filter((l) => String(l.msg).startsWith('replica heartbeat failed'));
     expect(warnings).toHaveLength(1);
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
-    await cluster.start();
+    await pg.start();
     clock.advance(15 * SECOND);
     // The pool reconnects by itself; beat until a beat gets through (the 15 s timer would).
     const recovered = () => gw.logs.some((l) => l.msg === 'replica heartbeat written again');
