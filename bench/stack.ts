@@ -179,7 +179,23 @@ export function startPlainFileServer(file: string, logFile: string): Promise<{ u
   return startBenchServer('plain-file-server.ts', file, logFile);
 }
 
+/** bench/webhook-receiver.ts: figure 11's receiver, in a process of its own. */
+export async function startWebhookReceiverProcess(
+  logFile: string,
+): Promise<{ url: string; stop: () => Promise<void> }> {
+  const { url, child } = await startBenchServerChild('webhook-receiver.ts', '-', logFile);
+  return { url, stop: () => stopChild(child) };
+}
+
 async function startBenchServer(script: string, argument: string, logFile: string): Promise<{ url: string }> {
+  return { url: (await startBenchServerChild(script, argument, logFile)).url };
+}
+
+async function startBenchServerChild(
+  script: string,
+  argument: string,
+  logFile: string,
+): Promise<{ url: string; child: ChildProcess }> {
   const port = await getFreePort();
   const child = spawnLogged(
     process.execPath,
@@ -189,7 +205,7 @@ async function startBenchServer(script: string, argument: string, logFile: strin
   cleanups.push(() => stopChild(child));
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/`, (s) => s > 0, child, 20_000, logFile);
-  return { url };
+  return { url, child };
 }
 
 async function waitFor(
