@@ -1,5 +1,4 @@
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
-import { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { AppLogger } from '@gatehouse/observability';
 import { AuditEvent } from './audit-event.entity';
 import { AuditRowSink } from './audit-row.sink';
@@ -13,8 +12,21 @@ export class AuditWriteTimeout extends Error {
   }
 }
 
-/** Stores batches of audit events in PostgreSQL, idempotently, within a write timeout. */
+/** The columns of audit_events as the entity maps them, and the one INSERT that writes a batch. */
+interface InsertPlan {
+  sql: string;
+  columns: Array<{ name: string; property: string; to: ((v: unknown) => unknown) | null }>;
+}
+
+/**
+ * Stores batches of audit events in PostgreSQL, idempotently, within a write timeout. A batch is
+ * one parameter (the rows as a JSON array, unpacked by `jsonb_to_recordset`): TypeORM's insert
+ * builder makes and escapes one parameter per cell, which cost the event loop more than the
+ * requests being audited (figure 11's profile in dev-docs/performance.md).
+ */
 export class AuditBatchWriter {
+  private plan: InsertPlan | null = null;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly metrics: AuditMetrics,
@@ -47,27 +59,46 @@ export class AuditBatchWriter {
     }
   }
 
+  private insertPlan(): InsertPlan {
+    if (this.plan) return this.plan;
+    const meta = this.dataSource.getMetadata(AuditEvent);
+    const columns = meta.columns.map((c) => {
+      const t = c.transformer;
+      const to = t && !Array.isArray(t) ? (v: unknown) => t.to(v) as unknown : null;
+      return { name: c.databaseName, property: c.propertyName, to, type: String(c.type) };
+    });
+    const names = columns.map((c) => `"${c.name}"`).join(', ');
+    const types = columns.map((c) => `"${c.name}" ${c.type}`).join(', ');
+    const sql =
+      `INSERT INTO "${meta.tableName}" (${names}) SELECT ${names} FROM jsonb_to_recordset($1::jsonb) AS r(${types}) ` +
+      `ON CONFLICT DO NOTHING RETURNING id`;
+    return (this.plan = { sql, columns });
+  }
+
   private async insertRows(rows: AuditEvent[]): Promise<number> {
-    const insert = (manager: EntityManager) =>
-      manager
-        .createQueryBuilder()
-        .insert()
-        .into(AuditEvent)
-        .values(rows as QueryDeepPartialEntity<AuditEvent>[])
-        .orIgnore()
-        .returning('id')
-        .execute();
+    const plan = this.insertPlan();
+    const records = rows.map((row) => {
+      const r: Record<string, unknown> = {};
+      for (const c of plan.columns) {
+        const v = (row as unknown as Record<string, unknown>)[c.property];
+        r[c.name] = c.to ? c.to(v) : v;
+      }
+      return r;
+    });
+    const json = JSON.stringify(records);
+    const insert = async (manager: EntityManager) =>
+      (await manager.query(plan.sql, [json])) as Array<{ id: string }>;
     const sink = this.sink;
     // With a sink, its rows commit with the audit rows or not at all.
     const write = sink
       ? this.dataSource.transaction(async (manager) => {
-          const result = await insert(manager);
-          const ids = new Set((result.raw as Array<{ id: string }>).map((r) => r.id));
+          const inserted = await insert(manager);
+          const ids = new Set(inserted.map((r) => r.id));
           await sink.write(
             manager,
             rows.filter((r) => ids.has(r.id)),
           );
-          return result;
+          return inserted;
         })
       : insert(this.dataSource.manager);
     let timer: NodeJS.Timeout | undefined;
@@ -77,8 +108,7 @@ export class AuditBatchWriter {
     // The abandoned write may still finish; its rejection must not surface as unhandled.
     write.catch(() => undefined);
     try {
-      const result = await Promise.race([write, timeout]);
-      return Array.isArray(result.raw) ? result.raw.length : rows.length;
+      return (await Promise.race([write, timeout])).length;
     } finally {
       clearTimeout(timer);
     }
