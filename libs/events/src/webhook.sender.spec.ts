@@ -15,6 +15,16 @@ describe('webhook signatures and answers', () => {
     expect(() => new Webhook(a).verify('{"id":"e2"}', headers)).toThrow();
   });
 
+  it('signs byte for byte as the standardwebhooks package does, for any body', () => {
+    const secret = newWebhookSecret();
+    const at = new Date('2026-12-07T10:00:00.987Z');
+    for (const body of ['{}', '{"text":"ünïcödé 🐳 \\u0000 \\"q\\""}', 'x'.repeat(70_000)]) {
+      const headers = signatureHeaders([secret], 'msg_2KWPBgLlAfxdpx2AI54pPJ85f4W', body, at);
+      expect(headers['webhook-signature']).toBe(new Webhook(secret).sign(headers['webhook-id'], at, body));
+      expect(headers['webhook-timestamp']).toBe('1796637600');
+    }
+  });
+
   it('reads Retry-After as seconds or an HTTP date', () => {
     const now = Date.parse('2026-12-07T10:00:00Z');
     expect(parseRetryAfter('120', now)).toBe(120_000);

@@ -1,5 +1,5 @@
+import { createHmac } from 'node:crypto';
 import { Agent, request } from 'undici';
-import { Webhook } from 'standardwebhooks';
 import { guardedLookup } from './webhook-target';
 
 /** Bytes of a receiver's answer read (for the delivery's last error); the rest is dropped. */
@@ -15,20 +15,30 @@ export interface SendOptions {
   maxConnections?: number;
 }
 
-/** Standard Webhooks signature headers; several secrets (a rotation) give several signatures. */
+/**
+ * Standard Webhooks signature headers; several secrets (a rotation) give several signatures.
+ * `v1,` + base64(HMAC-SHA256(key, "<id>.<timestamp>.<body>")), the key being the secret after
+ * `whsec_`, base64-decoded: the spec's scheme, computed with OpenSSL's HMAC, because the
+ * `standardwebhooks` package's pure-JS SHA-256 cost 2 % of the event loop at 1,000 deliveries
+ * a second. The unit test holds it byte for byte to the package's own `sign`, and receivers in
+ * the tests verify with the package.
+ */
 export function signatureHeaders(
   secrets: string[],
   id: string,
   body: string,
   at: Date,
 ): Record<string, string> {
-  const signatures = secrets.map((s) => new Webhook(s).sign(id, at, body));
-  return {
-    'webhook-id': id,
-    'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-    'webhook-signature': signatures.join(' '),
-  };
+  const timestamp = String(Math.floor(at.getTime() / 1000));
+  const signatures = secrets.map((s) => {
+    const key = Buffer.from(s.startsWith(SECRET_PREFIX) ? s.slice(SECRET_PREFIX.length) : s, 'base64');
+    if (key.length === 0) throw new Error('a webhook secret is empty');
+    return 'v1,' + createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64');
+  });
+  return { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signatures.join(' ') };
 }
+
+const SECRET_PREFIX = 'whsec_';
 
 /** `Retry-After` as milliseconds: delta-seconds or an HTTP date; null when absent or unreadable. */
 export function parseRetryAfter(value: string | string[] | undefined, now: number): number | null {
