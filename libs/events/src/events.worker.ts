@@ -29,6 +29,8 @@ interface Queued {
 
 /** A lane holds up to this many times its concurrency (in flight and queued); the lease covers that. */
 const QUEUE_FACTOR = 4;
+/** Deliveries started in one turn of the event loop. */
+const PUMP_SLICE = 16;
 
 interface Outcome {
   id: string;
@@ -65,6 +67,7 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
   private subsCache: { at: number; subs: SigningSubscription[] } | null = null;
   private outcomes: Outcome[] = [];
   private flushing: Promise<void> | null = null;
+  private pumpScheduled = false;
   private running = new Set<Promise<void>>();
   private lastHousekeeping = 0;
 
@@ -101,6 +104,7 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
     await this.ticking;
     await Promise.allSettled([...this.running]);
     await this.flushOutcomes();
+    await this.releaseQueued();
     await this.sender.close();
     await this.nats?.close();
   }
@@ -247,7 +251,8 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
     // Long enough for a full lane: every queued request may take the whole timeout.
     const leaseSeconds = Math.ceil((QUEUE_FACTOR * this.config.webhookTimeoutMs) / 1000) + 30;
     // Lease and read the payloads in one statement.
-    const claimed = sqlRows<Claimed & { payload: unknown }>(
+    // The payload comes as text and is posted as it is: no parse and stringify per delivery.
+    const claimed = sqlRows<Claimed & { payload: string | null }>(
       await this.db.query(
         `WITH l AS (
            UPDATE webhook_deliveries w
@@ -261,7 +266,7 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
             WHERE w.id = c.id
            RETURNING w.id, w.subscription_id, w.event_id, w.attempts, w.created_at)
          SELECT l.id, l.subscription_id AS "subscriptionId", l.event_id AS "eventId", l.attempts,
-                l.created_at AS "createdAt", e.payload
+                l.created_at AS "createdAt", e.payload::text AS payload
            FROM l LEFT JOIN event_outbox e ON e.id = l.event_id`,
         [ids, rooms],
       ),
@@ -274,7 +279,7 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
       let lane = this.lanes.get(sub.id);
       if (!lane) this.lanes.set(sub.id, (lane = { sub, queue: [], active: 0, saturated: false }));
       lane.sub = sub;
-      lane.queue.push({ claim: c, body: c.payload == null ? undefined : JSON.stringify(c.payload) });
+      lane.queue.push({ claim: c, body: c.payload ?? undefined });
       counts.set(sub.id, (counts.get(sub.id) ?? 0) + 1);
     }
     let saturated = false;
@@ -288,12 +293,24 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
 
   /**
    * Starts queued deliveries: at most `perSubscriptionConcurrency` per subscription, so a slow
-   * receiver holds only its own slots, and `concurrency` in all.
+   * receiver holds only its own slots, and `concurrency` in all. At most PUMP_SLICE start in one
+   * turn of the event loop; the rest start in the next (setImmediate), so a claimed batch never
+   * holds the requests the gateway is serving behind a burst of hundreds of dispatches.
    */
   private pump(): void {
+    if (this.pumpScheduled || this.stopped) return;
     const perSub = this.config.perSubscriptionConcurrency;
+    let started = 0;
     for (const [id, lane] of this.lanes) {
       while (lane.queue.length > 0 && lane.active < perSub && this.activeTotal < this.config.concurrency) {
+        if (started++ === PUMP_SLICE) {
+          this.pumpScheduled = true;
+          setImmediate(() => {
+            this.pumpScheduled = false;
+            this.pump();
+          });
+          return;
+        }
         const next = lane.queue.shift()!;
         lane.active++;
         this.activeTotal++;
@@ -311,6 +328,25 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
         });
         this.running.add(run);
       }
+    }
+  }
+
+  /** At shutdown, claimed deliveries not yet started are handed back, due now, their attempt uncounted. */
+  private async releaseQueued(): Promise<void> {
+    const ids = [...this.lanes.values()].flatMap((l) => l.queue.map((q) => q.claim.id));
+    this.lanes.clear();
+    if (ids.length === 0) return;
+    try {
+      await this.db.query(
+        `UPDATE webhook_deliveries SET attempts = attempts - 1, next_attempt_at = now()
+          WHERE id = ANY($1::uuid[]) AND status = 'pending'`,
+        [ids],
+      );
+    } catch (e) {
+      this.logger.warn(
+        { err: e, count: ids.length },
+        'claimed deliveries not handed back; their lease will run out',
+      );
     }
   }
 

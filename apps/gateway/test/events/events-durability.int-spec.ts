@@ -127,6 +127,64 @@ describe('events: durable and shared by replicas', () => {
     }
   });
 
+  it('a gateway stopped gracefully hands back the deliveries it claimed and had not started', async () => {
+    const slow = await startWebhookReceiver();
+    slow.answer = { status: 204, delayMs: 1_500 };
+    const gw = await createTestGateway({
+      // One request in flight per subscription, four claimed: three wait in the gateway's queue.
+      env: { EVENTS_ALLOW_PRIVATE_TARGETS: 'true', EVENTS_WEBHOOK_CONCURRENCY: '4', ...NO_LIMITS },
+      databaseUrl: db.url,
+      dataDir: join(tmp.path, 'a'),
+      keepDatabase: true,
+    });
+    let subscription = '';
+    try {
+      const made = await gw.app
+        .get(WebhookSubscriptions)
+        .add({ url: slow.url, eventTypes: ['login.refused'], createdBy: 'test' });
+      slow.secret = made.secret;
+      subscription = made.subscription.id;
+      for (let i = 0; i < 6; i++) {
+        const res = await fetch(`${gw.url}/auth/token?service=${gw.host}`, {
+          headers: { authorization: basic(username, 'wrong') },
+        });
+        expect(res.status).toBe(401);
+      }
+      const claimed = async () =>
+        (
+          await sql<{ n: number }>(
+            db.url,
+            `SELECT count(*)::int AS n FROM webhook_deliveries WHERE subscription_id = $1 AND attempts = 1`,
+            [subscription],
+          )
+        )[0].n;
+      const deadline = Date.now() + 20_000;
+      while ((await claimed()) < 4) {
+        if (Date.now() > deadline) throw new Error('the gateway did not claim four deliveries');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await gw.close();
+    }
+    try {
+      const rows = await sql<{ status: string; attempts: number; due: boolean }>(
+        db.url,
+        `SELECT status, attempts, next_attempt_at <= now() AS due FROM webhook_deliveries
+          WHERE subscription_id = $1 ORDER BY attempts DESC, status`,
+        [subscription],
+      );
+      // The one in flight finished (delivered); the three queued are due again, their attempt uncounted.
+      expect(rows[0]).toMatchObject({ status: 'delivered', attempts: 1 });
+      expect(
+        rows.filter((r) => r.attempts === 0 && r.status === 'pending' && r.due).length,
+      ).toBeGreaterThanOrEqual(3);
+      expect(slow.received).toHaveLength(1);
+    } finally {
+      await sql(db.url, `DELETE FROM webhook_subscriptions WHERE id = $1`, [subscription]);
+      await slow.stop();
+    }
+  });
+
   describe('two replicas on one database', () => {
     let a: TestGateway;
     let b: TestGateway;
