@@ -4,6 +4,7 @@ import { auditFigure } from './audit';
 import { clientsFigure } from './clients';
 import { coldPathFigure } from './cold';
 import { eventsFigure } from './events';
+import { manifestFigure } from './manifest';
 import { downloadFigure } from './downloads';
 import { offloadFigure } from './offload';
 import { errorCount, wrk } from './load';
@@ -328,47 +329,20 @@ async function main(): Promise<void> {
 
   // ---------------------------------------------------------------- 2. warm manifest
   if (FIGURES.has(2)) {
-    log(`figure 2: warm manifest GET by tag, 32 connections, ${SECONDS} s per run`);
-    const runManifest = async (name: string, url: string, auth?: string) => {
-      const headers: Record<string, string> = {
-        Accept: ACCEPT_MANIFESTS,
-        ...(auth ? { Authorization: auth } : {}),
-      };
-      await wrk({ url, headers, connections: 32, seconds: WARMUP_SECONDS });
-      const r = await wrk({ url, headers, connections: 32, seconds: SECONDS });
-      if (errorCount(r) > 0) log(`  ${name}: errors ${JSON.stringify(r.errors)}`);
-      log(
-        `  ${name}: ${fmt(r.requestsPerSecond)} req/s, p50 ${fmt(r.latencyUs.p50 / 1000, 2)} ms, p99 ${fmt(r.latencyUs.p99 / 1000, 2)} ms`,
-      );
-      return r;
-    };
-    const g = await runManifest('gatehouse', `${gateway.url}${manifestPath}`, await bearer());
-    const reg = await runManifest('registry (no auth)', `${registries.open.url}${manifestPath}`);
-    const regAuth = await runManifest(
-      'registry (htpasswd)',
-      `${registries.upstream.url}${manifestPath}`,
-      upstreamAuth,
+    rows.push(
+      ...(await manifestFigure({
+        gatewayUrl: gateway.url,
+        registryUrl: registries.open.url,
+        registryAuthUrl: registries.upstream.url,
+        manifestPath,
+        bearer,
+        upstreamAuth,
+        seconds: SECONDS,
+        warmupSeconds: WARMUP_SECONDS,
+        raw,
+        log,
+      })),
     );
-    raw.manifest = { gatehouse: g, registry: reg, registryHtpasswd: regAuth };
-    const ok = errorCount(g) === 0;
-    rows.push({
-      figure: '2',
-      measure: 'warm manifest by tag, 32 conns: requests/s',
-      gatehouse: `${fmt(g.requestsPerSecond)} req/s${ok ? '' : ' (with errors)'}`,
-      reference: `${fmt(reg.requestsPerSecond)} req/s registry (no auth); ${fmt(regAuth.requestsPerSecond)} with htpasswd`,
-      ratio: `${fmt(g.requestsPerSecond / reg.requestsPerSecond, 2)}×`,
-      target: '≥ 2×',
-      met: ok && g.requestsPerSecond / reg.requestsPerSecond >= 2,
-    });
-    rows.push({
-      figure: '2',
-      measure: 'warm manifest by tag, 32 conns: p50 / p99',
-      gatehouse: `${fmt(g.latencyUs.p50 / 1000, 2)} / ${fmt(g.latencyUs.p99 / 1000, 2)} ms`,
-      reference: `${fmt(reg.latencyUs.p50 / 1000, 2)} / ${fmt(reg.latencyUs.p99 / 1000, 2)} ms`,
-      ratio: `p99 ${fmt(g.latencyUs.p99 / reg.latencyUs.p99, 2)}×`,
-      target: 'p99 no worse',
-      met: g.latencyUs.p99 <= reg.latencyUs.p99,
-    });
   }
 
   // ---------------------------------------------------------------- 6. token endpoint
