@@ -1,4 +1,4 @@
-export * from './blob-stream-slot.interceptor';
+export * from './blob-stream-slot.guard';
 export * from './blob-stream-slots';
 export * from './failed-login.limiter';
 export * from './rate-limit.constants';

@@ -2,7 +2,7 @@ import { DynamicModule, Global, Module } from '@nestjs/common';
 import { ThrottlerModule, ThrottlerModuleOptions, ThrottlerStorage } from '@nestjs/throttler';
 import { LoginRateLimiter } from '@gatehouse/auth';
 import { GatewayConfig, RateLimitConfig } from '@gatehouse/config';
-import { BlobStreamSlotInterceptor } from './blob-stream-slot.interceptor';
+import { BlobStreamSlotGuard } from './blob-stream-slot.guard';
 import { BlobStreamSlots } from './blob-stream-slots';
 import { FailedLoginLimiter } from './failed-login.limiter';
 import { RateLimitScope } from './rate-limit.constants';
@@ -64,7 +64,7 @@ export class RateLimitModule {
         FailedLoginLimiter,
         { provide: LoginRateLimiter, useExisting: FailedLoginLimiter },
         BlobStreamSlots,
-        BlobStreamSlotInterceptor,
+        BlobStreamSlotGuard,
       ],
       exports: [
         RateLimitFailures,
@@ -72,7 +72,7 @@ export class RateLimitModule {
         FailedLoginLimiter,
         LoginRateLimiter,
         BlobStreamSlots,
-        BlobStreamSlotInterceptor,
+        BlobStreamSlotGuard,
       ],
     };
   }

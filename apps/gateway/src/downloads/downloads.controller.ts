@@ -1,8 +1,8 @@
-import { All, applyDecorators, Controller, Req, Res, UseGuards, UseInterceptors } from '@nestjs/common';
+import { All, applyDecorators, Controller, Req, Res, UseGuards } from '@nestjs/common';
 import { AuthorisedDownload, DownloadAccess, DownloadAuthGuard, RoutedDownload } from '@gatehouse/auth';
 import { DownloadReply, DownloadRequest, DownloadsService } from '@gatehouse/downloads';
 import { DownloadRoute, OciError } from '@gatehouse/oci';
-import { BlobStreamSlotInterceptor, RateLimitGuard, rateLimitSkips } from '@gatehouse/rate-limit';
+import { BlobStreamSlotGuard, RateLimitGuard, rateLimitSkips } from '@gatehouse/rate-limit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { abortSignalOf, writeReply } from '../http/reply-writer';
 import { setMetricsRoute } from '../http/request-hooks';
@@ -13,13 +13,12 @@ import { setMetricsRoute } from '../http/request-hooks';
  * Bearer token carrying the route target's download scope, 401 with the Basic challenge; the
  * member's entitlement to the target loaded once), then count the request against the member's
  * limit (RateLimitGuard, the /v2/ per-member budget). File GETs take a stream slot like a blob GET
- * (BlobStreamSlotInterceptor: one cap per member for blobs and files together, 429 beyond it).
+ * (BlobStreamSlotGuard: one cap per member for blobs and files together, 429 beyond it).
  */
 function DownloadPipeline(): ClassDecorator {
   return applyDecorators(
     rateLimitSkips('registry'),
-    UseGuards(DownloadAuthGuard, RateLimitGuard),
-    UseInterceptors(BlobStreamSlotInterceptor),
+    UseGuards(DownloadAuthGuard, RateLimitGuard, BlobStreamSlotGuard),
   );
 }
 

@@ -1,7 +1,6 @@
-import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Counter } from 'prom-client';
-import { Observable } from 'rxjs';
 import { AuditService } from '@gatehouse/audit';
 import { MetricsService } from '@gatehouse/observability';
 import { OciError } from '@gatehouse/oci';
@@ -20,11 +19,11 @@ const RETRY_AFTER_SECONDS = 5;
  * TOOMANYREQUESTS with Retry-After and `Connection: close` (the refused connection must not stay
  * open and count against the server's connection limit), audited `rate_limited` and counted in
  * `gatehouse_rate_limited_total{scope="blob_streams"}`. Taken before the handler, so a refused
- * request starts no fill and opens no file. Applied by the registry pipeline after its guards (`RegistryPipeline` in the gateway), so only
- * an authorised blob GET takes a slot.
+ * request starts no fill and opens no file. The last guard of the registry and download pipelines
+ * (`RegistryPipeline`, `DownloadPipeline` in the gateway), so only an authorised GET takes a slot.
  */
 @Injectable()
-export class BlobStreamSlotInterceptor implements NestInterceptor {
+export class BlobStreamSlotGuard implements CanActivate {
   private readonly limited: Counter<'scope'>;
 
   constructor(
@@ -39,15 +38,15 @@ export class BlobStreamSlotInterceptor implements NestInterceptor {
     );
   }
 
-  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+  canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest<FastifyRequest>();
-    if (this.slots.perKey <= 0 || request.method !== 'GET') return next.handle();
+    if (this.slots.perKey <= 0 || request.method !== 'GET') return true;
     const download = downloadAccessOf(request)?.principal;
     const route = registryContextOf(request)?.route ?? null;
     // A blob of /v2/, or a file of /downloads/ (a listing streams nothing).
     const listing = (kind?: string) =>
       kind === 'release-list' || kind === 'package-list' || kind === 'package-version';
-    if (download ? listing(downloadRouteOf(request)?.kind) : route?.kind !== 'blob') return next.handle();
+    if (download ? listing(downloadRouteOf(request)?.kind) : route?.kind !== 'blob') return true;
     const facts = limitedRequestFacts(request.method, request.url, route);
     const startedAt = performance.now();
     // The identity the pipeline's first guard decided (the credential was verified once, there).
@@ -83,6 +82,6 @@ export class BlobStreamSlotInterceptor implements NestInterceptor {
     }
     const reply = context.switchToHttp().getResponse<FastifyReply>();
     reply.raw.once('close', () => slot.release());
-    return next.handle();
+    return true;
   }
 }
