@@ -11,6 +11,7 @@ import { NatsSink } from './nats.sink';
 import { PgEventsWakeup } from './outbox-wakeup';
 import { OutboxSink } from './outbox.sink';
 import { WebhookSubscriptions } from './webhook-subscriptions';
+import { ThreadedWebhookSender } from './threaded-webhook.sender';
 import { WebhookSender } from './webhook.sender';
 import { WebhookTester } from './webhook.tester';
 
@@ -58,21 +59,11 @@ const common: Provider[] = [
 
 const worker: Provider = {
   provide: EventsWorker,
-  inject: [
-    DataSource,
-    GatewayConfig,
-    WebhookSubscriptions,
-    WebhookSender,
-    EventsMetrics,
-    AppLogger,
-    Clock,
-    AuditService,
-  ],
+  inject: [DataSource, GatewayConfig, WebhookSubscriptions, EventsMetrics, AppLogger, Clock, AuditService],
   useFactory: (
     db: DataSource,
     c: GatewayConfig,
     subs: WebhookSubscriptions,
-    sender: WebhookSender,
     m: EventsMetrics,
     logger: AppLogger,
     clock: Clock,
@@ -82,7 +73,15 @@ const worker: Provider = {
       db,
       c.events,
       subs,
-      sender,
+      // Deliveries on a thread of their own (the CLI's `webhook test` posts in process).
+      ThreadedWebhookSender.create(
+        {
+          timeoutMs: c.events.webhookTimeoutMs,
+          allowPrivateTargets: c.events.allowPrivateTargets,
+          maxConnections: c.events.perSubscriptionConcurrency,
+        },
+        logger,
+      ),
       c.events.natsUrl ? new NatsSink(c.events.natsUrl, c.events.natsStream, logger) : null,
       m,
       logger,

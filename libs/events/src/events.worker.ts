@@ -9,7 +9,8 @@ import { EventsWakeup } from './outbox-wakeup';
 import { nextAttemptAt } from './retry-schedule';
 import { sqlRows } from './sql-rows';
 import { SigningSubscription, WebhookSubscriptions } from './webhook-subscriptions';
-import { SendResult, WebhookSender } from './webhook.sender';
+import { WebhookPoster } from './threaded-webhook.sender';
+import { SendResult } from './webhook.sender';
 
 const BATCH = 500;
 const HOUSEKEEPING_MS = 30_000;
@@ -75,7 +76,7 @@ export class EventsWorker implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly db: DataSource,
     private readonly config: EventsConfig,
     private readonly subscriptions: WebhookSubscriptions,
-    private readonly sender: WebhookSender,
+    private readonly sender: WebhookPoster,
     private readonly nats: NatsSink | null,
     private readonly metrics: EventsMetrics,
     private readonly logger: AppLogger,
