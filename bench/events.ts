@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { Pool, request } from 'undici';
 import { loadAverage, median, now, percentile } from './measure';
+import { readdirSync, readFileSync } from 'node:fs';
+import { cpuSeconds } from './cold';
 import { BENCH_DIR } from './paths';
 import { BenchGateway, cli, startWebhookReceiverProcess } from './stack';
 import { Row } from './table';
@@ -32,6 +34,22 @@ export interface EventsFigureInput {
   pullManifest: () => Promise<void>;
   raw: Record<string, unknown>;
   log: (s: string) => void;
+}
+
+/** CPU seconds of every PostgreSQL process on the machine (the bench's own server does the work). */
+function postgresCpuSeconds(): number {
+  let total = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
+      total += cpuSeconds(Number(pid));
+    } catch {
+      // the process ended
+    }
+  }
+  return total;
 }
 
 interface Timed {
@@ -86,6 +104,9 @@ export async function eventsFigure(input: EventsFigureInput): Promise<Row[]> {
   const pool = new Pool(gateway.url, { connections: 32, pipelining: 1 });
   /** RATE refused requests a second for `seconds`, warm manifest GETs timed beside them. */
   const drive = async (seconds: number) => {
+    const g0 = cpuSeconds(gateway.pid);
+    const r0 = cpuSeconds(receiver.pid);
+    const p0 = postgresCpuSeconds();
     const started = now();
     const endAt = started + seconds * 1000;
     let sent = 0;
@@ -114,20 +135,28 @@ export async function eventsFigure(input: EventsFigureInput): Promise<Row[]> {
     }
     const during = await pulls;
     await Promise.allSettled([...inFlight]);
-    return { sent, failed, during, sentSeconds: (now() - started) / 1000 };
+    const sentSeconds = (now() - started) / 1000;
+    // Cores used meanwhile (all threads): the gateway's, and the receiver's, which shares this machine.
+    const cores = {
+      gateway: (cpuSeconds(gateway.pid) - g0) / sentSeconds,
+      receiver: (cpuSeconds(receiver.pid) - r0) / sentSeconds,
+      postgres: (postgresCpuSeconds() - p0) / sentSeconds,
+    };
+    return { sent, failed, during, sentSeconds, cores };
   };
   try {
     // Pulls alone first, then beside the same load with no subscription (events made, none sent).
     const aloneUntil = now() + 5_000;
     const alone = await pullLatencies(input.pullManifest, () => now() > aloneUntil);
-    const controlBefore = CONTROL_SECONDS > 0 ? (await drive(CONTROL_SECONDS)).during : [];
+    const before = CONTROL_SECONDS > 0 ? await drive(CONTROL_SECONDS) : null;
+    const controlBefore = before?.during ?? [];
     await new Promise((r) => setTimeout(r, 3_000));
 
     added = JSON.parse(
       await cli(gateway.env, ['webhook', 'add', url, '--type', 'access.refused', '--format', 'json']),
     ) as { id: string; secret: string };
     await control('/config', { secret: added.secret, countFrom: Date.now() });
-    const { sent, failed, during, sentSeconds } = await drive(SECONDS);
+    const { sent, failed, during, sentSeconds, cores } = await drive(SECONDS);
     // Every event must arrive: wait for the outbox to drain (bounded).
     const drainUntil = now() + 60_000;
     let got = await stats();
@@ -161,6 +190,7 @@ export async function eventsFigure(input: EventsFigureInput): Promise<Row[]> {
       pullAloneMs: { p50: median(ms(alone)), p99: percentile(ms(alone), 99) },
       pullControlMs: { p50: median(ms(both)), p99: percentile(ms(both), 99), windowP99s: controlWindows },
       pullDuringMs: { p50: median(ms(during)), p99: percentile(ms(during), 99), windowP99s: duringWindows },
+      coresUsed: { control: before?.cores ?? null, withWebhooks: cores },
       loadAverage: loadAverage(),
     };
     input.raw.events = result;
@@ -170,6 +200,9 @@ export async function eventsFigure(input: EventsFigureInput): Promise<Row[]> {
         `latency p50 ${fmt(p50)} ms p99 ${fmt(p99)} ms max ${fmt(result.latencyMs.max)} ms, duplicates ${duplicates}; ` +
         `warm manifest p99 alone ${fmt(result.pullAloneMs.p99, 2)} ms; per ${WINDOW_MS / 1000} s window beside the ` +
         `load without webhooks [${list(controlWindows)}] ms, with them [${list(duringWindows)}] ms; ` +
+        `cores used by the gateway ${fmt(before?.cores.gateway ?? NaN, 2)} without webhooks, ${fmt(cores.gateway, 2)} ` +
+        `with them; by PostgreSQL ${fmt(before?.cores.postgres ?? NaN, 2)} and ${fmt(cores.postgres, 2)}; ` +
+        `by the receiver ${fmt(cores.receiver, 2)}; ` +
         `load ${result.loadAverage}`,
     );
     return [

@@ -182,9 +182,9 @@ export function startPlainFileServer(file: string, logFile: string): Promise<{ u
 /** bench/webhook-receiver.ts: figure 11's receiver, in a process of its own. */
 export async function startWebhookReceiverProcess(
   logFile: string,
-): Promise<{ url: string; stop: () => Promise<void> }> {
+): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
   const { url, child } = await startBenchServerChild('webhook-receiver.ts', '-', logFile);
-  return { url, stop: () => stopChild(child) };
+  return { url, pid: child.pid!, stop: () => stopChild(child) };
 }
 
 async function startBenchServer(script: string, argument: string, logFile: string): Promise<{ url: string }> {
