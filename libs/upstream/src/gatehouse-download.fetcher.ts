@@ -1,13 +1,14 @@
 import type { UpstreamConfig } from '@gatehouse/config';
 import { UpstreamBodyReader } from './upstream-body.reader';
-import type {
-  DownloadFetcher,
-  UpstreamDownload,
-  UpstreamPackageFile,
-  UpstreamPackageVersion,
-  UpstreamRelease,
+import {
+  downloadOf,
+  type DownloadFetcher,
+  type UpstreamDownload,
+  type UpstreamPackageFile,
+  type UpstreamPackageVersion,
+  type UpstreamRelease,
 } from './upstream-download.fetcher';
-import { basicCredentials, contentLength, Exchange, first, RequestSpec } from './upstream-exchange';
+import { basicCredentials, Exchange, RequestSpec } from './upstream-exchange';
 import { answerBase, UpstreamFailureReporter } from './upstream-failure.reporter';
 import { classifyUpstreamAnswer } from './upstream-failure.classifier';
 import { UpstreamTransport } from './upstream-transport';
@@ -162,19 +163,7 @@ export class GatehouseDownloadFetcher implements DownloadFetcher {
     const spec: RequestSpec = { method: 'GET', path, range: options.range, signal: options.signal };
     const ex = await this.send(spec);
     if (ex.status !== 200 && ex.status !== 206) return this.failure(ex, spec);
-    const range = first(ex.headers['content-range']);
-    const total = range ? /\/(\d+)$/.exec(range)?.[1] : undefined;
-    const length = contentLength(ex.headers);
-    return {
-      found: true,
-      status: ex.status,
-      size: ex.status === 200 ? length : total !== undefined ? Number(total) : undefined,
-      length,
-      contentRange: range,
-      etag: first(ex.headers.etag),
-      body: ex.body,
-      redirected: false,
-    };
+    return downloadOf(ex as Exchange & { status: 200 | 206 }, false);
   }
 
   private async failure(ex: Exchange, spec: RequestSpec): Promise<UpstreamNotFound> {

@@ -60,6 +60,23 @@ export interface UpstreamDownload {
   redirected: boolean;
 }
 
+/** A 200 or 206 answer as an UpstreamDownload: sizes from Content-Length and Content-Range. */
+export function downloadOf(ex: Exchange & { status: 200 | 206 }, redirected: boolean): UpstreamDownload {
+  const range = first(ex.headers['content-range']);
+  const total = range ? /\/(\d+)$/.exec(range)?.[1] : undefined;
+  const length = contentLength(ex.headers);
+  return {
+    found: true,
+    status: ex.status,
+    size: ex.status === 200 ? length : total !== undefined ? Number(total) : undefined,
+    length,
+    contentRange: range,
+    etag: first(ex.headers.etag),
+    body: ex.body,
+    redirected,
+  };
+}
+
 /**
  * The download surface of the upstream, one implementation per UPSTREAM_KIND: Forgejo's release
  * and package APIs (UpstreamDownloadFetcher) or another Gatehouse's /downloads/ routes
@@ -250,21 +267,8 @@ export class UpstreamDownloadFetcher implements DownloadFetcher {
       followRedirects: true,
     };
     const ex = await this.send(spec);
-    if (ex.status === 200 || ex.status === 206) {
-      const range = first(ex.headers['content-range']);
-      const total = range ? /\/(\d+)$/.exec(range)?.[1] : undefined;
-      const length = contentLength(ex.headers);
-      return {
-        found: true,
-        status: ex.status,
-        size: ex.status === 200 ? length : total !== undefined ? Number(total) : undefined,
-        length,
-        contentRange: range,
-        etag: first(ex.headers.etag),
-        body: ex.body,
-        redirected: ex.target === 'storage',
-      };
-    }
+    if (ex.status === 200 || ex.status === 206)
+      return downloadOf(ex as Exchange & { status: 200 | 206 }, ex.target === 'storage');
     return this.failure(ex, spec);
   }
 
