@@ -15,7 +15,7 @@ export class AuditWriteTimeout extends Error {
 /** The columns of audit_events as the entity maps them, and the one INSERT that writes a batch. */
 interface InsertPlan {
   sql: string;
-  columns: Array<{ name: string; property: string; to: ((v: unknown) => unknown) | null }>;
+  columns: Array<{ name: string; property: string; type: string; to: ((v: unknown) => unknown) | null }>;
 }
 
 /**

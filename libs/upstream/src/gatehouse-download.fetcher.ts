@@ -8,7 +8,7 @@ import {
   type UpstreamPackageVersion,
   type UpstreamRelease,
 } from './upstream-download.fetcher';
-import { basicCredentials, Exchange, RequestSpec } from './upstream-exchange';
+import { basicCredentials, Exchange, jsonGet, RequestSpec } from './upstream-exchange';
 import { answerBase, UpstreamFailureReporter } from './upstream-failure.reporter';
 import { classifyUpstreamAnswer } from './upstream-failure.classifier';
 import { UpstreamTransport } from './upstream-transport';
@@ -112,13 +112,7 @@ export class GatehouseDownloadFetcher implements DownloadFetcher {
     field: 'releases' | 'versions' | 'files',
     options: { signal?: AbortSignal; quiet?: boolean },
   ): Promise<{ found: true; items: Array<Record<string, unknown>> } | UpstreamNotFound> {
-    const spec: RequestSpec = {
-      method: 'GET',
-      path,
-      accept: 'application/json',
-      signal: options.signal,
-      quiet: options.quiet,
-    };
+    const spec = jsonGet(path, options);
     const ex = await this.send(spec);
     if (ex.status !== 200) return this.failure(ex, spec);
     const json = (await this.body.readJson(ex, MAX_JSON_BYTES, `GET ${path}`)) as Record<

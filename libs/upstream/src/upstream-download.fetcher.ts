@@ -6,6 +6,7 @@ import {
   contentLength,
   Exchange,
   first,
+  jsonGet,
   RequestSpec,
 } from './upstream-exchange';
 import { answerBase, UpstreamFailureReporter } from './upstream-failure.reporter';
@@ -274,13 +275,7 @@ export class UpstreamDownloadFetcher implements DownloadFetcher {
 
   /** JSON of a 200, null for a not-found; a missing scope or other failure throws, logged once. */
   private async getJson(path: string, options: { signal?: AbortSignal; quiet?: boolean }): Promise<unknown> {
-    const spec: RequestSpec = {
-      method: 'GET',
-      path,
-      accept: 'application/json',
-      signal: options.signal,
-      quiet: options.quiet,
-    };
+    const spec = jsonGet(path, options);
     const ex = await this.send(spec);
     if (ex.status === 200) return this.body.readJson(ex, MAX_JSON_BYTES, `GET ${path.split('?')[0]}`);
     await this.failure(ex, spec);

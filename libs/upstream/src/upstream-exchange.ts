@@ -23,6 +23,11 @@ export interface RequestSpec {
   quiet?: boolean;
 }
 
+/** A GET of a JSON document (the releases and packages APIs, a Gatehouse's listings). */
+export function jsonGet(path: string, options: { signal?: AbortSignal; quiet?: boolean }): RequestSpec {
+  return { method: 'GET', path, accept: 'application/json', signal: options.signal, quiet: options.quiet };
+}
+
 export interface Exchange {
   status: number;
   headers: IncomingHttpHeaders;
