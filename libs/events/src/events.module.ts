@@ -12,8 +12,14 @@ import { PgEventsWakeup } from './outbox-wakeup';
 import { OutboxSink } from './outbox.sink';
 import { WebhookSubscriptions } from './webhook-subscriptions';
 import { ThreadedWebhookSender } from './threaded-webhook.sender';
-import { WebhookSender } from './webhook.sender';
+import { SendOptions, WebhookSender } from './webhook.sender';
 import { WebhookTester } from './webhook.tester';
+
+const senderOptions = (c: GatewayConfig): SendOptions => ({
+  timeoutMs: c.events.webhookTimeoutMs,
+  allowPrivateTargets: c.events.allowPrivateTargets,
+  maxConnections: c.events.perSubscriptionConcurrency,
+});
 
 const common: Provider[] = [
   {
@@ -36,12 +42,7 @@ const common: Provider[] = [
   {
     provide: WebhookSender,
     inject: [GatewayConfig],
-    useFactory: (c: GatewayConfig) =>
-      new WebhookSender({
-        timeoutMs: c.events.webhookTimeoutMs,
-        allowPrivateTargets: c.events.allowPrivateTargets,
-        maxConnections: c.events.perSubscriptionConcurrency,
-      }),
+    useFactory: (c: GatewayConfig) => new WebhookSender(senderOptions(c)),
   },
   {
     provide: WebhookTester,
@@ -74,14 +75,7 @@ const worker: Provider = {
       c.events,
       subs,
       // Deliveries on a thread of their own (the CLI's `webhook test` posts in process).
-      ThreadedWebhookSender.create(
-        {
-          timeoutMs: c.events.webhookTimeoutMs,
-          allowPrivateTargets: c.events.allowPrivateTargets,
-          maxConnections: c.events.perSubscriptionConcurrency,
-        },
-        logger,
-      ),
+      ThreadedWebhookSender.create(senderOptions(c), logger),
       c.events.natsUrl ? new NatsSink(c.events.natsUrl, c.events.natsStream, logger) : null,
       m,
       logger,
