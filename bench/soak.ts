@@ -37,7 +37,8 @@ import {
 // wrong key: 401; an unentitled image: 404; an unentitled release: 404). The gateways' upstream is
 // the test Forgejo front over the htpasswd registry, as in production: registry and downloads. Every 10 s each replica's RSS, open descriptors and event-loop delay
 // (p99, prom-client's default metrics) are sampled; the report gives each series' first and last
-// value and its least-squares slope per hour. Errors are anything but the deliberate refusals.
+// value and its least-squares slope per hour, over the whole run and over its second half (after
+// caches fill and V8 settles). Errors are anything but the deliberate refusals.
 // `just soak`; results in bench/results/soak.json.
 
 const SECONDS = Number(process.env.SOAK_SECONDS || 1800);
@@ -221,10 +222,12 @@ async function main(): Promise<void> {
 
   const summary = (name: 'a' | 'b') => {
     const s = series[name];
+    const half = SECONDS / 2;
     const of = (k: keyof Omit<Sample, 't'>) => ({
       first: s[0]?.[k],
       last: s[s.length - 1]?.[k],
       slopePerHour: slopePerHour(s.map((p) => ({ t: p.t, y: p[k] }))),
+      secondHalfSlopePerHour: slopePerHour(s.filter((p) => p.t >= half).map((p) => ({ t: p.t, y: p[k] }))),
     });
     return {
       samples: s.length,
@@ -248,11 +251,14 @@ async function main(): Promise<void> {
   const mib = (x: number | undefined) => `${((x ?? 0) / 1024 / 1024).toFixed(0)} MiB`;
   for (const name of ['a', 'b'] as const) {
     const r = results.replicas[name];
+    // Slopes per hour: whole run / second half.
     log(
       `replica ${name}: ${r.samples} samples; RSS ${mib(r.rssBytes.first)} → ${mib(r.rssBytes.last)} ` +
-        `(${mib(r.rssBytes.slopePerHour)}/h); fds ${r.fds.first} → ${r.fds.last} (${r.fds.slopePerHour.toFixed(1)}/h); ` +
+        `(${mib(r.rssBytes.slopePerHour)} / ${mib(r.rssBytes.secondHalfSlopePerHour)} per h); ` +
+        `fds ${r.fds.first} → ${r.fds.last} ` +
+        `(${r.fds.slopePerHour.toFixed(1)} / ${r.fds.secondHalfSlopePerHour.toFixed(1)} per h); ` +
         `event-loop p99 ${r.eventLoopP99Ms.first?.toFixed(1)} → ${r.eventLoopP99Ms.last?.toFixed(1)} ms ` +
-        `(${r.eventLoopP99Ms.slopePerHour.toFixed(2)} ms/h)`,
+        `(${r.eventLoopP99Ms.slopePerHour.toFixed(2)} / ${r.eventLoopP99Ms.secondHalfSlopePerHour.toFixed(2)} ms/h)`,
     );
   }
   log(

@@ -49,6 +49,24 @@ describe('SharedOrLocalCounters', () => {
     counters.onModuleDestroy();
   });
 
+  it('logs the fallback once a minute while the shared counters stay away, with the checks since the last line', async () => {
+    const { shared, counters, log } = setup();
+    shared.down = true;
+    const lines = () => log.lines().filter((l) => /count per replica/.test(String(l.msg)));
+    await counters.hit('ip', 60_000, 3, 'token_ip');
+    // Redis is asked again each second; every failure until a minute has passed is counted, not logged.
+    for (let s = 1; s < 60; s++) {
+      clock.advance(1_000);
+      await counters.hit('ip', 60_000, 3, 'token_ip');
+    }
+    expect(lines()).toHaveLength(1);
+    clock.advance(1_000);
+    await counters.hit('ip', 60_000, 3, 'token_ip');
+    expect(lines()).toHaveLength(2);
+    expect(lines()[1]).toMatchObject({ checks: 60 });
+    counters.onModuleDestroy();
+  });
+
   it('goes back to the shared counters on the first success and forgets the local counts', async () => {
     const { shared, local, counters, log } = setup();
     shared.down = true;

@@ -313,6 +313,10 @@ describe('cache disk full', () => {
     expect(files.filter((f) => /\/tmp\//.test(f))).toEqual([]);
     const logs = gw.rawLogs();
     expect(logs).toMatch(/ENOSPC/);
+    // The metric says so too: fills that could not write, their clients served from upstream.
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    const failures = /^gatehouse_blob_cache_write_failures_total (\d+)$/m.exec(metrics);
+    expect(Number(failures?.[1])).toBeGreaterThanOrEqual(1);
     expect(gw.logs.filter((l) => l.msg === 'unhandled error')).toEqual([]);
   });
 

@@ -11,6 +11,8 @@ import { HardeningStack, NO_RATE_LIMITS, startHardeningStack } from './hardening
 
 const BODY_TIMEOUT_MS = 2000;
 const RETRIES = 2;
+/** What bounds an upstream that is slow but never idle for the body timeout (default 30 min). */
+const FILL_TIMEOUT_S = 8;
 
 type Outcome =
   { outcome: 'ok'; digest: string; bytes: number; ms: number } | { outcome: 'failed'; ms: number };
@@ -39,6 +41,7 @@ describe('upstream faults through a fault-injecting proxy', () => {
         FORGEJO_API_USERNAME: 'gatehouse',
         UPSTREAM_RETRIES: String(RETRIES),
         UPSTREAM_BODY_TIMEOUT_MS: String(BODY_TIMEOUT_MS),
+        OCI_CACHE_FILL_TIMEOUT_SECONDS: String(FILL_TIMEOUT_S),
         ...NO_RATE_LIMITS,
       },
     });
@@ -116,6 +119,8 @@ describe('upstream faults through a fault-injecting proxy', () => {
   it.each([
     ['a reset 1 MiB into the body', `reset-after:${1024 * 1024}`, 'error'],
     ['a stall 1 MiB into the body', `stall-after:${1024 * 1024}`, 'error'],
+    // 20 KB/s, a piece every 100 ms: never idle for the body timeout, so the fill timeout ends it.
+    ['a slow trickle of the whole response', 'trickle:20000', 'error'],
     // Refused before a byte when the fill knows the size from the manifest, else read to the digest's
     // size and verified: right bytes or an error either way, never a partial file.
     ['a Content-Length 1000 bytes too long', 'content-length:1000', 'either'],
@@ -133,8 +138,9 @@ describe('upstream faults through a fault-injecting proxy', () => {
         expect(outcomes.filter((o) => o.outcome === (expected === 'error' ? 'failed' : 'ok'))).toHaveLength(
           5,
         );
-      // Promptly: each attempt ends at the fault or at the body timeout, retries bounded.
-      const bound = (RETRIES + 1) * (BODY_TIMEOUT_MS + 3_000);
+      // Promptly: each attempt ends at the fault or at the body timeout, retries bounded; a trickle
+      // ends at the fill timeout.
+      const bound = Math.max((RETRIES + 1) * (BODY_TIMEOUT_MS + 3_000), FILL_TIMEOUT_S * 1000 + 5_000);
       expect(Math.max(...outcomes.map((o) => o.ms))).toBeLessThan(bound);
       // Single flight: five clients share each upstream attempt, and there are at most 1 + retries per client.
       expect(attempts(big)).toBeLessThanOrEqual(5 * (RETRIES + 1));
