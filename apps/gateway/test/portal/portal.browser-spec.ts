@@ -1,8 +1,15 @@
+import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { EntitlementService } from '@gatehouse/entitlements';
+import { startDockerEngine } from '@gatehouse/testing/engine';
 import { startUpstreamGatewayStack, StackMember, UpstreamGatewayStack } from '@gatehouse/testing/gateway';
-import { pushArtifact, seedDownloads } from '@gatehouse/testing/upstream';
+import {
+  createContainerToolsSandbox,
+  pushArtifact,
+  runCommand,
+  seedDownloads,
+} from '@gatehouse/testing/upstream';
 import { launchChromium, seriousViolations } from '../console/console-browser';
 
 const SCREENSHOTS = process.env.GATEHOUSE_PORTAL_SCREENSHOTS;
@@ -111,6 +118,69 @@ describe('the customer portal in Chromium', () => {
     await page.goto(`${stack.gw.url}/portal/overview`);
     expect(new URL(page.url()).pathname).toBe('/portal/login');
   }, 120_000);
+
+  it('prints commands that run as printed, and lists exactly the tags docker pull admits', async () => {
+    await signIn(member);
+    const printed = async (id: string) => (await page.locator(`pre[id$="${id}"]`).textContent())!;
+    const [login, dockerPull, podmanPull, skopeo] = await Promise.all(
+      ['login-command', '-docker', '-podman', '-skopeo'].map(printed),
+    );
+    const shown = await page.locator('article.image ul.tags > li > code:first-child').allTextContents();
+    expect(shown).toEqual(['v1.0.0']);
+    const ref = (tag: string) => `${stack.gw.host}/acme/app:${tag}`;
+    expect(dockerPull).toBe(`docker pull ${ref('v1.0.0')}`);
+    // Every tag the vendor published (signatures aside), and each in capitals: docker pull tries them all.
+    const published = (
+      (await (await fetch(`${stack.registry.url}/v2/acme/app/tags/list`)).json()) as { tags: string[] }
+    ).tags.filter((t) => !t.startsWith('sha256-'));
+    expect(published).toEqual(expect.arrayContaining(['v1.0.0', 'v1.1.0', 'latest', 'v2.0.0-rc.1']));
+    const engine = await startDockerEngine({ insecureRegistries: [stack.gw.host] });
+    const tools = await createContainerToolsSandbox();
+    try {
+      // The Debian engine's own client first on PATH; `docker login` writes $HOME/.docker, which
+      // podman also reads when no auth file is named; the test gateway is plain http.
+      const { REGISTRY_AUTH_FILE: _named, ...toolsEnv } = tools.env;
+      const env: NodeJS.ProcessEnv = {
+        ...toolsEnv,
+        ...engine.env,
+        DOCKER_CONFIG: join(tools.env.HOME!, '.docker'),
+      };
+      env.PATH = `/usr/bin:${env.PATH}`;
+      await appendFile(
+        join(tools.dir, 'registries.conf'),
+        `[[registry]]\nlocation = "${stack.gw.host}"\ninsecure = true\n`,
+      );
+      const sh = (line: string, extra: NodeJS.ProcessEnv = {}) =>
+        runCommand('bash', ['-c', line], { env: { ...env, ...extra } });
+      const loggedIn = await sh(`printf %s "$GATEHOUSE_KEY" | ${login}`, { GATEHOUSE_KEY: member.key });
+      expect({ code: loggedIn.code, stderr: loggedIn.stderr }).toMatchObject({ code: 0 });
+      for (const line of [dockerPull, podmanPull]) {
+        const ran = await sh(line);
+        expect({ line, code: ran.code, stderr: ran.stderr }).toMatchObject({ line, code: 0 });
+      }
+      // skopeo 1.9 takes plain http from its flag only, not from registries.conf.
+      const inspected = await sh(skopeo.replace('skopeo inspect', 'skopeo inspect --tls-verify=false'), {
+        GATEHOUSE_KEY: member.key,
+      });
+      expect({ code: inspected.code, stderr: inspected.stderr }).toMatchObject({ code: 0 });
+      expect(JSON.parse(inspected.stdout)).toMatchObject({ Name: `${stack.gw.host}/acme/app` });
+
+      const admitted: string[] = [];
+      for (const tag of published.flatMap((t) => [t, t.toUpperCase()])) {
+        const pulled = await engine.docker(['pull', ref(tag)], { env: { DOCKER_CONFIG: env.DOCKER_CONFIG } });
+        if (pulled.code === 0) admitted.push(tag);
+        // A refusal reads as an unknown manifest, not as a fault of the client or the upstream.
+        else expect(pulled.stderr).toMatch(/manifest unknown/);
+      }
+      // Pulled under either spelling, one tag, as the portal lists it; its refused neighbours in neither.
+      expect(admitted.sort()).toEqual(['V1.0.0', 'v1.0.0']);
+      expect([...new Set(admitted.map((t) => t.toLowerCase()))]).toEqual(shown);
+    } finally {
+      await tools.cleanup();
+      await engine.stop();
+    }
+    await page.getByRole('button', { name: 'Sign out' }).click();
+  }, 300_000);
 
   it('limits guessing from one address without locking the member out from another', async () => {
     await page.setExtraHTTPHeaders({ 'x-forwarded-for': '10.66.0.1' });
