@@ -303,4 +303,22 @@ describe('the customer portal', () => {
     expect(unknown.status).toBe(401);
     expect(await unknown.text()).toContain('do not match');
   });
+
+  it('limits one address guessing across many usernames, and the member still signs in from their own', async () => {
+    const sprayer = '10.66.0.2';
+    for (let i = 0; i < 4; i++) {
+      const res = await post(stack, '/portal/login', { username: `guess-${i}`, key: 'x' }, sprayer);
+      expect(res.status).toBe(401);
+    }
+    // The address's budget is spent: even the member's right key is refused from there.
+    const limited = await post(
+      stack,
+      '/portal/login',
+      { username: narrow.username, key: narrow.key },
+      sprayer,
+    );
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    await signIn(stack, narrow, '10.77.0.2');
+  });
 });
