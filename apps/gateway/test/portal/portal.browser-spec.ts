@@ -1,6 +1,7 @@
-import { appendFile } from 'node:fs/promises';
+import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
+import { AuditQueryService, AuditService } from '@gatehouse/audit';
 import { EntitlementService } from '@gatehouse/entitlements';
 import { startDockerEngine } from '@gatehouse/testing/engine';
 import { startUpstreamGatewayStack, StackMember, UpstreamGatewayStack } from '@gatehouse/testing/gateway';
@@ -9,6 +10,7 @@ import {
   pushArtifact,
   runCommand,
   seedDownloads,
+  SeededDownloads,
 } from '@gatehouse/testing/upstream';
 import { launchChromium, seriousViolations } from '../console/console-browser';
 
@@ -19,6 +21,7 @@ let browser: Awaited<ReturnType<typeof launchChromium>>;
 let page: Page;
 let member: StackMember;
 let other: StackMember;
+let seeded: SeededDownloads;
 
 async function shot(name: string): Promise<void> {
   if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
@@ -39,7 +42,7 @@ describe('the customer portal in Chromium', () => {
     });
     // A narrow grant, expiring within the warning window; a case-variant rule admits no more.
     stack.front.setTokenScopes(stack.pat, ['read:package', 'read:repository']);
-    seedDownloads(stack.front);
+    seeded = seedDownloads(stack.front);
     // A cosign signature of v1.0.0, at its tag (cosign's tag scheme).
     const v100 = stack.seed.images['acme/app:v1.0.0'];
     await pushArtifact(stack.registry.url, 'acme/app', {
@@ -181,6 +184,34 @@ describe('the customer portal in Chromium', () => {
     }
     await page.getByRole('button', { name: 'Sign out' }).click();
   }, 300_000);
+
+  it('downloads a file on a click through its /downloads/ route, audited as the member', async () => {
+    await signIn(member);
+    await page.getByRole('link', { name: 'What I may download' }).click();
+    const link = page.locator('article.release a[href$="/v1.0.0/tool-linux-amd64"]');
+    const href = (await link.getAttribute('href'))!;
+    expect(href).toBe(`${stack.gw.url}/downloads/releases/acme/tool/v1.0.0/tool-linux-amd64`);
+    // The route asks for Basic credentials (the portal cookie is for /portal/ only): the member
+    // answers the browser's prompt with their username and key.
+    await browser.context.setHTTPCredentials({ username: member.username, password: member.key });
+    try {
+      const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+      expect(download.suggestedFilename()).toBe('tool-linux-amd64');
+      expect(await readFile((await download.path())!)).toEqual(seeded.releases['v1.0.0']['tool-linux-amd64']);
+    } finally {
+      await browser.context.setHTTPCredentials(null);
+    }
+    await stack.gw.app.get(AuditService).flush(10_000);
+    const rows = await stack.gw.app
+      .get(AuditQueryService)
+      .find({ username: member.username, action: 'download', limit: 10 });
+    expect(rows.map((r) => [r.outcome, r.memberId, r.reference])).toContainEqual([
+      'allowed',
+      member.id,
+      expect.stringContaining('v1.0.0/tool-linux-amd64'),
+    ]);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+  }, 120_000);
 
   it('limits guessing from one address without locking the member out from another', async () => {
     await page.setExtraHTTPHeaders({ 'x-forwarded-for': '10.66.0.1' });
