@@ -1,6 +1,7 @@
-import { appendFile, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
+import { parse as parseYaml } from 'yaml';
 import { AuditQueryService, AuditService } from '@gatehouse/audit';
 import { EntitlementService } from '@gatehouse/entitlements';
 import { startDockerEngine } from '@gatehouse/testing/engine';
@@ -125,8 +126,8 @@ describe('the customer portal in Chromium', () => {
   it('prints commands that run as printed, and lists exactly the tags docker pull admits', async () => {
     await signIn(member);
     const printed = async (id: string) => (await page.locator(`pre[id$="${id}"]`).textContent())!;
-    const [login, dockerPull, podmanPull, skopeo] = await Promise.all(
-      ['login-command', '-docker', '-podman', '-skopeo'].map(printed),
+    const [login, dockerPull, podmanPull, skopeo, secretYaml] = await Promise.all(
+      ['login-command', '-docker', '-podman', '-skopeo', 'pull-secret'].map(printed),
     );
     const shown = await page.locator('article.image ul.tags > li > code:first-child').allTextContents();
     expect(shown).toEqual(['v1.0.0']);
@@ -167,6 +168,25 @@ describe('the customer portal in Chromium', () => {
       });
       expect({ code: inspected.code, stderr: inspected.stderr }).toMatchObject({ code: 0 });
       expect(JSON.parse(inspected.stdout)).toMatchObject({ Name: `${stack.gw.host}/acme/app` });
+
+      // The imagePullSecret with the key where its placeholder is: a registry config the engine pulls
+      // with (username and password entries, read by the kubelet and the docker client alike).
+      const secret = parseYaml(secretYaml) as {
+        kind: string;
+        type: string;
+        stringData: Record<string, string>;
+      };
+      expect(secret).toMatchObject({ kind: 'Secret', type: 'kubernetes.io/dockerconfigjson' });
+      const fromSecret = join(tools.dir, 'from-secret');
+      await mkdir(fromSecret);
+      await writeFile(
+        join(fromSecret, 'config.json'),
+        secret.stringData['.dockerconfigjson'].replace('<YOUR-ACCESS-KEY>', member.key),
+      );
+      const pulledWithSecret = await engine.docker(['pull', ref('v1.0.0')], {
+        env: { DOCKER_CONFIG: fromSecret },
+      });
+      expect({ code: pulledWithSecret.code, stderr: pulledWithSecret.stderr }).toMatchObject({ code: 0 });
 
       const admitted: string[] = [];
       for (const tag of published.flatMap((t) => [t, t.toUpperCase()])) {
