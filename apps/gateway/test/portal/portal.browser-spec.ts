@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { parse as parseYaml } from 'yaml';
 import { AuditQueryService, AuditService } from '@gatehouse/audit';
@@ -12,10 +14,12 @@ import {
   runCommand,
   seedDownloads,
   SeededDownloads,
+  sigstoreTools,
 } from '@gatehouse/testing/upstream';
 import { launchChromium, seriousViolations } from '../console/console-browser';
 
 const SCREENSHOTS = process.env.GATEHOUSE_PORTAL_SCREENSHOTS;
+const SIGSTORE_TOOLS = join(__dirname, '../../../../scripts/sigstore-tools.sh');
 
 let stack: UpstreamGatewayStack;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
@@ -23,6 +27,7 @@ let page: Page;
 let member: StackMember;
 let other: StackMember;
 let seeded: SeededDownloads;
+let grantEnds: Date;
 
 async function shot(name: string): Promise<void> {
   if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
@@ -53,13 +58,14 @@ describe('the customer portal in Chromium', () => {
       layerMediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
       payload: JSON.stringify({ critical: { image: { 'docker-manifest-digest': v100.digest } } }),
     });
+    grantEnds = new Date(Date.now() + 6 * 86_400_000);
     member = await stack.member('portal-customer', {
       'releases:acme/tool': ['semver:^1.0.0'],
       'packages:acme/cli': ['1.4.*'],
     });
     await stack.gw.app
       .get(EntitlementService)
-      .grant(member.username, 'acme/app', ['v1.0.*'], { expiresAt: new Date(Date.now() + 6 * 86_400_000) });
+      .grant(member.username, 'acme/app', ['v1.0.*'], { expiresAt: grantEnds });
     other = await stack.member('portal-other', { 'acme/tool': ['*'] });
     browser = await launchChromium();
     page = await browser.context.newPage();
@@ -162,7 +168,7 @@ describe('the customer portal in Chromium', () => {
         const ran = await sh(line);
         expect({ line, code: ran.code, stderr: ran.stderr }).toMatchObject({ line, code: 0 });
       }
-      // skopeo 1.9 takes plain http from its flag only, not from registries.conf.
+      // skopeo takes plain http from its flag only, not from registries.conf.
       const inspected = await sh(skopeo.replace('skopeo inspect', 'skopeo inspect --tls-verify=false'), {
         GATEHOUSE_KEY: member.key,
       });
@@ -203,6 +209,55 @@ describe('the customer portal in Chromium', () => {
       await engine.stop();
     }
     await page.getByRole('button', { name: 'Sign out' }).click();
+  }, 300_000);
+
+  it('warns of the expiring grant on the page, and a pull carries the Warning that curl and skopeo 1.18 show', async () => {
+    await signIn(member);
+    const iso = grantEnds.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    await expect(page.locator('section.warning li').allTextContents()).resolves.toEqual([
+      expect.stringMatching(/^Your access to acme\/app expires on .+ \(in 6 days\)\.$/),
+    ]);
+    const skopeo = (await page.locator('pre[id$="-skopeo"]').textContent())!;
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    const warning = `your access to acme/app expires on ${iso}`;
+    // curl: the header itself.
+    const token = await stack.token(member, ['repository:acme/app:pull']);
+    const { stdout } = await promisify(execFile)('curl', [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-D',
+      '-',
+      '-H',
+      `Authorization: Bearer ${token}`,
+      '-H',
+      'Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json',
+      `${stack.gw.url}/v2/acme/app/manifests/v1.0.0`,
+    ]);
+    expect(stdout.match(/^warning: .*$/gim)!.map((l) => l.trim())).toEqual([`warning: 299 - "${warning}"`]);
+    // The printed skopeo line run by Debian trixie's skopeo 1.18 (containers/image logs each registry
+    // warning), plus plain http for the test gateway (skopeo takes it from its flag only).
+    const trixie = await sigstoreTools();
+    expect(trixie.version).toBe('skopeo version 1.18.0');
+    const tools = await createContainerToolsSandbox();
+    try {
+      const bin = join(tools.dir, 'bin');
+      await mkdir(bin);
+      await writeFile(join(bin, 'skopeo'), `#!/bin/sh\nexec bash '${SIGSTORE_TOOLS}' skopeo "$@"\n`, {
+        mode: 0o755,
+      });
+      const line = skopeo.replace('skopeo inspect', 'skopeo inspect --tls-verify=false');
+      const ran = await runCommand('bash', ['-c', line], {
+        env: { ...tools.env, PATH: `${bin}:${tools.env.PATH}`, GATEHOUSE_KEY: member.key },
+      });
+      expect(ran.code === 0 ? 0 : ran.stderr).toBe(0);
+      const shown = [
+        ...ran.stderr.matchAll(/Warning from registry \(first encountered at [^)]*\): \\"(.*?)\\""/g),
+      ];
+      expect(shown.map((m) => m[1])).toEqual([warning]);
+    } finally {
+      await tools.cleanup();
+    }
   }, 300_000);
 
   it('downloads a file on a click through its /downloads/ route, audited as the member', async () => {
