@@ -131,7 +131,26 @@ describe('the customer portal', () => {
       expect(html).not.toContain(other.username);
       expect(html).not.toContain('acme/tool');
     }
-    expect((await page(stack, `/portal/members/${other.username}`, cookie)).status).toBe(404);
+    // The other member's own activity exists (a sign-in); no page, whatever the URL says, shows it.
+    await signIn(stack, other, '10.9.0.2');
+    for (const path of [
+      `/portal/activity?member=${other.username}`,
+      `/portal/activity?username=${other.username}&memberId=${other.id}`,
+      `/portal/downloads?member=${other.username}&repository=acme/tool`,
+    ]) {
+      const res = await page(stack, path, cookie);
+      expect(res.status).toBe(200);
+      const html = await res.text();
+      expect(html).toContain(narrow.username);
+      expect(html).not.toContain(other.username);
+    }
+    for (const path of [
+      `/portal/members/${other.username}`,
+      `/portal/activity/${other.username}`,
+      `/portal/overview/${other.username}`,
+      `/portal/downloads/releases/acme/tool`,
+    ])
+      expect([path, (await page(stack, path, cookie)).status]).toEqual([path, 404]);
     // Signed out, and a portal cookie presented to the console: sign-in pages, no data.
     expect((await page(stack, '/portal/overview', '')).headers.get('location')).toBe('/portal/login');
     const asConsole = await page(
