@@ -176,7 +176,7 @@ describe('the customer portal', () => {
     expect((await page(stack, '/portal/overview', cookie)).headers.get('location')).toBe('/portal/login');
   });
 
-  it('warns of an entitlement expiring soon on the page and on a pull (curl sees the Warning header)', async () => {
+  it('warns of an entitlement expiring soon on the page, a pull and a download (curl sees the Warning header)', async () => {
     const expiring = await stack.member('expiring', {});
     const soon = new Date(Date.now() + 3 * 86_400_000);
     await stack.gw.app
@@ -206,6 +206,24 @@ describe('the customer portal', () => {
     expect(stdout).toMatch(/^HTTP\/1\.1 200/);
     const iso = soon.toISOString().replace(/\.\d{3}Z$/, 'Z');
     expect(stdout).toContain(`warning: 299 - "your access to acme/app expires on ${iso}"`);
+    // A download through a releases grant expiring soon carries its own line.
+    await stack.gw.app
+      .get(EntitlementService)
+      .grant(expiring.username, 'releases:acme/tool', ['v1.0.0'], { expiresAt: soon });
+    const downloaded = await run('curl', [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-D',
+      '-',
+      '-u',
+      `${expiring.username}:${expiring.key}`,
+      `${stack.gw.url}/downloads/releases/acme/tool/v1.0.0/checksums.txt`,
+    ]);
+    expect(downloaded.stdout).toMatch(/^HTTP\/1\.1 200/);
+    expect(downloaded.stdout.match(/^warning: .*$/gim)!.map((l) => l.trim())).toEqual([
+      `warning: 299 - "your access to acme/tool expires on ${iso}"`,
+    ]);
   });
 
   it("shows the member's own activity, a refused unknown and a refused unentitled tag alike", async () => {
