@@ -81,6 +81,18 @@ describe('the customer portal', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
     const html = await res.text();
+    // The list is the registry's own tags/list decision for this member, audited as one (before this
+    // test asks the registry itself).
+    const audit = stack.gw.app.get(AuditService);
+    await audit.flush(10_000);
+    const rows = await stack.gw.app
+      .get(AuditQueryService)
+      .find({ username: narrow.username, action: 'tags.list', limit: 10 });
+    expect(rows.map((r) => [r.outcome, r.memberId, r.repository])).toContainEqual([
+      'allowed',
+      narrow.id,
+      'acme/app',
+    ]);
     const shown = [...html.matchAll(/<ul class="tags">([\s\S]*?)<\/ul>/g)].flatMap((m) =>
       [...m[1].matchAll(/<li><code>([^<]*)<\/code>/g)].map((t) => t[1]),
     );
