@@ -6,9 +6,8 @@
 const COLLATOR = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });
 
 /**
- * The upstream tags an entitlement admits now, newest first. The matcher decides (it is
- * EntitlementService.tagAllowed); "newest" is version order (numeric runs compared as numbers),
- * because push times would cost one manifest and config read per tag.
+ * The tags `admits` keeps, newest first: "newest" is version order (numeric runs compared as
+ * numbers), because push times would cost one manifest and config read per tag.
  */
 export function pullableTags(upstreamTags: readonly string[], admits: (tag: string) => boolean): string[] {
   return upstreamTags.filter(admits).sort((a, b) => COLLATOR.compare(b, a) || (a < b ? 1 : a > b ? -1 : 0));

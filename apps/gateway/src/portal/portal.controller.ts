@@ -1,10 +1,12 @@
 import { Controller, Get, Res, UseFilters, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
+import { RegistryAccess } from '@gatehouse/auth';
 import { GatewayConfig } from '@gatehouse/config';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
 import { Clock } from '@gatehouse/observability';
-import { parseArtifactTag } from '@gatehouse/oci';
+import { OciError, parseArtifactTag } from '@gatehouse/oci';
 import { ImageSummarySource, PullThroughService } from '@gatehouse/pull-through';
+import { RegistryService } from '@gatehouse/registry';
 import { esc, time } from '../console/console-html';
 import { sendHtml } from '../console/console-http';
 import { PortalErrorsFilter } from './portal-errors.filter';
@@ -36,6 +38,7 @@ export class PortalController {
     private readonly entitlements: EntitlementService,
     private readonly pull: PullThroughService,
     private readonly images: ImageSummarySource,
+    private readonly registry: RegistryService,
     private readonly config: GatewayConfig,
     private readonly clock: Clock,
   ) {}
@@ -67,7 +70,7 @@ ${block('login-command', pullCommands(service, member.username, 'x', 'x').login)
 </section>`;
     body += `<section aria-labelledby="pull"><h2 id="pull">What I may pull</h2>`;
     if (!images.length) body += `<p class="empty">No image is granted to you now.</p>`;
-    for (const e of images) body += await this.imageCard(e, service, member.username, now);
+    for (const e of images) body += await this.imageCard(e, images, who, service, now);
     if (images.length)
       body += `<h3>Kubernetes imagePullSecret</h3>
 <p>Put your access key where the placeholder is, then <code>kubectl apply -f</code> it.</p>
@@ -94,13 +97,50 @@ ${block('pull-secret', imagePullSecretYaml(service, member.username))}`;
     return { digest, summary, artifacts };
   }
 
-  private async imageCard(e: Entitlement, service: string, username: string, now: Date): Promise<string> {
-    const listed = await this.pull.listTags(e.repository);
+  /**
+   * The grant's tags as the registry's own `tags/list` answers this member: RegistryService's
+   * decision (the one matcher) and its audit row, the signed-in member as principal. A refusal
+   * (the repository is not published upstream) is no tags; a failure is the error page.
+   */
+  private async admittedTags(e: Entitlement, all: Entitlement[], who: PortalPrincipal): Promise<string[]> {
+    const { member, accessKey } = who;
+    const access: RegistryAccess = {
+      route: { kind: 'tags', name: e.repository },
+      principal: {
+        memberId: member.id,
+        username: member.username,
+        accessKeyId: accessKey.id,
+        accessKey: { prefix: accessKey.prefix, expiresAt: accessKey.expiresAt },
+        access: [{ type: 'repository', name: e.repository, actions: ['pull'] }],
+        tokenId: 'portal',
+        requiredScopeGranted: true,
+      },
+      entitlement: e,
+      entitlements: all,
+    };
+    try {
+      const reply = await this.registry.handle(access, {
+        method: 'GET',
+        query: {},
+        signal: new AbortController().signal,
+      });
+      return (reply.body as { tags: string[] }).tags;
+    } catch (err) {
+      if (err instanceof OciError && err.status < 500) return [];
+      throw err;
+    }
+  }
+
+  private async imageCard(
+    e: Entitlement,
+    all: Entitlement[],
+    who: PortalPrincipal,
+    service: string,
+    now: Date,
+  ): Promise<string> {
+    const username = who.member.username;
     // Signatures and SBOMs (cosign's sha256-<hex>.sig tags) show under the tag they sign, not as tags.
-    const tags = pullableTags(
-      (listed?.tags ?? []).filter((t) => !parseArtifactTag(t)),
-      (t) => !!this.entitlements.tagAllowed(e, t),
-    );
+    const tags = pullableTags(await this.admittedTags(e, all, who), (t) => !parseArtifactTag(t));
     const id = `image-${e.id}`;
     let html = `<article class="card image" id="${esc(id)}" data-repository="${esc(e.repository)}">
 <h3><code>${esc(service)}/${esc(e.repository)}</code></h3>

@@ -81,6 +81,18 @@ describe('the customer portal', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
     const html = await res.text();
+    // The list is the registry's own tags/list decision for this member, audited as one (before this
+    // test asks the registry itself).
+    const audit = stack.gw.app.get(AuditService);
+    await audit.flush(10_000);
+    const rows = await stack.gw.app
+      .get(AuditQueryService)
+      .find({ username: narrow.username, action: 'tags.list', limit: 10 });
+    expect(rows.map((r) => [r.outcome, r.memberId, r.repository])).toContainEqual([
+      'allowed',
+      narrow.id,
+      'acme/app',
+    ]);
     const shown = [...html.matchAll(/<ul class="tags">([\s\S]*?)<\/ul>/g)].flatMap((m) =>
       [...m[1].matchAll(/<li><code>([^<]*)<\/code>/g)].map((t) => t[1]),
     );
@@ -131,7 +143,26 @@ describe('the customer portal', () => {
       expect(html).not.toContain(other.username);
       expect(html).not.toContain('acme/tool');
     }
-    expect((await page(stack, `/portal/members/${other.username}`, cookie)).status).toBe(404);
+    // The other member's own activity exists (a sign-in); no page, whatever the URL says, shows it.
+    await signIn(stack, other, '10.9.0.2');
+    for (const path of [
+      `/portal/activity?member=${other.username}`,
+      `/portal/activity?username=${other.username}&memberId=${other.id}`,
+      `/portal/downloads?member=${other.username}&repository=acme/tool`,
+    ]) {
+      const res = await page(stack, path, cookie);
+      expect(res.status).toBe(200);
+      const html = await res.text();
+      expect(html).toContain(narrow.username);
+      expect(html).not.toContain(other.username);
+    }
+    for (const path of [
+      `/portal/members/${other.username}`,
+      `/portal/activity/${other.username}`,
+      `/portal/overview/${other.username}`,
+      `/portal/downloads/releases/acme/tool`,
+    ])
+      expect([path, (await page(stack, path, cookie)).status]).toEqual([path, 404]);
     // Signed out, and a portal cookie presented to the console: sign-in pages, no data.
     expect((await page(stack, '/portal/overview', '')).headers.get('location')).toBe('/portal/login');
     const asConsole = await page(
@@ -157,7 +188,7 @@ describe('the customer portal', () => {
     expect((await page(stack, '/portal/overview', cookie)).headers.get('location')).toBe('/portal/login');
   });
 
-  it('warns of an entitlement expiring soon on the page and on a pull (curl sees the Warning header)', async () => {
+  it('warns of an entitlement expiring soon on the page, a pull and a download (curl sees the Warning header)', async () => {
     const expiring = await stack.member('expiring', {});
     const soon = new Date(Date.now() + 3 * 86_400_000);
     await stack.gw.app
@@ -187,6 +218,24 @@ describe('the customer portal', () => {
     expect(stdout).toMatch(/^HTTP\/1\.1 200/);
     const iso = soon.toISOString().replace(/\.\d{3}Z$/, 'Z');
     expect(stdout).toContain(`warning: 299 - "your access to acme/app expires on ${iso}"`);
+    // A download through a releases grant expiring soon carries its own line.
+    await stack.gw.app
+      .get(EntitlementService)
+      .grant(expiring.username, 'releases:acme/tool', ['v1.0.0'], { expiresAt: soon });
+    const downloaded = await run('curl', [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-D',
+      '-',
+      '-u',
+      `${expiring.username}:${expiring.key}`,
+      `${stack.gw.url}/downloads/releases/acme/tool/v1.0.0/checksums.txt`,
+    ]);
+    expect(downloaded.stdout).toMatch(/^HTTP\/1\.1 200/);
+    expect(downloaded.stdout.match(/^warning: .*$/gim)!.map((l) => l.trim())).toEqual([
+      `warning: 299 - "your access to acme/tool expires on ${iso}"`,
+    ]);
   });
 
   it("shows the member's own activity, a refused unknown and a refused unentitled tag alike", async () => {
@@ -302,5 +351,23 @@ describe('the customer portal', () => {
     const unknown = await post(stack, '/portal/login', { username: 'nobody-here', key: 'x' }, '10.88.0.1');
     expect(unknown.status).toBe(401);
     expect(await unknown.text()).toContain('do not match');
+  });
+
+  it('limits one address guessing across many usernames, and the member still signs in from their own', async () => {
+    const sprayer = '10.66.0.2';
+    for (let i = 0; i < 4; i++) {
+      const res = await post(stack, '/portal/login', { username: `guess-${i}`, key: 'x' }, sprayer);
+      expect(res.status).toBe(401);
+    }
+    // The address's budget is spent: even the member's right key is refused from there.
+    const limited = await post(
+      stack,
+      '/portal/login',
+      { username: narrow.username, key: narrow.key },
+      sprayer,
+    );
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    await signIn(stack, narrow, '10.77.0.2');
   });
 });

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { AuthModule } from '@gatehouse/auth';
 import { DownloadsModule } from '@gatehouse/downloads';
 import { PullThroughModule } from '@gatehouse/pull-through';
+import { RegistryModule } from '@gatehouse/registry';
 import { PortalActivityController } from './portal-activity.controller';
 import { PortalAuthController } from './portal-auth.controller';
 import { PortalDownloadsController } from './portal-downloads.controller';
@@ -17,7 +18,7 @@ import { PortalSessionStore } from './portal-session.store';
  * may pull, on the console's page stack (CSP, cookies, assets) with sessions of its own.
  */
 @Module({
-  imports: [AuthModule, PullThroughModule, DownloadsModule],
+  imports: [AuthModule, PullThroughModule, DownloadsModule, RegistryModule],
   controllers: [PortalAuthController, PortalController, PortalActivityController, PortalDownloadsController],
   providers: [PortalSessionStore, PortalGuard, PortalErrorsFilter],
 })
