@@ -15,6 +15,7 @@ const CLIENT_SECRET = 'console-client-secret-0123456789';
 // A user agent that is markup and a spreadsheet formula at once.
 const EVIL_UA = `=HYPERLINK("http://evil")<script>window.__xss=1</script><img src=x onerror="window.__xss=1">`;
 const EVIL_USERNAME = `<img src=x onerror="window.__xss=1">`;
+const EVIL_REFERENCE = `<svg onload="window.__xss=1">`;
 const SCREENSHOTS = process.env.GATEHOUSE_CONSOLE_SCREENSHOTS;
 
 let stack: UpstreamGatewayStack;
@@ -206,6 +207,9 @@ describe('the support console in Chromium against the built gateway', () => {
     const verdict = page.locator('#verdict');
     await expect(verdict.textContent()).resolves.toContain('Not allowed');
     await expect(verdict.textContent()).resolves.toContain('tag_not_entitled');
+    // The checks in order, ending with the two the gateway makes live.
+    const checks = await page.locator('ol.checks li strong').allTextContents();
+    expect(checks).toEqual(['member', 'access_keys', 'entitlement', 'rate_limit', 'upstream']);
     await expectAccessible();
     await page.getByRole('link', { name: 'Preview the grant that fixes it' }).click();
     await expect(page.locator('#preview').count()).resolves.toBe(1);
@@ -321,6 +325,36 @@ describe('the support console in Chromium against the built gateway', () => {
     );
     expect(evilRows).toBeGreaterThan(0);
     await expect(page.locator('img').count()).resolves.toBe(0);
+    expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
+    expect(dialogs).toEqual([]);
+  });
+
+  it('shows hostile references as text: in explain, in the rule editor and in a release tag', async () => {
+    // The registry refuses a percent-encoded reference before anything reads it: the console meets
+    // hostile references as typed by staff, and as release tags published upstream.
+    stack.front.addRelease('acme/evil', { tag: EVIL_REFERENCE, assets: { 'x.txt': Buffer.from('x') } });
+    const views = [
+      `/console/explain?${new URLSearchParams({ member: customer.username, image: `acme/app:${EVIL_REFERENCE}` })}`,
+      `/console/explain?${new URLSearchParams({ member: EVIL_REFERENCE, image: 'acme/app:v1.0.0' })}`,
+      `/console/grant?${new URLSearchParams({ member: customer.username, repository: 'acme/app', tags: EVIL_REFERENCE })}`,
+      `/console/grant?${new URLSearchParams({ member: customer.username, repository: 'releases:acme/evil', tags: '*' })}`,
+    ];
+    for (const view of views) {
+      await page.goto(`${base}${view}`);
+      // As text on the page, or as the value of the field it was typed in.
+      const shown = [
+        await page.locator('main').textContent(),
+        ...(await page
+          .locator('main input, main textarea')
+          .evaluateAll((fields) => fields.map((f) => (f as unknown as { value: string }).value))),
+      ];
+      expect({ view, shown: shown.some((t) => t?.includes(EVIL_REFERENCE)) }).toEqual({ view, shown: true });
+      await expectAccessible();
+      await expect(page.locator('svg, img').count()).resolves.toBe(0);
+    }
+    await expect(page.locator('section.card ul.tags li').allTextContents()).resolves.toEqual([
+      EVIL_REFERENCE,
+    ]);
     expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
     expect(dialogs).toEqual([]);
   });
