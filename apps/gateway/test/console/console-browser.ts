@@ -67,16 +67,27 @@ export async function seriousViolations(page: Page): Promise<string[]> {
     .map((v) => `${v.id} (${v.impact}) at ${JSON.stringify(v.nodes.map((n) => n.target))}`);
 }
 
-/** The OpenID provider as its own process (oidc-provider is an ES module); resolves once it listens. */
+/**
+ * The OpenID provider as its own process (oidc-provider is an ES module); resolves once it listens.
+ * `groupsFile`: JSON of groups by login name, read at each sign-in (else groups follow the name).
+ */
 export function startOidcProvider(
   port: number,
   clientId: string,
   clientSecret: string,
   redirectUrl: string,
+  groupsFile?: string,
 ): Promise<{ issuer: string; child: ChildProcess; stop(): Promise<void> }> {
   const child = spawn(
     process.execPath,
-    [join(__dirname, 'oidc-provider.mjs'), String(port), clientId, clientSecret, redirectUrl],
+    [
+      join(__dirname, 'oidc-provider.mjs'),
+      String(port),
+      clientId,
+      clientSecret,
+      redirectUrl,
+      ...(groupsFile ? [groupsFile] : []),
+    ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,8 @@ const EVIL_UA = `=HYPERLINK("http://evil")<script>window.__xss=1</script><img sr
 const EVIL_USERNAME = `<img src=x onerror="window.__xss=1">`;
 const EVIL_REFERENCE = `<svg onload="window.__xss=1">`;
 const SCREENSHOTS = process.env.GATEHOUSE_CONSOLE_SCREENSHOTS;
+// Groups the provider gives by login name, read at each sign-in.
+const GROUPS_FILE = join(mkdtempSync(join(tmpdir(), 'gatehouse-oidc-groups-')), 'groups.json');
 
 let stack: UpstreamGatewayStack;
 let gw: BuiltGateway;
@@ -105,6 +107,7 @@ beforeAll(async () => {
     CLIENT_ID,
     CLIENT_SECRET,
     `${base}/console/oidc/callback`,
+    GROUPS_FILE,
   );
   gw = startBuiltGateway({
     ...stack.upstreamEnv(),
@@ -177,6 +180,33 @@ describe('the support console in Chromium against the built gateway', () => {
     await signInWithProvider('sally-sales', '/console/oidc/callback');
     await expect(page.locator('.error').textContent()).resolves.toContain('no group');
     expect(page.url()).toContain('/console/oidc/callback');
+  });
+
+  it('applies a role change at the provider at the next sign-in, to the same (issuer, subject)', async () => {
+    const nav = page.getByRole('navigation', { name: 'Console' });
+    writeFileSync(GROUPS_FILE, JSON.stringify({ rita: ['support-team'] }));
+    await signInWithProvider('rita');
+    await expect(nav.textContent()).resolves.toContain('(support)');
+    await signOut();
+    writeFileSync(GROUPS_FILE, JSON.stringify({ rita: ['ops-admins'] }));
+    await signInWithProvider('rita');
+    await expect(nav.textContent()).resolves.toContain('(admin)');
+    await signOut();
+    const signIns = await eventually(
+      async () =>
+        (
+          (await fetch(`${base}/admin/audit?action=console.signin&limit=1000`, {
+            headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+          }).then((r) => r.json())) as { items: Array<{ details: { staff?: Record<string, string> } }> }
+        ).items
+          .map((e) => e.details.staff)
+          .filter((s) => s?.subject === 'rita'),
+      (found) => found.length === 2,
+    );
+    expect(signIns).toEqual([
+      expect.objectContaining({ issuer: oidc.issuer, subject: 'rita', role: 'admin' }),
+      expect.objectContaining({ issuer: oidc.issuer, subject: 'rita', role: 'support' }),
+    ]);
   });
 
   it('explains a refused pull from a pasted request id and fixes it with a previewed grant', async () => {
