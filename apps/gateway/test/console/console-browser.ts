@@ -7,10 +7,12 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 export const CHROMIUM = '/usr/bin/chromium';
 
 /**
- * Debian's Chromium, headless, in a new empty profile. When it cannot start the suite fails
- * with one line saying why (never a skip).
+ * Debian's Chromium, headless, in a new empty profile (`timezoneId`: the viewer's zone). When it
+ * cannot start the suite fails with one line saying why (never a skip).
  */
-export async function launchChromium(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+export async function launchChromium(
+  options: { timezoneId?: string } = {},
+): Promise<{ context: BrowserContext; close(): Promise<void> }> {
   const profile = mkdtempSync(join(tmpdir(), 'gatehouse-chromium-'));
   let context: BrowserContext;
   try {
@@ -28,6 +30,7 @@ export async function launchChromium(): Promise<{ context: BrowserContext; close
         '--disable-sync',
       ],
       viewport: { width: 1280, height: 900 },
+      ...options,
     });
   } catch (e) {
     rmSync(profile, { recursive: true, force: true });
