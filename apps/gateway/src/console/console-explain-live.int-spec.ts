@@ -75,7 +75,9 @@ describe('console explain: rate limit and upstream checks', () => {
       'rate_limit',
       'upstream',
     ]);
-    expect(v.checks[3]).toContain(`under the limit: 0 of ${LIMIT} requests in the last 600 s`);
+    expect(v.checks[3]).toContain(
+      `under the limit: 0 of ${LIMIT} requests in the last 600 s on this replica`,
+    );
     expect(v.checks[4]).toContain('the upstream has tag v1.0.0');
   });
 
@@ -101,7 +103,7 @@ describe('console explain: rate limit and upstream checks', () => {
     );
     expect(v.checks[3]).toMatch(
       new RegExp(
-        `^NO rate_limit: limited: ${LIMIT} of ${LIMIT} requests in the last 600 s; the next request fits in \\d+ s$`,
+        `^NO rate_limit: limited: ${LIMIT} of ${LIMIT} requests in the last 600 s on this replica; the next request fits in \\d+ s$`,
       ),
     );
     expect(v.checks[4]).toContain('the upstream has tag v1.0.0');

@@ -47,7 +47,9 @@ export class ConsoleLiveChecks {
       };
     if (state === null)
       return { check: 'rate_limit', ok: true, detail: 'no per-member limit (RATE_LIMIT_V2_PER_MEMBER=0)' };
-    const counted = `${state.used} of ${state.limit} requests in the last ${state.windowSeconds} s`;
+    // Without Redis each replica counts alone: say so, as another replica may answer differently.
+    const where = this.config.rateLimit.redisUrl ? '' : ' on this replica';
+    const counted = `${state.used} of ${state.limit} requests in the last ${state.windowSeconds} s${where}`;
     if (!state.limited) return { check: 'rate_limit', ok: true, detail: `under the limit: ${counted}` };
     return {
       check: 'rate_limit',
