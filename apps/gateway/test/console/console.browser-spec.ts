@@ -241,6 +241,7 @@ describe('the support console in Chromium against the built gateway', () => {
     const checks = await page.locator('ol.checks li strong').allTextContents();
     expect(checks).toEqual(['member', 'access_keys', 'entitlement', 'rate_limit', 'upstream']);
     await expectAccessible();
+    await shot('explain-verdict');
     await page.getByRole('link', { name: 'Preview the grant that fixes it' }).click();
     await expect(page.locator('#preview').count()).resolves.toBe(1);
     const admitted = await page.locator('#preview + p').textContent();
@@ -289,6 +290,7 @@ describe('the support console in Chromium against the built gateway', () => {
     await shot('member');
     const row = page.locator('tr', { hasText: 'laptop' });
     await row.getByRole('link', { name: 'Revoke…' }).click();
+    await expectAccessible();
     await page.getByRole('button', { name: 'Revoke the key' }).click();
     await page.waitForURL(`${base}/console/members/${customer.username}`);
     await expect(page.locator('tr', { hasText: 'laptop' }).textContent()).resolves.toContain('revoked');
@@ -452,6 +454,10 @@ describe('the support console in Chromium against the built gateway', () => {
       headers: { accept: 'application/json' },
     });
     expect(tokenless.status()).toBe(403);
+    // An error page says what to do, and is as accessible as the others.
+    const missing = await page.goto(`${base}/console/members/nobody-here`);
+    expect(missing?.status()).toBe(404);
+    await expectAccessible();
     const response = await page.goto(`${base}/console/members`);
     expect(response?.headers()['content-security-policy']).toContain("script-src 'self'");
     await expectAccessible();
