@@ -469,6 +469,9 @@ describe('the support console in Chromium against the built gateway', () => {
     await expect(page.locator('tr', { hasText: 'database' }).first().textContent()).resolves.toContain('up');
     await expect(page.locator('tr', { hasText: 'upstream' }).first().textContent()).resolves.toContain('up');
     await expect(page.locator('#metrics + table tbody tr').count()).resolves.toBeGreaterThan(0);
+    await expect(page.locator('#cache-use').textContent()).resolves.toMatch(
+      /^This replica’s cache holds \d+ blobs?, \S+ \(no cap\); 0 evicted since it started\.$/,
+    );
     // The stack's gateway and this built one share the database: two replicas seen recently.
     await expect(page.locator('#replicas + table caption').textContent()).resolves.toBe(
       '2 seen in the last minute',
