@@ -5,7 +5,10 @@ import { createTestGateway, TestGateway } from '@gatehouse/testing/gateway';
 const ADMIN_TOKEN = 'console-members-spec-admin-token-0123456789';
 const FORM = { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' };
 
-/** The console's member pages as an admin: search, create, keys and grants of every kind, disable and enable. */
+/**
+ * The console's member pages as an admin: search, create, keys and grants of every kind, revoking a
+ * grant, disable and enable.
+ */
 describe('console members', () => {
   let gw: TestGateway;
   let cookie: string;
@@ -92,6 +95,38 @@ describe('console members', () => {
       ['packages:acme/cli', 'packages'],
     ])
       expect(html).toContain(`<tr><td>${target}</td><td>${kind}</td>`);
+  });
+
+  it('revokes an entitlement after a confirmation, audited with the staff identity', async () => {
+    const member = await get('/console/members/walnut-a');
+    const link = /href="(\/console\/grant\/revoke\?[^"]*releases%3Aacme%2Ftool[^"]*)">Revoke…<\/a>/.exec(
+      member,
+    );
+    expect(link).not.toBeNull();
+    const confirm = await get(link![1].replace(/&amp;/g, '&'));
+    expect(confirm).toContain('Revoke the entitlement of walnut-a to <code>releases:acme/tool</code>');
+    expect(confirm).toContain('Revoke the entitlement</button>');
+    const done = await post('/console/grant/revoke', {
+      member: 'walnut-a',
+      repository: 'releases:acme/tool',
+    });
+    expect(done.status).toBe(303);
+    expect(done.headers.get('location')).toBe('/console/members/walnut-a');
+    const after = await get('/console/members/walnut-a');
+    expect(after).not.toContain('<tr><td>releases:acme/tool</td>');
+    expect(after).toContain('<tr><td>packages:acme/cli</td>');
+    const rows = await until(() => audited('admin.entitlement.revoke', 'walnut-a'));
+    expect(rows[0]?.details).toMatchObject({
+      actor: 'console',
+      staff: { subject: 'admin-token', role: 'admin' },
+    });
+    const again = await fetch(
+      `${gw.url}/console/grant/revoke?member=walnut-a&repository=releases:acme/tool`,
+      {
+        headers: { cookie },
+      },
+    );
+    expect(again.status).toBe(404);
   });
 
   it('disables and enables a member, each audited with the staff identity', async () => {
