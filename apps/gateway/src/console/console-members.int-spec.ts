@@ -103,7 +103,7 @@ describe('console members', () => {
       member,
     );
     expect(link).not.toBeNull();
-    const confirm = await get(link![1].replace(/&amp;/g, '&'));
+    const confirm = await get(link![1].replace(/&#38;|&amp;/g, '&'));
     expect(confirm).toContain('Revoke the entitlement of walnut-a to <code>releases:acme/tool</code>');
     expect(confirm).toContain('Revoke the entitlement</button>');
     const done = await post('/console/grant/revoke', {
