@@ -1,4 +1,5 @@
 import { startUpstreamGatewayStack, StackMember, UpstreamGatewayStack } from '@gatehouse/testing/gateway';
+import { seedDownloads } from '@gatehouse/testing/upstream';
 
 const ADMIN_TOKEN = 'console-explain-live-admin-token-0123456789';
 const LIMIT = 4;
@@ -53,7 +54,9 @@ describe('console explain: rate limit and upstream checks', () => {
         RATE_LIMIT_WINDOW_SECONDS: '600',
       },
     });
-    member = await stack.member('live', { 'acme/app': ['v1.*'] });
+    stack.front.setTokenScopes(stack.pat, ['read:package', 'read:repository']);
+    seedDownloads(stack.front);
+    member = await stack.member('live', { 'acme/app': ['v1.*'], 'releases:acme/tool': ['v1.*'] });
     const signIn = await fetch(`${stack.gw.url}/console/login/token`, {
       method: 'POST',
       redirect: 'manual',
@@ -88,6 +91,20 @@ describe('console explain: rate limit and upstream checks', () => {
     );
     expect(v.checks[4]).toMatch(/^NO upstream: the upstream has no tag v1\.9\.9 \(\d+ listed\)$/);
     expect(v.sees).toBe('404 MANIFEST_UNKNOWN');
+  });
+
+  it('explains releases and package versions too, against what the upstream publishes', async () => {
+    const release = await explain({ member: member.username, image: 'releases:acme/tool@v1.0.0' });
+    expect(release.heading).toBe(`Allowed: ${member.username} → releases:acme/tool@v1.0.0`);
+    expect(release.checks[4]).toBe('ok upstream: the upstream has release v1.0.0');
+    const version = await explain({ member: member.username, image: 'packages:acme/cli@1.4.0' });
+    expect(version.heading).toBe(
+      `Not allowed: ${member.username} → packages:acme/cli@1.4.0 (repository_not_entitled)`,
+    );
+    expect(version.checks[4]).toBe('ok upstream: the upstream has version 1.4.0');
+    const missing = await explain({ member: member.username, image: 'releases:acme/tool@v1.9.9' });
+    expect(missing.heading).toContain('Allowed, but not served now');
+    expect(missing.checks[4]).toMatch(/^NO upstream: the upstream has no release v1\.9\.9/);
   });
 
   it('says when the member is rate limited now, from a pasted request id of the 429', async () => {
