@@ -14,6 +14,11 @@ export interface AuditQueryFilters {
   username?: string;
   memberId?: string;
   repository?: string;
+  /**
+   * What the target is: `releases` and `packages` are the downloads' targets (`releases:…`,
+   * `packages:…`), `image` any other repository. Rows naming no repository never match.
+   */
+  kind?: 'image' | 'releases' | 'packages';
   action?: string;
   outcome?: string;
   reason?: string;
@@ -98,6 +103,9 @@ export function auditFindSql(filters: AuditQueryFilters = {}): AuditSql {
   if (filters.username !== undefined) w.add('e.username = ?', filters.username.toLowerCase());
   if (filters.memberId !== undefined) w.add('e.member_id = ?', filters.memberId);
   if (filters.repository !== undefined) w.add('e.repository = ?', filters.repository);
+  if (filters.kind === 'image')
+    w.add("e.repository NOT LIKE 'releases:%' AND e.repository NOT LIKE 'packages:%'");
+  else if (filters.kind !== undefined) w.add('e.repository LIKE ?', `${filters.kind}:%`);
   if (filters.action !== undefined) w.add('e.action = ?', filters.action);
   if (filters.outcome !== undefined) w.add('e.outcome = ?', filters.outcome);
   if (filters.reason !== undefined) w.add('e.reason = ?', filters.reason);

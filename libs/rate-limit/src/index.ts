@@ -1,6 +1,7 @@
 export * from './blob-stream-slot.guard';
 export * from './blob-stream-slots';
 export * from './failed-login.limiter';
+export * from './member-limit.peek';
 export * from './rate-limit.constants';
 export * from './rate-limit.guard';
 export * from './rate-limit.module';

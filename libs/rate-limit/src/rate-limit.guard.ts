@@ -16,6 +16,7 @@ import { AuditService } from '@gatehouse/audit';
 import { downloadAccessOf, registryContextOf } from '@gatehouse/auth';
 import { MetricsService } from '@gatehouse/observability';
 import { isRegistryUrl, OCI_ERROR_CODES, OciError } from '@gatehouse/oci';
+import { rateLimitKey } from './member-limit.peek';
 import { isRateLimitScope, RateLimitScope } from './rate-limit.constants';
 import { RateLimitFailures } from './rate-limit-failures.service';
 import { limitedRequestFacts } from './rate-limited-request.util';
@@ -89,7 +90,7 @@ export class RateLimitGuard extends ThrottlerGuard {
       ...props,
       // The same bucket whichever handler serves the route (GET and POST /auth/token share one).
       getTracker: () => tracker,
-      generateKey: (_context, suffix, name) => `${name}:${suffix}`,
+      generateKey: (_context, suffix, name) => rateLimitKey(name as RateLimitScope, suffix),
     });
   }
 

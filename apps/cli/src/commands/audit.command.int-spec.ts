@@ -219,6 +219,38 @@ describe('gatehouse audit', () => {
     expect(await ids('--limit', '2')).toEqual(['req-4', 'req-2']);
   });
 
+  it('narrows by the kind of target: images, releases or packages', async () => {
+    await insert([
+      {
+        at: new Date(now - 5 * 60_000),
+        requestId: 'req-rel',
+        action: 'download',
+        repository: 'releases:acme/tool',
+        outcome: 'allowed',
+      },
+      {
+        at: new Date(now - 6 * 60_000),
+        requestId: 'req-pkg',
+        action: 'download',
+        repository: 'packages:acme/cli',
+        outcome: 'allowed',
+      },
+    ]);
+    try {
+      const ids = async (kind: string) =>
+        requestIds((await run('audit', '--kind', kind, '--format', 'json')).out);
+      await expect(ids('releases')).resolves.toEqual(['req-rel']);
+      await expect(ids('packages')).resolves.toEqual(['req-pkg']);
+      await expect(ids('image')).resolves.toEqual(['req-2', 'req-1', 'req-old']);
+      expect((await run('audit', '--kind', 'helm')).code).toBe(2);
+    } finally {
+      const c = new Client({ connectionString: db.url });
+      await c.connect();
+      await c.query(`DELETE FROM audit_events WHERE request_id IN ('req-rel', 'req-pkg')`);
+      await c.end();
+    }
+  });
+
   it('says when nothing matches, and exits 2 on a bad filter value', async () => {
     expect(await run('audit', '--member', 'nobody')).toEqual({
       code: 0,

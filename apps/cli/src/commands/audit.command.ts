@@ -22,6 +22,7 @@ type AuditFormat = 'table' | 'json' | 'csv';
 interface AuditOptions {
   member?: string;
   repository?: string;
+  kind?: 'image' | 'releases' | 'packages';
   action?: string;
   outcome?: string;
   reason?: string;
@@ -145,6 +146,7 @@ export function auditFilters(opts: AuditOptions, now = new Date()): AuditQueryFi
     throw new CliError(`--limit must be a whole number from 1 to ${AUDIT_QUERY_MAX_LIMIT}`, 2);
   const filters: AuditQueryFilters = {
     repository: opts.repository,
+    kind: opts.kind,
     action: opts.action,
     outcome: opts.outcome,
     reason: opts.reason,
@@ -171,6 +173,12 @@ export function register(program: Command, ctx: CliContext): void {
     .description('search the audit log, newest first (every filter given must match)')
     .option('--member <username>', 'attempted or known username (or member id)')
     .option('--repository <name>', 'repository, e.g. acme/app')
+    .addOption(
+      new Option(
+        '--kind <kind>',
+        'what the target is: images, or the releases and packages of downloads',
+      ).choices(['image', 'releases', 'packages']),
+    )
     .option('--action <action>', 'e.g. token.issue, token.refuse, manifest.get, blob.get, tags.list')
     .addOption(new Option('--outcome <outcome>', 'result').choices(['allowed', 'denied', 'error']))
     .option('--reason <code>', 'reason code, e.g. tag_not_entitled, key_revoked, bad_credentials')

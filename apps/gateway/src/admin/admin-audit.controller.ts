@@ -54,6 +54,7 @@ export class AdminAuditController {
     const limit = q.limit ?? 100;
     const filters: AuditQueryFilters = {
       repository: q.repository,
+      kind: q.kind,
       action: q.action,
       outcome: q.outcome,
       reason: q.reason,

@@ -141,6 +141,14 @@ export class AuditQueryDto {
   @IsNotEmpty()
   repository?: string;
 
+  @ApiPropertyOptional({
+    enum: ['image', 'releases', 'packages'],
+    description: 'what the target is: images, or the releases and packages of downloads',
+  })
+  @IsOptional()
+  @IsIn(['image', 'releases', 'packages'])
+  kind?: 'image' | 'releases' | 'packages';
+
   @ApiPropertyOptional({ example: 'manifest.get' })
   @IsOptional()
   @IsString()

@@ -13,7 +13,7 @@ import { esc, layout, query } from './console-html';
 import { sendHtml } from './console-http';
 import type { StaffSession } from './console-session.store';
 
-const FILTERS = ['member', 'repository', 'action', 'outcome', 'reason', 'since', 'until'] as const;
+const FILTERS = ['member', 'repository', 'kind', 'action', 'outcome', 'reason', 'since', 'until'] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
 
 /** The filters from a query string, empty ones dropped, validated by the admin API's own DTO. */
@@ -47,17 +47,18 @@ export class ConsoleAuditController {
     const values: Filters = Object.fromEntries(FILTERS.map((f) => [f, filters[f]]));
     const field = (name: keyof Filters, label: string, hint = '') =>
       `<div class="field"><label for="f-${name}">${label}</label><input id="f-${name}" name="${name}" value="${esc(values[name] ?? '')}"${hint ? ` placeholder="${esc(hint)}"` : ''}></div>`;
-    const outcome = `<div class="field"><label for="f-outcome">Outcome</label><select id="f-outcome" name="outcome">${[
-      '',
-      'allowed',
-      'denied',
-      'error',
-    ]
-      .map((o) => `<option value="${o}"${values.outcome === o ? ' selected' : ''}>${o || 'any'}</option>`)
-      .join('')}</select></div>`;
+    const select = (name: 'kind' | 'outcome', label: string, options: string[]) =>
+      `<div class="field"><label for="f-${name}">${label}</label><select id="f-${name}" name="${name}">${[
+        '',
+        ...options,
+      ]
+        .map((o) => `<option value="${o}"${values[name] === o ? ' selected' : ''}>${o || 'any'}</option>`)
+        .join('')}</select></div>`;
+    const outcome = select('outcome', 'Outcome', ['allowed', 'denied', 'error']);
+    const kind = select('kind', 'Kind', ['image', 'releases', 'packages']);
     const qs = query(values);
     const body = `<form method="get" action="/console/audit" class="card filters">
-${field('member', 'Member')}${field('repository', 'Repository')}${field('action', 'Action', 'manifest.get')}${outcome}
+${field('member', 'Member')}${field('repository', 'Repository')}${kind}${field('action', 'Action', 'manifest.get')}${outcome}
 ${field('reason', 'Reason')}${field('since', 'Since', '24h or 2026-01-01')}${field('until', 'Until')}
 <button type="submit">Filter</button> <a class="button" href="/console/audit/export.csv${esc(qs)}" download>Export CSV</a>
 </form>

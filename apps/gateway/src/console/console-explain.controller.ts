@@ -9,6 +9,7 @@ import { ConsoleErrorsFilter, knownError } from './console-errors.filter';
 import { ConsoleGuard, ConsoleRefusal, Staff } from './console.guard';
 import { errorBox, esc, layout, query, time } from './console-html';
 import { sendHtml } from './console-http';
+import { ConsoleLiveChecks, LiveCheck } from './console-live-checks';
 import type { StaffSession } from './console-session.store';
 
 /** A request id in pasted text: the gateway's ids are UUIDs (a client's error text or a log line). */
@@ -29,6 +30,7 @@ export class ConsoleExplainController {
     private readonly access: AccessExplainService,
     private readonly pull: PullThroughService,
     private readonly audit: AuditQueryService,
+    private readonly live: ConsoleLiveChecks,
   ) {}
 
   @Get('explain')
@@ -83,12 +85,22 @@ export class ConsoleExplainController {
     const who = x.member?.username ?? member;
     const canonical = formatTarget(normalizeTarget(repository));
     const recent = await this.audit.explainEvents({ username: who, memberId: x.member?.id }, canonical);
-    const checks = verdict.checks
+    // Then what the database cannot tell: the member's request limit and the upstream.
+    const live: LiveCheck[] = x.member ? await this.live.run(x.member.id, canonical, tag) : [];
+    const checks = [...verdict.checks, ...live]
       .map(
         (c) =>
           `<li class="${c.ok ? 'ok' : 'no'}"><span class="mark">${c.ok ? 'ok' : 'NO'}</span> <strong>${esc(c.check)}</strong>: ${esc(c.detail)}</li>`,
       )
       .join('\n');
+    // Entitled, yet refused now: a limit or the upstream answers instead.
+    const liveFailure = verdict.allowed ? live.find((c) => !c.ok) : undefined;
+    const reason = verdict.reason ?? liveFailure?.reason ?? null;
+    const heading = !verdict.allowed
+      ? 'Not allowed'
+      : liveFailure
+        ? 'Allowed, but not served now'
+        : 'Allowed';
     const target = `${canonical}${tag ? (canonical.includes(':') ? '@' : ':') + tag : ''}`;
     let fix = verdict.fix ? `<p><strong>To allow it:</strong> ${esc(verdict.fix)}</p>` : '';
     if (
@@ -102,12 +114,12 @@ export class ConsoleExplainController {
       fix += `<p><a class="button primary" href="${esc(href)}">Preview the grant that fixes it</a></p>`;
     }
     return `<section aria-labelledby="verdict" class="card">
-<h2 id="verdict" class="${verdict.allowed ? 'allowed' : 'denied'}">${verdict.allowed ? 'Allowed' : 'Not allowed'}: ${esc(who)} → ${esc(target)}${
-      verdict.reason ? ` <span class="reason">(${esc(verdict.reason)})</span>` : ''
+<h2 id="verdict" class="${verdict.allowed && !liveFailure ? 'allowed' : 'denied'}">${heading}: ${esc(who)} → ${esc(target)}${
+      reason ? ` <span class="reason">(${esc(reason)})</span>` : ''
     }</h2>
 ${seen ? `<p>From request <code>${esc(seen.requestId)}</code> at ${time(seen.occurredAt)}: ${esc(seen.action)} ${esc(seen.outcome)}${seen.reason ? ` (${esc(seen.reason)})` : ''}, HTTP ${esc(seen.httpStatus ?? '')}.</p>` : ''}
 <ol class="checks">${checks}</ol>
-<p><strong>What the client saw:</strong> ${esc(verdict.memberSees)}</p>
+<p><strong>What the client saw:</strong> ${esc(liveFailure?.sees ?? verdict.memberSees)}</p>
 ${fix}
 <p class="muted">Checked ${time(x.checkedAt)}.</p>
 </section>

@@ -199,4 +199,38 @@ export class ConsoleGrantController {
       303,
     );
   }
+
+  /** Revoking an entitlement asks first, naming what the member loses. */
+  @Get('revoke')
+  @AdminOnly()
+  async confirmRevoke(@Res() reply: FastifyReply, @Staff() staff: StaffSession, @Query() q: Form) {
+    const member = text(q.member, 200);
+    const target = formatTarget(normalizeTarget(text(q.repository, 300)));
+    const e = (await this.entitlements.list({ username: member, repository: target }))[0];
+    if (!e)
+      throw new ConsoleRefusal(404, `${member} has no entitlement to ${target}`, 'entitlement_not_found');
+    const back = `/console/members/${encodeURIComponent(member)}`;
+    const body = `<form method="post" action="/console/grant/revoke" class="card">${csrfField(staff)}
+<input type="hidden" name="member" value="${esc(member)}"><input type="hidden" name="repository" value="${esc(target)}">
+<p>Revoke the entitlement of ${esc(member)} to <code>${esc(target)}</code> (rules ${e.tagRules.map((r) => `<code>${esc(r)}</code>`).join(' ')})? Their pulls and downloads of it are refused within seconds.</p>
+<button type="submit" class="danger">Revoke the entitlement</button> <a href="${esc(back)}">Cancel</a></form>`;
+    sendHtml(reply, layout('Revoke an entitlement', body, staff, '/console/members'));
+  }
+
+  @Post('revoke')
+  @AdminOnly()
+  async revoke(@Res() reply: FastifyReply, @Staff() staff: StaffSession, @Body() body: Form): Promise<void> {
+    const e = await this.entitlements.revoke(text(body.member, 200), text(body.repository, 300));
+    this.recorder.record(
+      'admin.entitlement.revoke',
+      staff,
+      'allowed',
+      { memberId: e.memberId, username: e.member?.username, repository: e.repository, httpStatus: 200 },
+      { tagRules: e.tagRules },
+    );
+    void reply.redirect(
+      `/console/members/${encodeURIComponent(e.member?.username ?? text(body.member))}`,
+      303,
+    );
+  }
 }

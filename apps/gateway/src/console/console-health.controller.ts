@@ -1,6 +1,7 @@
 import { Controller, Get, Res, UseFilters, UseGuards } from '@nestjs/common';
 import bytes from 'bytes';
 import type { FastifyReply } from 'fastify';
+import { BlobCacheService, BlobCacheStats } from '@gatehouse/blob-cache';
 import { GatewayConfig } from '@gatehouse/config';
 import { ReplicaHeartbeat, ReplicaView } from '@gatehouse/database';
 import { MetricsService } from '@gatehouse/observability';
@@ -26,6 +27,15 @@ function replicaTable(rows: ReplicaView[], caption: string): string {
   return `<table><caption>${esc(caption)}</caption>${REPLICA_HEAD}<tbody>${body}</tbody></table>`;
 }
 
+/** What this replica's blob cache holds against its cap, and what eviction has removed. */
+export function cacheUse(s: BlobCacheStats): string {
+  const held = `${s.blobs} blob${s.blobs === 1 ? '' : 's'}, ${bytes(s.bytes) ?? '0B'}`;
+  const cap = s.maxBytes
+    ? ` of ${bytes(s.maxBytes)} (${Math.round((100 * s.bytes) / s.maxBytes)} %)`
+    : ' (no cap)';
+  return `This replica’s cache holds ${esc(held)}${esc(cap)}; ${s.evictions} evicted since it started.`;
+}
+
 /**
  * Readiness (the /readyz rows), the replicas seen recently (their heartbeats), cache settings and
  * the cache, audit and upstream metrics of this replica.
@@ -39,6 +49,7 @@ export class ConsoleHealthController {
     private readonly metrics: MetricsService,
     private readonly config: GatewayConfig,
     private readonly replicas: ReplicaHeartbeat,
+    private readonly blobs: BlobCacheService,
   ) {}
 
   @Get()
@@ -92,7 +103,8 @@ export class ConsoleHealthController {
 <table><thead><tr><th scope="col">Check</th><th scope="col">Status</th><th scope="col">Detail</th></tr></thead><tbody>${rows}</tbody></table></section>
 <section aria-labelledby="replicas"><h2 id="replicas">Replicas</h2>${replicaSection}</section>
 <section aria-labelledby="cache"><h2 id="cache">Cache</h2>
-<p>Directory <code>${esc(cache.dir)}</code>, cap ${cache.maxBytes ? esc(bytes(cache.maxBytes)) : 'none'}; tags cached ${cache.tagTtlSeconds} s.</p></section>
+<p>Directory <code>${esc(cache.dir)}</code>, cap ${cache.maxBytes ? esc(bytes(cache.maxBytes)) : 'none'}; tags cached ${cache.tagTtlSeconds} s.</p>
+<p id="cache-use">${cacheUse(this.blobs.stats())}</p></section>
 <section aria-labelledby="metrics"><h2 id="metrics">This replica’s cache, audit and upstream metrics</h2>${
       metrics.length
         ? `<table><thead><tr><th scope="col">Metric</th><th scope="col">Labels</th><th scope="col">Value</th><th scope="col">Meaning</th></tr></thead><tbody>${metrics.join('')}</tbody></table>`

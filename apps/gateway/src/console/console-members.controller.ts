@@ -96,7 +96,12 @@ export class ConsoleMembersController {
           e,
         ) => `<tr><td>${esc(e.target)}</td><td>${esc(e.kind)}</td><td>${e.tagRules.map((r) => `<code>${esc(r)}</code>`).join(' ')}</td>
 <td>${e.live ? 'live' : 'expired'}</td><td>${time(e.expiresAt)}</td>
-<td>${admin ? `<a class="button" href="/console/grant?member=${encodeURIComponent(m.username)}&amp;repository=${encodeURIComponent(e.target)}&amp;tags=${encodeURIComponent(e.tagRules.join(','))}">Edit…</a>` : ''}</td></tr>`,
+<td>${
+          admin
+            ? `<a class="button" href="/console/grant?member=${encodeURIComponent(m.username)}&amp;repository=${encodeURIComponent(e.target)}&amp;tags=${encodeURIComponent(e.tagRules.join(','))}">Edit…</a>
+<a class="button danger" href="/console/grant/revoke?member=${encodeURIComponent(m.username)}&amp;repository=${encodeURIComponent(e.target)}">Revoke…</a>`
+            : ''
+        }</td></tr>`,
       )
       .join('\n');
     const write = admin

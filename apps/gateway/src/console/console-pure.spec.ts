@@ -4,6 +4,7 @@ import { everyDay } from './console-analytics.controller';
 import { auditTable } from './console-audit-table';
 import { carriesCsrfToken } from './console.guard';
 import { findRequestId } from './console-explain.controller';
+import { cacheUse } from './console-health.controller';
 import { previewRules } from './console-grant.controller';
 import { esc } from './console-html';
 import { isCrossSite } from './console-http';
@@ -118,5 +119,17 @@ describe('the analytics chart axis', () => {
       ['2026-03-30', 2],
       ['2026-03-31', 0],
     ]);
+  });
+});
+
+describe("the health page's cache line", () => {
+  it('says what the cache holds against its cap, and what eviction removed', () => {
+    const stats = { blobs: 3, bytes: 750 * 1024 * 1024, maxBytes: 1024 ** 3, evictions: 2, writeFailures: 0 };
+    expect(cacheUse(stats)).toBe(
+      'This replica’s cache holds 3 blobs, 750MB of 1GB (73 %); 2 evicted since it started.',
+    );
+    expect(cacheUse({ ...stats, blobs: 1, bytes: 0, maxBytes: 0, evictions: 0 })).toBe(
+      'This replica’s cache holds 1 blob, 0B (no cap); 0 evicted since it started.',
+    );
   });
 });

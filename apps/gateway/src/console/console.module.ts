@@ -17,6 +17,7 @@ import { ConsoleExplainController } from './console-explain.controller';
 import { ConsoleGrantController } from './console-grant.controller';
 import { ConsoleHealthController } from './console-health.controller';
 import { ConsoleGuard } from './console.guard';
+import { ConsoleLiveChecks } from './console-live-checks';
 import { ConsoleMembersController } from './console-members.controller';
 import { ConsoleOidcService } from './console-oidc.service';
 import { ConsoleSessionStore } from './console-session.store';
@@ -45,6 +46,7 @@ import { ConsoleWebhooksController } from './console-webhooks.controller';
     ConsoleGuard,
     ConsoleErrorsFilter,
     ConsoleAuditRecorder,
+    ConsoleLiveChecks,
     AdminTokenStrategy,
     // The admin API's audit search, keyset paging included, as a service of the console.
     AdminAuditController,

@@ -7,10 +7,12 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 export const CHROMIUM = '/usr/bin/chromium';
 
 /**
- * Debian's Chromium, headless, in a new empty profile. When it cannot start the suite fails
- * with one line saying why (never a skip).
+ * Debian's Chromium, headless, in a new empty profile (`timezoneId`: the viewer's zone). When it
+ * cannot start the suite fails with one line saying why (never a skip).
  */
-export async function launchChromium(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+export async function launchChromium(
+  options: { timezoneId?: string } = {},
+): Promise<{ context: BrowserContext; close(): Promise<void> }> {
   const profile = mkdtempSync(join(tmpdir(), 'gatehouse-chromium-'));
   let context: BrowserContext;
   try {
@@ -28,6 +30,7 @@ export async function launchChromium(): Promise<{ context: BrowserContext; close
         '--disable-sync',
       ],
       viewport: { width: 1280, height: 900 },
+      ...options,
     });
   } catch (e) {
     rmSync(profile, { recursive: true, force: true });
@@ -67,16 +70,27 @@ export async function seriousViolations(page: Page): Promise<string[]> {
     .map((v) => `${v.id} (${v.impact}) at ${JSON.stringify(v.nodes.map((n) => n.target))}`);
 }
 
-/** The OpenID provider as its own process (oidc-provider is an ES module); resolves once it listens. */
+/**
+ * The OpenID provider as its own process (oidc-provider is an ES module); resolves once it listens.
+ * `groupsFile`: JSON of groups by login name, read at each sign-in (else groups follow the name).
+ */
 export function startOidcProvider(
   port: number,
   clientId: string,
   clientSecret: string,
   redirectUrl: string,
+  groupsFile?: string,
 ): Promise<{ issuer: string; child: ChildProcess; stop(): Promise<void> }> {
   const child = spawn(
     process.execPath,
-    [join(__dirname, 'oidc-provider.mjs'), String(port), clientId, clientSecret, redirectUrl],
+    [
+      join(__dirname, 'oidc-provider.mjs'),
+      String(port),
+      clientId,
+      clientSecret,
+      redirectUrl,
+      ...(groupsFile ? [groupsFile] : []),
+    ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },

@@ -102,7 +102,8 @@ describe('the console webhooks page in Chromium against the built gateway', () =
     expect(secret).toMatch(/^whsec_/);
     receiver.secret = secret;
     await page.getByRole('button', { name: 'Copy' }).click();
-    await expect(page.getByRole('button', { name: /Copied|Ctrl\+C/ }).count()).resolves.toBe(1);
+    // The button's new label follows the clipboard's answer, which is asynchronous.
+    await page.getByRole('button', { name: /Copied|Ctrl\+C/ }).waitFor({ timeout: 10_000 });
     await expectAccessible();
     await shot('webhook-secret');
     hookUrl = (await page.getByRole('link', { name: /Back to the subscription/ }).getAttribute('href'))!;

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,10 @@ const CLIENT_SECRET = 'console-client-secret-0123456789';
 // A user agent that is markup and a spreadsheet formula at once.
 const EVIL_UA = `=HYPERLINK("http://evil")<script>window.__xss=1</script><img src=x onerror="window.__xss=1">`;
 const EVIL_USERNAME = `<img src=x onerror="window.__xss=1">`;
+const EVIL_REFERENCE = `<svg onload="window.__xss=1">`;
 const SCREENSHOTS = process.env.GATEHOUSE_CONSOLE_SCREENSHOTS;
+// Groups the provider gives by login name, read at each sign-in.
+const GROUPS_FILE = join(mkdtempSync(join(tmpdir(), 'gatehouse-oidc-groups-')), 'groups.json');
 
 let stack: UpstreamGatewayStack;
 let gw: BuiltGateway;
@@ -104,6 +107,7 @@ beforeAll(async () => {
     CLIENT_ID,
     CLIENT_SECRET,
     `${base}/console/oidc/callback`,
+    GROUPS_FILE,
   );
   gw = startBuiltGateway({
     ...stack.upstreamEnv(),
@@ -178,6 +182,33 @@ describe('the support console in Chromium against the built gateway', () => {
     expect(page.url()).toContain('/console/oidc/callback');
   });
 
+  it('applies a role change at the provider at the next sign-in, to the same (issuer, subject)', async () => {
+    const nav = page.getByRole('navigation', { name: 'Console' });
+    writeFileSync(GROUPS_FILE, JSON.stringify({ rita: ['support-team'] }));
+    await signInWithProvider('rita');
+    await expect(nav.textContent()).resolves.toContain('(support)');
+    await signOut();
+    writeFileSync(GROUPS_FILE, JSON.stringify({ rita: ['ops-admins'] }));
+    await signInWithProvider('rita');
+    await expect(nav.textContent()).resolves.toContain('(admin)');
+    await signOut();
+    const signIns = await eventually(
+      async () =>
+        (
+          (await fetch(`${base}/admin/audit?action=console.signin&limit=1000`, {
+            headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+          }).then((r) => r.json())) as { items: Array<{ details: { staff?: Record<string, string> } }> }
+        ).items
+          .map((e) => e.details.staff)
+          .filter((s) => s?.subject === 'rita'),
+      (found) => found.length === 2,
+    );
+    expect(signIns).toEqual([
+      expect.objectContaining({ issuer: oidc.issuer, subject: 'rita', role: 'admin' }),
+      expect.objectContaining({ issuer: oidc.issuer, subject: 'rita', role: 'support' }),
+    ]);
+  });
+
   it('explains a refused pull from a pasted request id and fixes it with a previewed grant', async () => {
     const refused = await pull('v1.1.0');
     expect(refused.status).toBeGreaterThanOrEqual(400);
@@ -206,7 +237,11 @@ describe('the support console in Chromium against the built gateway', () => {
     const verdict = page.locator('#verdict');
     await expect(verdict.textContent()).resolves.toContain('Not allowed');
     await expect(verdict.textContent()).resolves.toContain('tag_not_entitled');
+    // The checks in order, ending with the two the gateway makes live.
+    const checks = await page.locator('ol.checks li strong').allTextContents();
+    expect(checks).toEqual(['member', 'access_keys', 'entitlement', 'rate_limit', 'upstream']);
     await expectAccessible();
+    await shot('explain-verdict');
     await page.getByRole('link', { name: 'Preview the grant that fixes it' }).click();
     await expect(page.locator('#preview').count()).resolves.toBe(1);
     const admitted = await page.locator('#preview + p').textContent();
@@ -255,6 +290,7 @@ describe('the support console in Chromium against the built gateway', () => {
     await shot('member');
     const row = page.locator('tr', { hasText: 'laptop' });
     await row.getByRole('link', { name: 'Revoke…' }).click();
+    await expectAccessible();
     await page.getByRole('button', { name: 'Revoke the key' }).click();
     await page.waitForURL(`${base}/console/members/${customer.username}`);
     await expect(page.locator('tr', { hasText: 'laptop' }).textContent()).resolves.toContain('revoked');
@@ -325,6 +361,36 @@ describe('the support console in Chromium against the built gateway', () => {
     expect(dialogs).toEqual([]);
   });
 
+  it('shows hostile references as text: in explain, in the rule editor and in a release tag', async () => {
+    // The registry refuses a percent-encoded reference before anything reads it: the console meets
+    // hostile references as typed by staff, and as release tags published upstream.
+    stack.front.addRelease('acme/evil', { tag: EVIL_REFERENCE, assets: { 'x.txt': Buffer.from('x') } });
+    const views = [
+      `/console/explain?${new URLSearchParams({ member: customer.username, image: `acme/app:${EVIL_REFERENCE}` })}`,
+      `/console/explain?${new URLSearchParams({ member: EVIL_REFERENCE, image: 'acme/app:v1.0.0' })}`,
+      `/console/grant?${new URLSearchParams({ member: customer.username, repository: 'acme/app', tags: EVIL_REFERENCE })}`,
+      `/console/grant?${new URLSearchParams({ member: customer.username, repository: 'releases:acme/evil', tags: '*' })}`,
+    ];
+    for (const view of views) {
+      await page.goto(`${base}${view}`);
+      // As text on the page, or as the value of the field it was typed in.
+      const shown = [
+        await page.locator('main').textContent(),
+        ...(await page
+          .locator('main input, main textarea')
+          .evaluateAll((fields) => fields.map((f) => (f as unknown as { value: string }).value))),
+      ];
+      expect({ view, shown: shown.some((t) => t?.includes(EVIL_REFERENCE)) }).toEqual({ view, shown: true });
+      await expectAccessible();
+      await expect(page.locator('svg, img').count()).resolves.toBe(0);
+    }
+    await expect(page.locator('section.card ul.tags li').allTextContents()).resolves.toEqual([
+      EVIL_REFERENCE,
+    ]);
+    expect(await page.evaluate(() => (globalThis as { __xss?: number }).__xss)).toBeUndefined();
+    expect(dialogs).toEqual([]);
+  });
+
   it('shows a pull made during the test in the live tail', async () => {
     await page.goto(`${base}/console/audit?member=${customer.username}&action=manifest.get`);
     await page.getByRole('button', { name: 'Start the live tail' }).click();
@@ -388,6 +454,10 @@ describe('the support console in Chromium against the built gateway', () => {
       headers: { accept: 'application/json' },
     });
     expect(tokenless.status()).toBe(403);
+    // An error page says what to do, and is as accessible as the others.
+    const missing = await page.goto(`${base}/console/members/nobody-here`);
+    expect(missing?.status()).toBe(404);
+    await expectAccessible();
     const response = await page.goto(`${base}/console/members`);
     expect(response?.headers()['content-security-policy']).toContain("script-src 'self'");
     await expectAccessible();
@@ -399,6 +469,9 @@ describe('the support console in Chromium against the built gateway', () => {
     await expect(page.locator('tr', { hasText: 'database' }).first().textContent()).resolves.toContain('up');
     await expect(page.locator('tr', { hasText: 'upstream' }).first().textContent()).resolves.toContain('up');
     await expect(page.locator('#metrics + table tbody tr').count()).resolves.toBeGreaterThan(0);
+    await expect(page.locator('#cache-use').textContent()).resolves.toMatch(
+      /^This replica’s cache holds \d+ blobs?, \S+ \(no cap\); 0 evicted since it started\.$/,
+    );
     // The stack's gateway and this built one share the database: two replicas seen recently.
     await expect(page.locator('#replicas + table caption').textContent()).resolves.toBe(
       '2 seen in the last minute',

@@ -1,15 +1,20 @@
 /* global process */
 // A real OpenID provider (oidc-provider, certified) for the console's browser tier, in its own
-// process because it is an ES module. argv: port, client id, client secret, redirect URL.
-// Staff accounts are the login names typed on its sign-in page; their groups come from the name:
-// a name containing "admin" is in ops-admins, "support" in support-team, any other in no group.
+// process because it is an ES module. argv: port, client id, client secret, redirect URL, and
+// optionally a JSON file of groups by login name, read at every sign-in (a test moves someone).
+// Staff accounts are the login names typed on its sign-in page; without an entry in that file
+// their groups come from the name: "admin" in it is ops-admins, "support" support-team, else none.
+import { existsSync, readFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
 
-const [port, clientId, clientSecret, redirectUri] = process.argv.slice(2);
+const [port, clientId, clientSecret, redirectUri, groupsFile] = process.argv.slice(2);
 const issuer = `http://127.0.0.1:${port}`;
 
-const groupsOf = (login) =>
-  login.includes('admin') ? ['ops-admins'] : login.includes('support') ? ['support-team'] : ['sales'];
+const groupsOf = (login) => {
+  const listed = groupsFile && existsSync(groupsFile) ? JSON.parse(readFileSync(groupsFile, 'utf8')) : {};
+  if (listed[login]) return listed[login];
+  return login.includes('admin') ? ['ops-admins'] : login.includes('support') ? ['support-team'] : ['sales'];
+};
 
 const provider = new Provider(issuer, {
   clients: [
