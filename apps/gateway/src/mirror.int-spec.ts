@@ -8,6 +8,7 @@ import {
   TestGateway,
   UpstreamGatewayStack,
 } from '@gatehouse/testing/gateway';
+import { ManualClock } from '@gatehouse/observability';
 import { MEMBER_TAG_KEY_PURPOSE, memberTagOf } from '@gatehouse/upstream';
 import { pushArtifact, SeededDownloads, seedDownloads, seedImage } from '@gatehouse/testing/upstream';
 import { ConsoleSessionStore } from './console/console-session.store';
@@ -342,5 +343,50 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     const res = await get('/downloads/releases/acme/tool/v1.0.0/tool-linux-amd64');
     expect(res.status).toBe(200);
     await res.arrayBuffer();
+  });
+
+  it("a key refused for A's whole failed-login window does not lock B out: a new key works at once after restart", async () => {
+    // A counts failed logins per (username, address): 10 in 300 s by default, then 429 even to a good key.
+    const site = await stack.member('site-c', { 'releases:acme/tool': ['semver:^1.0.0'] });
+    const clock = new ManualClock(Date.now());
+    const env = { ...bEnv(site.key), FORGEJO_API_USERNAME: site.username };
+    let c: TestGateway | undefined = await createTestGateway({ env, clock });
+    try {
+      const erin = await stack.member('erin', { 'releases:acme/tool': ['*'] }, c);
+      const keys = stack.gw.app.get(AccessKeyService);
+      const spare = await keys.create(site.username, { name: 'spare' });
+      const [current] = (await keys.list(site.username)).filter((k) => k.id !== spare.accessKey.id);
+      await keys.revoke(current.id);
+      const since = new Date();
+      // Five minutes on B's clock of a member's requests and readiness probes, every 10 s.
+      for (let s = 0; s < 300; s += 10) {
+        const listing = await fetch(`${c.url}/downloads/releases/acme/tool`, {
+          headers: { authorization: erin.basic },
+        });
+        expect(listing.status).toBeGreaterThanOrEqual(500);
+        await listing.arrayBuffer();
+        await (await fetch(`${c.url}/readyz`)).arrayBuffer();
+        clock.advance(10_000);
+      }
+      await stack.gw.app.get(AuditService).flush();
+      const onA = await stack.gw.app.get(AuditQueryService).find({ username: site.username, since });
+      // 20, 40, 80 s, then every 120 s: five attempts in A's window, half its budget.
+      expect(onA.filter((e) => e.outcome !== 'allowed').length).toBeLessThanOrEqual(5);
+      expect(c.logs.some((l) => l.reason === 'credentials_backoff')).toBe(true);
+      await c.close();
+      c = undefined;
+
+      c = await createTestGateway({ env: { ...env, FORGEJO_API_TOKEN: spare.key } });
+      const frank = await stack.member('frank', { 'releases:acme/tool': ['*'] }, c);
+      const started = Date.now();
+      const res = await fetch(`${c.url}/downloads/releases/acme/tool/v1.0.0/tool-linux-amd64`, {
+        headers: { authorization: frank.basic },
+      });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await c?.close();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import type { UpstreamConfig } from '@gatehouse/config';
 import { DigestMismatchError } from '@gatehouse/oci';
 import { AppLogger, Clock, MetricsService, scrubSecrets } from '@gatehouse/observability';
-import { CREDENTIAL_BACKOFF_MS, CredentialBackoff } from './credential-backoff';
+import { CREDENTIAL_BACKOFF_MAX_MS, CREDENTIAL_BACKOFF_MS, CredentialBackoff } from './credential-backoff';
 import { errorCode } from './retry.policy';
 import { Exchange, UpstreamDeadlineError } from './upstream-exchange';
 import type { UpstreamKind } from './upstream-kind';
@@ -79,9 +79,14 @@ export class UpstreamFailureReporter {
     if (err instanceof UpstreamAuthError && err.reason === 'token_invalid') {
       if (this.backoff.remember(err))
         this.log.warn(
-          { reason: 'credentials_backoff', backoffSeconds: CREDENTIAL_BACKOFF_MS / 1000 },
-          `Backing off after the upstream refused this gateway's credentials: at most one attempt upstream every ` +
-            `${CREDENTIAL_BACKOFF_MS / 1000} s until they are accepted; requests meanwhile fail at once.`,
+          {
+            reason: 'credentials_backoff',
+            backoffSeconds: CREDENTIAL_BACKOFF_MS / 1000,
+            maxBackoffSeconds: CREDENTIAL_BACKOFF_MAX_MS / 1000,
+          },
+          `Backing off after the upstream refused this gateway's credentials: the next attempt upstream in ` +
+            `${CREDENTIAL_BACKOFF_MS / 1000} s, each refusal after it doubling the wait up to ` +
+            `${CREDENTIAL_BACKOFF_MAX_MS / 1000} s, until they are accepted; requests meanwhile fail at once.`,
         );
     } else if (err.upstreamStatus === 429) {
       err.message =
