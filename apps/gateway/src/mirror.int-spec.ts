@@ -141,6 +141,23 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     expect(html).toContain('<code>v1.0.0</code>');
     expect(html).toContain('<code>v1.1.0</code>');
     expect(html).not.toContain('v2.0.0-rc.1');
+    // Release and package previews: A lists B's service member ^1.0.0 releases and 1.4.* versions only.
+    const preview = async (repository: string, tags: string) => {
+      const q = new URLSearchParams({ member: carol.username, repository, tags });
+      const res = await fetch(`${b.url}/console/grant?${q}`, {
+        headers: { cookie: `gatehouse_console=${session}` },
+      });
+      expect(res.status).toBe(200);
+      return res.text();
+    };
+    const releasePreview = await preview('releases:acme/tool', 'v*');
+    expect(releasePreview).toContain('2 of 2 published releases admitted now');
+    expect(releasePreview).toContain('<code>v1.2.0</code>');
+    expect(releasePreview).not.toContain('v2.0.0');
+    const packagePreview = await preview('packages:acme/cli', '*');
+    expect(packagePreview).toContain('3 of 3 published versions admitted now');
+    expect(packagePreview).toContain('<code>1.4.2</code>');
+    expect(packagePreview).not.toContain('2.0.0');
 
     const token = await stack.token(carol, ['repository:acme/app:pull'], b);
     const tags = await fetch(`${b.url}/v2/acme/app/tags/list`, {
@@ -358,6 +375,7 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
       const [current] = (await keys.list(site.username)).filter((k) => k.id !== spare.accessKey.id);
       await keys.revoke(current.id);
       const since = new Date();
+      let ready = '';
       // Five minutes on B's clock of a member's requests and readiness probes, every 10 s.
       for (let s = 0; s < 300; s += 10) {
         const listing = await fetch(`${c.url}/downloads/releases/acme/tool`, {
@@ -365,9 +383,18 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
         });
         expect(listing.status).toBeGreaterThanOrEqual(500);
         await listing.arrayBuffer();
-        await (await fetch(`${c.url}/readyz`)).arrayBuffer();
+        ready = await (await fetch(`${c.url}/readyz`)).text();
         clock.advance(10_000);
       }
+      // The probes say why, in an upstream Gatehouse's terms, even while held back.
+      const rows = (JSON.parse(ready) as { details: Record<string, { status: string; message?: string }> })
+        .details;
+      for (const row of [rows.upstream, rows.releases]) {
+        expect(row.status).toBe('down');
+        expect(row.message).toContain("The upstream Gatehouse refused this gateway's access key");
+      }
+      expect(ready).toContain('Backing off');
+      expect(ready).not.toMatch(/read:package|rate limit/);
       await stack.gw.app.get(AuditService).flush();
       const onA = await stack.gw.app.get(AuditQueryService).find({ username: site.username, since });
       // 20, 40, 80 s, then every 120 s: five attempts in A's window, half its budget.
