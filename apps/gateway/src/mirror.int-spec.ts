@@ -141,23 +141,6 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     expect(html).toContain('<code>v1.0.0</code>');
     expect(html).toContain('<code>v1.1.0</code>');
     expect(html).not.toContain('v2.0.0-rc.1');
-    // Release and package previews: A lists B's service member ^1.0.0 releases and 1.4.* versions only.
-    const preview = async (repository: string, tags: string) => {
-      const q = new URLSearchParams({ member: carol.username, repository, tags });
-      const res = await fetch(`${b.url}/console/grant?${q}`, {
-        headers: { cookie: `gatehouse_console=${session}` },
-      });
-      expect(res.status).toBe(200);
-      return res.text();
-    };
-    const releasePreview = await preview('releases:acme/tool', 'v*');
-    expect(releasePreview).toContain('2 of 2 published releases admitted now');
-    expect(releasePreview).toContain('<code>v1.2.0</code>');
-    expect(releasePreview).not.toContain('v2.0.0');
-    const packagePreview = await preview('packages:acme/cli', '*');
-    expect(packagePreview).toContain('3 of 3 published versions admitted now');
-    expect(packagePreview).toContain('<code>1.4.2</code>');
-    expect(packagePreview).not.toContain('2.0.0');
 
     const token = await stack.token(carol, ['repository:acme/app:pull'], b);
     const tags = await fetch(`${b.url}/v2/acme/app/tags/list`, {
@@ -238,6 +221,30 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     expect(whole.status).toBe(200);
     expect(whole.headers.get('etag')).toBe(`"${sha(want)}"`);
     expect(sha(Buffer.from(await whole.arrayBuffer()))).toBe(sha(want));
+  });
+
+  it("B's release and package rule previews show only what A lists B's service member", async () => {
+    const carol = await stack.member('carol', {}, b);
+    const session = await b.app
+      .get(ConsoleSessionStore)
+      .create({ issuer: 'https://idp.example', subject: 'admin-1', name: 'Ada', role: 'admin' });
+    // A lists B's service member the ^1.0.0 releases and the 1.4.* versions only.
+    const preview = async (repository: string, tags: string) => {
+      const q = new URLSearchParams({ member: carol.username, repository, tags });
+      const res = await fetch(`${b.url}/console/grant?${q}`, {
+        headers: { cookie: `gatehouse_console=${session}` },
+      });
+      expect(res.status).toBe(200);
+      return res.text();
+    };
+    const releasePreview = await preview('releases:acme/tool', 'v*');
+    expect(releasePreview).toContain('2 of 2 published releases admitted now');
+    expect(releasePreview).toContain('<code>v1.2.0</code>');
+    expect(releasePreview).not.toContain('v2.0.0');
+    const packagePreview = await preview('packages:acme/cli', '*');
+    expect(packagePreview).toContain('3 of 3 published versions admitted now');
+    expect(packagePreview).toContain('<code>1.4.2</code>');
+    expect(packagePreview).not.toContain('2.0.0');
   });
 
   it("passes B's request id upstream: A's audit row for B's request carries it as client_request_id", async () => {
