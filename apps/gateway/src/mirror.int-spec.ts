@@ -254,12 +254,16 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     const seenOnB = res.headers.get('x-request-id');
     expect(seenOnB).toBeTruthy();
     await stack.gw.app.get(AuditService).flush();
-    const rows = await stack.gw.app
-      .get(AuditQueryService)
-      .find({ username: service.username, action: 'download' });
-    const joined = rows.filter((r) => r.clientRequestId === seenOnB);
+    // Support on A searches by the id B's member quoted (`gatehouse audit --client-request-id`).
+    const joined = await stack.gw.app.get(AuditQueryService).find({ clientRequestId: seenOnB! });
     expect(joined).toHaveLength(1);
-    expect(joined[0].reference).toBe('v1.0.0/tool-linux-amd64');
+    expect(joined[0]).toMatchObject({
+      username: service.username,
+      action: 'download',
+      reference: 'v1.0.0/tool-linux-amd64',
+    });
+    // And quotes A's own request id back to B.
+    expect(joined[0].requestId).not.toBe(seenOnB);
   });
 
   it("sends A an opaque tag of B's member (UPSTREAM_SEND_MEMBER_TAG), recorded only with accepted credentials", async () => {
