@@ -360,7 +360,8 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     expect(onA.filter((e) => e.outcome !== 'allowed')).toHaveLength(1);
     const logs = b.logs.map((l) => JSON.stringify(l));
     const line = logs.find((l) => l.includes('The upstream Gatehouse refused'));
-    expect(line).toContain('gatehouse explain');
+    // A command A's operator can run as it stands.
+    expect(line).toContain(`\`gatehouse explain ${service.username} releases:acme/gadget@<tag>\``);
     expect(logs.filter((l) => l.includes('credentials_backoff'))).toHaveLength(1);
     expect(logs.join('\n')).not.toContain('read:package');
 

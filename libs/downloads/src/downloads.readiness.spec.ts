@@ -77,7 +77,8 @@ describe('DownloadsReadiness', () => {
     const status = await readiness.check({ force: true });
     expect(status).toMatchObject({ ok: false, reason: 'repository_not_visible' });
     expect(status.message).toContain(
-      'Fix: ask the upstream operator to grant site-b releases:<owner>/<repo> there (`gatehouse explain site-b` there',
+      'Fix: ask the upstream operator to grant site-b releases:<owner>/<repo> there ' +
+        '(`gatehouse explain site-b releases:<owner>/<repo>@<tag>` there shows why)',
     );
     expect(status.message).not.toMatch(/service token|read:repository/);
   });

@@ -82,7 +82,7 @@ export class DownloadsReadiness implements OnApplicationBootstrap {
       this.last = {
         ok: false,
         reason: 'repository_not_visible',
-        message: `no entitled release repository is visible upstream (${invisible.join(', ')}), so release downloads cannot be served or checked. Fix: ${gatehouse ? `ask the upstream operator to grant ${who} releases:<owner>/<repo> there (\`gatehouse explain ${who}\` there shows what it may read)` : "create them upstream or give the service token's user access to them"}; a grant to a repository that does not exist is removed with gatehouse revoke <member> releases:<owner>/<repo>`,
+        message: `no entitled release repository is visible upstream (${invisible.join(', ')}), so release downloads cannot be served or checked. Fix: ${gatehouse ? `ask the upstream operator to grant ${who} releases:<owner>/<repo> there (\`gatehouse explain ${who} releases:<owner>/<repo>@<tag>\` there shows why)` : "create them upstream or give the service token's user access to them"}; a grant to a repository that does not exist is removed with gatehouse revoke <member> releases:<owner>/<repo>`,
         checkedAt,
       };
     } catch (err) {

@@ -123,7 +123,7 @@ describe('refusals through a Gatehouse upstream', () => {
     expect(refused).toContain(
       "The upstream Gatehouse refused this gateway's access key on GET /auth/token (401)",
     );
-    expect(refused).toContain('`gatehouse explain site-b`');
+    expect(refused).toContain('`gatehouse explain site-b <image>:<tag>`');
     expect(refused).not.toContain('read:package');
     const scoped = reporter.fail(forgejoWording('token_missing_scope')).message;
     expect(scoped).toContain("does not let this gateway's member site-b read this");
