@@ -8,6 +8,7 @@ import {
   TestGateway,
   UpstreamGatewayStack,
 } from '@gatehouse/testing/gateway';
+import { ManualClock } from '@gatehouse/observability';
 import { MEMBER_TAG_KEY_PURPOSE, memberTagOf } from '@gatehouse/upstream';
 import { pushArtifact, SeededDownloads, seedDownloads, seedImage } from '@gatehouse/testing/upstream';
 import { ConsoleSessionStore } from './console/console-session.store';
@@ -222,6 +223,30 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     expect(sha(Buffer.from(await whole.arrayBuffer()))).toBe(sha(want));
   });
 
+  it("B's release and package rule previews show only what A lists B's service member", async () => {
+    const carol = await stack.member('carol', {}, b);
+    const session = await b.app
+      .get(ConsoleSessionStore)
+      .create({ issuer: 'https://idp.example', subject: 'admin-1', name: 'Ada', role: 'admin' });
+    // A lists B's service member the ^1.0.0 releases and the 1.4.* versions only.
+    const preview = async (repository: string, tags: string) => {
+      const q = new URLSearchParams({ member: carol.username, repository, tags });
+      const res = await fetch(`${b.url}/console/grant?${q}`, {
+        headers: { cookie: `gatehouse_console=${session}` },
+      });
+      expect(res.status).toBe(200);
+      return res.text();
+    };
+    const releasePreview = await preview('releases:acme/tool', 'v*');
+    expect(releasePreview).toContain('2 of 2 published releases admitted now');
+    expect(releasePreview).toContain('<code>v1.2.0</code>');
+    expect(releasePreview).not.toContain('v2.0.0');
+    const packagePreview = await preview('packages:acme/cli', '*');
+    expect(packagePreview).toContain('3 of 3 published versions admitted now');
+    expect(packagePreview).toContain('<code>1.4.2</code>');
+    expect(packagePreview).not.toContain('2.0.0');
+  });
+
   it("passes B's request id upstream: A's audit row for B's request carries it as client_request_id", async () => {
     const res = await get('/downloads/releases/acme/tool/v1.0.0/tool-linux-amd64');
     expect(res.status).toBe(200);
@@ -229,12 +254,16 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     const seenOnB = res.headers.get('x-request-id');
     expect(seenOnB).toBeTruthy();
     await stack.gw.app.get(AuditService).flush();
-    const rows = await stack.gw.app
-      .get(AuditQueryService)
-      .find({ username: service.username, action: 'download' });
-    const joined = rows.filter((r) => r.clientRequestId === seenOnB);
+    // Support on A searches by the id B's member quoted (`gatehouse audit --client-request-id`).
+    const joined = await stack.gw.app.get(AuditQueryService).find({ clientRequestId: seenOnB! });
     expect(joined).toHaveLength(1);
-    expect(joined[0].reference).toBe('v1.0.0/tool-linux-amd64');
+    expect(joined[0]).toMatchObject({
+      username: service.username,
+      action: 'download',
+      reference: 'v1.0.0/tool-linux-amd64',
+    });
+    // And quotes A's own request id back to B.
+    expect(joined[0].requestId).not.toBe(seenOnB);
   });
 
   it("sends A an opaque tag of B's member (UPSTREAM_SEND_MEMBER_TAG), recorded only with accepted credentials", async () => {
@@ -331,7 +360,8 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     expect(onA.filter((e) => e.outcome !== 'allowed')).toHaveLength(1);
     const logs = b.logs.map((l) => JSON.stringify(l));
     const line = logs.find((l) => l.includes('The upstream Gatehouse refused'));
-    expect(line).toContain('gatehouse explain');
+    // A command A's operator can run as it stands.
+    expect(line).toContain(`\`gatehouse explain ${service.username} releases:acme/gadget@<tag>\``);
     expect(logs.filter((l) => l.includes('credentials_backoff'))).toHaveLength(1);
     expect(logs.join('\n')).not.toContain('read:package');
 
@@ -342,5 +372,60 @@ describe('a gateway in front of a gateway (UPSTREAM_KIND=gatehouse)', () => {
     const res = await get('/downloads/releases/acme/tool/v1.0.0/tool-linux-amd64');
     expect(res.status).toBe(200);
     await res.arrayBuffer();
+  });
+
+  it("a key refused for A's whole failed-login window does not lock B out: a new key works at once after restart", async () => {
+    // A counts failed logins per (username, address): 10 in 300 s by default, then 429 even to a good key.
+    const site = await stack.member('site-c', { 'releases:acme/tool': ['semver:^1.0.0'] });
+    const clock = new ManualClock(Date.now());
+    const env = { ...bEnv(site.key), FORGEJO_API_USERNAME: site.username };
+    let c: TestGateway | undefined = await createTestGateway({ env, clock });
+    try {
+      const erin = await stack.member('erin', { 'releases:acme/tool': ['*'] }, c);
+      const keys = stack.gw.app.get(AccessKeyService);
+      const spare = await keys.create(site.username, { name: 'spare' });
+      const [current] = (await keys.list(site.username)).filter((k) => k.id !== spare.accessKey.id);
+      await keys.revoke(current.id);
+      const since = new Date();
+      let ready = '';
+      // Five minutes on B's clock of a member's requests and readiness probes, every 10 s.
+      for (let s = 0; s < 300; s += 10) {
+        const listing = await fetch(`${c.url}/downloads/releases/acme/tool`, {
+          headers: { authorization: erin.basic },
+        });
+        expect(listing.status).toBeGreaterThanOrEqual(500);
+        await listing.arrayBuffer();
+        ready = await (await fetch(`${c.url}/readyz`)).text();
+        clock.advance(10_000);
+      }
+      // The probes say why, in an upstream Gatehouse's terms, even while held back.
+      const rows = (JSON.parse(ready) as { details: Record<string, { status: string; message?: string }> })
+        .details;
+      for (const row of [rows.upstream, rows.releases]) {
+        expect(row.status).toBe('down');
+        expect(row.message).toContain("The upstream Gatehouse refused this gateway's access key");
+      }
+      expect(ready).toContain('Backing off');
+      expect(ready).not.toMatch(/read:package|rate limit/);
+      await stack.gw.app.get(AuditService).flush();
+      const onA = await stack.gw.app.get(AuditQueryService).find({ username: site.username, since });
+      // 20, 40, 80 s, then every 120 s: five attempts in A's window, half its budget.
+      expect(onA.filter((e) => e.outcome !== 'allowed').length).toBeLessThanOrEqual(5);
+      expect(c.logs.some((l) => l.reason === 'credentials_backoff')).toBe(true);
+      await c.close();
+      c = undefined;
+
+      c = await createTestGateway({ env: { ...env, FORGEJO_API_TOKEN: spare.key } });
+      const frank = await stack.member('frank', { 'releases:acme/tool': ['*'] }, c);
+      const started = Date.now();
+      const res = await fetch(`${c.url}/downloads/releases/acme/tool/v1.0.0/tool-linux-amd64`, {
+        headers: { authorization: frank.basic },
+      });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await c?.close();
+    }
   });
 });

@@ -27,6 +27,8 @@ export interface AuditQueryFilters {
   requestIdPrefix?: string;
   /** A mirror's tag of its member, as recorded (`client_member_tag`). */
   memberTag?: string;
+  /** The X-Request-Id a client (a proxy, a mirror Gatehouse) sent, as recorded (`client_request_id`). */
+  clientRequestId?: string;
   /** Client IP as recorded (X-Forwarded-For only from trusted proxies). */
   clientIp?: string;
   /** Inclusive lower bound on occurredAt. */
@@ -117,6 +119,7 @@ export function auditFindSql(filters: AuditQueryFilters = {}): AuditSql {
     );
   if (filters.clientIp !== undefined) w.add('e.client_ip = ?', filters.clientIp);
   if (filters.memberTag !== undefined) w.add('e.client_member_tag = ?', filters.memberTag);
+  if (filters.clientRequestId !== undefined) w.add('e.client_request_id = ?', filters.clientRequestId);
   if (filters.since !== undefined) w.add('e.occurred_at >= ?', filters.since);
   if (filters.until !== undefined) w.add('e.occurred_at < ?', filters.until);
   const limit = Math.min(Math.max(1, Math.floor(filters.limit ?? 100)), AUDIT_QUERY_MAX_LIMIT);

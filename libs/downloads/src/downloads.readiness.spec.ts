@@ -26,13 +26,13 @@ class FakeReleases {
   }
 }
 
-function setup() {
+function setup(kind: 'forgejo' | 'gatehouse' = 'forgejo') {
   const entitlements = new FakeEntitlements();
   const releases = new FakeReleases();
   const readiness = new DownloadsReadiness(
-    { upstream: { enabled: true } } as GatewayConfig,
+    { upstream: { enabled: true, username: 'site-b' } } as GatewayConfig,
     entitlements as unknown as EntitlementService,
-    { downloads: releases } as unknown as UpstreamRegistryClient,
+    { downloads: releases, kind } as unknown as UpstreamRegistryClient,
     new ManualClock(),
   );
   return { entitlements, releases, readiness };
@@ -63,6 +63,24 @@ describe('DownloadsReadiness', () => {
     expect(status).toMatchObject({ ok: false, reason: 'repository_not_visible' });
     expect(status.message).toMatch(/no entitled release repository is visible upstream \(acme\/tool\)/);
     expect(status.message).toMatch(/Fix: .*gatehouse revoke <member> releases:<owner>\/<repo>/);
+  });
+
+  it("through an upstream Gatehouse, names its member and `gatehouse explain`, not Forgejo's token", async () => {
+    const { readiness, entitlements, releases } = setup('gatehouse');
+    expect((await readiness.check()).message).toBe('no releases entitlements: nothing to check upstream');
+    entitlements.targets = ['acme/ghost', 'acme/tool'];
+    releases.visible.add('acme/tool');
+    expect((await readiness.check({ force: true })).message).toBe(
+      "the upstream Gatehouse's member site-b can list releases (read acme/tool); not visible upstream: acme/ghost",
+    );
+    releases.visible.clear();
+    const status = await readiness.check({ force: true });
+    expect(status).toMatchObject({ ok: false, reason: 'repository_not_visible' });
+    expect(status.message).toContain(
+      'Fix: ask the upstream operator to grant site-b releases:<owner>/<repo> there ' +
+        '(`gatehouse explain site-b releases:<owner>/<repo>@<tag>` there shows why)',
+    );
+    expect(status.message).not.toMatch(/service token|read:repository/);
   });
 
   it('reports the token refusal the upstream gives', async () => {

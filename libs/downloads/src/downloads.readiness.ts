@@ -53,8 +53,15 @@ export class DownloadsReadiness implements OnApplicationBootstrap {
     const targets = await this.entitlements.someTargets('releases', PROBED_TARGETS);
     const checkedAt = this.clock.now();
     // Not kept: the first releases grant is checked at the next probe, not 30 s later.
+    // Through another Gatehouse the service credentials are a member there, not a scoped Forgejo token.
+    const gatehouse = this.upstream.kind === 'gatehouse';
+    const who = this.config.upstream.username || 'FORGEJO_API_USERNAME';
     if (targets.length === 0)
-      return { ok: true, message: 'no releases entitlements: read:repository not needed', checkedAt };
+      return {
+        ok: true,
+        message: `no releases entitlements: ${gatehouse ? 'nothing to check upstream' : 'read:repository not needed'}`,
+        checkedAt,
+      };
     const invisible: string[] = [];
     try {
       for (const target of targets) {
@@ -67,7 +74,7 @@ export class DownloadsReadiness implements OnApplicationBootstrap {
         const missing = invisible.length > 0 ? `; not visible upstream: ${invisible.join(', ')}` : '';
         this.last = {
           ok: true,
-          message: `the service token can list releases (read ${target})${missing}`,
+          message: `${gatehouse ? `the upstream Gatehouse's member ${who}` : 'the service token'} can list releases (read ${target})${missing}`,
           checkedAt,
         };
         return this.last;
@@ -75,7 +82,7 @@ export class DownloadsReadiness implements OnApplicationBootstrap {
       this.last = {
         ok: false,
         reason: 'repository_not_visible',
-        message: `no entitled release repository is visible upstream (${invisible.join(', ')}), so release downloads cannot be served or checked. Fix: create them upstream or give the service token's user access to them; a grant to a repository that does not exist is removed with gatehouse revoke <member> releases:<owner>/<repo>`,
+        message: `no entitled release repository is visible upstream (${invisible.join(', ')}), so release downloads cannot be served or checked. Fix: ${gatehouse ? `ask the upstream operator to grant ${who} releases:<owner>/<repo> there (\`gatehouse explain ${who} releases:<owner>/<repo>@<tag>\` there shows why)` : "create them upstream or give the service token's user access to them"}; a grant to a repository that does not exist is removed with gatehouse revoke <member> releases:<owner>/<repo>`,
         checkedAt,
       };
     } catch (err) {

@@ -1,4 +1,5 @@
 import type { UpstreamConfig } from '@gatehouse/config';
+import { explainHint } from './explain-hint';
 import { UpstreamBodyReader } from './upstream-body.reader';
 import {
   downloadOf,
@@ -165,7 +166,7 @@ export class GatehouseDownloadFetcher implements DownloadFetcher {
     const snippet = await this.body.snippet(ex);
     if (ex.status === 404) return { found: false };
     let err: UpstreamError;
-    if (ex.status === 401) err = refusedKey(request);
+    if (ex.status === 401) err = refusedKey(request, this.config.username);
     else {
       const result = classifyUpstreamAnswer({ ...answerBase(ex, request, undefined), bodySnippet: snippet });
       if (!(result instanceof UpstreamError)) return { found: false };
@@ -196,12 +197,13 @@ export function packageFilesOf(files: Array<Record<string, unknown>>): UpstreamP
 }
 
 /** The operator line when the upstream Gatehouse refuses this gateway's access key. */
-export function refusedKey(request: string): UpstreamAuthError {
+export function refusedKey(request: string, username: string): UpstreamAuthError {
+  const who = username || 'FORGEJO_API_USERNAME';
   return new UpstreamAuthError(
     'token_invalid',
     `The upstream Gatehouse refused this gateway's access key on ${request} (401): it is revoked, expired or mistyped. ` +
-      'Fix: ask the upstream operator for a new access key for FORGEJO_API_USERNAME (they can check it with ' +
-      '`gatehouse explain <username>` there), set FORGEJO_API_TOKEN to it and restart.',
+      `Fix: ask the upstream operator for a new access key for ${who} (they can check it with ` +
+      `\`${explainHint(who, request)}\` there), set FORGEJO_API_TOKEN to it and restart.`,
     { request, upstreamStatus: 401 },
   );
 }

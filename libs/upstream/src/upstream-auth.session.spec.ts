@@ -44,3 +44,24 @@ describe('UpstreamRegistryClient: Basic registries', () => {
     await bad.client.close();
   });
 });
+
+describe('UpstreamRegistryClient: not configured', () => {
+  it('names a Forgejo token, or for UPSTREAM_KIND=gatehouse the member and its access key', async () => {
+    const message = async (kind: 'forgejo' | 'gatehouse') => {
+      const h = setup('http://up.test', {
+        kind,
+        enabled: false,
+        token: null,
+        missing: ['FORGEJO_API_TOKEN'],
+      });
+      const result = await h.client.checkAccess();
+      await h.client.close();
+      return result.ok ? '' : result.message;
+    };
+    expect(await message('forgejo')).toContain('a token with scope read:package');
+    const gatehouse = await message('gatehouse');
+    expect(gatehouse).toContain('FORGEJO_API_TOKEN not set');
+    expect(gatehouse).toContain("FORGEJO_API_TOKEN to that member's access key");
+    expect(gatehouse).not.toContain('read:package');
+  });
+});

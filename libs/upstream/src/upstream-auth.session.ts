@@ -58,7 +58,10 @@ export class UpstreamAuthSession {
         new UpstreamUnavailableError(
           'not_configured',
           `The upstream is not configured: ${this.config.missing.join(' and ') || 'FORGEJO_BASE_URL / FORGEJO_API_TOKEN'} not set. ` +
-            'Fix: set FORGEJO_BASE_URL to the Forgejo root URL and FORGEJO_API_TOKEN to a token with scope read:package.',
+            (this.config.kind === 'gatehouse'
+              ? "Fix: set FORGEJO_BASE_URL to the upstream Gatehouse's root URL, FORGEJO_API_USERNAME to this " +
+                "gateway's member there and FORGEJO_API_TOKEN to that member's access key."
+              : 'Fix: set FORGEJO_BASE_URL to the Forgejo root URL and FORGEJO_API_TOKEN to a token with scope read:package.'),
         ),
       );
     }

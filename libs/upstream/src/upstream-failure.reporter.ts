@@ -1,7 +1,8 @@
 import type { UpstreamConfig } from '@gatehouse/config';
 import { DigestMismatchError } from '@gatehouse/oci';
 import { AppLogger, Clock, MetricsService, scrubSecrets } from '@gatehouse/observability';
-import { CREDENTIAL_BACKOFF_MS, CredentialBackoff } from './credential-backoff';
+import { CREDENTIAL_BACKOFF_MAX_MS, CREDENTIAL_BACKOFF_MS, CredentialBackoff } from './credential-backoff';
+import { explainHint } from './explain-hint';
 import { errorCode } from './retry.policy';
 import { Exchange, UpstreamDeadlineError } from './upstream-exchange';
 import type { UpstreamKind } from './upstream-kind';
@@ -67,10 +68,11 @@ export class UpstreamFailureReporter {
     err.message =
       err.reason === 'token_invalid'
         ? `The upstream Gatehouse refused this gateway's access key${on}${status}: it is revoked, expired or mistyped. ` +
-          `Fix: ask the upstream operator for a new access key for ${who} (\`gatehouse explain ${who}\` there shows its keys), ` +
+          `Fix: ask the upstream operator for a new access key for ${who} (\`${explainHint(who, err.request)}\` there ` +
+          'shows its keys and the verdict), ' +
           'set FORGEJO_API_TOKEN to it and restart.'
         : `The upstream Gatehouse does not let this gateway's member ${who} read this${on}${status}. ` +
-          `Fix: ask the upstream operator to grant it (\`gatehouse explain ${who}\` there shows why it is refused).`;
+          `Fix: ask the upstream operator to grant it (\`${explainHint(who, err.request)}\` there shows why it is refused).`;
   }
 
   /** Says that the gateway backs off after refused credentials, and when a 429 follows them. */
@@ -79,9 +81,14 @@ export class UpstreamFailureReporter {
     if (err instanceof UpstreamAuthError && err.reason === 'token_invalid') {
       if (this.backoff.remember(err))
         this.log.warn(
-          { reason: 'credentials_backoff', backoffSeconds: CREDENTIAL_BACKOFF_MS / 1000 },
-          `Backing off after the upstream refused this gateway's credentials: at most one attempt upstream every ` +
-            `${CREDENTIAL_BACKOFF_MS / 1000} s until they are accepted; requests meanwhile fail at once.`,
+          {
+            reason: 'credentials_backoff',
+            backoffSeconds: CREDENTIAL_BACKOFF_MS / 1000,
+            maxBackoffSeconds: CREDENTIAL_BACKOFF_MAX_MS / 1000,
+          },
+          `Backing off after the upstream refused this gateway's credentials: the next attempt upstream in ` +
+            `${CREDENTIAL_BACKOFF_MS / 1000} s, each refusal after it doubling the wait up to ` +
+            `${CREDENTIAL_BACKOFF_MAX_MS / 1000} s, until they are accepted; requests meanwhile fail at once.`,
         );
     } else if (err.upstreamStatus === 429) {
       err.message =

@@ -83,9 +83,10 @@ export class UpstreamTransport {
     ).then((ex) => this.noteCredentials(ex, basic));
   }
 
-  /** A 401 to Basic starts the credential backoff; an accepted answer ends it. */
+  /** A 401 to Basic starts or lengthens the credential backoff, as does a 429 after one; an accepted answer ends it. */
   private noteCredentials(ex: Exchange, basic: boolean): Exchange {
     if (basic && ex.status === 401) this.failures.backoff.refused();
+    else if (basic && ex.status === 429) this.failures.backoff.limited();
     else if (ex.status < 400) this.failures.backoff.accepted();
     return ex;
   }

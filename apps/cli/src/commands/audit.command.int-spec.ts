@@ -36,8 +36,9 @@ describe('gatehouse audit', () => {
         await c.query(
           `INSERT INTO audit_events (id, occurred_at, request_id, member_id, username, client_ip, user_agent, action,
              repository, reference, digest, outcome, reason, http_status, bytes, cache, duration_ms, details,
-             client_member_tag)
-           VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+             client_member_tag, client_request_id)
+           VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+             $19)`,
           [
             r.at,
             r.requestId ?? null,
@@ -57,6 +58,7 @@ describe('gatehouse audit', () => {
             r.durationMs ?? null,
             r.details === undefined ? null : JSON.stringify(r.details),
             r.memberTag ?? null,
+            r.clientRequestId ?? null,
           ],
         );
       }
@@ -112,6 +114,7 @@ describe('gatehouse audit', () => {
         outcome: 'allowed',
         status: 200,
         memberTag: 'm1-0123456789abcdef0123456789abcdef',
+        clientRequestId: 'b-req-77',
       },
       {
         at: new Date(now - 30 * 60_000),
@@ -210,6 +213,9 @@ describe('gatehouse audit', () => {
     expect(await ids('--request-id', 'req-4')).toEqual(['req-4']);
     expect(await ids('--member-tag', 'm1-0123456789abcdef0123456789abcdef')).toEqual(['req-3']);
     expect(await ids('--member-tag', 'm1-0123')).toEqual([]);
+    expect(await ids('--client-request-id', 'b-req-77')).toEqual(['req-3']);
+    expect(await ids('--client-request-id', 'b-req')).toEqual([]);
+    expect(await ids('--request-id', 'b-req-77')).toEqual([]);
     expect(await ids('--since', '1d', '--until', '90m')).toEqual(['req-1']);
     const day = new Date(now - 40 * 24 * HOUR).toISOString().slice(0, 10);
     expect(await ids('--until', day)).toEqual([]);

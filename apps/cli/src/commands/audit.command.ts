@@ -31,6 +31,7 @@ interface AuditOptions {
   ip?: string;
   requestId?: string;
   memberTag?: string;
+  clientRequestId?: string;
   limit: string;
   format: AuditFormat;
 }
@@ -129,6 +130,14 @@ export function memberTagValue(value: string): string {
   return tag;
 }
 
+/** `--client-request-id`: a whole id as a client sent it (a mirror Gatehouse's own request id). */
+export function clientRequestIdValue(value: string): string {
+  const id = value.trim();
+  if (id.length === 0 || id.length > 200)
+    throw new CliError(`--client-request-id is a whole id as a client sent it (got "${visible(value)}")`, 2);
+  return id;
+}
+
 function time(value: string | undefined, option: string, now: Date): Date | undefined {
   if (value === undefined) return undefined;
   try {
@@ -153,6 +162,8 @@ export function auditFilters(opts: AuditOptions, now = new Date()): AuditQueryFi
     clientIp: opts.ip,
     requestId: opts.requestId === undefined ? undefined : requestIdValue(opts.requestId),
     memberTag: opts.memberTag === undefined ? undefined : memberTagValue(opts.memberTag),
+    clientRequestId:
+      opts.clientRequestId === undefined ? undefined : clientRequestIdValue(opts.clientRequestId),
     since: time(opts.since, '--since', now),
     until: time(opts.until, '--until', now),
     limit,
@@ -192,6 +203,10 @@ export function register(program: Command, ctx: CliContext): void {
     .option(
       '--member-tag <tag>',
       "a mirror Gatehouse's tag of its member (client_member_tag), to find that member's requests",
+    )
+    .option(
+      '--client-request-id <id>',
+      "the X-Request-Id a client sent (client_request_id): a mirror Gatehouse's own request id",
     )
     .option('--limit <n>', `at most this many events (1..${AUDIT_QUERY_MAX_LIMIT})`, '100')
     .addOption(

@@ -313,6 +313,7 @@ describe('admin API', () => {
           repository: 'acme/app',
           clientIp: i < 5 ? '10.1.1.1' : '10.2.2.2',
           requestId: `page-${i}`,
+          clientRequestId: `mirror-${i}`,
           occurredAt: new Date(at.getTime() + Math.max(0, i - 6) * 1000),
         });
       }
@@ -349,6 +350,8 @@ describe('admin API', () => {
       );
       expect(window.body.items.map((e: { requestId: string }) => e.requestId)).toEqual(['page-8', 'page-7']);
       expect((await api('GET', '/admin/audit?requestId=page-4')).body.items).toHaveLength(1);
+      const byClientId = await api('GET', '/admin/audit?clientRequestId=mirror-4');
+      expect(byClientId.body.items.map((e: { requestId: string }) => e.requestId)).toEqual(['page-4']);
 
       for (const bad of [
         'limit=0',

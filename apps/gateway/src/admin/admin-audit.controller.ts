@@ -61,6 +61,7 @@ export class AdminAuditController {
       clientIp: q.ip,
       requestId: q.requestId,
       memberTag: q.memberTag,
+      clientRequestId: q.clientRequestId,
       since: q.since === undefined ? undefined : parseAuditTime(q.since, now),
       until: q.until === undefined ? undefined : parseAuditTime(q.until, now),
     };

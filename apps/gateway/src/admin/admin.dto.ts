@@ -195,6 +195,14 @@ export class AuditQueryDto {
   @IsNotEmpty()
   memberTag?: string;
 
+  @ApiPropertyOptional({
+    description: "the X-Request-Id a client sent (client_request_id), e.g. a mirror's own",
+  })
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  clientRequestId?: string;
+
   @ApiPropertyOptional({ minimum: 1, maximum: 1000, default: 100 })
   @IsOptional()
   @Type(() => Number)
