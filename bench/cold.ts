@@ -54,6 +54,9 @@ const GATEWAY_ENV = Object.fromEntries(
     .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
 );
 
+// BENCH_COLD_NODE_ARGS='--trace-gc …' adds Node options to the figure's gateways (diagnosis).
+const NODE_ARGS = (process.env.BENCH_COLD_NODE_ARGS || '').split(' ').filter(Boolean);
+
 export interface ColdPathContext {
   seed: BenchSeed;
   /** The loopback registry without authentication the main figures use as their reference. */
@@ -221,6 +224,7 @@ async function oneRound(
   const gateway: BenchGateway = await startGateway({
     ...ctx.gateway,
     env: { ...ctx.gateway.env, ...GATEWAY_ENV },
+    nodeArgs: [...(ctx.gateway.nodeArgs ?? []), ...NODE_ARGS],
     upstream: {
       ...upstream,
       credentials: { username: 'gatehouse-service', password: 'ignored' },
