@@ -174,6 +174,15 @@ export function startPassThrough(upstreamUrl: string, logFile: string): Promise<
   return startBenchServer('passthrough.ts', upstreamUrl, logFile);
 }
 
+/** The same pass-through with its pid (figure 12 reads its CPU) and a stop. */
+export async function startPassThroughProcess(
+  upstreamUrl: string,
+  logFile: string,
+): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
+  const { url, child } = await startBenchServerChild('passthrough.ts', upstreamUrl, logFile);
+  return { url, pid: child.pid!, stop: () => stopChild(child) };
+}
+
 /** bench/plain-file-server.ts serving `file`: the comparison row of the cached-blob figure. */
 export function startPlainFileServer(file: string, logFile: string): Promise<{ url: string }> {
   return startBenchServer('plain-file-server.ts', file, logFile);
