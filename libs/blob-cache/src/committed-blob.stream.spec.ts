@@ -1,7 +1,12 @@
 import { createServer, get, IncomingMessage, Server } from 'node:http';
 import { PassThrough, Readable } from 'node:stream';
 import { AddressInfo } from 'node:net';
-import { CommittedBlobStream } from './committed-blob.stream';
+import {
+  CommittedBlobStream,
+  LEAN_BUDGET_BYTES,
+  LEAN_MAX_CHUNK_BYTES,
+  leanChunkBytes,
+} from './committed-blob.stream';
 import {
   blobOf,
   CacheUnderTest,
@@ -18,6 +23,26 @@ import {
  * buffers, paced by the socket. Every body is checked byte for byte, with a reader slower than
  * the disk (the socket full, the writes waiting for 'drain') and one that goes away.
  */
+describe('leanChunkBytes', () => {
+  const KiB = 1024;
+  it('gives 1 MiB buffers while the budget has room, then the read size', () => {
+    expect(leanChunkBytes(256 * KiB, 0)).toBe(LEAN_MAX_CHUNK_BYTES);
+    expect(leanChunkBytes(256 * KiB, LEAN_BUDGET_BYTES - 2 * LEAN_MAX_CHUNK_BYTES)).toBe(
+      LEAN_MAX_CHUNK_BYTES,
+    );
+    expect(leanChunkBytes(256 * KiB, LEAN_BUDGET_BYTES - 1024 * KiB)).toBe(512 * KiB);
+    expect(leanChunkBytes(256 * KiB, LEAN_BUDGET_BYTES - 256 * KiB)).toBe(256 * KiB);
+    expect(leanChunkBytes(256 * KiB, LEAN_BUDGET_BYTES)).toBe(256 * KiB);
+  });
+
+  it('keeps 32 streams within the budget over what the read size alone would hold', () => {
+    let held = 0;
+    for (let i = 0; i < 32; i++) held += 2 * leanChunkBytes(256 * KiB, held);
+    expect(held).toBeLessThanOrEqual(LEAN_BUDGET_BYTES + 32 * 2 * 256 * KiB);
+    expect(held).toBeGreaterThan(32 * 2 * 256 * KiB);
+  });
+});
+
 describe('CommittedBlobStream', () => {
   let dir: string;
   let t: CacheUnderTest;
