@@ -29,7 +29,8 @@ function reasonLiterals(line: string): string[] {
  * matching the audit's where one exists), the CLI (it reads audit rows), /readyz rows, the
  * upstream failure labels (audited with the `upstream_` prefix, collected from their type), and
  * the connection limits' metric label (a refused connection has no request to audit), and the
- * upstream failure reporter's log lines (the credential backoff's warning is no audit row).
+ * upstream failure reporter's log lines (the credential backoff's warning is no audit row), and
+ * the console's live checks (explain's last two checks, shown on the page, never written).
  */
 const NOT_AUDIT = [
   'libs/entitlements/src/access-explanation.ts',
@@ -40,6 +41,7 @@ const NOT_AUDIT = [
   'libs/upstream/src/upstream-health.service.ts',
   'apps/gateway/src/http/connection-limits.ts',
   'libs/upstream/src/upstream-failure.reporter.ts',
+  'apps/gateway/src/console/console-live-checks.ts',
 ];
 
 /** The string members of `type <name> = | 'a' | 'b';` in the source. */
