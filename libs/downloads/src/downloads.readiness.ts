@@ -2,7 +2,12 @@ import { OnApplicationBootstrap } from '@nestjs/common';
 import { GatewayConfig } from '@gatehouse/config';
 import { EntitlementService } from '@gatehouse/entitlements';
 import { Clock } from '@gatehouse/observability';
-import { UpstreamError, UpstreamFailureReason, UpstreamRegistryClient } from '@gatehouse/upstream';
+import {
+  UpstreamError,
+  UpstreamFailureReason,
+  UpstreamRegistryClient,
+  upstreamMember,
+} from '@gatehouse/upstream';
 
 export interface DownloadsReadinessStatus {
   ok: boolean;
@@ -55,7 +60,7 @@ export class DownloadsReadiness implements OnApplicationBootstrap {
     // Not kept: the first releases grant is checked at the next probe, not 30 s later.
     // Through another Gatehouse the service credentials are a member there, not a scoped Forgejo token.
     const gatehouse = this.upstream.kind === 'gatehouse';
-    const who = this.config.upstream.username || 'FORGEJO_API_USERNAME';
+    const who = upstreamMember(this.config.upstream.username);
     if (targets.length === 0)
       return {
         ok: true,

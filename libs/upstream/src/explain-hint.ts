@@ -29,3 +29,23 @@ function explainTarget(request: string | undefined): string {
   }
   return '<image>:<tag>';
 }
+
+/** Who this gateway is on its upstream Gatehouse (FORGEJO_API_USERNAME), or the variable to set. */
+export function upstreamMember(username: string): string {
+  return username || 'FORGEJO_API_USERNAME';
+}
+
+/** The operator line when the upstream Gatehouse refuses this gateway's access key. */
+export function refusedKeyMessage(
+  who: string,
+  request: string | undefined,
+  status: number | undefined,
+): string {
+  const on = request ? ` on ${request}` : '';
+  const code = status !== undefined ? ` (${status})` : '';
+  return (
+    `The upstream Gatehouse refused this gateway's access key${on}${code}: it is revoked, expired or mistyped. ` +
+    `Fix: ask the upstream operator for a new access key for ${who} (\`${explainHint(who, request)}\` there ` +
+    'shows its keys and the verdict), set FORGEJO_API_TOKEN to it and restart.'
+  );
+}

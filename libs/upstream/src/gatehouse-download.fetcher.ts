@@ -1,5 +1,5 @@
 import type { UpstreamConfig } from '@gatehouse/config';
-import { explainHint } from './explain-hint';
+import { refusedKeyMessage, upstreamMember } from './explain-hint';
 import { UpstreamBodyReader } from './upstream-body.reader';
 import {
   downloadOf,
@@ -198,12 +198,8 @@ export function packageFilesOf(files: Array<Record<string, unknown>>): UpstreamP
 
 /** The operator line when the upstream Gatehouse refuses this gateway's access key. */
 export function refusedKey(request: string, username: string): UpstreamAuthError {
-  const who = username || 'FORGEJO_API_USERNAME';
-  return new UpstreamAuthError(
-    'token_invalid',
-    `The upstream Gatehouse refused this gateway's access key on ${request} (401): it is revoked, expired or mistyped. ` +
-      `Fix: ask the upstream operator for a new access key for ${who} (they can check it with ` +
-      `\`${explainHint(who, request)}\` there), set FORGEJO_API_TOKEN to it and restart.`,
-    { request, upstreamStatus: 401 },
-  );
+  return new UpstreamAuthError('token_invalid', refusedKeyMessage(upstreamMember(username), request, 401), {
+    request,
+    upstreamStatus: 401,
+  });
 }

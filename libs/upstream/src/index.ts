@@ -22,3 +22,4 @@ export type {
 export { UpstreamDownloadFetcher } from './upstream-download.fetcher';
 export type { DownloadFetcher } from './upstream-download.fetcher';
 export { GatehouseDownloadFetcher } from './gatehouse-download.fetcher';
+export { upstreamMember } from './explain-hint';

@@ -2,7 +2,7 @@ import type { UpstreamConfig } from '@gatehouse/config';
 import { DigestMismatchError } from '@gatehouse/oci';
 import { AppLogger, Clock, MetricsService, scrubSecrets } from '@gatehouse/observability';
 import { CREDENTIAL_BACKOFF_MAX_MS, CREDENTIAL_BACKOFF_MS, CredentialBackoff } from './credential-backoff';
-import { explainHint } from './explain-hint';
+import { explainHint, refusedKeyMessage, upstreamMember } from './explain-hint';
 import { errorCode } from './retry.policy';
 import { Exchange, UpstreamDeadlineError } from './upstream-exchange';
 import type { UpstreamKind } from './upstream-kind';
@@ -62,15 +62,12 @@ export class UpstreamFailureReporter {
   private inGatehouseTerms(err: UpstreamError): void {
     if (this.kind() !== 'gatehouse' || !(err instanceof UpstreamAuthError)) return;
     if (err.message.startsWith('The upstream Gatehouse')) return;
-    const who = this.config.username || 'FORGEJO_API_USERNAME';
+    const who = upstreamMember(this.config.username);
     const on = err.request ? ` on ${err.request}` : '';
     const status = err.upstreamStatus !== undefined ? ` (${err.upstreamStatus})` : '';
     err.message =
       err.reason === 'token_invalid'
-        ? `The upstream Gatehouse refused this gateway's access key${on}${status}: it is revoked, expired or mistyped. ` +
-          `Fix: ask the upstream operator for a new access key for ${who} (\`${explainHint(who, err.request)}\` there ` +
-          'shows its keys and the verdict), ' +
-          'set FORGEJO_API_TOKEN to it and restart.'
+        ? refusedKeyMessage(who, err.request, err.upstreamStatus)
         : `The upstream Gatehouse does not let this gateway's member ${who} read this${on}${status}. ` +
           `Fix: ask the upstream operator to grant it (\`${explainHint(who, err.request)}\` there shows why it is refused).`;
   }
