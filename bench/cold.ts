@@ -37,8 +37,8 @@ import { Row } from './table';
 // GET and once it is idle again (settle: the proxy's background store and the gateway's commit
 // included) and reported per GB.
 // Then the same GET again on each row: the blob cached by each middle (the direct row repeated).
-// BENCH_STRACE=1 adds `strace -f -c` of the gateway during its last GET on loopback; BENCH_PERF=1
-// records `perf record -g` (cpu-clock) instead (`perf report -i <run>/perf-cold-<size>.data`).
+// BENCH_STRACE=1 adds `strace -f -c` of the gateway during its last GET on the first link measured;
+// BENCH_PERF=1 records `perf record -g` (cpu-clock) instead (`perf report -i <run>/perf-cold-*.data`).
 // A bare Node pass-through (bench/passthrough.ts) is timed the same way as a fourth row: the floor.
 
 const exec = promisify(execFile);
@@ -278,8 +278,10 @@ async function oneRound(
     const gatewayCpuS = (await settle(gateway.pid)) - g0;
     const gatewayThreads = `${threadDelta(gt0, threadCpu(gateway.pid))}, ${minorFaults(gateway.pid) - gf0} minor faults`;
     if (tracer) {
-      tracer.kill('SIGINT');
-      await new Promise((r) => tracer!.once('exit', r));
+      if (tracer.exitCode === null && tracer.signalCode === null) {
+        tracer.kill('SIGINT');
+        await new Promise((r) => tracer!.once('exit', r));
+      }
     }
     touched.push(pretouch(ctx.runDir));
     const f0 = cpuSeconds(floorProcess.pid);
@@ -357,8 +359,8 @@ export async function coldPathFigure(ctx: ColdPathContext): Promise<{ rows: Row[
         for (let i = 0; i < REPEATS; i++) {
           const label = `${index}-${image.layer.size}-${i}`;
           const trace =
-            TRACER && spec.rateMbit === undefined && i === REPEATS - 1
-              ? join(ctx.runDir, `${TRACER}-cold-${image.layer.size}.${TRACER === 'perf' ? 'data' : 'txt'}`)
+            TRACER && index === 0 && i === REPEATS - 1
+              ? join(ctx.runDir, `${TRACER}-cold-${linkName.replace(/[^a-z0-9]+/gi, '-')}-${image.layer.size}.${TRACER === 'perf' ? 'data' : 'txt'}`)
               : undefined;
           const warmUp = image === ctx.seed.big ? ctx.seed.flight : ctx.seed.big;
           const s = await oneRound(ctx, upstream, image, warmUp, label, trace);
