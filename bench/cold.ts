@@ -360,7 +360,10 @@ export async function coldPathFigure(ctx: ColdPathContext): Promise<{ rows: Row[
           const label = `${index}-${image.layer.size}-${i}`;
           const trace =
             TRACER && index === 0 && i === REPEATS - 1
-              ? join(ctx.runDir, `${TRACER}-cold-${linkName.replace(/[^a-z0-9]+/gi, '-')}-${image.layer.size}.${TRACER === 'perf' ? 'data' : 'txt'}`)
+              ? join(
+                  ctx.runDir,
+                  `${TRACER}-cold-${linkName.replace(/[^a-z0-9]+/gi, '-')}-${image.layer.size}.${TRACER === 'perf' ? 'data' : 'txt'}`,
+                )
               : undefined;
           const warmUp = image === ctx.seed.big ? ctx.seed.flight : ctx.seed.big;
           const s = await oneRound(ctx, upstream, image, warmUp, label, trace);
