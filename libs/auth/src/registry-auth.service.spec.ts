@@ -5,6 +5,7 @@ import type { AccessKey, Member } from '@gatehouse/members';
 import { OciError } from '@gatehouse/oci';
 import type { MemberStateCache } from './member-state.cache';
 import { RegistryAuthService } from './registry-auth.service';
+import { signedInRegistryAccess } from './registry-request.context';
 import { RegistryTokenService, TokenVerificationError, VerifiedToken } from './registry-token.service';
 import { CATALOG_SCOPE, repositoryPullScope, ScopeGrant } from './scope.util';
 
@@ -132,5 +133,27 @@ describe('RegistryAuthService', () => {
       reason: 'member_disabled',
       who: { memberId: 'm1', username: 'alice', accessKeyId: 'k1', tokenId: 'j1' },
     });
+  });
+
+  it('a signed-in member (the portal) gets the access the token path builds for the same route', async () => {
+    const { sut, tokens } = newRegistryAuthService();
+    const live = [{ repository: 'acme/app', tagRules: ['*'] } as Entitlement];
+    tokens.verify.mockResolvedValueOnce(token([repositoryPullScope('acme/app')]));
+    const viaToken = await sut.authorizeRoute(await sut.identify('Bearer t'), {
+      kind: 'tags',
+      name: 'acme/app',
+    });
+    const who = {
+      memberId: 'm1',
+      username: 'alice',
+      accessKeyId: 'k1',
+      accessKey: { prefix: 'ghk_abcdefgh', expiresAt: null },
+    };
+    const viaSession = signedInRegistryAccess(who, { kind: 'tags', name: 'acme/app' }, live, 'portal');
+    expect(viaSession).toEqual({ ...viaToken, principal: { ...viaToken.principal, tokenId: 'portal' } });
+    // A repository no live entitlement names: refused like a token without it (404, never 401).
+    const other = signedInRegistryAccess(who, { kind: 'tags', name: 'acme/secret' }, live, 'portal');
+    expect(other.entitlement).toBeNull();
+    expect(other.principal).toMatchObject({ access: [], requiredScopeGranted: false });
   });
 });

@@ -50,6 +50,41 @@ export interface RegistryAccess {
   entitlements: readonly Entitlement[];
 }
 
+/** A member whose key another surface's guard has already checked (signed in, key live, not expired). */
+export interface SignedInMember {
+  memberId: string;
+  username: string;
+  accessKeyId: string;
+  accessKey: KeyExpiry;
+}
+
+/**
+ * The registry access of a member signed in on another surface (the portal's session), for one
+ * route: the shape the token path builds (`RegistryAuthService.authorizeRoute`), with pull on the
+ * route's repository only when a live entitlement names it, so the registry's own handler decides
+ * and audits exactly as for a client of that member. `sessionId` stands where a token's id would.
+ */
+export function signedInRegistryAccess(
+  who: SignedInMember,
+  route: OciRoute,
+  entitlements: readonly Entitlement[],
+  sessionId: string,
+): RegistryAccess {
+  const name = 'name' in route ? route.name : null;
+  const entitlement = name === null ? null : (entitlements.find((e) => e.repository === name) ?? null);
+  return {
+    route,
+    principal: {
+      ...who,
+      access: entitlement ? [repositoryPullScope(entitlement.repository)] : [],
+      tokenId: sessionId,
+      requiredScopeGranted: name === null || entitlement !== null,
+    },
+    entitlement,
+    entitlements,
+  };
+}
+
 /**
  * The typed request-scoped context of a /v2/ request, at `request.gatehouse`. The registry
  * authentication guard creates it (route parsed once, token verified once); the rate limit reads

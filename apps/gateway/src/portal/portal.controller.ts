@@ -1,6 +1,6 @@
 import { Controller, Get, Res, UseFilters, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { RegistryAccess } from '@gatehouse/auth';
+import { signedInRegistryAccess } from '@gatehouse/auth';
 import { GatewayConfig } from '@gatehouse/config';
 import { Entitlement, EntitlementService } from '@gatehouse/entitlements';
 import { Clock } from '@gatehouse/observability';
@@ -104,20 +104,17 @@ ${block('pull-secret', imagePullSecretYaml(service, member.username))}`;
    */
   private async admittedTags(e: Entitlement, all: Entitlement[], who: PortalPrincipal): Promise<string[]> {
     const { member, accessKey } = who;
-    const access: RegistryAccess = {
-      route: { kind: 'tags', name: e.repository },
-      principal: {
+    const access = signedInRegistryAccess(
+      {
         memberId: member.id,
         username: member.username,
         accessKeyId: accessKey.id,
         accessKey: { prefix: accessKey.prefix, expiresAt: accessKey.expiresAt },
-        access: [{ type: 'repository', name: e.repository, actions: ['pull'] }],
-        tokenId: 'portal',
-        requiredScopeGranted: true,
       },
-      entitlement: e,
-      entitlements: all,
-    };
+      { kind: 'tags', name: e.repository },
+      all,
+      'portal',
+    );
     try {
       const reply = await this.registry.handle(access, {
         method: 'GET',
