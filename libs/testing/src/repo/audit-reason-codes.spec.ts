@@ -75,11 +75,11 @@ function reasonsInCode(): Set<string> {
   return found;
 }
 
-/** The codes listed under "Audit reason codes" in dev-docs/operations.md (first column). */
+/** The codes listed under "Audit reason codes" in dev-docs/reference.md (first column). */
 function reasonsInDocs(): Set<string> {
-  const text = readFileSync(join(root, 'dev-docs/operations.md'), 'utf8');
+  const text = readFileSync(join(root, 'dev-docs/reference.md'), 'utf8');
   const start = text.indexOf('\n## Audit reason codes');
-  if (start < 0) throw new Error('dev-docs/operations.md has no "## Audit reason codes" section');
+  if (start < 0) throw new Error('dev-docs/reference.md has no "## Audit reason codes" section');
   const section = text.slice(start + 1).split(/\n## /)[0];
   return new Set([...section.matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]));
 }
@@ -114,7 +114,7 @@ describe('audit reasons', () => {
     expect(REASON_CODE_REGEXP.test('tag_not_entitled')).toBe(true);
   });
 
-  it('are each listed in dev-docs/operations.md, and the list names no code the gateway cannot write', () => {
+  it('are each listed in dev-docs/reference.md, and the list names no code the gateway cannot write', () => {
     const code = reasonsInCode();
     const docs = reasonsInDocs();
     expect(code.size).toBeGreaterThan(40);
