@@ -8,6 +8,7 @@ import { recordAuthEvent } from './auth-audit';
 import { buildBearerChallenge } from './challenge.util';
 import { MemberStateCache } from './member-state.cache';
 import {
+  entitlementForRoute,
   KeyExpiry,
   RegistryAccess,
   RegistryIdentity,
@@ -80,11 +81,7 @@ export class RegistryAuthService {
     startedAt = performance.now(),
   ): Promise<RegistryAccess> {
     const { principal, entitlements } = await this.authorize(identity, requiredScopeOf(route), startedAt);
-    const name = 'name' in route ? route.name : null;
-    const entitlement =
-      name !== null && principal.requiredScopeGranted
-        ? (entitlements.find((e) => e.repository === name) ?? null)
-        : null;
+    const entitlement = principal.requiredScopeGranted ? entitlementForRoute(route, entitlements) : null;
     return { route, principal, entitlement, entitlements };
   }
 

@@ -50,6 +50,15 @@ export interface RegistryAccess {
   entitlements: readonly Entitlement[];
 }
 
+/** The live entitlement naming the route's repository; null for none, or a route without a repository. */
+export function entitlementForRoute(
+  route: OciRoute,
+  entitlements: readonly Entitlement[],
+): Entitlement | null {
+  const name = 'name' in route ? route.name : null;
+  return name === null ? null : (entitlements.find((e) => e.repository === name) ?? null);
+}
+
 /** A member whose key another surface's guard has already checked (signed in, key live, not expired). */
 export interface SignedInMember {
   memberId: string;
@@ -71,7 +80,7 @@ export function signedInRegistryAccess(
   sessionId: string,
 ): RegistryAccess {
   const name = 'name' in route ? route.name : null;
-  const entitlement = name === null ? null : (entitlements.find((e) => e.repository === name) ?? null);
+  const entitlement = entitlementForRoute(route, entitlements);
   return {
     route,
     principal: {
